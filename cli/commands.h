@@ -1,0 +1,11 @@
+// Registration of vmrr's subcommands with the CLI11 application; each lives in its own file.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace vmrr::cli {
+
+// Adds `inspect` to the app; the handler stores its exit status in *exit_code.
+void AddInspectCommand(CLI::App& app, int* exit_code);
+
+}  // namespace vmrr::cli

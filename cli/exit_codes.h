@@ -1,0 +1,31 @@
+// The exit statuses of the vmrr binary, in one place, so that scripts can tell failures apart.
+#pragma once
+
+#include "logformat/error.h"
+
+namespace vmrr::cli {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailure = 1,      // an error of no more specific kind
+  kExitUsage = 2,        // bad command line
+  kExitIo = 3,           // a file could not be opened, read or written
+  kExitNotALog = 4,      // the file is not a vmrr log
+  kExitNewerVersion = 5, // the log was written by a newer major format version
+  kExitTruncated = 6,    // the log ends early (recorder killed): whole frames are still usable
+  kExitDamaged = 7,      // a checksum or invariant failed
+};
+
+inline int ExitCodeFor(log::ErrorCode code) {
+  switch (code) {
+    case log::ErrorCode::kIo: return kExitIo;
+    case log::ErrorCode::kNotALog: return kExitNotALog;
+    case log::ErrorCode::kNewerVersion: return kExitNewerVersion;
+    case log::ErrorCode::kTruncated: return kExitTruncated;
+    case log::ErrorCode::kDamaged: return kExitDamaged;
+    case log::ErrorCode::kInvalidArgument: return kExitUsage;
+  }
+  return kExitFailure;
+}
+
+}  // namespace vmrr::cli
