@@ -49,6 +49,7 @@ const char* TailStateName(TailState state) {
 }
 
 size_t ParseHeader(std::span<const uint8_t> bytes, LogHeader* header) {
+  if (bytes.empty()) throw LogError(ErrorCode::kNotALog, 0, "not a vmrr log (the file is empty)");
   if (bytes.size() < kFileMagic.size() ||
       std::memcmp(bytes.data(), kFileMagic.data(), kFileMagic.size()) != 0) {
     if (bytes.size() < kFileMagic.size() &&
