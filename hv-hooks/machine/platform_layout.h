@@ -1,0 +1,51 @@
+// The fixed platform layout of a vmrr machine: I/O ports, MMIO windows and interrupt lines of
+// every device. Test guests, loaders and the machine wiring all read their addresses here, so
+// that a guest driver and the device it talks to can never disagree.
+#pragma once
+
+#include <cstdint>
+
+namespace vmrr::platform {
+
+// ---- I/O ports -------------------------------------------------------------------------
+inline constexpr uint16_t kPicMasterBase = 0x20;  // 0x20 command, 0x21 data
+inline constexpr uint16_t kPicSlaveBase = 0xa0;   // 0xa0 command, 0xa1 data
+inline constexpr uint16_t kPicPortCount = 2;
+inline constexpr uint16_t kElcrBase = 0x4d0;  // 0x4d0 master ELCR, 0x4d1 slave ELCR
+inline constexpr uint16_t kElcrPortCount = 2;
+inline constexpr uint16_t kPitBase = 0x40;  // 0x40..0x42 counters 0..2, 0x43 control word
+inline constexpr uint16_t kPitPortCount = 4;
+inline constexpr uint16_t kRtcBase = 0x70;  // 0x70 index (bit 7 = NMI disable), 0x71 data
+inline constexpr uint16_t kRtcPortCount = 2;
+inline constexpr uint16_t kCom1Base = 0x3f8;
+inline constexpr uint16_t kUartPortCount = 8;
+// Same encoding as QEMU's isa-debug-exit (iobase=0xf4, iosize=4): a guest write of v ends
+// the run with host exit status (v << 1) | 1.
+inline constexpr uint16_t kDebugExitPort = 0xf4;
+inline constexpr uint16_t kDebugExitPortCount = 4;
+inline constexpr uint16_t kPciConfigAddress = 0xcf8;  // 32-bit CONFIG_ADDRESS
+inline constexpr uint16_t kPciConfigData = 0xcfc;     // 0xcfc..0xcff CONFIG_DATA
+inline constexpr uint16_t kPciPortCount = 8;          // 0xcf8..0xcff
+
+// ---- MMIO ------------------------------------------------------------------------------
+inline constexpr uint64_t kIoApicBase = 0xfec00000;
+inline constexpr uint64_t kIoApicSize = 0x1000;
+inline constexpr uint64_t kLapicBase = 0xfee00000;
+inline constexpr uint64_t kLapicSize = 0x1000;
+// virtio-mmio (register layout version 2) transports, one 0x200-byte window each.
+inline constexpr uint64_t kVirtioMmioSize = 0x200;
+inline constexpr uint64_t kVirtioRngBase = 0xfeb00000;
+inline constexpr uint64_t kVirtioBlkBase = 0xfeb00200;
+inline constexpr uint64_t kVirtioNetBase = 0xfeb00400;
+
+// ---- Interrupt lines (ISA IRQ numbers; identity-mapped to IOAPIC GSIs) -------------------
+inline constexpr unsigned kPitIrq = 0;
+inline constexpr unsigned kPicCascadeIrq = 2;
+inline constexpr unsigned kCom1Irq = 4;
+inline constexpr unsigned kVirtioRngIrq = 5;
+inline constexpr unsigned kVirtioBlkIrq = 6;
+inline constexpr unsigned kVirtioNetIrq = 7;
+inline constexpr unsigned kRtcIrq = 8;
+inline constexpr unsigned kIoApicPins = 24;
+
+}  // namespace vmrr::platform
