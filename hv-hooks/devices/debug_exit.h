@@ -1,0 +1,35 @@
+// The debug-exit port (0xf4) with QEMU isa-debug-exit's encoding: a guest write of v asks the
+// machine to stop with host exit status (v << 1) | 1, so status 0 can never mean "guest said
+// success" by accident and test guests written for QEMU run unchanged.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "hv-hooks/machine/bus.h"
+#include "hv-hooks/machine/state_io.h"
+
+namespace vmrr {
+
+class DebugExit : public BusDevice, public Stateful {
+ public:
+  // Called once per exit request; the machine stops the CPU after the current instruction.
+  void SetExitHandler(std::function<void(int status)> handler) { handler_ = std::move(handler); }
+
+  uint64_t Read(uint64_t, unsigned size) override { return AllOnes(size); }
+  void Write(uint64_t offset, unsigned size, uint64_t value) override;
+
+  bool exit_requested() const { return requested_ != 0; }
+  // The host exit status the run should end with.
+  int exit_status() const { return status_; }
+
+  void SaveState(StateWriter& out) const override;
+  void LoadState(StateReader& in) override;
+
+ private:
+  std::function<void(int)> handler_;
+  uint8_t requested_ = 0;
+  int status_ = 0;
+};
+
+}  // namespace vmrr
