@@ -1,0 +1,240 @@
+// VirtioBlock: request parsing, overlay I/O, deterministic completion.
+#include "hv-hooks/devices/virtio/virtio_blk.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace vmrr {
+
+namespace {
+enum : uint32_t { kTypeIn = 0, kTypeOut = 1, kTypeFlush = 4, kTypeGetId = 8 };
+enum : uint8_t { kStatusOk = 0, kStatusIoErr = 1, kStatusUnsupp = 2 };
+constexpr uint64_t kFeatureRo = 1ull << 5;
+constexpr uint64_t kFeatureBlkSize = 1ull << 6;
+constexpr uint64_t kFeatureFlush = 1ull << 9;
+constexpr uint64_t kFeatureSegMax = 1ull << 2;
+}  // namespace
+
+VirtioBlock::VirtioBlock(GuestMemory& mem, const VirtualClock& clock, IrqLine irq,
+                         const Options& options)
+    : VirtioMmioDevice(mem, clock, irq, 1), options_(options) {
+  int flags = (options_.write_through_base && !options_.read_only) ? O_RDWR : O_RDONLY;
+  fd_ = open(options_.image_path.c_str(), flags | O_CLOEXEC);
+  if (fd_ < 0) {
+    throw BlockImageError("disk image '" + options_.image_path + "': " + std::strerror(errno) +
+                          " (check the path and its permissions)");
+  }
+  struct stat st {};
+  if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd_);
+    throw BlockImageError("disk image '" + options_.image_path + "' is not a regular file");
+  }
+  capacity_sectors_ = static_cast<uint64_t>(st.st_size) / kSectorSize;
+}
+
+VirtioBlock::~VirtioBlock() {
+  if (fd_ >= 0) close(fd_);
+}
+
+uint64_t VirtioBlock::device_features() const {
+  return kFeatureFlush | kFeatureBlkSize | kFeatureSegMax | (options_.read_only ? kFeatureRo : 0);
+}
+
+uint8_t VirtioBlock::ReadConfig(uint64_t offset) const {
+  // struct virtio_blk_config: capacity (le64) at 0, size_max at 8, seg_max at 12,
+  // geometry at 16, blk_size at 20.
+  if (offset < 8) return static_cast<uint8_t>(capacity_sectors_ >> (8 * offset));
+  if (offset >= 12 && offset < 16) {
+    uint32_t seg_max = Virtqueue::kMaxSize - 2;  // header and status take two descriptors
+    return static_cast<uint8_t>(seg_max >> (8 * (offset - 12)));
+  }
+  if (offset >= 20 && offset < 24) {
+    return static_cast<uint8_t>(static_cast<uint32_t>(kSectorSize) >> (8 * (offset - 20)));
+  }
+  return 0;
+}
+
+bool VirtioBlock::ReadDisk(uint64_t offset, uint8_t* out, uint64_t len) {
+  while (len) {
+    uint64_t block = offset / kOverlayBlock, in_block = offset % kOverlayBlock;
+    uint64_t n = std::min(len, kOverlayBlock - in_block);
+    auto it = overlay_.find(block);
+    if (it != overlay_.end()) {
+      std::memcpy(out, it->second.data() + in_block, n);
+    } else {
+      uint64_t done = 0;
+      while (done < n) {
+        ssize_t r = pread(fd_, out + done, n - done, static_cast<off_t>(offset + done));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return false;
+        if (r == 0) {  // past the end of a file whose size is not a sector multiple
+          std::memset(out + done, 0, n - done);
+          break;
+        }
+        done += static_cast<uint64_t>(r);
+      }
+    }
+    out += n;
+    offset += n;
+    len -= n;
+  }
+  return true;
+}
+
+bool VirtioBlock::WriteDisk(uint64_t offset, const uint8_t* in, uint64_t len) {
+  if (options_.write_through_base) {
+    uint64_t done = 0;
+    while (done < len) {
+      ssize_t r = pwrite(fd_, in + done, len - done, static_cast<off_t>(offset + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
+      done += static_cast<uint64_t>(r);
+    }
+    return true;
+  }
+  while (len) {
+    uint64_t block = offset / kOverlayBlock, in_block = offset % kOverlayBlock;
+    uint64_t n = std::min(len, kOverlayBlock - in_block);
+    auto it = overlay_.find(block);
+    if (it == overlay_.end()) {
+      std::vector<uint8_t> data(kOverlayBlock);
+      if (!ReadDisk(block * kOverlayBlock, data.data(), kOverlayBlock)) return false;
+      it = overlay_.emplace(block, std::move(data)).first;
+    }
+    std::memcpy(it->second.data() + in_block, in, n);
+    in += n;
+    offset += n;
+    len -= n;
+  }
+  return true;
+}
+
+uint8_t VirtioBlock::Execute(const VirtqChain& chain, uint32_t* written) {
+  // Layout: 16-byte header (readable), data, 1 status byte (the last writable byte).
+  uint8_t header[16];
+  if (Virtqueue::ReadFrom(mem_, chain, 0, header, 16) != 16) return kStatusIoErr;
+  uint32_t type;
+  uint64_t sector;
+  std::memcpy(&type, header, 4);
+  std::memcpy(&sector, header + 8, 8);
+  uint64_t data_out = chain.readable_bytes - 16;          // OUT payload
+  uint64_t data_in = chain.writable_bytes - 1;            // IN space before the status byte
+  switch (type) {
+    case kTypeIn: {
+      if (data_in % kSectorSize || data_in > kMaxRequestBytes) return kStatusIoErr;
+      if (sector > capacity_sectors_ || data_in / kSectorSize > capacity_sectors_ - sector) {
+        return kStatusIoErr;
+      }
+      std::vector<uint8_t> buf(data_in);
+      if (!ReadDisk(sector * kSectorSize, buf.data(), data_in)) return kStatusIoErr;
+      Virtqueue::WriteTo(mem_, chain, 0, buf.data(), data_in);
+      *written += static_cast<uint32_t>(data_in);
+      return kStatusOk;
+    }
+    case kTypeOut: {
+      if (options_.read_only) return kStatusIoErr;
+      if (data_out % kSectorSize || data_out > kMaxRequestBytes) return kStatusIoErr;
+      if (sector > capacity_sectors_ || data_out / kSectorSize > capacity_sectors_ - sector) {
+        return kStatusIoErr;
+      }
+      std::vector<uint8_t> buf(data_out);
+      Virtqueue::ReadFrom(mem_, chain, 16, buf.data(), data_out);
+      return WriteDisk(sector * kSectorSize, buf.data(), data_out) ? kStatusOk : kStatusIoErr;
+    }
+    case kTypeFlush:
+      // The overlay is memory and snapshots carry it; a write-through base is synced.
+      if (options_.write_through_base && fdatasync(fd_) != 0) return kStatusIoErr;
+      return kStatusOk;
+    case kTypeGetId: {
+      static constexpr char kId[20] = "vmrr-virtio-blk";
+      uint64_t n = std::min<uint64_t>(data_in, sizeof kId);
+      Virtqueue::WriteTo(mem_, chain, 0, kId, n);
+      *written += static_cast<uint32_t>(n);
+      return kStatusOk;
+    }
+  }
+  return kStatusUnsupp;
+}
+
+void VirtioBlock::QueueNotified(unsigned index) {
+  VirtqChain chain;
+  for (unsigned n = 0; n < Virtqueue::kMaxSize && PopChain(index, &chain); ++n) {
+    if (chain.readable_bytes < 16 || chain.writable_bytes < 1) {
+      // No header or no status byte: there is nowhere to report an error.
+      MarkNeedsReset("virtio-blk request without header or status byte");
+      return;
+    }
+    uint32_t written = 0;
+    uint8_t status = chain.bad_address ? static_cast<uint8_t>(kStatusIoErr) : Execute(chain, &written);
+    // The status byte is the last writable byte of the chain.
+    Virtqueue::WriteTo(mem_, chain, chain.writable_bytes - 1, &status, 1);
+    written += 1;
+    uint64_t bytes = chain.readable_bytes + chain.writable_bytes;
+    uint64_t due = clock_.NowNs() + kLatencyNs + std::min<uint64_t>(bytes, kMaxRequestBytes);
+    // Completions stay in submission order: a later request never overtakes an earlier one.
+    if (!pending_.empty()) due = std::max(due, pending_.back().due_ns);
+    pending_.push_back({due, chain.head, written});
+  }
+}
+
+uint64_t VirtioBlock::NextDeadlineNs() const {
+  return pending_.empty() ? kNoDeadline : pending_.front().due_ns;
+}
+
+void VirtioBlock::RunTimers() {
+  uint64_t now = clock_.NowNs();
+  while (!pending_.empty() && pending_.front().due_ns <= now) {
+    Pending p = pending_.front();
+    pending_.pop_front();
+    if (DriverOk()) Complete(0, p.head, p.written);
+  }
+}
+
+void VirtioBlock::SaveDevice(StateWriter& out) const {
+  out.Begin("VBLK", 1);
+  out.U64(capacity_sectors_);
+  out.U32(static_cast<uint32_t>(pending_.size()));
+  for (const Pending& p : pending_) {
+    out.U64(p.due_ns);
+    out.U16(p.head);
+    out.U32(p.written);
+  }
+  out.U64(overlay_.size());
+  for (const auto& [block, data] : overlay_) {
+    out.U64(block);
+    out.Bytes(data);
+  }
+}
+
+void VirtioBlock::LoadDevice(StateReader& in) {
+  in.Begin("VBLK", 1);
+  if (in.U64() != capacity_sectors_) in.Fail("disk image size differs from the snapshot's");
+  uint32_t npending = static_cast<uint32_t>(in.Bounded(in.U32(), Virtqueue::kMaxSize,
+                                                       "virtio-blk pending requests"));
+  std::deque<Pending> pending;
+  for (uint32_t i = 0; i < npending; ++i) {
+    Pending p;
+    p.due_ns = in.U64();
+    p.head = static_cast<uint16_t>(in.Bounded(in.U16(), Virtqueue::kMaxSize - 1, "request head"));
+    p.written = in.U32();
+    pending.push_back(p);
+  }
+  uint64_t max_blocks = (capacity_sectors_ * kSectorSize + kOverlayBlock - 1) / kOverlayBlock;
+  uint64_t nblocks = in.Bounded(in.U64(), max_blocks, "virtio-blk overlay blocks");
+  std::map<uint64_t, std::vector<uint8_t>> overlay;
+  for (uint64_t i = 0; i < nblocks; ++i) {
+    uint64_t block = in.Bounded(in.U64(), max_blocks - 1, "overlay block index");
+    std::vector<uint8_t> data = in.Bytes(kOverlayBlock);
+    if (data.size() != kOverlayBlock) in.Fail("overlay block has the wrong size");
+    if (!overlay.emplace(block, std::move(data)).second) in.Fail("overlay block repeated");
+  }
+  pending_ = std::move(pending);
+  overlay_ = std::move(overlay);
+}
+
+}  // namespace vmrr
