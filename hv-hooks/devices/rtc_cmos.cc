@@ -60,11 +60,14 @@ int64_t RtcCmos::SecondsFromFields(const Fields& f) {
   return days * 86400 + f.hour * 3600 + f.minute * 60 + f.second;
 }
 
-int64_t RtcCmos::NowNs() const { return clock_.WallClockNs() + offset_ns_; }
+int64_t RtcCmos::NsIntoSecond() const {
+  int64_t w = PhasedWallNs();
+  return w - FloorDiv(w, kNsPerSecond) * kNsPerSecond;
+}
 
 int64_t RtcCmos::CurrentSeconds() const {
   if (cmos_[kRegB] & kBSet) return frozen_seconds_;
-  return FloorDiv(NowNs(), kNsPerSecond);
+  return FloorDiv(PhasedWallNs(), kNsPerSecond) + offset_s_;
 }
 
 uint8_t RtcCmos::Encode(unsigned v) const {
@@ -114,7 +117,7 @@ void RtcCmos::WriteTimeRegister(unsigned index, uint8_t value) {
     case kDay: f.day = Decode(value); break;
     case kMonth: f.month = Decode(value); break;
     case kYear: f.year = f.year / 100 * 100 + Decode(value) % 100; break;
-    case kCentury: f.year = Decode(value) * 100 + f.year % 100; break;
+    case kCentury: f.year = Decode(value) % 100 * 100 + f.year % 100; break;
   }
   if (f.month < 1 || f.month > 12) f.month = 1;
   if (f.day < 1 || f.day > 31) f.day = 1;
@@ -122,7 +125,7 @@ void RtcCmos::WriteTimeRegister(unsigned index, uint8_t value) {
   if (cmos_[kRegB] & kBSet) {
     frozen_seconds_ = new_s;
   } else {
-    offset_ns_ += (new_s - now_s) * kNsPerSecond;
+    offset_s_ += new_s - now_s;
   }
 }
 
@@ -137,8 +140,8 @@ uint64_t RtcCmos::PeriodNs() const {
 void RtcCmos::CatchUp() {
   uint64_t now = clock_.NowNs();
   if (now <= checked_ns_) return;
-  int64_t wall_before = clock_.WallClockNs() - static_cast<int64_t>(now - checked_ns_) + offset_ns_;
-  int64_t wall_now = NowNs();
+  int64_t wall_now = PhasedWallNs();
+  int64_t wall_before = wall_now - static_cast<int64_t>(now - checked_ns_);
   bool divider_on = (cmos_[kRegA] & 0x70) == 0x20;
   uint64_t period = PeriodNs();
   if (period && divider_on && now / period != checked_ns_ / period) cmos_[kRegC] |= kCPf;
@@ -177,8 +180,7 @@ uint64_t RtcCmos::NextDeadlineNs() const {
   uint64_t period = PeriodNs();
   if ((cmos_[kRegB] & kBPie) && period) best = (now / period + 1) * period;
   if (cmos_[kRegB] & (kBUie | kBAie)) {
-    int64_t wall = NowNs();
-    int64_t to_next = kNsPerSecond - (wall - FloorDiv(wall, kNsPerSecond) * kNsPerSecond);
+    int64_t to_next = kNsPerSecond - NsIntoSecond();
     best = std::min(best, now + static_cast<uint64_t>(to_next));
   }
   return best;
@@ -200,8 +202,7 @@ uint64_t RtcCmos::Read(uint64_t offset, unsigned size) {
       return ReadTimeRegister(i);
     case kRegA: {
       uint8_t a = cmos_[kRegA] & 0x7f;
-      int64_t wall = NowNs();
-      int64_t into = wall - FloorDiv(wall, kNsPerSecond) * kNsPerSecond;
+      int64_t into = NsIntoSecond();
       if (!(cmos_[kRegB] & kBSet) && (a & 0x70) == 0x20 && into >= kNsPerSecond - kUipWindowNs) {
         a |= 0x80;
       }
@@ -245,7 +246,10 @@ void RtcCmos::Write(uint64_t offset, unsigned size, uint64_t value) {
       cmos_[kRegB] = set ? static_cast<uint8_t>(v & ~kBUie) : v;
       if (was_set && !set) {
         // Leaving SET: the clock restarts from the written time at the start of a second.
-        offset_ns_ = frozen_seconds_ * kNsPerSecond - clock_.WallClockNs();
+        int64_t wall = clock_.WallClockNs();
+        int64_t into = wall - FloorDiv(wall, kNsPerSecond) * kNsPerSecond;
+        phase_ns_ = (kNsPerSecond - into) % kNsPerSecond;
+        offset_s_ = frozen_seconds_ - FloorDiv(wall + phase_ns_, kNsPerSecond);
       }
       UpdateIrq();
       break;
@@ -259,7 +263,8 @@ void RtcCmos::SaveState(StateWriter& out) const {
   out.Begin("RTC0", 1);
   for (uint8_t b : cmos_) out.U8(b);
   out.U8(index_);
-  out.I64(offset_ns_);
+  out.I64(offset_s_);
+  out.I64(phase_ns_);
   out.I64(frozen_seconds_);
   out.U64(checked_ns_);
   out.U8(irq_level_);
@@ -271,18 +276,20 @@ void RtcCmos::LoadState(StateReader& in) {
   for (uint8_t& b : cmos) b = in.U8();
   uint8_t index = static_cast<uint8_t>(in.Bounded(in.U8(), 127, "RTC index"));
   int64_t offset = in.I64();
+  int64_t phase = in.I64();
   int64_t frozen = in.I64();
-  // Keep times within +-10^11 s (3000 years) so that arithmetic on them cannot overflow.
-  constexpr int64_t kLimit = 100000000000LL;
-  if (offset / kNsPerSecond > kLimit || offset / kNsPerSecond < -kLimit ||
-      frozen > kLimit || frozen < -kLimit) {
+  // Years 0-9999 are within +-10^12 s of any wall time; beyond that arithmetic could overflow.
+  constexpr int64_t kLimit = 1000000000000LL;
+  if (offset > kLimit || offset < -kLimit || frozen > kLimit || frozen < -kLimit) {
     in.Fail("RTC time offset out of range");
   }
+  if (phase < 0 || phase >= kNsPerSecond) in.Fail("RTC second phase out of range");
   uint64_t checked = in.U64();
   uint8_t level = static_cast<uint8_t>(in.Bounded(in.U8(), 1, "RTC irq level"));
   std::copy(std::begin(cmos), std::end(cmos), cmos_);
   index_ = index;
-  offset_ns_ = offset;
+  offset_s_ = offset;
+  phase_ns_ = phase;
   frozen_seconds_ = frozen;
   checked_ns_ = checked;
   irq_level_ = level;

@@ -39,7 +39,11 @@ class RtcCmos : public BusDevice, public Stateful {
   static int64_t SecondsFromFields(const Fields& f);
 
  private:
-  int64_t NowNs() const;  // guest-visible RTC time, ns since the Unix epoch
+  // RTC time = virtual wall time shifted by whole seconds (offset_s_) and by a sub-second
+  // phase (phase_ns_, so that leaving SET starts a fresh second). Kept apart so that any
+  // year 0-9999 the guest sets stays far from int64 overflow.
+  int64_t PhasedWallNs() const { return clock_.WallClockNs() + phase_ns_; }
+  int64_t NsIntoSecond() const;
   int64_t CurrentSeconds() const;
   uint8_t ReadTimeRegister(unsigned index) const;
   void WriteTimeRegister(unsigned index, uint8_t value);
@@ -53,7 +57,8 @@ class RtcCmos : public BusDevice, public Stateful {
   IrqLine irq_;
   uint8_t cmos_[128] = {};  // RAM, alarm registers, A, B, C
   uint8_t index_ = 0;
-  int64_t offset_ns_ = 0;     // guest-set time minus virtual wall time
+  int64_t offset_s_ = 0;
+  int64_t phase_ns_ = 0;  // 0 <= phase_ns_ < 1e9
   int64_t frozen_seconds_ = 0;  // time while SET is on
   uint64_t checked_ns_ = 0;   // guest ns up to which flags have been computed
   uint8_t irq_level_ = 0;

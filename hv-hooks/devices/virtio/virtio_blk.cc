@@ -169,6 +169,12 @@ void VirtioBlock::QueueNotified(unsigned index) {
       MarkNeedsReset("virtio-blk request without header or status byte");
       return;
     }
+    if (pending_.size() >= Virtqueue::kMaxSize) {
+      // A driver cannot have more requests in flight than its queue holds; one that does is
+      // reusing descriptors it has not got back.
+      MarkNeedsReset("virtio-blk: more requests in flight than the queue size");
+      return;
+    }
     uint32_t written = 0;
     uint8_t status = chain.bad_address ? static_cast<uint8_t>(kStatusIoErr) : Execute(chain, &written);
     // The status byte is the last writable byte of the chain.

@@ -204,8 +204,7 @@ void VirtioMmioDevice::LoadState(StateReader& in) {
   if (in.U32() != device_id()) in.Fail("virtio state is for another device type");
   uint8_t status = in.U8();
   uint32_t dsel = in.U32(), drsel = in.U32();
-  uint64_t features = in.U64();
-  if (features & ~(device_features() | kFeatureVersion1)) in.Fail("virtio features not offered");
+  uint64_t features = in.U64();  // as written by the driver; checked at FEATURES_OK
   uint32_t qsel = in.U32();
   uint32_t isr = static_cast<uint32_t>(in.Bounded(in.U32(), 3, "virtio interrupt status"));
   uint8_t level = static_cast<uint8_t>(in.Bounded(in.U8(), 1, "virtio irq level"));

@@ -182,7 +182,8 @@ void Virtqueue::Save(StateWriter& out) const {
 
 void Virtqueue::Load(StateReader& in) {
   Virtqueue q;
-  q.size = static_cast<uint16_t>(in.Bounded(in.U16(), kMaxSize, "virtqueue size"));
+  // Any size the driver wrote is state; Valid() refuses unusable ones when the queue is used.
+  q.size = in.U16();
   q.ready = in.Bool();
   q.desc_addr = in.U64();
   q.avail_addr = in.U64();

@@ -235,6 +235,17 @@ TEST_F(VirtioRngTest, RingOutsideRamMarksNeedsReset) {
   EXPECT_EQ(rng.status() & 0x40, 0x40);
 }
 
+TEST_F(VirtioRngTest, AnyRegisterValuesSurviveSnapshot) {
+  // Regression (fuzzer): state the driver can write must load back.
+  drv.W(0x24, 0);
+  drv.W(0x20, 0xffffffff);  // features never offered
+  drv.W(0x30, 0);
+  drv.W(0x38, 3072);        // queue size beyond QueueNumMax
+  std::vector<uint8_t> saved = SaveToBytes(rng);
+  LoadFromBytes(rng, saved);
+  EXPECT_EQ(SaveToBytes(rng), saved);
+}
+
 TEST_F(VirtioRngTest, SaveMutateRestore) {
   drv.Init(1);
   test::ExpectSaveMutateRestore(rng, [&] {
