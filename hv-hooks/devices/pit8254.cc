@@ -23,28 +23,32 @@ uint8_t EffectiveMode(uint8_t m) { return m >= 6 ? m - 4 : m; }
 }  // namespace
 
 Pit8254::Pit8254(const VirtualClock& clock, IrqLine irq0) : clock_(clock), irq0_(irq0) {
-  for (Counter& c : counters_) c.out_seen = 0;
+  counters_[2].gate = 0;  // port 0x61 bit 0 is clear at reset
 }
 
 uint64_t Pit8254::Ticks(const Counter& c) const {
   uint64_t now = clock_.NowNs();
-  if (now <= c.load_ns) return 0;
-  return static_cast<uint64_t>(static_cast<unsigned __int128>(now - c.load_ns) * kFrequencyHz /
-                               1000000000u);
+  if (!c.gate || now <= c.resume_ns) return c.paused_ticks;
+  return c.paused_ticks + static_cast<uint64_t>(static_cast<unsigned __int128>(now - c.resume_ns) *
+                                                kFrequencyHz / 1000000000u);
 }
 
 uint64_t Pit8254::TickToNs(const Counter& c, uint64_t tick) const {
-  // First guest ns at which Ticks() reaches tick: ceil(tick * 1e9 / f).
-  unsigned __int128 ns = (static_cast<unsigned __int128>(tick) * 1000000000u + kFrequencyHz - 1) /
+  if (!c.gate) return kNoDeadline;
+  uint64_t rel = tick > c.paused_ticks ? tick - c.paused_ticks : 0;
+  // First guest ns at which Ticks() reaches tick: ceil(rel * 1e9 / f) after resume.
+  unsigned __int128 ns = (static_cast<unsigned __int128>(rel) * 1000000000u + kFrequencyHz - 1) /
                          kFrequencyHz;
-  unsigned __int128 t = ns + c.load_ns;
+  unsigned __int128 t = ns + c.resume_ns;
   return t >= kNoDeadline ? kNoDeadline : static_cast<uint64_t>(t);
 }
 
 bool Pit8254::OutAt(const Counter& c, uint64_t d) const {
   if (!c.counting) return EffectiveMode(c.mode) != 0;
   uint64_t n = c.count;
-  switch (EffectiveMode(c.mode)) {
+  uint8_t m = EffectiveMode(c.mode);
+  if (!c.gate && (m == 2 || m == 3)) return true;  // GATE low forces OUT high in modes 2 and 3
+  switch (m) {
     case 0: return d >= n;        // interrupt on terminal count: low until it reaches 0
     case 1: return d >= n;        // one-shot (gate never triggers on a PC: stays high)
     case 2: return d % n != n - 1;  // rate generator: low for the last tick of each period
@@ -78,8 +82,12 @@ void Pit8254::LoadCount(int n, uint32_t value) {
   uint32_t v = c.bcd ? FromBcd(static_cast<uint16_t>(value)) : value & 0xffff;
   if (v == 0) v = c.bcd ? 10000 : 0x10000;
   c.count = v;
-  c.load_ns = clock_.NowNs();
-  c.counting = 1;
+  c.resume_ns = clock_.NowNs();
+  c.paused_ticks = 0;
+  c.loaded = 1;
+  // Modes 1 and 5 wait for a rising GATE edge; the others start on the next clock.
+  uint8_t m = EffectiveMode(c.mode);
+  c.counting = (m == 1 || m == 5) ? 0 : 1;
   c.status &= ~0x40;  // null count clears once the count is in the counting element
   c.period_seen = 0;
   if (n == 0) RunTimers();
@@ -118,6 +126,7 @@ void Pit8254::Control(uint8_t v) {
   c.mode = (v >> 1) & 7;
   c.bcd = v & 1;
   c.counting = 0;  // writing a control word stops the counter until a count is written
+  c.loaded = 0;
   c.count_latched = 0;
   c.status = 0x40;  // null count
   if (sel == 0) RunTimers();
@@ -176,6 +185,41 @@ void Pit8254::Write(uint64_t offset, unsigned size, uint64_t value) {
   }
 }
 
+void Pit8254::SetGate(unsigned n, bool level) {
+  if (n > 2) return;
+  Counter& c = counters_[n];
+  if ((c.gate != 0) == level) return;
+  uint8_t m = EffectiveMode(c.mode);
+  if (!level) {
+    c.paused_ticks = Ticks(c);  // modes 0/4 resume from here; 2/3 reload on the next edge
+    c.gate = 0;
+  } else {
+    c.gate = 1;
+    c.resume_ns = clock_.NowNs();
+    if (m != 0 && m != 4) {
+      // A rising edge (re)triggers modes 1 and 5 and reloads modes 2 and 3.
+      c.paused_ticks = 0;
+      c.period_seen = 0;
+      if (c.loaded) c.counting = 1;
+    }
+  }
+  if (n == 0) RunTimers();
+}
+
+uint64_t Pit8254::Port61::Read(uint64_t, unsigned size) {
+  if (size != 1) return AllOnes(size);
+  // The DRAM refresh request toggles every 15.085 us; BIOS delay loops count its edges.
+  uint64_t refresh = (pit_->clock_.NowNs() / 15085) & 1;
+  return pit_->counters_[2].gate | (pit_->speaker_enable_ << 1) | (refresh << 4) |
+         (pit_->Out(2) ? 0x20 : 0);
+}
+
+void Pit8254::Port61::Write(uint64_t, unsigned size, uint64_t value) {
+  if (size != 1) return;
+  pit_->speaker_enable_ = (value >> 1) & 1;
+  pit_->SetGate(2, value & 1);
+}
+
 uint64_t Pit8254::NextDeadlineNs() const {
   const Counter& c = counters_[0];
   if (!c.counting) return kNoDeadline;
@@ -226,7 +270,10 @@ void Pit8254::SaveState(StateWriter& out) const {
   out.Begin("PIT0", 1);
   for (const Counter& c : counters_) {
     out.U32(c.count);
-    out.U64(c.load_ns);
+    out.U64(c.resume_ns);
+    out.U64(c.paused_ticks);
+    out.U8(c.gate);
+    out.U8(c.loaded);
     out.U16(c.latched);
     for (uint8_t b : {c.count_latched, c.status_latched, c.status, c.read_state, c.write_state,
                       c.write_latch, c.rw_mode, c.mode, c.bcd, c.counting, c.out_seen}) {
@@ -234,6 +281,7 @@ void Pit8254::SaveState(StateWriter& out) const {
     }
     out.U64(c.period_seen);
   }
+  out.U8(speaker_enable_);
 }
 
 void Pit8254::LoadState(StateReader& in) {
@@ -242,7 +290,10 @@ void Pit8254::LoadState(StateReader& in) {
   for (Counter& c : cs) {
     c.count = in.U32();
     if (c.count == 0 || c.count > 0x10000) in.Fail("PIT count out of range");
-    c.load_ns = in.U64();
+    c.resume_ns = in.U64();
+    c.paused_ticks = in.U64();
+    c.gate = static_cast<uint8_t>(in.Bounded(in.U8(), 1, "PIT gate"));
+    c.loaded = static_cast<uint8_t>(in.Bounded(in.U8(), 1, "PIT loaded"));
     c.latched = in.U16();
     c.count_latched = static_cast<uint8_t>(in.Bounded(in.U8(), kWord0, "PIT count latch"));
     c.status_latched = static_cast<uint8_t>(in.Bounded(in.U8(), 1, "PIT status latch"));
@@ -257,7 +308,10 @@ void Pit8254::LoadState(StateReader& in) {
     c.out_seen = static_cast<uint8_t>(in.Bounded(in.U8(), 1, "PIT out"));
     c.period_seen = in.U64();
   }
+  uint8_t speaker = static_cast<uint8_t>(in.Bounded(in.U8(), 1, "speaker enable"));
+  if (!cs[0].gate || !cs[1].gate) in.Fail("PIT counters 0 and 1 have GATE wired high");
   for (int i = 0; i < 3; ++i) counters_[i] = cs[i];
+  speaker_enable_ = speaker;
 }
 
 }  // namespace vmrr

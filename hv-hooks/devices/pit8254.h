@@ -1,7 +1,9 @@
 // The 8254 programmable interval timer at ports 0x40-0x43: three counters clocked at
 // 1.193182 MHz of guest time, modes 0-5 (0, 2 and 3 exact; 1 and 5 need a gate edge that a PC
 // never gives counters 0/1, 4 is a one-tick strobe), binary/BCD, LSB/MSB/word access, counter
-// latch and read-back (count and status). Counter 0's OUT drives ISA IRQ0.
+// latch and read-back (count and status), GATE (hard-wired high for counters 0 and 1; counter 2's
+// through system control port B at 0x61, which also shows counter 2's OUT). Counter 0's OUT
+// drives ISA IRQ0.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +30,12 @@ class Pit8254 : public BusDevice, public Stateful {
   uint64_t NextDeadlineNs() const;
   void RunTimers();
 
-  // Counter OUT pin level now (tests; PC port 0x61 would expose counter 2's).
+  // Counter OUT pin level now.
   bool Out(unsigned counter) const;
+  // GATE input of a counter (the platform drives counter 2's through port 0x61).
+  void SetGate(unsigned counter, bool level);
+  // System control port B (0x61), one byte.
+  BusDevice& port61() { return port61_; }
 
   void SaveState(StateWriter& out) const override;
   void LoadState(StateReader& in) override;
@@ -37,7 +43,10 @@ class Pit8254 : public BusDevice, public Stateful {
  private:
   struct Counter {
     uint32_t count = 0x10000;   // initial count in ticks (0 programmed = 65536 / 10000 BCD)
-    uint64_t load_ns = 0;        // guest time the count was loaded
+    uint64_t resume_ns = 0;      // guest time counting last (re)started
+    uint64_t paused_ticks = 0;   // ticks counted before resume_ns (modes 0/4 with GATE low)
+    uint8_t gate = 1;
+    uint8_t loaded = 0;          // a count was written since the control word
     uint16_t latched = 0;
     uint8_t count_latched = 0;   // access state of a pending count latch, 0 = none
     uint8_t status_latched = 0;
@@ -61,9 +70,21 @@ class Pit8254 : public BusDevice, public Stateful {
   void Latch(int n);
   void Control(uint8_t v);
 
+  class Port61 : public BusDevice {
+   public:
+    explicit Port61(Pit8254* pit) : pit_(pit) {}
+    uint64_t Read(uint64_t offset, unsigned size) override;
+    void Write(uint64_t offset, unsigned size, uint64_t value) override;
+
+   private:
+    Pit8254* pit_;
+  };
+
   const VirtualClock& clock_;
   IrqLine irq0_;
   Counter counters_[3];
+  uint8_t speaker_enable_ = 0;  // port 0x61 bit 1
+  Port61 port61_{this};
 };
 
 }  // namespace vmrr

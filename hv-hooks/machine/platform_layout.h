@@ -15,6 +15,10 @@ inline constexpr uint16_t kElcrBase = 0x4d0;  // 0x4d0 master ELCR, 0x4d1 slave 
 inline constexpr uint16_t kElcrPortCount = 2;
 inline constexpr uint16_t kPitBase = 0x40;  // 0x40..0x42 counters 0..2, 0x43 control word
 inline constexpr uint16_t kPitPortCount = 4;
+// System control port B: bit 0 gates PIT counter 2, bit 1 speaker data enable, bit 4 the
+// refresh toggle (every 15.085 us), bit 5 counter 2's OUT (read-only). Linux uses it to
+// calibrate the TSC against the PIT.
+inline constexpr uint16_t kSystemControlPort = 0x61;
 inline constexpr uint16_t kRtcBase = 0x70;  // 0x70 index (bit 7 = NMI disable), 0x71 data
 inline constexpr uint16_t kRtcPortCount = 2;
 inline constexpr uint16_t kCom1Base = 0x3f8;

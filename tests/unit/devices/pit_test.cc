@@ -103,6 +103,7 @@ TEST_F(PitTest, LsbOnlyAndMsbOnlyAccess) {
   Ctl(0x54);  // counter 1, LSB only, mode 2
   Counter(1, 200);
   EXPECT_EQ(Rd(1), 200);
+  pit.port61().Write(0, 1, 0x01);  // counter 2 counts only with its GATE high
   Ctl(0xa4);  // counter 2, MSB only, mode 2
   Counter(2, 0x02);
   EXPECT_EQ(Rd(2), 0x02);
@@ -137,6 +138,64 @@ TEST_F(PitTest, BcdCounting) {
   EXPECT_EQ(Rd(0), 0x09) << "999 in BCD";
   RunToDeadline();
   EXPECT_EQ(ic.value, TicksToNs(1000));
+}
+
+TEST_F(PitTest, Port61GatesCounter2AndShowsItsOut) {
+  // Linux's pit_calibrate_tsc: gate high, speaker off, counter 2 mode 0, poll bit 5.
+  EXPECT_EQ(pit.port61().Read(0, 1) & 0x01, 0u) << "gate 2 low at reset";
+  pit.port61().Write(0, 1, 0x01);
+  Ctl(0xb0);
+  Counter(2, 0xe8);
+  Counter(2, 0x03);  // 1000
+  ic.value = TicksToNs(999);
+  EXPECT_EQ(pit.port61().Read(0, 1) & 0x20, 0u);
+  ic.value = TicksToNs(1000);
+  EXPECT_EQ(pit.port61().Read(0, 1) & 0x20, 0x20u);
+}
+
+TEST_F(PitTest, RefreshBitToggles) {
+  uint64_t a = pit.port61().Read(0, 1) & 0x10;
+  ic.value = 15085;
+  uint64_t b = pit.port61().Read(0, 1) & 0x10;
+  EXPECT_NE(a, b);
+}
+
+TEST_F(PitTest, GateLowPausesMode0) {
+  pit.port61().Write(0, 1, 0x01);
+  Ctl(0xb0);
+  Counter(2, 100);
+  Counter(2, 0);
+  ic.value = TicksToNs(40);
+  pit.SetGate(2, false);
+  ic.value = TicksToNs(500);
+  EXPECT_FALSE(pit.Out(2)) << "paused at 40 ticks";
+  Ctl(0x80);
+  EXPECT_EQ(Rd(2) | (Rd(2) << 8), 60);
+  pit.SetGate(2, true);
+  ic.value = TicksToNs(500) + TicksToNs(59);
+  EXPECT_FALSE(pit.Out(2));
+  ic.value = TicksToNs(500) + TicksToNs(61);
+  EXPECT_TRUE(pit.Out(2)) << "resumed: 40 + 60 ticks";
+}
+
+TEST_F(PitTest, GateRisingEdgeReloadsMode2AndTriggersMode1) {
+  pit.port61().Write(0, 1, 0x01);
+  Ctl(0xb4);  // counter 2 mode 2
+  Counter(2, 100);
+  Counter(2, 0);
+  ic.value = TicksToNs(30);
+  pit.SetGate(2, false);
+  pit.SetGate(2, true);
+  Ctl(0x80);
+  EXPECT_EQ(Rd(2) | (Rd(2) << 8), 100) << "reloaded by the rising edge";
+  Ctl(0xb2);  // counter 2 mode 1
+  Counter(2, 50);
+  Counter(2, 0);
+  ic.value += TicksToNs(100);
+  EXPECT_TRUE(pit.Out(2)) << "mode 1 waits for a trigger with OUT high";
+  pit.SetGate(2, false);
+  pit.SetGate(2, true);
+  EXPECT_FALSE(pit.Out(2)) << "triggered: OUT low for the count";
 }
 
 TEST_F(PitTest, SaveMutateRestore) {

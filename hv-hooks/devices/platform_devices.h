@@ -1,0 +1,93 @@
+// Every device of the fixed PC platform (platform_layout.h), built, wired to the interrupt
+// router and mapped on the buses in one place, with the collective operations the machine's
+// run loop needs: the next timed event, running due timers, polling host input at input
+// points, and saving/restoring all device state in one fixed order.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "hv-hooks/devices/debug_exit.h"
+#include "hv-hooks/devices/interrupt_router.h"
+#include "hv-hooks/devices/local_apic.h"
+#include "hv-hooks/devices/pci_host.h"
+#include "hv-hooks/devices/pic8259.h"
+#include "hv-hooks/devices/pit8254.h"
+#include "hv-hooks/devices/rtc_cmos.h"
+#include "hv-hooks/devices/uart16550.h"
+#include "hv-hooks/devices/virtio/virtio_blk.h"
+#include "hv-hooks/devices/virtio/virtio_net.h"
+#include "hv-hooks/devices/virtio/virtio_rng.h"
+#include "hv-hooks/environment.h"
+#include "hv-hooks/machine/bus.h"
+#include "hv-hooks/machine/guest_memory.h"
+#include "hv-hooks/machine/virtual_clock.h"
+
+namespace vmrr {
+
+struct PlatformConfig {
+  bool virtio_rng = true;
+  // virtio-blk is present only with an image.
+  std::optional<VirtioBlock::Options> disk;
+  bool virtio_net = false;
+  std::array<uint8_t, 6> mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+};
+
+class PlatformDevices : public Stateful {
+ public:
+  // Throws BlockImageError if the disk image cannot be opened.
+  PlatformDevices(GuestMemory& mem, const VirtualClock& clock, const IcountSource& icount,
+                  Environment& env, const PlatformConfig& config);
+
+  // Maps every device at its platform address. Throws BusError if something already occupies
+  // one of the ranges.
+  void MapInto(PortBus& ports, MmioBus& mmio);
+
+  // The CPU side of interrupts: SetIntrLineCallback, InterruptPending, Acknowledge.
+  InterruptRouter& interrupts() { return router_; }
+
+  // Earliest guest time at which some device has a timed event (kNoDeadline if none). The run
+  // loop converts it with VirtualClock::IcountForDeadline, runs the CPU to that icount and
+  // calls RunTimers; after any device access or time sample it must ask again.
+  uint64_t NextDeadlineNs() const;
+  void RunTimers();
+  // At an input point: console bytes into the UART, frames into virtio-net receive buffers.
+  void PollInputs();
+
+  PicPair& pic() { return pic_; }
+  Pit8254& pit() { return pit_; }
+  RtcCmos& rtc() { return rtc_; }
+  Uart16550& com1() { return com1_; }
+  DebugExit& debug_exit() { return debug_exit_; }
+  PciHostBridge& pci() { return pci_; }
+  LocalApic& lapic() { return lapic_; }
+  IoApic& ioapic() { return ioapic_; }
+  VirtioRng* virtio_rng() { return rng_.get(); }
+  VirtioBlock* virtio_blk() { return blk_.get(); }
+  VirtioNet* virtio_net() { return net_.get(); }
+
+  void SaveState(StateWriter& out) const override;
+  void LoadState(StateReader& in) override;
+
+ private:
+  void SaveDevices(StateWriter& out) const;
+  void LoadDevices(StateReader& in);
+
+  PicPair pic_;
+  LocalApic lapic_;
+  IoApic ioapic_;
+  InterruptRouter router_;
+  Pit8254 pit_;
+  RtcCmos rtc_;
+  Uart16550 com1_;
+  DebugExit debug_exit_;
+  PciHostBridge pci_;
+  std::unique_ptr<VirtioRng> rng_;
+  std::unique_ptr<VirtioBlock> blk_;
+  std::unique_ptr<VirtioNet> net_;
+};
+
+}  // namespace vmrr

@@ -1,0 +1,117 @@
+// PlatformDevices: every device at its platform_layout.h address, end to end through the
+// buses and the interrupt router, and one snapshot of the whole set.
+#include <gtest/gtest.h>
+
+#include "hv-hooks/devices/platform_devices.h"
+#include "hv-hooks/machine/platform_layout.h"
+#include "test_support.h"
+
+namespace vmrr {
+namespace {
+
+class PlatformTest : public ::testing::Test {
+ protected:
+  PlatformTest()
+      : mem(1 << 20), clock(ic, VirtualClock::Mode::kIcount),
+        devices(mem, clock, ic, env, Config()) {
+    clock.Reset(VirtualClock::kDefaultIcountEpochNs);
+    devices.MapInto(ports, mmio);
+    devices.interrupts().SetIntrLineCallback([this](bool l) { intr = l; });
+  }
+  static PlatformConfig Config() {
+    PlatformConfig c;
+    c.virtio_net = true;
+    return c;
+  }
+  void Out(uint16_t port, uint8_t v) { ports.Write(port, 1, v); }
+  uint8_t In(uint16_t port) { return static_cast<uint8_t>(ports.Read(port, 1)); }
+  void InitPic() {
+    Out(0x20, 0x11); Out(0x21, 0x20); Out(0x21, 0x04); Out(0x21, 0x01);
+    Out(0xa0, 0x11); Out(0xa1, 0x28); Out(0xa1, 0x02); Out(0xa1, 0x01);
+    Out(0x21, 0x00); Out(0xa1, 0x00);
+  }
+  void RunToNextDeadline() {
+    ic.value = clock.IcountForDeadline(devices.NextDeadlineNs());
+    devices.RunTimers();
+  }
+
+  test::FakeIcount ic;
+  GuestMemory mem;
+  VirtualClock clock;
+  test::FakeEnvironment env;
+  PlatformDevices devices;
+  PortBus ports;
+  MmioBus mmio;
+  bool intr = false;
+};
+
+TEST_F(PlatformTest, PitTickReachesCpuThroughPic) {
+  InitPic();
+  Out(0x43, 0x34);
+  Out(0x40, 0xa9);
+  Out(0x40, 0x04);
+  devices.interrupts().Acknowledge();  // drain the edge of programming OUT high
+  Out(0x20, 0x20);
+  EXPECT_FALSE(intr);
+  RunToNextDeadline();
+  EXPECT_EQ(ic.value, 999848u) << "1193 ticks of 1.193182 MHz";
+  EXPECT_TRUE(intr);
+  EXPECT_EQ(devices.interrupts().Acknowledge(), 0x20);
+}
+
+TEST_F(PlatformTest, SerialOutputReachesEnvironment) {
+  for (char c : std::string("ok\n")) Out(platform::kCom1Base, static_cast<uint8_t>(c));
+  EXPECT_EQ(std::string(env.console_out.begin(), env.console_out.end()), "ok\n");
+  env.console_in = {'k'};
+  devices.PollInputs();
+  EXPECT_EQ(In(platform::kCom1Base + 5) & 1, 1);
+  EXPECT_EQ(In(platform::kCom1Base), 'k');
+}
+
+TEST_F(PlatformTest, EveryWindowAnswersAtItsAddress) {
+  EXPECT_EQ(mmio.Read(platform::kVirtioRngBase, 4), 0x74726976u);
+  EXPECT_EQ(mmio.Read(platform::kVirtioRngBase + 8, 4), 4u);
+  EXPECT_EQ(mmio.Read(platform::kVirtioNetBase + 8, 4), 1u);
+  EXPECT_EQ(mmio.Read(platform::kVirtioBlkBase, 4), 0xffffffffu) << "no disk configured";
+  EXPECT_EQ(mmio.Read(platform::kLapicBase + 0x30, 4), 0x00050014u);
+  mmio.Write(platform::kIoApicBase, 4, 1);
+  EXPECT_EQ(mmio.Read(platform::kIoApicBase + 0x10, 4), 0x00170011u);
+  Out(0x70, 0x0d);
+  EXPECT_EQ(In(0x71), 0x80);
+  ports.Write(0xcf8, 4, 0x80000000);
+  EXPECT_EQ(ports.Read(0xcfc, 4), 0x12378086u);
+  Out(platform::kDebugExitPort, 1);
+  EXPECT_EQ(devices.debug_exit().exit_status(), 3);
+}
+
+TEST_F(PlatformTest, ApicTimerDeadlineIsThePlatformDeadline) {
+  mmio.Write(platform::kLapicBase + 0xf0, 4, 0x1ff);
+  mmio.Write(platform::kLapicBase + 0x3e0, 4, 0xb);
+  mmio.Write(platform::kLapicBase + 0x320, 4, 0x30);
+  mmio.Write(platform::kLapicBase + 0x380, 4, 5000);
+  EXPECT_EQ(devices.NextDeadlineNs(), 5000u);
+  RunToNextDeadline();
+  EXPECT_TRUE(intr);
+  EXPECT_EQ(devices.interrupts().Acknowledge(), 0x30);
+}
+
+TEST_F(PlatformTest, MappingTwiceIsAConfigurationError) {
+  EXPECT_THROW(devices.MapInto(ports, mmio), BusError);
+}
+
+TEST_F(PlatformTest, SaveMutateRestoreWholePlatform) {
+  InitPic();
+  test::ExpectSaveMutateRestore(devices, [&] {
+    Out(0x43, 0x34);
+    Out(0x40, 0x10);
+    Out(0x40, 0x00);
+    Out(platform::kCom1Base + 7, 0x99);
+    Out(0x70, 0x30);
+    Out(0x71, 0x55);
+    mmio.Write(platform::kLapicBase + 0x80, 4, 0x20);
+  });
+  EXPECT_EQ(In(platform::kCom1Base + 7), 0x00);
+}
+
+}  // namespace
+}  // namespace vmrr
