@@ -24,6 +24,10 @@ uint8_t EffectiveMode(uint8_t m) { return m >= 6 ? m - 4 : m; }
 
 Pit8254::Pit8254(const VirtualClock& clock, IrqLine irq0) : clock_(clock), irq0_(irq0) {
   counters_[2].gate = 0;  // port 0x61 bit 0 is clear at reset
+  // OUT is undefined at power-on (datasheet); taking it as high means that programming
+  // counter 0 in mode 2 or 3 (which drives OUT high) gives no IRQ0 edge before the first
+  // period ends, which is what guests expect of a PIT a BIOS left in mode 3.
+  counters_[0].out_seen = 1;
 }
 
 uint64_t Pit8254::Ticks(const Counter& c) const {

@@ -58,7 +58,7 @@ class Pit8254 : public BusDevice, public Stateful {
     uint8_t mode = 0;
     uint8_t bcd = 0;
     uint8_t counting = 0;        // a count has been loaded since the control word
-    uint8_t out_seen = 0;        // counter 0: OUT level last driven onto IRQ0
+    uint8_t out_seen = 0;        // counter 0: OUT level last driven onto IRQ0 (see ctor)
     uint64_t period_seen = 0;    // counter 0: periods (modes 2/3) already signalled
   };
 
