@@ -1,0 +1,272 @@
+// CpuCore: the CPU's internal state and the helpers every instruction family shares
+// (operand access, segmentation, paging/TLB, flags, faults). Handlers in alu.cc, muldiv.cc,
+// ... all have the signature `void Handler(CpuCore&, const Op&)` and are reached through the
+// one dispatch table in decode.cc.
+#pragma once
+
+#include <cassert>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+#include "hv-hooks/cpu/cpu.h"
+
+namespace vmrr {
+
+struct CpuCore;
+struct Op;
+using Handler = void (*)(CpuCore&, const Op&);
+
+enum OperandKind : uint8_t { kOpNone, kOpReg, kOpMem, kOpImm, kOpSreg, kOpCr, kOpDr, kOpPtr };
+inline constexpr uint8_t kNoReg = 0xff;
+inline constexpr uint8_t kRipReg = 0xfe;
+
+struct Operand {
+  uint8_t kind = kOpNone;
+  uint8_t size = 0;   // bytes
+  uint8_t reg = 0;    // GPR/sreg/cr/dr index
+  bool high8 = false; // AH/CH/DH/BH
+  uint8_t seg = kDs;  // memory: effective segment
+  uint8_t base = kNoReg, index = kNoReg, scale = 0;
+  uint64_t disp = 0;  // memory displacement, immediate, or far pointer offset
+  uint16_t sel = 0;   // far pointer selector
+};
+
+// Execution modes, derived from CR0/EFER/CS/RFLAGS; part of the block-cache key.
+enum CpuMode : uint8_t { kModeReal, kModeProt16, kModeProt32, kModeCompat16, kModeCompat32,
+                         kModeLong64, kModeV86 };
+
+struct Op {
+  Handler fn = nullptr;
+  uint16_t mnemonic = 0;
+  uint8_t len = 0;
+  uint8_t osize = 0;   // operand size in bytes
+  uint8_t asize = 0;   // address size in bytes
+  uint8_t rep = 0;     // 0 none, 1 REP/REPE, 2 REPNE
+  uint8_t cond = 0;    // condition code for Jcc/SETcc/CMOVcc/LOOPcc
+  uint8_t nops = 0;
+  uint8_t opcode = 0;
+  uint8_t map = 0;
+  bool lock = false;
+  bool ends = false;  // the block ends after this op
+  bool far_branch = false;  // far JMP/CALL through a memory operand or pointer
+  uint8_t seg_ovr = 0xff;  // explicit segment prefix (string instructions), 0xff = none
+  uint32_t offset = 0;  // from the block start
+  uint64_t aux = 0;     // handler-specific (e.g. an exception vector for a #UD/#NM op)
+  Operand o[3];
+};
+
+struct Block {
+  uint64_t phys = 0;
+  uint32_t mode_key = 0;
+  uint32_t bytes = 0;
+  std::vector<Op> ops;
+  bool valid = true;
+};
+
+// Memory access kinds (for paging rights and #PF error codes).
+enum Access : uint8_t { kRead = 0, kWrite = 1, kExec = 2 };
+
+struct TlbEntry {
+  uint64_t vpage = ~uint64_t{0};
+  uint64_t ppage = 0;
+  uint8_t* host = nullptr;  // RAM page, or nullptr for MMIO
+  uint8_t rights = 0;       // kRight* bits
+};
+inline constexpr uint8_t kRightR_U = 1, kRightW_S = 2, kRightW_U = 4, kRightX_S = 8,
+                         kRightX_U = 16, kRightR_S = 32;
+inline constexpr unsigned kTlbSize = 256;
+
+struct CpuCore final : public CodeWriteObserver {
+  explicit CpuCore(CpuPlatform& platform);
+  ~CpuCore() override;
+
+  // ---- state ----
+  CpuState s;
+  CpuPlatform& platform;
+  GuestMemory& mem;
+  uint64_t icount = 0;
+  uint64_t target = 0;
+  bool intr = false;
+  bool nmi_pending = false;
+  bool exit_requested = false;
+  std::set<uint64_t> breakpoints;
+  bool skip_breakpoint_once = false;
+
+  // per-instruction scratch
+  uint64_t next_rip = 0;
+  // Set by handlers to end the current block after this instruction (control transfer,
+  // mode change, I/O, STI, self-modifying store, REP interruption).
+  bool end_block = false;
+  bool fault = false;
+  uint8_t fault_vector = 0;
+  bool fault_has_error = false;
+  uint32_t fault_error = 0;
+  bool halted_now = false;
+
+  CpuMode mode = kModeReal;
+  // Depth of nested exception delivery (for #DF and triple fault).
+  int delivering = 0;
+  uint8_t delivering_vector = 0;
+
+  TlbEntry tlb[kTlbSize];
+
+  // ---- decoded blocks ----
+  std::unordered_map<uint64_t, std::unique_ptr<Block>> blocks;  // key: phys<<4 | mode
+  std::unordered_map<uint64_t, std::vector<uint64_t>> page_blocks;  // page -> keys
+  std::vector<std::unique_ptr<Block>> retired_blocks;  // freed at the next block boundary
+  static constexpr unsigned kJumpCacheSize = 4096;
+  Block* jump_cache[kJumpCacheSize] = {};
+  Block* current_block = nullptr;
+  uint64_t stat_blocks_decoded = 0;
+  uint64_t stat_invalidations = 0;
+  void* decoders = nullptr;  // ZydisDecoder[7], owned
+
+  // ---- lifecycle ----
+  void Reset();
+  void UpdateMode();
+  void FlushTlb(bool include_global);
+  void FlushBlocks();
+  void OnCodeWrite(uint64_t gpa, uint64_t len) override;
+  RunResult Run(uint64_t target_icount);
+  Block* LookupBlock(uint64_t phys);
+  Block* DecodeBlock(uint64_t rip, uint64_t phys, bool* fetch_fault);
+  bool DecodeOne(uint64_t rip, Op* op, const uint8_t* bytes, unsigned avail, int* status);
+  bool DecodeAt(uint64_t rip, Op* op);  // fetch (may fault) + decode one
+  bool CheckEvents();  // delivers a pending interrupt; true if one was delivered
+
+  // ---- faults ----
+  void Fault(uint8_t vector, uint32_t error = 0, bool has_error = true);
+  void FaultNoErr(uint8_t vector) { Fault(vector, 0, false); }
+  void Gp(uint32_t e = 0) { Fault(13, e); }
+  void Ud() { FaultNoErr(6); }
+  void Deliver(uint8_t vector, bool has_error, uint32_t error, bool software,
+               uint64_t return_rip, bool external = false);
+  void DeliverPendingFault();
+  void RaiseDeliveryFault();
+
+  // ---- registers ----
+  uint64_t GetReg(uint8_t r, unsigned size, bool high8 = false) const {
+    uint64_t v = s.gpr[r];
+    if (high8) return (v >> 8) & 0xff;
+    switch (size) {
+      case 1: return v & 0xff;
+      case 2: return v & 0xffff;
+      case 4: return v & 0xffffffffu;
+      default: return v;
+    }
+  }
+  void SetReg(uint8_t r, unsigned size, uint64_t v, bool high8 = false) {
+    uint64_t& d = s.gpr[r];
+    if (high8) { d = (d & ~uint64_t{0xff00}) | ((v & 0xff) << 8); return; }
+    switch (size) {
+      case 1: d = (d & ~uint64_t{0xff}) | (v & 0xff); break;
+      case 2: d = (d & ~uint64_t{0xffff}) | (v & 0xffff); break;
+      case 4: d = v & 0xffffffffu; break;
+      default: d = v;
+    }
+  }
+  bool long64() const { return mode == kModeLong64; }
+  bool protected_mode() const { return (s.cr0 & 1) != 0; }
+  bool paging() const { return (s.cr0 & 0x80000000u) != 0; }
+  unsigned stack_size() const {
+    if (long64()) return 8;
+    return (s.seg[kSs].attr & kSegAttrDb) ? 4 : 2;
+  }
+  uint64_t AddrMask(unsigned asize) const {
+    return asize == 8 ? ~uint64_t{0} : asize == 4 ? 0xffffffffu : 0xffffu;
+  }
+
+  // ---- memory ----
+  // Linear address of seg:offset with segment checks (limit, type, canonical). false = fault.
+  bool Linear(uint8_t seg, uint64_t offset, unsigned size, Access acc, uint64_t* lin);
+  uint64_t EffectiveAddress(const Op& op, const Operand& o) const;
+  // Page walk; on failure raises #PF (unless probe) and returns false.
+  bool Translate(uint64_t lin, Access acc, bool user, TlbEntry** out, bool probe = false);
+  bool WalkNoSideEffects(uint64_t lin, uint64_t* gpa) const;
+  bool ReadLin(uint64_t lin, unsigned size, uint64_t* v, Access acc = kRead);
+  bool WriteLin(uint64_t lin, unsigned size, uint64_t v);
+  // Supervisor-implicit accesses (descriptor tables, TSS, IDT): ignore CPL for U/S.
+  bool ReadSys(uint64_t lin, unsigned size, uint64_t* v);
+  bool WriteSys(uint64_t lin, unsigned size, uint64_t v);
+  bool ReadPhys(uint64_t gpa, unsigned size, uint64_t* v);
+  bool WritePhys(uint64_t gpa, unsigned size, uint64_t v);
+  bool ReadSeg(uint8_t seg, uint64_t off, unsigned size, uint64_t* v, Access acc = kRead) {
+    uint64_t lin;
+    return Linear(seg, off, size, acc, &lin) && ReadLin(lin, size, v, acc);
+  }
+  bool WriteSeg(uint8_t seg, uint64_t off, unsigned size, uint64_t v) {
+    uint64_t lin;
+    return Linear(seg, off, size, kWrite, &lin) && WriteLin(lin, size, v);
+  }
+  // Checks that a write to seg:off would succeed (for read-modify-write ordering).
+  bool ProbeWrite(uint8_t seg, uint64_t off, unsigned size);
+  bool user_access = false;  // implicit supervisor access in progress => false
+  bool sys_access = false;
+
+  // ---- operands ----
+  bool Read(const Op& op, const Operand& o, uint64_t* v);
+  bool Write(const Op& op, const Operand& o, uint64_t v);
+  bool Push(uint64_t v, unsigned size);
+  bool Pop(uint64_t* v, unsigned size);
+  bool PopPeek(uint64_t* v, unsigned size, uint64_t at_offset);  // reads without moving RSP
+
+  // ---- flags ----
+  uint64_t& fl() { return s.rflags; }
+  bool Cond(uint8_t cc) const;
+  void SetFlagsSzp(uint64_t res, unsigned size);
+
+  // ---- segments & system ----
+  bool LoadSegment(uint8_t seg, uint16_t sel);   // MOV/POP sreg semantics
+  void LoadSegmentReal(uint8_t seg, uint16_t sel);
+  // false: either a fault is pending (fault == true) or the selector is outside its table.
+  bool ReadDescriptor(uint16_t sel, uint64_t* desc);
+  bool LoadCodeSegmentFar(uint16_t sel, uint64_t offset, bool is_call, unsigned osize,
+                          uint64_t return_rip);
+  static Segment DescToSegment(uint16_t sel, uint64_t desc);
+  bool SetCr(unsigned n, uint64_t v);
+  bool ReadMsr(uint32_t idx, uint64_t* v);
+  bool WriteMsr(uint32_t idx, uint64_t v);
+  void SetRflags(uint64_t v, uint64_t mask);
+  bool IoAllowed(uint16_t port, unsigned size);
+  void Cpuid(uint32_t leaf, uint32_t sub, uint32_t out[4]) const;
+};
+
+// Flag computation helpers.
+inline uint64_t SizeMask(unsigned size) {
+  return size == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * size)) - 1;
+}
+inline uint64_t SignBit(unsigned size) { return uint64_t{1} << (8 * size - 1); }
+inline int64_t SignExtend(uint64_t v, unsigned size) {
+  switch (size) {
+    case 1: return static_cast<int8_t>(v);
+    case 2: return static_cast<int16_t>(v);
+    case 4: return static_cast<int32_t>(v);
+    default: return static_cast<int64_t>(v);
+  }
+}
+inline bool Parity(uint64_t v) { return !__builtin_parity(static_cast<unsigned>(v & 0xff)); }
+
+// MOV to/from control and debug registers (system.cc); decode.cc picks them for MOV forms
+// with a CR/DR operand.
+Handler MovCrHandler();
+Handler MovDrHandler();
+
+// The dispatch table lookup for a decoded mnemonic (decode.cc).
+Handler HandlerFor(unsigned mnemonic);
+
+// Handler registration: each family file defines a registration function filling its slots.
+void RegisterAlu(Handler* table);
+void RegisterMulDiv(Handler* table);
+void RegisterBitOps(Handler* table);
+void RegisterString(Handler* table);
+void RegisterControl(Handler* table);
+void RegisterDataMove(Handler* table);
+void RegisterSystem(Handler* table);
+void RegisterInterrupts(Handler* table);
+
+}  // namespace vmrr

@@ -1,0 +1,426 @@
+// The Cpu facade, the run loop (blocks, exact icount, events, breakpoints), the decoded-block
+// cache with its invalidation on code writes, and save/load of the CPU state.
+#include "hv-hooks/cpu/cpu.h"
+
+#include <Zydis/Zydis.h>
+
+#include <algorithm>
+#include <cassert>
+
+#include "hv-hooks/cpu/core.h"
+
+namespace vmrr {
+
+bool operator==(const Segment& a, const Segment& b) {
+  return a.selector == b.selector && a.attr == b.attr && a.limit == b.limit && a.base == b.base;
+}
+bool operator==(const DescriptorTable& a, const DescriptorTable& b) {
+  return a.base == b.base && a.limit == b.limit;
+}
+
+const char* StopReasonName(StopReason reason) {
+  switch (reason) {
+    case StopReason::kTargetReached: return "target reached";
+    case StopReason::kHalted: return "halted";
+    case StopReason::kShutdown: return "shutdown";
+    case StopReason::kBreakpoint: return "breakpoint";
+    case StopReason::kExitRequested: return "exit requested";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------------------------------
+// CpuCore lifecycle
+
+CpuCore::CpuCore(CpuPlatform& p) : platform(p), mem(p.memory()) {
+  auto* d = new ZydisDecoder[7];
+  static const ZydisMachineMode kModes[7] = {
+      ZYDIS_MACHINE_MODE_REAL_16,        ZYDIS_MACHINE_MODE_LEGACY_16,
+      ZYDIS_MACHINE_MODE_LEGACY_32,      ZYDIS_MACHINE_MODE_LONG_COMPAT_16,
+      ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_MACHINE_MODE_LONG_64,
+      ZYDIS_MACHINE_MODE_REAL_16};
+  static const ZydisStackWidth kStack[7] = {
+      ZYDIS_STACK_WIDTH_16, ZYDIS_STACK_WIDTH_16, ZYDIS_STACK_WIDTH_32, ZYDIS_STACK_WIDTH_16,
+      ZYDIS_STACK_WIDTH_32, ZYDIS_STACK_WIDTH_64, ZYDIS_STACK_WIDTH_16};
+  for (int i = 0; i < 7; ++i) {
+    ZyanStatus st = ZydisDecoderInit(&d[i], kModes[i], kStack[i]);
+    assert(ZYAN_SUCCESS(st));
+    (void)st;
+  }
+  decoders = d;
+  mem.SetCodeWriteObserver(this);
+  Reset();
+}
+
+CpuCore::~CpuCore() {
+  mem.SetCodeWriteObserver(nullptr);
+  delete[] static_cast<ZydisDecoder*>(decoders);
+}
+
+void CpuCore::Reset() {
+  s = CpuState{};
+  s.rflags = 2;
+  s.cr0 = 0x60000010;
+  s.gpr[kRdx] = 0x600;  // family/model/stepping signature in EDX at reset
+  for (int i = 0; i < 6; ++i) {
+    s.seg[i] = Segment{0, 0x93, 0xffff, 0};
+  }
+  s.seg[kCs] = Segment{0xf000, 0x9b, 0xffff, 0xffff0000};
+  s.rip = 0xfff0;
+  s.gdtr = {0, 0xffff};
+  s.idtr = {0, 0x3ff};
+  s.ldtr = Segment{0, 0x82, 0xffff, 0};
+  s.tr = Segment{0, 0x8b, 0xffff, 0};
+  s.dr[6] = 0xffff0ff0;
+  s.dr[7] = 0x400;
+  s.pat = 0x0007040600070406ull;
+  s.apic_base = 0xfee00900;
+  s.xcr0 = 1;
+  icount = 0;
+  intr = false;
+  nmi_pending = false;
+  exit_requested = false;
+  UpdateMode();
+  FlushTlb(true);
+  FlushBlocks();
+}
+
+void CpuCore::UpdateMode() {
+  const uint16_t cs = s.seg[kCs].attr;
+  if (!(s.cr0 & 1)) {
+    mode = kModeReal;
+  } else if (s.efer & (1u << 10)) {  // LMA
+    mode = (cs & kSegAttrL) ? kModeLong64 : (cs & kSegAttrDb) ? kModeCompat32 : kModeCompat16;
+  } else if (s.rflags & kFlagVm) {
+    mode = kModeV86;
+  } else {
+    mode = (cs & kSegAttrDb) ? kModeProt32 : kModeProt16;
+  }
+}
+
+void CpuCore::FlushTlb(bool include_global) {
+  (void)include_global;  // global pages are flushed too: correct, only slower
+  for (auto& e : tlb) e = TlbEntry{};
+}
+
+void CpuCore::FlushBlocks() {
+  for (auto& [key, b] : blocks) {
+    b->valid = false;
+    retired_blocks.push_back(std::move(b));
+  }
+  blocks.clear();
+  for (auto& [page, keys] : page_blocks) {
+    if (page < mem.pages()) mem.UnmarkCode(page);
+  }
+  page_blocks.clear();
+  std::fill(std::begin(jump_cache), std::end(jump_cache), nullptr);
+  if (current_block) end_block = true;
+  if (!current_block) retired_blocks.clear();
+}
+
+void CpuCore::OnCodeWrite(uint64_t gpa, uint64_t len) {
+  uint64_t first = gpa >> kGuestPageShift;
+  uint64_t last = (gpa + (len ? len - 1 : 0)) >> kGuestPageShift;
+  for (uint64_t p = first; p <= last; ++p) {
+    auto it = page_blocks.find(p);
+    if (it == page_blocks.end()) continue;
+    for (uint64_t key : it->second) {
+      auto bit = blocks.find(key);
+      if (bit == blocks.end()) continue;
+      Block* b = bit->second.get();
+      b->valid = false;
+      jump_cache[(b->phys ^ (b->phys >> 12)) % kJumpCacheSize] = nullptr;
+      if (b == current_block) end_block = true;  // the next instruction is re-decoded
+      retired_blocks.push_back(std::move(bit->second));
+      blocks.erase(bit);
+      ++stat_invalidations;
+    }
+    page_blocks.erase(it);
+    if (p < mem.pages()) mem.UnmarkCode(p);
+  }
+  if (!current_block) retired_blocks.clear();
+}
+
+Block* CpuCore::LookupBlock(uint64_t phys) {
+  uint64_t key = (phys << 4) | mode;
+  Block*& slot = jump_cache[(phys ^ (phys >> 12)) % kJumpCacheSize];
+  if (slot && slot->phys == phys && slot->mode_key == mode) return slot;
+  auto it = blocks.find(key);
+  if (it == blocks.end()) return nullptr;
+  slot = it->second.get();
+  return slot;
+}
+
+// ---------------------------------------------------------------------------------------
+// Run loop
+
+bool CpuCore::CheckEvents() {
+  if (icount < s.interrupt_shadow_until) return false;
+  if (nmi_pending && !s.nmi_blocked) {
+    nmi_pending = false;
+    s.halted = false;
+    s.nmi_blocked = true;
+    Deliver(2, false, 0, false, s.rip, true);
+    return true;
+  }
+  if (intr && (s.rflags & kFlagIf)) {
+    s.halted = false;
+    uint8_t vector = platform.AckInterrupt();
+    Deliver(vector, false, 0, false, s.rip, true);
+    return true;
+  }
+  return false;
+}
+
+RunResult CpuCore::Run(uint64_t target_icount) {
+  target = target_icount;
+  exit_requested = false;
+  bool first = true;
+  for (;;) {
+    if (s.shutdown) return {StopReason::kShutdown, icount};
+    if (icount >= target) return {StopReason::kTargetReached, icount};
+    CheckEvents();
+    if (s.shutdown) return {StopReason::kShutdown, icount};
+    if (s.halted) return {StopReason::kHalted, icount};
+    if (exit_requested) return {StopReason::kExitRequested, icount};
+
+    if (!breakpoints.empty() && !first &&
+        breakpoints.count(s.seg[kCs].base + s.rip)) {
+      return {StopReason::kBreakpoint, icount};
+    }
+    first = false;
+
+    uint64_t lin;
+    TlbEntry* te = nullptr;
+    if (!Linear(kCs, s.rip, 1, kExec, &lin) ||
+        !Translate(lin, kExec, s.cpl == 3, &te)) {
+      DeliverPendingFault();
+      continue;
+    }
+    uint64_t phys = te->ppage | (lin & 0xfff);
+    Block* b = te->host ? LookupBlock(phys) : nullptr;
+    Op single;
+    bool fetch_fault = false;
+    const Op* ops;
+    uint64_t nops;
+    if (b) {
+      ops = b->ops.data();
+      nops = b->ops.size();
+    } else if (te->host && (b = DecodeBlock(s.rip, phys, &fetch_fault)) != nullptr) {
+      ops = b->ops.data();
+      nops = b->ops.size();
+    } else {
+      // Executing from MMIO or across a page boundary: decode one instruction uncached.
+      if (!DecodeAt(s.rip, &single)) {
+        DeliverPendingFault();
+        continue;
+      }
+      ops = &single;
+      nops = 1;
+    }
+
+    uint64_t n = std::min<uint64_t>(nops, target - icount);
+    if (icount < s.interrupt_shadow_until) n = std::min<uint64_t>(n, s.interrupt_shadow_until - icount);
+    const bool tf = (s.rflags & kFlagTf) != 0;
+    if (tf || !breakpoints.empty()) n = 1;
+
+    current_block = b;
+    const uint64_t base_rip = s.rip;
+    const uint64_t ip_mask = long64() ? ~uint64_t{0} : (mode == kModeProt32 || mode == kModeCompat32) ? 0xffffffffu : 0xffffu;
+    end_block = false;
+    bool retired_last = false;
+    for (uint64_t i = 0; i < n; ++i) {
+      const Op& op = ops[i];
+      s.rip = (base_rip + op.offset) & ip_mask;
+      next_rip = (s.rip + op.len) & ip_mask;
+      op.fn(*this, op);
+      if (fault) {
+        retired_last = false;
+        break;
+      }
+      s.rip = next_rip;
+      ++icount;
+      retired_last = true;
+      if (end_block || halted_now) break;
+    }
+    current_block = nullptr;
+    retired_blocks.clear();
+    if (fault) {
+      DeliverPendingFault();
+      continue;
+    }
+    if (halted_now) {
+      halted_now = false;
+      s.halted = true;
+    }
+    if (tf && retired_last) {
+      s.dr[6] |= 0x4000;
+      Deliver(1, false, 0, false, s.rip, true);
+    }
+    if (exit_requested) return {StopReason::kExitRequested, icount};
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Cpu facade
+
+Cpu::Cpu(CpuPlatform& platform) : core_(std::make_unique<CpuCore>(platform)) {}
+Cpu::~Cpu() = default;
+void Cpu::Reset() { core_->Reset(); }
+const CpuState& Cpu::state() const { return core_->s; }
+void Cpu::SetState(const CpuState& state) {
+  core_->s = state;
+  core_->UpdateMode();
+  core_->FlushTlb(true);
+  core_->FlushBlocks();
+}
+RunResult Cpu::Run(uint64_t target_icount) { return core_->Run(target_icount); }
+uint64_t Cpu::icount() const { return core_->icount; }
+void Cpu::set_icount(uint64_t icount) { core_->icount = icount; }
+void Cpu::SetIntrLine(bool high) {
+  core_->intr = high;
+  if (high) core_->end_block = true;  // a callback raised it: look at it after this insn
+}
+bool Cpu::intr_line() const { return core_->intr; }
+void Cpu::InjectNmi() {
+  core_->nmi_pending = true;
+  core_->end_block = true;
+}
+bool Cpu::InterruptsAccepted() const {
+  return (core_->s.rflags & kFlagIf) && core_->icount >= core_->s.interrupt_shadow_until;
+}
+void Cpu::RequestExit() {
+  core_->exit_requested = true;
+  core_->end_block = true;
+}
+void Cpu::AddBreakpoint(uint64_t linear_rip) { core_->breakpoints.insert(linear_rip); }
+void Cpu::RemoveBreakpoint(uint64_t linear_rip) { core_->breakpoints.erase(linear_rip); }
+void Cpu::ClearBreakpoints() { core_->breakpoints.clear(); }
+bool Cpu::TranslateLinear(uint64_t linear, uint64_t* gpa) const {
+  return core_->WalkNoSideEffects(linear, gpa);
+}
+uint64_t Cpu::blocks_decoded() const { return core_->stat_blocks_decoded; }
+uint64_t Cpu::block_invalidations() const { return core_->stat_invalidations; }
+const char* Cpu::ModelName() { return "vmrr deterministic x86-64 CPU v1"; }
+
+// ---------------------------------------------------------------------------------------
+// Save/load
+
+namespace {
+constexpr uint32_t kCpuStateVersion = 1;
+
+void PutSeg(StateWriter& w, const Segment& g) {
+  w.U16(g.selector);
+  w.U16(g.attr);
+  w.U32(g.limit);
+  w.U64(g.base);
+}
+Segment GetSeg(StateReader& r) {
+  Segment g;
+  g.selector = r.U16();
+  g.attr = r.U16();
+  g.limit = r.U32();
+  g.base = r.U64();
+  return g;
+}
+}  // namespace
+
+void Cpu::SaveState(StateWriter& w) const {
+  const CpuState& s = core_->s;
+  w.Begin("CPU0", kCpuStateVersion);
+  for (uint64_t r : s.gpr) w.U64(r);
+  w.U64(s.rip);
+  w.U64(s.rflags);
+  for (const Segment& g : s.seg) PutSeg(w, g);
+  PutSeg(w, s.ldtr);
+  PutSeg(w, s.tr);
+  w.U64(s.gdtr.base);
+  w.U16(s.gdtr.limit);
+  w.U64(s.idtr.base);
+  w.U16(s.idtr.limit);
+  for (uint64_t v : {s.cr0, s.cr2, s.cr3, s.cr4, s.cr8, s.xcr0}) w.U64(v);
+  for (uint64_t v : s.dr) w.U64(v);
+  for (uint64_t v : {s.efer, s.star, s.lstar, s.cstar, s.sfmask, s.kernel_gs_base,
+                     s.sysenter_cs, s.sysenter_esp, s.sysenter_eip, s.tsc_offset, s.tsc_aux,
+                     s.apic_base, s.pat, s.misc_enable, s.mtrr_def_type}) {
+    w.U64(v);
+  }
+  w.U8(s.cpl);
+  w.Bool(s.halted);
+  w.Bool(s.shutdown);
+  w.U64(s.interrupt_shadow_until);
+  w.Bool(s.nmi_blocked);
+  w.U64(core_->icount);
+  w.Bool(core_->intr);
+  w.Bool(core_->nmi_pending);
+}
+
+void Cpu::LoadState(StateReader& r) {
+  r.Begin("CPU0", kCpuStateVersion);
+  CpuState s;
+  for (uint64_t& v : s.gpr) v = r.U64();
+  s.rip = r.U64();
+  s.rflags = r.U64();
+  for (Segment& g : s.seg) g = GetSeg(r);
+  s.ldtr = GetSeg(r);
+  s.tr = GetSeg(r);
+  s.gdtr.base = r.U64();
+  s.gdtr.limit = r.U16();
+  s.idtr.base = r.U64();
+  s.idtr.limit = r.U16();
+  for (uint64_t* v : {&s.cr0, &s.cr2, &s.cr3, &s.cr4, &s.cr8, &s.xcr0}) *v = r.U64();
+  for (uint64_t& v : s.dr) v = r.U64();
+  for (uint64_t* v : {&s.efer, &s.star, &s.lstar, &s.cstar, &s.sfmask, &s.kernel_gs_base,
+                      &s.sysenter_cs, &s.sysenter_esp, &s.sysenter_eip, &s.tsc_offset,
+                      &s.tsc_aux, &s.apic_base, &s.pat, &s.misc_enable, &s.mtrr_def_type}) {
+    *v = r.U64();
+  }
+  s.cpl = static_cast<uint8_t>(r.Bounded(r.U8(), 3, "cpl"));
+  s.halted = r.Bool();
+  s.shutdown = r.Bool();
+  s.interrupt_shadow_until = r.U64();
+  s.nmi_blocked = r.Bool();
+  uint64_t icount = r.U64();
+  bool intr = r.Bool();
+  bool nmi = r.Bool();
+  // Consistency rules the CPU relies on; anything else is not a state this CPU produced.
+  if (!(s.rflags & 2) || (s.rflags & ~uint64_t{0x3f7fd7})) r.Fail("CPU0: invalid rflags");
+  if ((s.cr0 & 0x80000000u) && !(s.cr0 & 1)) r.Fail("CPU0: CR0.PG without CR0.PE");
+  if (s.cr0 >> 32 || s.cr4 >> 32) r.Fail("CPU0: reserved CR0/CR4 bits");
+  if ((s.efer & (1u << 10)) && !(s.cr0 & 0x80000000u)) r.Fail("CPU0: EFER.LMA without paging");
+  if (s.efer & ~uint64_t{0xd01}) r.Fail("CPU0: reserved EFER bits");
+  if (s.rip >> 32 && !((s.efer & (1u << 10)) && (s.seg[kCs].attr & kSegAttrL))) {
+    r.Fail("CPU0: RIP above 4 GiB outside 64-bit mode");
+  }
+  if (s.interrupt_shadow_until > icount + 2) r.Fail("CPU0: interrupt shadow too far ahead");
+  CpuCore& c = *core_;
+  c.s = s;
+  c.icount = icount;
+  c.intr = intr;
+  c.nmi_pending = nmi;
+  c.UpdateMode();
+  c.FlushTlb(true);
+  c.FlushBlocks();
+}
+
+std::vector<uint8_t> Cpu::SaveBytes() const {
+  StateWriter w;
+  SaveState(w);
+  return w.Take();
+}
+
+void Cpu::LoadBytes(std::span<const uint8_t> bytes) {
+  // Parse and validate fully before anything changes: trailing bytes are an error too.
+  std::vector<uint8_t> before = SaveBytes();
+  StateReader r(bytes);
+  LoadState(r);
+  try {
+    r.ExpectEnd();
+  } catch (...) {
+    StateReader back(before);
+    LoadState(back);
+    throw;
+  }
+}
+
+}  // namespace vmrr
