@@ -114,6 +114,11 @@ struct CpuCore final : public CodeWriteObserver {
   uint8_t delivering_vector = 0;
 
   TlbEntry tlb[kTlbSize];
+  // The code page of the last block fetched in 64-bit mode (cleared with the TLB and on mode
+  // changes): consecutive blocks on one page skip segmentation and the TLB lookup.
+  uint64_t fetch_vpage = ~uint64_t{0};
+  uint64_t fetch_ppage = 0;
+  uint8_t fetch_cpl = 0;
 
   // ---- decoded blocks ----
   std::unordered_map<uint64_t, std::unique_ptr<Block>> blocks;  // key: phys<<4 | mode
@@ -255,6 +260,8 @@ inline bool Parity(uint64_t v) { return !__builtin_parity(static_cast<unsigned>(
 // with a CR/DR operand.
 Handler MovCrHandler();
 Handler MovDrHandler();
+// A specialised handler for hot register-only forms (fastpath.cc), or nullptr.
+Handler FastHandlerFor(const Op& op);
 
 // The dispatch table lookup for a decoded mnemonic (decode.cc).
 Handler HandlerFor(unsigned mnemonic);

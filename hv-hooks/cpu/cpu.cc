@@ -86,6 +86,7 @@ void CpuCore::Reset() {
 }
 
 void CpuCore::UpdateMode() {
+  fetch_vpage = ~uint64_t{0};
   const uint16_t cs = s.seg[kCs].attr;
   if (!(s.cr0 & 1)) {
     mode = kModeReal;
@@ -101,6 +102,7 @@ void CpuCore::UpdateMode() {
 void CpuCore::FlushTlb(bool include_global) {
   (void)include_global;  // global pages are flushed too: correct, only slower
   for (auto& e : tlb) e = TlbEntry{};
+  fetch_vpage = ~uint64_t{0};
 }
 
 void CpuCore::FlushBlocks() {
@@ -176,13 +178,16 @@ RunResult CpuCore::Run(uint64_t target_icount) {
   target = target_icount;
   exit_requested = false;
   bool first = true;
+  Op single;  // an instruction decoded outside the block cache (MMIO, page-straddling)
   for (;;) {
     if (s.shutdown) return {StopReason::kShutdown, icount};
     if (icount >= target) return {StopReason::kTargetReached, icount};
-    CheckEvents();
-    if (s.shutdown) return {StopReason::kShutdown, icount};
-    if (s.halted) return {StopReason::kHalted, icount};
-    if (exit_requested) return {StopReason::kExitRequested, icount};
+    if (intr || nmi_pending) CheckEvents();
+    if (__builtin_expect(s.shutdown || s.halted || exit_requested, 0)) {
+      if (s.shutdown) return {StopReason::kShutdown, icount};
+      if (s.halted) return {StopReason::kHalted, icount};
+      return {StopReason::kExitRequested, icount};
+    }
 
     if (!breakpoints.empty() && !first &&
         breakpoints.count(s.seg[kCs].base + s.rip)) {
@@ -192,21 +197,36 @@ RunResult CpuCore::Run(uint64_t target_icount) {
 
     uint64_t lin;
     TlbEntry* te = nullptr;
-    if (!Linear(kCs, s.rip, 1, kExec, &lin) ||
-        !Translate(lin, kExec, s.cpl == 3, &te)) {
-      DeliverPendingFault();
-      continue;
+    uint64_t phys;
+    Block* b;
+    bool in_ram;
+    if (mode == kModeLong64 && (s.rip >> 12) == fetch_vpage && s.cpl == fetch_cpl) {
+      // Same code page as the last block: the translation is still in the TLB.
+      phys = fetch_ppage | (s.rip & 0xfff);
+      in_ram = true;
+      b = LookupBlock(phys);
+    } else {
+      if (!Linear(kCs, s.rip, 1, kExec, &lin) ||
+          !Translate(lin, kExec, s.cpl == 3, &te)) {
+        DeliverPendingFault();
+        continue;
+      }
+      phys = te->ppage | (lin & 0xfff);
+      in_ram = te->host != nullptr;
+      b = in_ram ? LookupBlock(phys) : nullptr;
+      if (in_ram && mode == kModeLong64) {
+        fetch_vpage = s.rip >> 12;
+        fetch_ppage = te->ppage;
+        fetch_cpl = s.cpl;
+      }
     }
-    uint64_t phys = te->ppage | (lin & 0xfff);
-    Block* b = te->host ? LookupBlock(phys) : nullptr;
-    Op single;
     bool fetch_fault = false;
     const Op* ops;
     uint64_t nops;
     if (b) {
       ops = b->ops.data();
       nops = b->ops.size();
-    } else if (te->host && (b = DecodeBlock(s.rip, phys, &fetch_fault)) != nullptr) {
+    } else if (in_ram && (b = DecodeBlock(s.rip, phys, &fetch_fault)) != nullptr) {
       ops = b->ops.data();
       nops = b->ops.size();
     } else {
@@ -326,6 +346,10 @@ Segment GetSeg(StateReader& r) {
 }  // namespace
 
 void Cpu::SaveState(StateWriter& w) const {
+  // The TLB is not part of the saved state, so a restored CPU starts with an empty one. Saving
+  // empties this CPU's TLB too, so that the run that was saved and every run restored from it
+  // translate identically even for a guest that edits page tables without INVLPG.
+  core_->FlushTlb(true);
   const CpuState& s = core_->s;
   w.Begin("CPU0", kCpuStateVersion);
   for (uint64_t r : s.gpr) w.U64(r);

@@ -254,6 +254,7 @@ void OpInvlpg(CpuCore& c, const Op& op) {
   for (auto& e : c.tlb) {
     if (e.vpage == vpage) e = TlbEntry{};
   }
+  c.fetch_vpage = ~uint64_t{0};
   c.end_block = true;
 }
 

@@ -1,0 +1,131 @@
+// Specialised handlers for the hottest register-only forms (MOV/ALU/INC/DEC on 32- and 64-bit
+// registers), chosen once at decode time. They compute exactly what the generic handlers in
+// alu.cc and datamove.cc compute, without the operand-kind switches; the differential tests
+// run both paths.
+#include <Zydis/Zydis.h>
+
+#include "hv-hooks/cpu/core.h"
+
+namespace vmrr {
+namespace {
+
+constexpr uint64_t kArith = kFlagCf | kFlagPf | kFlagAf | kFlagZf | kFlagSf | kFlagOf;
+
+template <unsigned N>
+constexpr uint64_t Mask() {
+  return N == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * N)) - 1;
+}
+template <unsigned N>
+constexpr uint64_t Sign() {
+  return uint64_t{1} << (8 * N - 1);
+}
+
+template <unsigned N>
+inline uint64_t Szp(uint64_t r) {
+  uint64_t f = 0;
+  if (r == 0) f |= kFlagZf;
+  if (r & Sign<N>()) f |= kFlagSf;
+  if (!__builtin_parity(static_cast<unsigned>(r & 0xff))) f |= kFlagPf;
+  return f;
+}
+
+enum FastAluKind { kAdd, kOr, kAnd, kSub, kXor, kCmp, kTest };
+
+template <FastAluKind K, unsigned N, bool kImm>
+void FastAlu(CpuCore& c, const Op& op) {
+  uint64_t& dst = c.s.gpr[op.o[0].reg];
+  const uint64_t a = dst & Mask<N>();
+  const uint64_t b = (kImm ? op.o[1].disp : c.s.gpr[op.o[1].reg]) & Mask<N>();
+  uint64_t r, f;
+  switch (K) {
+    case kAdd:
+      r = (a + b) & Mask<N>();
+      f = Szp<N>(r);
+      if (r < a) f |= kFlagCf;
+      if (((a ^ r) & (b ^ r)) & Sign<N>()) f |= kFlagOf;
+      if ((a ^ b ^ r) & 0x10) f |= kFlagAf;
+      break;
+    case kSub:
+    case kCmp:
+      r = (a - b) & Mask<N>();
+      f = Szp<N>(r);
+      if (a < b) f |= kFlagCf;
+      if (((a ^ b) & (a ^ r)) & Sign<N>()) f |= kFlagOf;
+      if ((a ^ b ^ r) & 0x10) f |= kFlagAf;
+      break;
+    case kAnd:
+    case kTest:
+      r = a & b;
+      f = Szp<N>(r);
+      break;
+    case kOr:
+      r = a | b;
+      f = Szp<N>(r);
+      break;
+    case kXor:
+      r = a ^ b;
+      f = Szp<N>(r);
+      break;
+  }
+  if (K != kCmp && K != kTest) dst = r;  // 32-bit results zero-extend
+  c.s.rflags = (c.s.rflags & ~kArith) | f;
+}
+
+template <bool kInc, unsigned N>
+void FastIncDec(CpuCore& c, const Op& op) {
+  uint64_t& dst = c.s.gpr[op.o[0].reg];
+  const uint64_t a = dst & Mask<N>();
+  const uint64_t r = (kInc ? a + 1 : a - 1) & Mask<N>();
+  dst = r;
+  uint64_t f = Szp<N>(r);
+  if ((a ^ 1 ^ r) & 0x10) f |= kFlagAf;
+  if (kInc ? r == Sign<N>() : a == Sign<N>()) f |= kFlagOf;
+  constexpr uint64_t kMask = kArith & ~kFlagCf;
+  c.s.rflags = (c.s.rflags & ~kMask) | f;
+}
+
+template <unsigned N, bool kImm>
+void FastMov(CpuCore& c, const Op& op) {
+  c.s.gpr[op.o[0].reg] = (kImm ? op.o[1].disp : c.s.gpr[op.o[1].reg]) & Mask<N>();
+}
+
+template <FastAluKind K>
+Handler AluFor(unsigned n, bool imm) {
+  if (n == 8) return imm ? FastAlu<K, 8, true> : FastAlu<K, 8, false>;
+  return imm ? FastAlu<K, 4, true> : FastAlu<K, 4, false>;
+}
+
+bool PlainReg(const Operand& o) {
+  return o.kind == kOpReg && !o.high8 && (o.size == 4 || o.size == 8);
+}
+
+}  // namespace
+
+Handler FastHandlerFor(const Op& op) {
+  if (op.lock || op.nops < 1 || !PlainReg(op.o[0])) return nullptr;
+  const unsigned n = op.o[0].size;
+  const bool two = op.nops >= 2;
+  const bool imm = two && op.o[1].kind == kOpImm;
+  const bool reg = two && PlainReg(op.o[1]) && op.o[1].size == n;
+  switch (op.mnemonic) {
+    case ZYDIS_MNEMONIC_MOV:
+      if (!imm && !reg) return nullptr;
+      if (n == 8) return imm ? FastMov<8, true> : FastMov<8, false>;
+      return imm ? FastMov<4, true> : FastMov<4, false>;
+    case ZYDIS_MNEMONIC_ADD: return imm || reg ? AluFor<kAdd>(n, imm) : nullptr;
+    case ZYDIS_MNEMONIC_OR: return imm || reg ? AluFor<kOr>(n, imm) : nullptr;
+    case ZYDIS_MNEMONIC_AND: return imm || reg ? AluFor<kAnd>(n, imm) : nullptr;
+    case ZYDIS_MNEMONIC_SUB: return imm || reg ? AluFor<kSub>(n, imm) : nullptr;
+    case ZYDIS_MNEMONIC_XOR: return imm || reg ? AluFor<kXor>(n, imm) : nullptr;
+    case ZYDIS_MNEMONIC_CMP: return imm || reg ? AluFor<kCmp>(n, imm) : nullptr;
+    case ZYDIS_MNEMONIC_TEST: return imm || reg ? AluFor<kTest>(n, imm) : nullptr;
+    case ZYDIS_MNEMONIC_INC:
+      return n == 8 ? FastIncDec<true, 8> : FastIncDec<true, 4>;
+    case ZYDIS_MNEMONIC_DEC:
+      return n == 8 ? FastIncDec<false, 8> : FastIncDec<false, 4>;
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace vmrr
