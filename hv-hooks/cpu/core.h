@@ -261,7 +261,7 @@ inline bool Parity(uint64_t v) { return !__builtin_parity(static_cast<unsigned>(
 Handler MovCrHandler();
 Handler MovDrHandler();
 // A specialised handler for hot register-only forms (fastpath.cc), or nullptr.
-Handler FastHandlerFor(const Op& op);
+Handler FastHandlerFor(const Op& op, CpuMode mode);
 
 // The dispatch table lookup for a decoded mnemonic (decode.cc).
 Handler HandlerFor(unsigned mnemonic);

@@ -268,7 +268,7 @@ bool CpuCore::DecodeOne(uint64_t rip, Op* op, const uint8_t* bytes, unsigned ava
     if (op->o[0].kind == kOpCr || op->o[1].kind == kOpCr) op->fn = MovCrHandler();
     if (op->o[0].kind == kOpDr || op->o[1].kind == kOpDr) op->fn = MovDrHandler();
   }
-  if (Handler fast = FastHandlerFor(*op)) op->fn = fast;
+  if (Handler fast = FastHandlerFor(*op, mode)) op->fn = fast;
   op->ends = EndsBlock(in, *op);
   return true;
 }

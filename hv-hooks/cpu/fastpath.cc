@@ -4,6 +4,8 @@
 // run both paths.
 #include <Zydis/Zydis.h>
 
+#include <cstring>
+
 #include "hv-hooks/cpu/core.h"
 
 namespace vmrr {
@@ -89,6 +91,57 @@ void FastMov(CpuCore& c, const Op& op) {
   c.s.gpr[op.o[0].reg] = (kImm ? op.o[1].disp : c.s.gpr[op.o[1].reg]) & Mask<N>();
 }
 
+// MOV between a register and memory in 64-bit mode (segment base ignored): a TLB hit on a RAM
+// page is served here; anything else (miss, MMIO, page-crossing, non-canonical) takes the
+// generic path, which walks, faults and sets A/D bits.
+template <unsigned N>
+bool FastLinear(const CpuCore& c, const Op& op, const Operand& o, uint64_t* lin) {
+  uint64_t a = o.disp;
+  if (o.base == kRipReg) a += c.next_rip;
+  else if (o.base != kNoReg) a += c.s.gpr[o.base];
+  if (o.index != kNoReg) a += c.s.gpr[o.index] * o.scale;
+  if (op.asize == 4) a &= 0xffffffffu;
+  *lin = a;
+  return static_cast<uint64_t>(static_cast<int64_t>(a << 16) >> 16) == a &&
+         (a & 0xfff) + N <= 4096;
+}
+
+template <unsigned N>
+void FastLoad64(CpuCore& c, const Op& op) {
+  uint64_t lin;
+  if (FastLinear<N>(c, op, op.o[1], &lin)) {
+    const TlbEntry& e = c.tlb[(lin >> 12) % kTlbSize];
+    const uint8_t need = c.s.cpl == 3 ? kRightR_U : kRightR_S;
+    if (e.vpage == (lin >> 12) && (e.rights & need) && e.host) {
+      uint64_t v = 0;
+      std::memcpy(&v, e.host + (lin & 0xfff), N);
+      c.s.gpr[op.o[0].reg] = v;  // 32-bit loads zero-extend
+      return;
+    }
+  }
+  uint64_t v;
+  if (!c.Read(op, op.o[1], &v)) return;
+  c.SetReg(op.o[0].reg, N, v);
+}
+
+template <unsigned N>
+void FastStore64(CpuCore& c, const Op& op) {
+  uint64_t lin;
+  const uint64_t v = c.s.gpr[op.o[1].reg];
+  if (FastLinear<N>(c, op, op.o[0], &lin)) {
+    const TlbEntry& e = c.tlb[(lin >> 12) % kTlbSize];
+    const uint8_t need = c.s.cpl == 3 ? kRightW_U : kRightW_S;
+    if (e.vpage == (lin >> 12) && (e.rights & need) && e.host) {
+      std::memcpy(e.host + (lin & 0xfff), &v, N);
+      c.mem.NoteWrite(e.ppage + (lin & 0xfff), N);
+      return;
+    }
+  }
+  c.Write(op, op.o[0], v & Mask<N>());
+}
+
+bool FlatMem(const Operand& o) { return o.kind == kOpMem && o.seg != kFs && o.seg != kGs; }
+
 template <FastAluKind K>
 Handler AluFor(unsigned n, bool imm) {
   if (n == 8) return imm ? FastAlu<K, 8, true> : FastAlu<K, 8, false>;
@@ -101,7 +154,15 @@ bool PlainReg(const Operand& o) {
 
 }  // namespace
 
-Handler FastHandlerFor(const Op& op) {
+Handler FastHandlerFor(const Op& op, CpuMode mode) {
+  if (mode == kModeLong64 && !op.lock && op.mnemonic == ZYDIS_MNEMONIC_MOV && op.nops == 2) {
+    if (PlainReg(op.o[0]) && FlatMem(op.o[1]) && op.o[1].size == op.o[0].size) {
+      return op.o[0].size == 8 ? FastLoad64<8> : FastLoad64<4>;
+    }
+    if (FlatMem(op.o[0]) && PlainReg(op.o[1]) && op.o[0].size == op.o[1].size) {
+      return op.o[1].size == 8 ? FastStore64<8> : FastStore64<4>;
+    }
+  }
   if (op.lock || op.nops < 1 || !PlainReg(op.o[0])) return nullptr;
   const unsigned n = op.o[0].size;
   const bool two = op.nops >= 2;
