@@ -1,0 +1,84 @@
+// RecordingEnvironment: forwards to the live environment and logs what it returns.
+#include "recorder/recording_environment.h"
+
+#include <time.h>
+
+#include <algorithm>
+
+namespace vmrr {
+namespace {
+
+int64_t HostRealtimeNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+RecordingEnvironment::RecordingEnvironment(Environment& inner, log::LogWriter& writer,
+                                           RecordingEnvironmentOptions options)
+    : inner_(inner), writer_(writer), options_(options) {}
+
+int64_t RecordingEnvironment::SampleTime(uint64_t icount) {
+  int64_t t = inner_.SampleTime(icount);
+  writer_.Append(log::Record{icount, log::TimeSample{t}});
+  ++inputs_logged_;
+  return t;
+}
+
+std::vector<uint8_t> RecordingEnvironment::PollConsoleInput(uint64_t icount, size_t max_bytes) {
+  std::vector<uint8_t> bytes = inner_.PollConsoleInput(icount, max_bytes);
+  if (!bytes.empty()) {
+    writer_.Append(log::Record{icount, log::ConsoleIn{bytes}});
+    ++inputs_logged_;
+  }
+  return bytes;
+}
+
+bool RecordingEnvironment::PollNetFrame(uint64_t icount, std::vector<uint8_t>* frame) {
+  if (!inner_.PollNetFrame(icount, frame)) return false;
+  writer_.Append(log::Record{icount, log::NetRx{*frame}});
+  ++inputs_logged_;
+  return true;
+}
+
+void RecordingEnvironment::GetEntropy(uint64_t icount, std::span<uint8_t> out) {
+  inner_.GetEntropy(icount, out);
+  writer_.Append(log::Record{icount, log::Entropy{std::vector<uint8_t>(out.begin(), out.end())}});
+  ++inputs_logged_;
+}
+
+void RecordingEnvironment::ConsoleOutput(uint64_t icount, std::span<const uint8_t> bytes) {
+  outputs_[0].Add(bytes);
+  inner_.ConsoleOutput(icount, bytes);
+}
+
+void RecordingEnvironment::NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) {
+  outputs_[1].Add(frame);
+  inner_.NetFrameSent(icount, frame);
+}
+
+bool RecordingEnvironment::WaitForInput(int64_t deadline_host_ns) {
+  writer_.Poll();
+  if (options_.max_idle_wait_ns > 0) {
+    int64_t now = HostRealtimeNs();
+    if (deadline_host_ns - now > options_.max_idle_wait_ns)
+      deadline_host_ns = now + options_.max_idle_wait_ns;
+  }
+  bool ready = inner_.WaitForInput(deadline_host_ns);
+  writer_.Poll();
+  return ready;
+}
+
+void RecordingEnvironment::AppendOutputRecords(uint64_t icount, bool all) {
+  for (size_t c = 0; c < 2; ++c) {
+    if (!all && outputs_[c].total_bytes == written_totals_[c]) continue;
+    if (!all && written_totals_[c] == ~uint64_t{0} && outputs_[c].total_bytes == 0) continue;
+    writer_.Append(log::Record{icount, log::Output{static_cast<log::OutputChannel>(c),
+                                                   outputs_[c].total_bytes, outputs_[c].digest}});
+    written_totals_[c] = outputs_[c].total_bytes;
+  }
+}
+
+}  // namespace vmrr

@@ -1,0 +1,54 @@
+// What a log's header carries in its (format-opaque) machine-configuration bytes: the
+// MachineConfig the recording ran with, the kernel it booted and the recording parameters a
+// replay needs to interpret the log (digest and checkpoint intervals, whether interrupt
+// records were written). EncodeSessionConfig/DecodeSessionConfig own that byte encoding;
+// the decoder treats its input as hostile (it comes from a log file).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vmrr {
+
+// The MachineConfig fields, mirrored here so that the encoding does not depend on the
+// machine library being linked (see ToMachineConfig in recording_session.h).
+struct SessionMachineConfig {
+  uint64_t memory_bytes = 0;
+  uint8_t clock_mode = 0;  // VirtualClock::Mode
+  uint64_t sample_interval = 0;
+  int64_t icount_epoch_ns = 0;
+  std::optional<std::string> disk_image;  // path as given to the recorder
+  bool disk_write_through = false;
+  bool net = false;
+  bool virtio_rng = true;
+  bool operator==(const SessionMachineConfig&) const = default;
+};
+
+struct SessionConfig {
+  SessionMachineConfig machine;
+  std::string kernel_path;  // as given to the recorder (informative: the kernel is in the
+                            // initial snapshot, a replay does not need the file)
+  uint64_t digest_interval = 1'000'000;       // Digest{cpu} every this many instructions
+  uint64_t checkpoint_interval = 50'000'000;  // Checkpoint + Digest{machine} every this many
+  bool irq_records = true;                    // IrqDelivered records written
+  bool operator==(const SessionConfig&) const = default;
+};
+
+class SessionConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr uint16_t kSessionConfigVersion = 1;
+
+std::vector<uint8_t> EncodeSessionConfig(const SessionConfig& config);
+// Throws SessionConfigError naming the field that is malformed or out of range. Bytes after
+// the known fields (a newer minor encoding) are ignored.
+SessionConfig DecodeSessionConfig(std::span<const uint8_t> bytes);
+
+}  // namespace vmrr

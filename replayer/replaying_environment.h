@@ -1,0 +1,72 @@
+// ReplayingEnvironment: the Environment of a replay. Inputs come from the log's input records
+// (TimeSample, ConsoleIn, NetRx, Entropy) in log order, each at exactly the icount at which
+// the machine asks:
+//  - SampleTime / GetEntropy at icount X: the next logged input must be of that kind at X
+//    (and, for entropy, of the requested size), else Divergence.
+//  - PollConsoleInput / PollNetFrame at X: the next logged input, if it is of that kind at X,
+//    is returned; otherwise the poll is empty (the recorder logs only non-empty polls).
+//  - a logged input whose icount is below the one asked for was skipped: Divergence.
+// Other record kinds in the source are ignored (the session verifies them). Outputs are
+// folded into running digests (the session compares them with Output records) and handed
+// to optional sinks instead of the host. WaitForInput returns at once: replay never sleeps.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "hv-hooks/environment.h"
+#include "logformat/record.h"
+#include "recorder/output_digest.h"
+#include "replayer/divergence.h"
+#include "replayer/record_source.h"
+
+namespace vmrr {
+
+struct ReplayingEnvironmentOptions {
+  std::function<void(uint64_t icount, std::span<const uint8_t> bytes)> console_out;
+  std::function<void(uint64_t icount, std::span<const uint8_t> frame)> net_out;
+  // What the machine asks for after the last logged input: false -> LogExhausted (a cut log:
+  // the recording went on but the log does not say how); true -> Divergence (a complete log
+  // ended, the machine must not want more).
+  bool log_complete = true;
+};
+
+class ReplayingEnvironment : public Environment {
+ public:
+  // `inputs` must outlive this object.
+  explicit ReplayingEnvironment(RecordSource& inputs, ReplayingEnvironmentOptions options = {});
+
+  int64_t SampleTime(uint64_t icount) override;
+  std::vector<uint8_t> PollConsoleInput(uint64_t icount, size_t max_bytes) override;
+  bool PollNetFrame(uint64_t icount, std::vector<uint8_t>* frame) override;
+  void GetEntropy(uint64_t icount, std::span<uint8_t> out) override;
+  void ConsoleOutput(uint64_t icount, std::span<const uint8_t> bytes) override;
+  void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override;
+  bool WaitForInput(int64_t deadline_host_ns) override;
+
+  // Throws Divergence(kMissedInput) if a logged input below `icount` was not consumed; the
+  // session calls it at each verification point.
+  void CheckNoInputBefore(uint64_t icount);
+  // The next logged input not yet consumed, if any.
+  const log::Record* PeekInput();
+
+  const OutputDigest& output(log::OutputChannel c) const { return outputs_[static_cast<size_t>(c)]; }
+  void set_output(log::OutputChannel c, const OutputDigest& d) { outputs_[static_cast<size_t>(c)] = d; }
+  uint64_t inputs_consumed() const { return inputs_consumed_; }
+
+ private:
+  // Returns the next input record, or throws Divergence/LogExhausted for a required input
+  // (`what` names the call for messages).
+  const log::Record* Expect(uint64_t icount, uint8_t kind, const char* what);
+  void Consume();
+
+  RecordSource& inputs_;
+  ReplayingEnvironmentOptions options_;
+  std::optional<log::Record> next_;
+  bool source_done_ = false;
+  OutputDigest outputs_[2];
+  uint64_t inputs_consumed_ = 0;
+};
+
+}  // namespace vmrr

@@ -1,0 +1,180 @@
+// RecordingEnvironment (what it logs, what it forwards) and the session configuration codec.
+#include <gtest/gtest.h>
+
+#include <time.h>
+
+#include "logformat/log_reader.h"
+#include "recorder/recording_environment.h"
+#include "recorder/session_config.h"
+#include "tests/unit/recorder/fake_environment.h"
+
+namespace vmrr {
+namespace {
+
+using test::FakeEnvironment;
+
+std::vector<log::Record> AllRecords(const std::vector<uint8_t>& bytes) {
+  log::LogReader reader = log::LogReader::FromBytes(bytes);
+  std::vector<log::Record> all, frame;
+  for (size_t i = 0; i < reader.frames().size(); ++i) {
+    reader.ReadFrame(i, &frame);
+    all.insert(all.end(), frame.begin(), frame.end());
+  }
+  return all;
+}
+
+TEST(RecordingEnvironment, LogsEveryInputWithItsIcountAndForwardsResults) {
+  FakeEnvironment fake;
+  fake.times = {1000, 2000};
+  fake.console = {{}, {'h', 'i'}};
+  fake.frames = {{}, {9, 8, 7}};
+  std::vector<uint8_t> bytes;
+  {
+    log::LogWriter w(std::make_unique<log::VectorSink>(&bytes), log::LogHeader{});
+    RecordingEnvironment env(fake, w);
+    EXPECT_EQ(env.SampleTime(10), 1000);
+    EXPECT_TRUE(env.PollConsoleInput(11, 16).empty());  // empty poll: not logged
+    EXPECT_EQ(env.PollConsoleInput(12, 16), (std::vector<uint8_t>{'h', 'i'}));
+    std::vector<uint8_t> frame;
+    EXPECT_FALSE(env.PollNetFrame(13, &frame));
+    EXPECT_TRUE(env.PollNetFrame(14, &frame));
+    EXPECT_EQ(frame, (std::vector<uint8_t>{9, 8, 7}));
+    uint8_t rnd[3];
+    env.GetEntropy(15, rnd);
+    EXPECT_EQ(rnd[0], 1);
+    EXPECT_EQ(rnd[2], 3);
+    EXPECT_EQ(env.SampleTime(15), 2000);
+    EXPECT_EQ(env.inputs_logged(), 5u);
+    w.Finish(20, log::End{});
+  }
+  std::vector<log::Record> expect = {
+      {10, log::TimeSample{1000}},       {12, log::ConsoleIn{{'h', 'i'}}},
+      {14, log::NetRx{{9, 8, 7}}},       {15, log::Entropy{{1, 2, 3}}},
+      {15, log::TimeSample{2000}},       {20, log::End{}},
+  };
+  EXPECT_EQ(AllRecords(bytes), expect);
+}
+
+TEST(RecordingEnvironment, OutputsGoToTheHostAndIntoRunningDigests) {
+  FakeEnvironment fake;
+  std::vector<uint8_t> bytes;
+  log::LogWriter w(std::make_unique<log::VectorSink>(&bytes), log::LogHeader{});
+  RecordingEnvironment env(fake, w);
+  const uint8_t a[] = {'a', 'b'};
+  const uint8_t f[] = {1, 2, 3, 4};
+  env.ConsoleOutput(5, a);
+  env.NetFrameSent(6, f);
+  EXPECT_EQ(fake.console_out, (std::vector<uint8_t>{'a', 'b'}));
+  EXPECT_EQ(fake.net_out, (std::vector<uint8_t>{1, 2, 3, 4}));
+  OutputDigest expect;
+  expect.Add(a);
+  EXPECT_EQ(env.output(log::OutputChannel::kConsole), expect);
+  EXPECT_EQ(env.output(log::OutputChannel::kNet).total_bytes, 4u);
+  EXPECT_NE(env.output(log::OutputChannel::kNet).digest, 0u);
+
+  env.AppendOutputRecords(7, false);  // both changed
+  env.AppendOutputRecords(8, false);  // nothing changed: no record
+  env.ConsoleOutput(9, a);
+  env.AppendOutputRecords(10, false);  // console only
+  env.AppendOutputRecords(11, true);   // both, forced
+  w.Finish(12, log::End{});
+  std::vector<log::Record> recs = AllRecords(bytes);
+  std::vector<uint64_t> icounts;
+  for (const auto& r : recs)
+    if (std::holds_alternative<log::Output>(r.body)) icounts.push_back(r.icount);
+  EXPECT_EQ(icounts, (std::vector<uint64_t>{7, 7, 10, 11, 11}));
+  const auto& last_console = std::get<log::Output>(recs[3].body);
+  EXPECT_EQ(last_console.channel, log::OutputChannel::kConsole);
+  EXPECT_EQ(last_console.total_bytes, 4u);
+}
+
+TEST(OutputDigest, DependsOnContentAndOrder) {
+  OutputDigest x, y, z;
+  const uint8_t a[] = {'a'}, b[] = {'b'};
+  x.Add(a), x.Add(b);
+  y.Add(b), y.Add(a);
+  z.Add(a), z.Add(b);
+  EXPECT_NE(x, y);
+  EXPECT_EQ(x, z);
+}
+
+TEST(RecordingEnvironment, IdleWaitIsNotLoggedAndIsBoundedSoFramesGetFlushed) {
+  FakeEnvironment fake;
+  std::vector<uint8_t> bytes;
+  uint64_t now = 0;
+  log::WriterOptions wo;
+  wo.clock = [&] { return now; };
+  wo.max_frame_age_ns = 50;
+  log::LogWriter w(std::make_unique<log::VectorSink>(&bytes), log::LogHeader{}, wo);
+  RecordingEnvironment env(fake, w, RecordingEnvironmentOptions{1'000'000});
+  env.SampleTime(1);
+  size_t before = bytes.size();
+  now = 100;  // the open frame is now older than its age limit
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t host_now = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  env.WaitForInput(host_now + 60'000'000'000);  // a minute away
+  EXPECT_EQ(fake.waits, 1);
+  EXPECT_LE(fake.last_deadline, host_now + 1'000'000 + 1'000'000'000);  // bounded (slack for a slow host)
+  EXPECT_GT(bytes.size(), before);  // the aged frame was written out
+  EXPECT_EQ(env.inputs_logged(), 1u);
+}
+
+SessionConfig SampleConfig() {
+  SessionConfig c;
+  c.machine.memory_bytes = 64ull << 20;
+  c.machine.clock_mode = 1;
+  c.machine.sample_interval = 12345;
+  c.machine.icount_epoch_ns = -5;
+  c.machine.disk_image = "/tmp/disk.img";
+  c.machine.disk_write_through = false;
+  c.machine.net = true;
+  c.machine.virtio_rng = false;
+  c.kernel_path = "guest.elf";
+  c.digest_interval = 1000;
+  c.checkpoint_interval = 100000;
+  c.irq_records = false;
+  return c;
+}
+
+TEST(SessionConfig, RoundTrips) {
+  SessionConfig c = SampleConfig();
+  EXPECT_EQ(DecodeSessionConfig(EncodeSessionConfig(c)), c);
+  c.machine.disk_image.reset();
+  EXPECT_EQ(DecodeSessionConfig(EncodeSessionConfig(c)), c);
+}
+
+TEST(SessionConfig, IgnoresTrailingBytesOfANewerMinorEncoding) {
+  std::vector<uint8_t> b = EncodeSessionConfig(SampleConfig());
+  b.push_back(0x42);
+  EXPECT_EQ(DecodeSessionConfig(b), SampleConfig());
+}
+
+TEST(SessionConfig, RejectsEveryTruncationAndBadFields) {
+  std::vector<uint8_t> b = EncodeSessionConfig(SampleConfig());
+  for (size_t n = 0; n < b.size(); ++n)
+    EXPECT_THROW(DecodeSessionConfig(std::span<const uint8_t>(b.data(), n)), SessionConfigError) << n;
+  std::vector<uint8_t> bad = b;
+  bad[0] = 'X';
+  EXPECT_THROW(DecodeSessionConfig(bad), SessionConfigError);
+  bad = b;
+  bad[4] = 9;  // version 9
+  EXPECT_THROW(DecodeSessionConfig(bad), SessionConfigError);
+  SessionConfig c = SampleConfig();
+  c.machine.memory_bytes = 0;
+  EXPECT_THROW(DecodeSessionConfig(EncodeSessionConfig(c)), SessionConfigError);
+  c = SampleConfig();
+  c.machine.clock_mode = 2;
+  EXPECT_THROW(DecodeSessionConfig(EncodeSessionConfig(c)), SessionConfigError);
+  c = SampleConfig();
+  c.digest_interval = 0;
+  EXPECT_THROW(DecodeSessionConfig(EncodeSessionConfig(c)), SessionConfigError);
+  try {
+    DecodeSessionConfig(std::span<const uint8_t>(b.data(), 7));
+  } catch (const SessionConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("memory size"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace vmrr
