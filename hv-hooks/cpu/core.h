@@ -79,7 +79,12 @@ struct TlbEntry {
 };
 inline constexpr uint8_t kRightR_U = 1, kRightW_S = 2, kRightW_U = 4, kRightX_S = 8,
                          kRightX_U = 16, kRightR_S = 32;
-inline constexpr unsigned kTlbSize = 256;
+inline constexpr unsigned kTlbSize = 1024;
+// Direct-mapped, indexed by a hash of the page number so that buffers a power of two apart
+// (a copy from 2 MiB to 4 MiB) do not evict each other on every access.
+inline unsigned TlbIndex(uint64_t vpage) {
+  return static_cast<unsigned>((vpage ^ (vpage >> 10) ^ (vpage >> 20)) % kTlbSize);
+}
 
 struct CpuCore final : public CodeWriteObserver {
   explicit CpuCore(CpuPlatform& platform);

@@ -110,7 +110,7 @@ template <unsigned N>
 void FastLoad64(CpuCore& c, const Op& op) {
   uint64_t lin;
   if (FastLinear<N>(c, op, op.o[1], &lin)) {
-    const TlbEntry& e = c.tlb[(lin >> 12) % kTlbSize];
+    const TlbEntry& e = c.tlb[TlbIndex(lin >> 12)];
     const uint8_t need = c.s.cpl == 3 ? kRightR_U : kRightR_S;
     if (e.vpage == (lin >> 12) && (e.rights & need) && e.host) {
       uint64_t v = 0;
@@ -129,7 +129,7 @@ void FastStore64(CpuCore& c, const Op& op) {
   uint64_t lin;
   const uint64_t v = c.s.gpr[op.o[1].reg];
   if (FastLinear<N>(c, op, op.o[0], &lin)) {
-    const TlbEntry& e = c.tlb[(lin >> 12) % kTlbSize];
+    const TlbEntry& e = c.tlb[TlbIndex(lin >> 12)];
     const uint8_t need = c.s.cpl == 3 ? kRightW_U : kRightW_S;
     if (e.vpage == (lin >> 12) && (e.rights & need) && e.host) {
       std::memcpy(e.host + (lin & 0xfff), &v, N);

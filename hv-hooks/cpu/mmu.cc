@@ -69,7 +69,7 @@ uint64_t CpuCore::EffectiveAddress(const Op& op, const Operand& o) const {
 // #PF with the architectural error code when the access is not allowed (unless probe).
 bool CpuCore::Translate(uint64_t lin, Access acc, bool user, TlbEntry** out, bool probe) {
   const uint64_t vpage = lin >> 12;
-  TlbEntry& e = tlb[vpage % kTlbSize];
+  TlbEntry& e = tlb[TlbIndex(vpage)];
   const uint8_t need = acc == kRead ? (user ? kRightR_U : kRightR_S)
                        : acc == kWrite ? (user ? kRightW_U : kRightW_S)
                                        : (user ? kRightX_U : kRightX_S);

@@ -3,6 +3,9 @@
 // or when an event is pending, leaving RIP on the instruction so it resumes exactly there.
 #include <Zydis/Zydis.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "hv-hooks/cpu/core.h"
 
 namespace vmrr {
@@ -74,6 +77,53 @@ bool Iteration(CpuCore& c, const Op& op, uint64_t amask) {
   return false;
 }
 
+// The host address of [lin, lin + len) if the TLB already maps it to one RAM page with the
+// rights needed; nullptr otherwise (the slow path then walks and faults exactly as it should).
+uint8_t* TlbHit(CpuCore& c, uint64_t lin, uint64_t len, uint8_t need, uint64_t* gpa) {
+  if (static_cast<uint64_t>(static_cast<int64_t>(lin << 16) >> 16) != lin) return nullptr;
+  if ((lin & 0xfff) + len > 4096) return nullptr;
+  const TlbEntry& e = c.tlb[TlbIndex(lin >> 12)];
+  if (e.vpage != (lin >> 12) || !(e.rights & need) || !e.host) return nullptr;
+  *gpa = e.ppage + (lin & 0xfff);
+  return e.host + (lin & 0xfff);
+}
+
+// REP MOVS/STOS in 64-bit mode, DF=0: as many whole iterations as fit in the current source
+// and destination pages, the remaining count and the icount budget, in one copy or fill.
+// Returns the iterations done (0 = use the per-iteration path).
+template <StrKind K, unsigned N>
+uint64_t FastChunk(CpuCore& c, const Op& op, uint64_t count, uint64_t limit) {
+  const uint64_t amask = c.AddrMask(op.asize);
+  const uint64_t di = c.s.gpr[kRdi] & amask, si = c.s.gpr[kRsi] & amask;
+  const bool user = c.s.cpl == 3;
+  uint64_t n = std::min(count, limit);
+  n = std::min<uint64_t>(n, (4096 - (di & 0xfff)) / N);
+  if (K == kMovs) n = std::min<uint64_t>(n, (4096 - (si & 0xfff)) / N);
+  if (n == 0) return 0;
+  if (op.asize != 8 && (di + n * N > amask || si + n * N > amask)) return 0;  // wraps
+  uint64_t dgpa, sgpa = 0;
+  uint8_t* dst = TlbHit(c, di, n * N, user ? kRightW_U : kRightW_S, &dgpa);
+  if (!dst) return 0;
+  if (K == kMovs) {
+    const uint8_t* src = TlbHit(c, si, n * N, user ? kRightR_U : kRightR_S, &sgpa);
+    if (!src) return 0;
+    if (sgpa < dgpa + n * N && dgpa < sgpa + n * N) return 0;  // overlapping: element by element
+    std::memcpy(dst, src, n * N);
+    c.SetReg(kRsi, op.asize, si + n * N);
+  } else {
+    const uint64_t v = c.s.gpr[kRax];
+    if (N == 1) {
+      std::memset(dst, static_cast<int>(v & 0xff), n);
+    } else {
+      for (uint64_t i = 0; i < n; ++i) std::memcpy(dst + i * N, &v, N);
+    }
+  }
+  c.SetReg(kRdi, op.asize, di + n * N);
+  c.SetReg(kRcx, op.asize, count - n);
+  c.mem.NoteWrite(dgpa, n * N);  // may invalidate decoded code (sets end_block)
+  return n;
+}
+
 template <StrKind K, unsigned N>
 void OpString(CpuCore& c, const Op& op) {
   if ((K == kIns || K == kOuts) && !c.IoAllowed(static_cast<uint16_t>(c.s.gpr[kRdx]), N)) return;
@@ -85,9 +135,31 @@ void OpString(CpuCore& c, const Op& op) {
   const bool cond = K == kCmps || K == kScas;
   const uint64_t budget = c.target > c.icount ? c.target - c.icount : 1;
   uint64_t done = 0;
+  const bool fast = (K == kMovs || K == kStos) && c.long64() && !(c.s.rflags & kFlagDf) &&
+                    (K == kStos || (op.seg_ovr != kFs && op.seg_ovr != kGs));
   for (;;) {
     uint64_t count = c.GetReg(kRcx, op.asize);
     if (count == 0) break;
+    if (fast) {
+      const bool was_end_fast = c.end_block;
+      c.end_block = false;
+      const uint64_t n = FastChunk<K, N>(c, op, count, budget - done);
+      const bool code_write = c.end_block;
+      c.end_block = was_end_fast || code_write;
+      if (n > 0) {
+        done += n;
+        if (count - n == 0) break;
+        const bool event = (c.intr && (c.s.rflags & kFlagIf)) || c.nmi_pending ||
+                           c.exit_requested || code_write || (c.s.rflags & kFlagTf);
+        if (done >= budget || event) {
+          c.icount += done - 1;
+          c.next_rip = c.s.rip;
+          c.end_block = true;
+          return;
+        }
+        continue;
+      }
+    }
     const bool was_end = c.end_block;
     c.end_block = false;
     if (!Iteration<K, N>(c, op, amask)) {
