@@ -1,0 +1,467 @@
+// ELF64 and Multiboot 1 loaders, the e820 memory map and format detection.
+#include "hv-hooks/machine/loader.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "hv-hooks/machine/platform_layout.h"
+
+namespace vmrr {
+
+namespace {
+
+constexpr uint64_t kOneMiB = 0x100000;
+constexpr uint64_t kMultibootSearchBytes = 8192;
+constexpr unsigned kMaxProgramHeaders = 256;
+
+uint16_t Le16(std::span<const uint8_t> b, uint64_t off) {
+  return static_cast<uint16_t>(b[off] | (b[off + 1] << 8));
+}
+uint32_t Le32(std::span<const uint8_t> b, uint64_t off) {
+  return static_cast<uint32_t>(b[off]) | (static_cast<uint32_t>(b[off + 1]) << 8) |
+         (static_cast<uint32_t>(b[off + 2]) << 16) | (static_cast<uint32_t>(b[off + 3]) << 24);
+}
+uint64_t Le64(std::span<const uint8_t> b, uint64_t off) {
+  return Le32(b, off) | (static_cast<uint64_t>(Le32(b, off + 4)) << 32);
+}
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+[[noreturn]] void Fail(const std::string& what) { throw LoaderError(what); }
+
+bool IsElf(std::span<const uint8_t> image) {
+  return image.size() >= 4 && image[0] == 0x7f && image[1] == 'E' && image[2] == 'L' &&
+         image[3] == 'F';
+}
+
+// One piece of the image to place in RAM: file bytes [file_off, file_off+file_bytes) at gpa,
+// then zeros up to mem_bytes.
+struct Piece {
+  uint64_t gpa, file_off, file_bytes, mem_bytes;
+};
+
+// Checks a piece against the file, RAM and the loader area (overflow-safe).
+void CheckPiece(const GuestMemory& mem, std::span<const uint8_t> image, const Piece& p,
+                const std::string& what) {
+  if (p.file_bytes > p.mem_bytes) {
+    Fail(what + ": file size " + Hex(p.file_bytes) + " exceeds memory size " + Hex(p.mem_bytes));
+  }
+  if (p.file_off > image.size() || p.file_bytes > image.size() - p.file_off) {
+    Fail(what + ": file bytes [" + Hex(p.file_off) + ", +" + Hex(p.file_bytes) +
+         ") run past the end of the " + std::to_string(image.size()) + "-byte image");
+  }
+  if (p.gpa > ~uint64_t{0} - p.mem_bytes) {
+    Fail(what + ": address " + Hex(p.gpa) + " + size " + Hex(p.mem_bytes) + " overflows");
+  }
+  if (!mem.Contains(p.gpa, p.mem_bytes)) {
+    Fail(what + ": [" + Hex(p.gpa) + ", " + Hex(p.gpa + p.mem_bytes) +
+         ") lies outside guest RAM (" + Hex(mem.size()) + " bytes)");
+  }
+  if (p.mem_bytes && p.gpa < kLoaderAreaEnd && p.gpa + p.mem_bytes > kLoaderAreaBase) {
+    Fail(what + ": [" + Hex(p.gpa) + ", " + Hex(p.gpa + p.mem_bytes) +
+         ") overlaps the loader's GDT/page-table area [" + Hex(kLoaderAreaBase) + ", " +
+         Hex(kLoaderAreaEnd) + ")");
+  }
+}
+
+void CheckNoOverlap(const std::vector<Piece>& pieces) {
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    for (size_t j = i + 1; j < pieces.size(); ++j) {
+      const Piece& a = pieces[i];
+      const Piece& b = pieces[j];
+      if (a.mem_bytes && b.mem_bytes && a.gpa < b.gpa + b.mem_bytes && b.gpa < a.gpa + a.mem_bytes) {
+        Fail("segments " + std::to_string(i) + " and " + std::to_string(j) + " overlap at " +
+             Hex(std::max(a.gpa, b.gpa)));
+      }
+    }
+  }
+}
+
+void RequireLoaderArea(const GuestMemory& mem) {
+  if (mem.size() < kOneMiB) {
+    Fail("guest RAM (" + Hex(mem.size()) + " bytes) is smaller than the 1 MiB the loader needs");
+  }
+}
+
+void Place(GuestMemory& mem, std::span<const uint8_t> image, const std::vector<Piece>& pieces,
+           BootState* boot) {
+  for (const Piece& p : pieces) {
+    if (p.mem_bytes == 0) continue;
+    uint8_t* dst = mem.Span(p.gpa, p.mem_bytes);
+    std::memcpy(dst, image.data() + p.file_off, p.file_bytes);
+    std::memset(dst + p.file_bytes, 0, p.mem_bytes - p.file_bytes);
+    mem.NoteWrite(p.gpa, p.mem_bytes);
+    boot->segments.push_back({p.gpa, p.file_bytes, p.mem_bytes});
+  }
+}
+
+void Write64(GuestMemory& mem, uint64_t gpa, uint64_t v) {
+  uint8_t b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
+  mem.Write(gpa, b, 8);
+}
+void Write32(GuestMemory& mem, uint64_t gpa, uint32_t v) {
+  uint8_t b[4];
+  for (int i = 0; i < 4; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
+  mem.Write(gpa, b, 4);
+}
+
+// GDT: null, 0x08 64-bit code, 0x10 flat data, 0x18 flat 32-bit code.
+void WriteGdt(GuestMemory& mem) {
+  Write64(mem, kBootGdtAddr + 0x00, 0);
+  Write64(mem, kBootGdtAddr + 0x08, 0x00af9b000000ffffull);
+  Write64(mem, kBootGdtAddr + 0x10, 0x00cf93000000ffffull);
+  Write64(mem, kBootGdtAddr + 0x18, 0x00cf9b000000ffffull);
+}
+constexpr uint16_t kBootGdtLimit = 4 * 8 - 1;
+
+constexpr uint16_t kAttrCode64 = 0xb | kSegAttrS | kSegAttrP | kSegAttrL | kSegAttrG;
+constexpr uint16_t kAttrCode32 = 0xb | kSegAttrS | kSegAttrP | kSegAttrDb | kSegAttrG;
+constexpr uint16_t kAttrData = 0x3 | kSegAttrS | kSegAttrP | kSegAttrDb | kSegAttrG;
+
+CpuState FlatState(uint16_t code_sel, uint16_t code_attr) {
+  CpuState s;
+  s.seg[kCs] = Segment{code_sel, code_attr, 0xffffffff, 0};
+  for (SegIndex i : {kDs, kEs, kSs, kFs, kGs}) {
+    s.seg[i] = Segment{kBootDataSelector, kAttrData, 0xffffffff, 0};
+  }
+  s.gdtr = {kBootGdtAddr, kBootGdtLimit};
+  s.idtr = {0, 0};
+  s.ldtr = Segment{0, 0x82, 0xffff, 0};
+  s.tr = Segment{0, 0x8b, 0x67, 0};
+  s.rflags = 2;
+  s.cpl = 0;
+  s.gpr[kRsp] = kBootStackTop;
+  return s;
+}
+
+struct ElfHeader {
+  uint64_t entry, phoff;
+  uint16_t phentsize, phnum;
+};
+
+// Common ELF checks; returns the program header table position.
+ElfHeader ParseElfHeader(std::span<const uint8_t> image, bool is64) {
+  const uint64_t ehsize = is64 ? 64 : 52;
+  if (!IsElf(image)) Fail("not an ELF file (bad magic)");
+  if (image.size() < ehsize) Fail("ELF header truncated (" + std::to_string(image.size()) + " bytes)");
+  if (image[4] != (is64 ? 2 : 1)) Fail(is64 ? "ELF class is not ELF64" : "ELF class is not ELF32");
+  if (image[5] != 1) Fail("ELF data encoding is not little-endian");
+  if (image[6] != 1) Fail("ELF version is not 1");
+  const uint16_t type = Le16(image, 16);
+  const uint16_t machine = Le16(image, 18);
+  if (type != 2) Fail("ELF type " + std::to_string(type) + " is not ET_EXEC (statically linked executable)");
+  if (is64 && machine != 62) Fail("ELF machine " + std::to_string(machine) + " is not x86-64 (62)");
+  if (!is64 && machine != 3) Fail("ELF machine " + std::to_string(machine) + " is not i386 (3)");
+  ElfHeader h;
+  if (is64) {
+    h.entry = Le64(image, 24);
+    h.phoff = Le64(image, 32);
+    h.phentsize = Le16(image, 54);
+    h.phnum = Le16(image, 56);
+  } else {
+    h.entry = Le32(image, 24);
+    h.phoff = Le32(image, 28);
+    h.phentsize = Le16(image, 42);
+    h.phnum = Le16(image, 44);
+  }
+  const uint16_t want = is64 ? 56 : 32;
+  if (h.phentsize != want) {
+    Fail("ELF program header entry size " + std::to_string(h.phentsize) + " is not " +
+         std::to_string(want));
+  }
+  if (h.phnum == 0) Fail("ELF has no program headers");
+  if (h.phnum > kMaxProgramHeaders) {
+    Fail("ELF has " + std::to_string(h.phnum) + " program headers (at most " +
+         std::to_string(kMaxProgramHeaders) + ")");
+  }
+  const uint64_t table = uint64_t{h.phnum} * h.phentsize;
+  if (h.phoff > image.size() || table > image.size() - h.phoff) {
+    Fail("ELF program headers [" + Hex(h.phoff) + ", +" + Hex(table) + ") truncated: image has " +
+         std::to_string(image.size()) + " bytes");
+  }
+  return h;
+}
+
+struct ElfSegments {
+  std::vector<Piece> pieces;
+  std::vector<uint64_t> vaddr;
+};
+
+ElfSegments CollectLoads(const GuestMemory& mem, std::span<const uint8_t> image,
+                         const ElfHeader& h, bool is64) {
+  ElfSegments out;
+  for (unsigned i = 0; i < h.phnum; ++i) {
+    const uint64_t ph = h.phoff + uint64_t{i} * h.phentsize;
+    if (Le32(image, ph) != 1) continue;  // PT_LOAD
+    Piece p;
+    uint64_t vaddr;
+    if (is64) {
+      p.file_off = Le64(image, ph + 8);
+      vaddr = Le64(image, ph + 16);
+      p.gpa = Le64(image, ph + 24);
+      p.file_bytes = Le64(image, ph + 32);
+      p.mem_bytes = Le64(image, ph + 40);
+    } else {
+      p.file_off = Le32(image, ph + 4);
+      vaddr = Le32(image, ph + 8);
+      p.gpa = Le32(image, ph + 12);
+      p.file_bytes = Le32(image, ph + 16);
+      p.mem_bytes = Le32(image, ph + 20);
+    }
+    CheckPiece(mem, image, p, "PT_LOAD segment " + std::to_string(i));
+    out.pieces.push_back(p);
+    out.vaddr.push_back(vaddr);
+  }
+  if (out.pieces.empty()) Fail("ELF has no PT_LOAD segment");
+  CheckNoOverlap(out.pieces);
+  return out;
+}
+
+// The physical entry point: e_entry inside some segment's virtual range, translated.
+uint64_t ElfEntry(const ElfSegments& segs, uint64_t entry, bool require_identity) {
+  for (size_t i = 0; i < segs.pieces.size(); ++i) {
+    const Piece& p = segs.pieces[i];
+    const uint64_t v = segs.vaddr[i];
+    if (p.mem_bytes && entry >= v && entry - v < p.mem_bytes) {
+      if (require_identity && v != p.gpa) {
+        Fail("entry segment has p_vaddr " + Hex(v) + " != p_paddr " + Hex(p.gpa) +
+             " (guests must be identity-linked)");
+      }
+      return p.gpa + (entry - v);
+    }
+  }
+  Fail("entry point " + Hex(entry) + " is not inside any PT_LOAD segment");
+}
+
+// Multiboot header found in the image: its offset and fields.
+struct MultibootHeader {
+  uint64_t offset = 0;
+  uint32_t flags = 0;
+  uint32_t header_addr = 0, load_addr = 0, load_end_addr = 0, bss_end_addr = 0, entry_addr = 0;
+};
+
+bool FindMultibootHeader(std::span<const uint8_t> image, MultibootHeader* out) {
+  const uint64_t limit = std::min<uint64_t>(image.size(), kMultibootSearchBytes);
+  for (uint64_t off = 0; off + 12 <= limit; off += 4) {
+    if (Le32(image, off) != kMultibootHeaderMagic) continue;
+    const uint32_t flags = Le32(image, off + 4);
+    const uint32_t sum = kMultibootHeaderMagic + flags + Le32(image, off + 8);
+    if (sum != 0) continue;
+    out->offset = off;
+    out->flags = flags;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+const char* KernelFormatName(KernelFormat format) {
+  switch (format) {
+    case KernelFormat::kUnknown: return "unknown";
+    case KernelFormat::kElf64: return "ELF64";
+    case KernelFormat::kMultiboot: return "Multiboot";
+  }
+  return "unknown";
+}
+
+KernelFormat DetectKernelFormat(std::span<const uint8_t> image) {
+  if (IsElf(image) && image.size() >= 20 && image[4] == 2 && Le16(image, 18) == 62) {
+    return KernelFormat::kElf64;
+  }
+  MultibootHeader h;
+  if (FindMultibootHeader(image, &h)) return KernelFormat::kMultiboot;
+  return KernelFormat::kUnknown;
+}
+
+std::vector<MemoryRegion> MemoryMap(uint64_t memory_bytes) {
+  std::vector<MemoryRegion> map;
+  constexpr uint64_t kLowEnd = 0xa0000;
+  map.push_back({0, std::min(memory_bytes, kLowEnd), MemoryRegion::kRam});
+  map.push_back({kLowEnd, kOneMiB - kLowEnd, MemoryRegion::kReserved});
+  if (memory_bytes > kOneMiB) map.push_back({kOneMiB, memory_bytes - kOneMiB, MemoryRegion::kRam});
+  // MMIO windows (the virtio transports share one page).
+  map.push_back({platform::kVirtioRngBase, 0x1000, MemoryRegion::kReserved});
+  map.push_back({platform::kIoApicBase, platform::kIoApicSize, MemoryRegion::kReserved});
+  map.push_back({platform::kLapicBase, platform::kLapicSize, MemoryRegion::kReserved});
+  return map;
+}
+
+void ApplyBootState(const BootState& boot, CpuState* s) {
+  const CpuState& b = boot.cpu;
+  std::copy(std::begin(b.gpr), std::end(b.gpr), std::begin(s->gpr));
+  s->rip = b.rip;
+  s->rflags = b.rflags;
+  std::copy(std::begin(b.seg), std::end(b.seg), std::begin(s->seg));
+  s->ldtr = b.ldtr;
+  s->tr = b.tr;
+  s->gdtr = b.gdtr;
+  s->idtr = b.idtr;
+  s->cr0 = b.cr0;
+  s->cr2 = b.cr2;
+  s->cr3 = b.cr3;
+  s->cr4 = b.cr4;
+  s->efer = b.efer;
+  s->cpl = b.cpl;
+  s->halted = false;
+  s->shutdown = false;
+}
+
+BootState LoadElf64(GuestMemory& mem, std::span<const uint8_t> image) {
+  RequireLoaderArea(mem);
+  const ElfHeader h = ParseElfHeader(image, true);
+  const ElfSegments segs = CollectLoads(mem, image, h, true);
+  const uint64_t entry = ElfEntry(segs, h.entry, true);
+
+  BootState boot;
+  boot.format = KernelFormat::kElf64;
+  Place(mem, image, segs.pieces, &boot);
+  WriteGdt(mem);
+  // Identity map of 4 GiB with 2 MiB pages: PML4 -> one PDPT -> four PDs.
+  constexpr uint64_t kPdpt = kBootPml4Addr + 0x1000, kPd0 = kBootPml4Addr + 0x2000;
+  constexpr uint64_t kPresentWrite = 0x3, kLarge = 0x80;
+  std::vector<uint8_t> zeros(0x1000, 0);
+  for (uint64_t a = kBootPml4Addr; a < kPd0 + 4 * 0x1000; a += 0x1000) mem.Write(a, zeros.data(), 0x1000);
+  Write64(mem, kBootPml4Addr, kPdpt | kPresentWrite);
+  for (uint64_t i = 0; i < 4; ++i) {
+    Write64(mem, kPdpt + 8 * i, (kPd0 + 0x1000 * i) | kPresentWrite);
+    for (uint64_t j = 0; j < 512; ++j) {
+      Write64(mem, kPd0 + 0x1000 * i + 8 * j, ((i * 512 + j) << 21) | kPresentWrite | kLarge);
+    }
+  }
+  CpuState& s = boot.cpu;
+  s = FlatState(kBootCode64Selector, kAttrCode64);
+  s.cr0 = 0x80010033;  // PG | WP | NE | ET | MP | PE
+  s.cr3 = kBootPml4Addr;
+  s.cr4 = 0x20;        // PAE
+  s.efer = 0xd01;      // NXE | LMA | LME | SCE
+  s.gpr[kRdi] = mem.size();
+  s.rip = entry;
+  boot.entry = entry;
+  return boot;
+}
+
+BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image) {
+  RequireLoaderArea(mem);
+  MultibootHeader mh;
+  if (!FindMultibootHeader(image, &mh)) {
+    Fail("no Multiboot header (magic 0x1BADB002 with a valid checksum, 4-byte aligned) in the "
+         "first 8 KiB");
+  }
+  // Bits 0 (page-align modules), 1 (memory info) and 2 (video mode: a preference we may
+  // ignore) are understood; any other required bit (3-15) means we cannot boot it.
+  const uint32_t unknown_required = mh.flags & 0xfff8u;
+  if (unknown_required) {
+    Fail("Multiboot header requires unsupported features (flags " + Hex(mh.flags) + ")");
+  }
+
+  std::vector<Piece> pieces;
+  uint64_t entry;
+  if (mh.flags & (1u << 16)) {
+    if (mh.offset + 32 > image.size()) Fail("Multiboot a.out-kludge header truncated");
+    mh.header_addr = Le32(image, mh.offset + 12);
+    mh.load_addr = Le32(image, mh.offset + 16);
+    mh.load_end_addr = Le32(image, mh.offset + 20);
+    mh.bss_end_addr = Le32(image, mh.offset + 24);
+    mh.entry_addr = Le32(image, mh.offset + 28);
+    if (mh.load_addr > mh.header_addr) {
+      Fail("Multiboot load_addr " + Hex(mh.load_addr) + " is above header_addr " + Hex(mh.header_addr));
+    }
+    const uint64_t back = mh.header_addr - mh.load_addr;
+    if (back > mh.offset) {
+      Fail("Multiboot header_addr - load_addr (" + Hex(back) +
+           ") reaches before the start of the file");
+    }
+    Piece p;
+    p.gpa = mh.load_addr;
+    p.file_off = mh.offset - back;
+    if (mh.load_end_addr == 0) {
+      p.file_bytes = image.size() - p.file_off;
+    } else {
+      if (mh.load_end_addr < mh.load_addr) {
+        Fail("Multiboot load_end_addr " + Hex(mh.load_end_addr) + " is below load_addr " + Hex(mh.load_addr));
+      }
+      p.file_bytes = uint64_t{mh.load_end_addr} - mh.load_addr;
+    }
+    p.mem_bytes = p.file_bytes;
+    if (mh.bss_end_addr != 0) {
+      if (mh.bss_end_addr < p.gpa + p.file_bytes) {
+        Fail("Multiboot bss_end_addr " + Hex(mh.bss_end_addr) + " is below the end of the loaded image");
+      }
+      p.mem_bytes = uint64_t{mh.bss_end_addr} - p.gpa;
+    }
+    CheckPiece(mem, image, p, "Multiboot a.out-kludge image");
+    if (mh.entry_addr < p.gpa || mh.entry_addr - p.gpa >= p.mem_bytes) {
+      Fail("Multiboot entry_addr " + Hex(mh.entry_addr) + " is outside the loaded image");
+    }
+    entry = mh.entry_addr;
+    pieces.push_back(p);
+  } else {
+    if (!IsElf(image)) {
+      Fail("Multiboot image without the a.out-kludge flag (bit 16) must be an ELF32 file");
+    }
+    const ElfHeader h = ParseElfHeader(image, false);
+    const ElfSegments segs = CollectLoads(mem, image, h, false);
+    entry = ElfEntry(segs, h.entry, false);
+    pieces = segs.pieces;
+  }
+
+  BootState boot;
+  boot.format = KernelFormat::kMultiboot;
+  Place(mem, image, pieces, &boot);
+  WriteGdt(mem);
+
+  // multiboot_info at 0x9000, the mmap at 0x9100, the boot loader name at 0x9800.
+  constexpr uint64_t kInfo = kMultibootInfoAddr, kMmap = kInfo + 0x100, kName = kInfo + 0x800;
+  std::vector<uint8_t> zeros(0x1000, 0);
+  mem.Write(kInfo, zeros.data(), zeros.size());
+  const std::vector<MemoryRegion> map = MemoryMap(mem.size());
+  uint64_t at = kMmap;
+  for (const MemoryRegion& r : map) {
+    Write32(mem, at, 20);
+    Write64(mem, at + 4, r.base);
+    Write64(mem, at + 12, r.length);
+    Write32(mem, at + 20, r.type);
+    at += 24;
+  }
+  const char kLoaderName[] = "vmrr";
+  mem.Write(kName, kLoaderName, sizeof kLoaderName);
+  const uint64_t upper = mem.size() > kOneMiB ? (mem.size() - kOneMiB) / 1024 : 0;
+  Write32(mem, kInfo + 0, (1u << 0) | (1u << 6) | (1u << 9));  // mem, mmap, loader name
+  Write32(mem, kInfo + 4, 640);                                  // mem_lower (KiB)
+  Write32(mem, kInfo + 8, static_cast<uint32_t>(std::min<uint64_t>(upper, 0xffffffffu)));
+  Write32(mem, kInfo + 44, static_cast<uint32_t>(at - kMmap));  // mmap_length
+  Write32(mem, kInfo + 48, static_cast<uint32_t>(kMmap));       // mmap_addr
+  Write32(mem, kInfo + 64, static_cast<uint32_t>(kName));       // boot_loader_name
+
+  CpuState& s = boot.cpu;
+  s = FlatState(kBootCode32Selector, kAttrCode32);
+  s.cr0 = 0x11;  // PE | ET
+  s.gpr[kRax] = kMultibootBootloaderMagic;
+  s.gpr[kRbx] = kInfo;
+  s.rip = entry;
+  boot.entry = entry;
+  return boot;
+}
+
+BootState LoadKernelImage(GuestMemory& mem, std::span<const uint8_t> image) {
+  switch (DetectKernelFormat(image)) {
+    case KernelFormat::kElf64: return LoadElf64(mem, image);
+    case KernelFormat::kMultiboot: return LoadMultiboot(mem, image);
+    case KernelFormat::kUnknown: break;
+  }
+  if (image.empty()) Fail("the kernel image is empty");
+  if (IsElf(image)) {
+    Fail("ELF file is neither x86-64 ELF64 nor carries a Multiboot header");
+  }
+  Fail("unknown kernel format (neither ELF64 x86-64 nor a Multiboot 1 image)");
+}
+
+}  // namespace vmrr

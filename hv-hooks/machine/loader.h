@@ -1,0 +1,86 @@
+// Kernel loaders: put an ELF64 test guest or a Multiboot 1 image into guest RAM and describe
+// the CPU state it is entered with (tests/../notes boot contract: GDT at 0x8000, identity page
+// tables at 0x9000..0xefff, multiboot_info in the same loader area). Every input is hostile:
+// each malformed image is a LoaderError naming the rule it breaks, and nothing is written to
+// RAM until the whole image has been validated.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hv-hooks/cpu/cpu.h"
+#include "hv-hooks/machine/guest_memory.h"
+
+namespace vmrr {
+
+class LoaderError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class KernelFormat : uint8_t {
+  kUnknown = 0,
+  kElf64 = 1,      // ELF64 x86-64 ET_EXEC, entered in long mode
+  kMultiboot = 2,  // Multiboot 1 header (ELF32 or a.out kludge), entered in 32-bit PM
+  // kLinuxBzImage (boot protocol 2.x) is the next format; DetectKernelFormat will report it
+  // from the "HdrS" signature at 0x202.
+};
+const char* KernelFormatName(KernelFormat format);
+
+// Looks only at magic numbers: an x86-64 ELF64 is kElf64, else an image with a valid
+// Multiboot 1 header (magic + checksum, 4-byte aligned, in the first 8 KiB) is kMultiboot.
+KernelFormat DetectKernelFormat(std::span<const uint8_t> image);
+
+// The guest-physical memory map (e820 types) of a machine with memory_bytes of RAM: RAM below
+// 640 KiB, reserved 640 KiB..1 MiB (VGA/BIOS hole), RAM 1 MiB..end, and the MMIO windows of
+// platform_layout.h as reserved. Sorted by base, non-overlapping.
+struct MemoryRegion {
+  enum Type : uint32_t { kRam = 1, kReserved = 2 };
+  uint64_t base = 0;
+  uint64_t length = 0;
+  uint32_t type = kRam;
+  bool operator==(const MemoryRegion&) const = default;
+};
+std::vector<MemoryRegion> MemoryMap(uint64_t memory_bytes);
+
+// Fixed addresses of the loader's own structures (below 1 MiB, above the IVT/BDA). Kernel
+// segments may not overlap [kLoaderAreaBase, kLoaderAreaEnd).
+inline constexpr uint64_t kLoaderAreaBase = 0x8000;
+inline constexpr uint64_t kLoaderAreaEnd = 0xf000;
+inline constexpr uint64_t kBootGdtAddr = 0x8000;
+inline constexpr uint64_t kBootPml4Addr = 0x9000;  // ELF64: PML4, PDPT (0xa000), PDs 0xb000..
+inline constexpr uint64_t kMultibootInfoAddr = 0x9000;  // multiboot: info, mmap, name
+inline constexpr uint64_t kBootStackTop = 0x80000;
+inline constexpr uint32_t kMultibootBootloaderMagic = 0x2BADB002;
+inline constexpr uint32_t kMultibootHeaderMagic = 0x1BADB002;
+// Boot GDT selectors.
+inline constexpr uint16_t kBootCode64Selector = 0x08, kBootDataSelector = 0x10,
+                          kBootCode32Selector = 0x18;
+
+// Everything the CPU needs at entry, plus what was loaded (for reports and tests).
+struct BootState {
+  KernelFormat format = KernelFormat::kUnknown;
+  CpuState cpu;  // complete entry state (based on CpuState{} defaults)
+  uint64_t entry = 0;
+  struct Loaded {
+    uint64_t gpa = 0;
+    uint64_t file_bytes = 0;
+    uint64_t mem_bytes = 0;
+  };
+  std::vector<Loaded> segments;
+};
+
+// Copies the boot-relevant registers (GPRs, RIP, RFLAGS, segments, descriptor tables, control
+// registers, EFER, CPL) of `boot` over a CPU's power-on state, keeping the rest (APIC base,
+// PAT, ...).
+void ApplyBootState(const BootState& boot, CpuState* state);
+
+BootState LoadElf64(GuestMemory& mem, std::span<const uint8_t> image);
+BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image);
+// Detects the format and calls the matching loader; LoaderError for an unknown format.
+BootState LoadKernelImage(GuestMemory& mem, std::span<const uint8_t> image);
+
+}  // namespace vmrr

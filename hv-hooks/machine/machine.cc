@@ -1,0 +1,514 @@
+// The Machine: wiring of CPU, memory, buses, devices and clock; the run loop; snapshots and
+// digests.
+#include "hv-hooks/machine/machine.h"
+
+#include <lz4.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <limits>
+
+#include "hv-hooks/devices/platform_devices.h"
+#include "hv-hooks/machine/bus.h"
+#include "hv-hooks/machine/loader.h"
+
+namespace vmrr {
+
+namespace {
+
+constexpr uint32_t kMsrApicBase = 0x1b;
+constexpr uint32_t kMsrTscDeadline = 0x6e0;
+constexpr uint64_t kMinMemory = 2ull << 20;
+constexpr uint64_t kMaxMemory = 3ull << 30;  // RAM stays below the 0xc0000000 PCI/MMIO hole
+constexpr uint64_t kMaxKernelFile = 1ull << 30;
+constexpr uint64_t kPagesPerChunk = 256;  // LZ4 chunk: 1 MiB of raw pages
+constexpr int64_t kFarFutureNs = std::numeric_limits<int64_t>::max();
+
+// The devices keep a reference to the Environment they were built with; this forwarder is
+// that reference, so that SetEnvironment (failover) swaps the real one underneath.
+class EnvironmentForwarder final : public Environment {
+ public:
+  explicit EnvironmentForwarder(Environment* env) : env_(env) {}
+  void set(Environment* env) { env_ = env; }
+  Environment& get() { return *env_; }
+
+  int64_t SampleTime(uint64_t icount) override { return env_->SampleTime(icount); }
+  std::vector<uint8_t> PollConsoleInput(uint64_t icount, size_t max_bytes) override {
+    return env_->PollConsoleInput(icount, max_bytes);
+  }
+  bool PollNetFrame(uint64_t icount, std::vector<uint8_t>* frame) override {
+    return env_->PollNetFrame(icount, frame);
+  }
+  void GetEntropy(uint64_t icount, std::span<uint8_t> out) override { env_->GetEntropy(icount, out); }
+  void ConsoleOutput(uint64_t icount, std::span<const uint8_t> bytes) override {
+    env_->ConsoleOutput(icount, bytes);
+  }
+  void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override {
+    env_->NetFrameSent(icount, frame);
+  }
+  bool WaitForInput(int64_t deadline_host_ns) override { return env_->WaitForInput(deadline_host_ns); }
+
+ private:
+  Environment* env_;
+};
+
+bool PageIsZero(const uint8_t* p) {
+  uint64_t acc = 0;
+  for (uint64_t i = 0; i < kGuestPageSize; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    acc |= v;
+  }
+  return acc == 0;
+}
+
+}  // namespace
+
+const char* MachineStopName(MachineStop stop) {
+  switch (stop) {
+    case MachineStop::kGuestExit: return "guest exit";
+    case MachineStop::kShutdown: return "shutdown (triple fault)";
+    case MachineStop::kTargetReached: return "target reached";
+    case MachineStop::kHaltedForever: return "halted forever (HLT with interrupts disabled)";
+    case MachineStop::kBreakpoint: return "breakpoint";
+    case MachineStop::kExitRequested: return "stop requested";
+  }
+  return "unknown";
+}
+
+class Machine::Impl final : public CpuPlatform, public IcountSource {
+ public:
+  Impl(const MachineConfig& config, Environment& env)
+      : env_fwd(&env), mem(config.memory_bytes), cpu(), clock(*this, config.clock_mode, config.sample_interval) {
+    clock.Reset(config.clock_mode == VirtualClock::Mode::kIcount ? config.icount_epoch_ns
+                                                                   : env.SampleTime(0));
+    PlatformConfig pc;
+    pc.virtio_rng = config.virtio_rng;
+    pc.virtio_net = config.net;
+    if (config.disk_image) {
+      VirtioBlock::Options o;
+      o.image_path = *config.disk_image;
+      o.write_through_base = config.disk_write_through;
+      pc.disk = o;
+    }
+    try {
+      devices = std::make_unique<PlatformDevices>(mem, clock, *this, env_fwd, pc);
+    } catch (const BlockImageError& e) {
+      throw MachineError(MachineError::Code::kDisk, e.what());
+    }
+    devices->MapInto(ports, mmio);
+    cpu = std::make_unique<Cpu>(*this);
+    cpu->Reset();
+    devices->interrupts().SetIntrLineCallback([this](bool level) { cpu->SetIntrLine(level); });
+    devices->debug_exit().SetExitHandler([this](int) { cpu->RequestExit(); });
+  }
+
+  // ---- IcountSource --------------------------------------------------------------------
+  uint64_t icount() const override { return cpu ? cpu->icount() : 0; }
+
+  // ---- CpuPlatform ---------------------------------------------------------------------
+  GuestMemory& memory() override { return mem; }
+  // Every device access may move a deadline or change an interrupt line: the CPU returns to
+  // the run loop after the instruction so that the loop recomputes where to stop next.
+  uint64_t MmioRead(uint64_t gpa, unsigned size) override {
+    cpu->RequestExit();
+    return mmio.Read(gpa, size);
+  }
+  void MmioWrite(uint64_t gpa, unsigned size, uint64_t value) override {
+    cpu->RequestExit();
+    mmio.Write(gpa, size, value);
+  }
+  uint32_t PortIn(uint16_t port, unsigned size) override {
+    cpu->RequestExit();
+    return static_cast<uint32_t>(ports.Read(port, size));
+  }
+  void PortOut(uint16_t port, unsigned size, uint32_t value) override {
+    cpu->RequestExit();
+    ports.Write(port, size, value);
+  }
+  uint64_t ReadTsc() override { return clock.NowNs(); }
+  bool ReadRandom(uint64_t* value) override {
+    uint8_t b[8];
+    env_fwd.GetEntropy(cpu->icount(), b);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= uint64_t{b[i]} << (8 * i);
+    *value = v;
+    return true;
+  }
+  bool ReadMsr(uint32_t msr, uint64_t* value) override {
+    if (msr == kMsrTscDeadline) {
+      const uint64_t d = devices->lapic().tsc_deadline();
+      *value = d ? d + cpu->state().tsc_offset : 0;
+      return true;
+    }
+    if (msr == kMsrApicBase) {
+      *value = devices->lapic().apic_base_msr();
+      return true;
+    }
+    return false;
+  }
+  bool WriteMsr(uint32_t msr, uint64_t value) override {
+    if (msr == kMsrTscDeadline) {
+      cpu->RequestExit();
+      // The guest's TSC is clock time plus its IA32_TSC offset; the LAPIC counts clock time.
+      devices->lapic().set_tsc_deadline(value ? value - cpu->state().tsc_offset : 0);
+      return true;
+    }
+    if (msr == kMsrApicBase) {
+      if (value & ~uint64_t{0x000000fffffffd00ull}) return false;  // reserved bits: #GP
+      cpu->RequestExit();
+      devices->lapic().set_apic_base_msr(value);
+      return true;
+    }
+    return false;
+  }
+  uint8_t AckInterrupt() override {
+    const uint8_t vector = devices->interrupts().Acknowledge();
+    if (observer) observer->OnInterrupt(cpu->icount(), vector);
+    return vector;
+  }
+
+  // ---- run loop helpers ----------------------------------------------------------------
+  void InputPoint() {
+    if (clock.mode() == VirtualClock::Mode::kHost) {
+      clock.Sample(env_fwd.SampleTime(cpu->icount()));
+    } else {
+      clock.MarkInputPoint();
+    }
+    devices->PollInputs();
+  }
+
+  // Declaration order is construction order: the clock asks icount() (hence cpu, still null)
+  // while being built; the devices and the CPU are built in the constructor body.
+  EnvironmentForwarder env_fwd;
+  GuestMemory mem;
+  PortBus ports;
+  MmioBus mmio;
+  std::unique_ptr<Cpu> cpu;
+  VirtualClock clock;
+  std::unique_ptr<PlatformDevices> devices;
+  MachineObserver* observer = nullptr;
+  std::atomic<bool> stop_requested{false};
+};
+
+namespace {
+MachineConfig Validated(const MachineConfig& c) {
+  if (c.memory_bytes < kMinMemory || c.memory_bytes > kMaxMemory) {
+    throw MachineError(MachineError::Code::kConfig,
+                       "memory size " + std::to_string(c.memory_bytes) +
+                           " bytes is outside the supported range 2 MiB .. 3 GiB");
+  }
+  if (c.memory_bytes % kGuestPageSize) {
+    throw MachineError(MachineError::Code::kConfig,
+                       "memory size " + std::to_string(c.memory_bytes) +
+                           " bytes is not a multiple of 4 KiB");
+  }
+  if (c.sample_interval == 0) {
+    throw MachineError(MachineError::Code::kConfig, "sample interval must be at least 1");
+  }
+  return c;
+}
+}  // namespace
+
+Machine::Machine(const MachineConfig& config, Environment& env)
+    : config_(Validated(config)), env_(&env) {
+  try {
+    impl_ = std::make_unique<Impl>(config_, env);
+  } catch (const std::bad_alloc&) {
+    throw MachineError(MachineError::Code::kConfig,
+                       "cannot allocate " + std::to_string(config_.memory_bytes >> 20) +
+                           " MiB of guest memory");
+  }
+}
+
+Machine::~Machine() = default;
+
+void Machine::LoadKernel(const std::string& path) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  if (!f) {
+    throw MachineError(MachineError::Code::kKernel,
+                       "cannot open kernel '" + path + "': " + std::strerror(errno));
+  }
+  const std::streamoff size = f.tellg();
+  if (size < 0 || static_cast<uint64_t>(size) > kMaxKernelFile) {
+    throw MachineError(MachineError::Code::kKernel,
+                       "kernel '" + path + "' is not a regular file of at most 1 GiB");
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  f.seekg(0);
+  if (!bytes.empty() && !f.read(reinterpret_cast<char*>(bytes.data()), size)) {
+    throw MachineError(MachineError::Code::kKernel, "cannot read kernel '" + path + "'");
+  }
+  LoadKernelBytes(bytes, path);
+}
+
+void Machine::LoadKernelBytes(std::span<const uint8_t> image, const std::string& name) {
+  BootState boot;
+  try {
+    boot = LoadKernelImage(impl_->mem, image);
+  } catch (const LoaderError& e) {
+    throw MachineError(MachineError::Code::kKernel, "kernel '" + name + "': " + e.what());
+  }
+  CpuState s = impl_->cpu->state();
+  ApplyBootState(boot, &s);
+  impl_->cpu->SetState(s);
+}
+
+MachineResult Machine::Run(uint64_t target_icount) {
+  Impl& m = *impl_;
+  Cpu& cpu = *m.cpu;
+  PlatformDevices& dev = *m.devices;
+  VirtualClock& clock = m.clock;
+  auto result = [&](MachineStop stop) {
+    MachineResult r;
+    r.stop = stop;
+    r.icount = cpu.icount();
+    if (stop == MachineStop::kGuestExit) r.exit_status = dev.debug_exit().exit_status();
+    return r;
+  };
+  for (;;) {
+    if (dev.debug_exit().exit_requested()) return result(MachineStop::kGuestExit);
+    if (cpu.state().shutdown) return result(MachineStop::kShutdown);
+    if (m.stop_requested.exchange(false)) return result(MachineStop::kExitRequested);
+    const uint64_t now = cpu.icount();
+    if (now >= target_icount) return result(MachineStop::kTargetReached);
+    if (now >= clock.NextInputPointIcount()) {
+      m.InputPoint();
+      continue;
+    }
+    const uint64_t deadline_ns = dev.NextDeadlineNs();
+    const uint64_t deadline_icount = clock.IcountForDeadline(deadline_ns);
+    if (deadline_icount <= now) {
+      dev.RunTimers();
+      // A device whose deadline does not move past now after RunTimers would stall the loop;
+      // the CPU then runs one instruction before timers are looked at again.
+      if (clock.IcountForDeadline(dev.NextDeadlineNs()) > now) continue;
+    }
+    uint64_t stop = std::min({target_icount, clock.NextInputPointIcount(), deadline_icount});
+    if (stop <= now) stop = now + 1;
+    const RunResult r = cpu.Run(stop);
+    switch (r.reason) {
+      case StopReason::kTargetReached:
+      case StopReason::kExitRequested:
+        continue;
+      case StopReason::kShutdown:
+        return result(MachineStop::kShutdown);
+      case StopReason::kBreakpoint:
+        return result(MachineStop::kBreakpoint);
+      case StopReason::kHalted:
+        break;
+    }
+    // HLT: nothing to run until an interrupt. With IF=0 nothing can wake the CPU (the
+    // platform has no NMI source).
+    if (!(cpu.state().rflags & kFlagIf)) return result(MachineStop::kHaltedForever);
+    if (m.stop_requested.load()) continue;
+    const uint64_t next_ns = dev.NextDeadlineNs();
+    if (clock.mode() == VirtualClock::Mode::kIcount && next_ns != kNoDeadline) {
+      clock.AdvanceIdleTo(next_ns);
+      dev.RunTimers();
+      continue;
+    }
+    const int64_t wake = next_ns == kNoDeadline ? kFarFutureNs : clock.HostTimeForDeadline(next_ns);
+    const bool input = m.env_fwd.WaitForInput(wake);
+    if (m.stop_requested.load()) continue;
+    m.InputPoint();
+    dev.RunTimers();
+    if (!input && next_ns == kNoDeadline && !cpu.intr_line() && dev.NextDeadlineNs() == kNoDeadline) {
+      // Nothing arrived and nothing is scheduled: no input can ever wake this guest (input
+      // closed, or a replay whose log has none left).
+      return result(MachineStop::kHaltedForever);
+    }
+  }
+}
+
+void Machine::RequestStop() {
+  impl_->stop_requested.store(true);
+  impl_->cpu->RequestExit();
+}
+
+uint64_t Machine::icount() const { return impl_->cpu->icount(); }
+Cpu& Machine::cpu() { return *impl_->cpu; }
+GuestMemory& Machine::memory() { return impl_->mem; }
+PlatformDevices& Machine::devices() { return *impl_->devices; }
+VirtualClock& Machine::clock() { return impl_->clock; }
+
+void Machine::SetEnvironment(Environment& env) {
+  env_ = &env;
+  impl_->env_fwd.set(&env);
+}
+
+void Machine::SetObserver(MachineObserver* observer) { impl_->observer = observer; }
+
+// ---------------------------------------------------------------------------------------
+// Snapshots
+
+namespace {
+constexpr uint32_t kConfigVersion = 1;
+constexpr uint32_t kMemoryVersion = 1;
+
+void SaveConfig(StateWriter& w, const MachineConfig& c) {
+  w.Begin("MCFG", kConfigVersion);
+  w.U64(c.memory_bytes);
+  w.U8(static_cast<uint8_t>(c.clock_mode));
+  w.U64(c.sample_interval);
+  w.I64(c.icount_epoch_ns);
+  w.Bool(c.disk_image.has_value());
+  w.Bool(c.net);
+  w.Bool(c.virtio_rng);
+}
+
+void CheckConfig(StateReader& r, const MachineConfig& c) {
+  r.Begin("MCFG", kConfigVersion);
+  const uint64_t mem = r.U64();
+  const uint8_t mode = r.U8();
+  const uint64_t interval = r.U64();
+  const int64_t epoch = r.I64();
+  const bool disk = r.Bool(), net = r.Bool(), rng = r.Bool();
+  auto mismatch = [&](const std::string& what) {
+    r.Fail("snapshot was taken on a machine with a different " + what);
+  };
+  if (mem != c.memory_bytes) {
+    mismatch("memory size (" + std::to_string(mem) + " vs " + std::to_string(c.memory_bytes) + " bytes)");
+  }
+  if (mode != static_cast<uint8_t>(c.clock_mode)) mismatch("clock mode");
+  if (interval != c.sample_interval) mismatch("sample interval");
+  if (epoch != c.icount_epoch_ns) mismatch("icount epoch");
+  if (disk != c.disk_image.has_value()) mismatch("disk configuration");
+  if (net != c.net) mismatch("network configuration");
+  if (rng != c.virtio_rng) mismatch("virtio-rng configuration");
+}
+
+void SaveMemory(StateWriter& w, const GuestMemory& mem) {
+  w.Begin("MEM0", kMemoryVersion);
+  std::vector<uint64_t> pages;
+  for (uint64_t p = 0; p < mem.pages(); ++p) {
+    if (!PageIsZero(mem.data() + p * kGuestPageSize)) pages.push_back(p);
+  }
+  w.U64(mem.pages());
+  w.U64(pages.size());
+  for (uint64_t p : pages) w.U64(p);
+  std::vector<uint8_t> raw, packed;
+  for (uint64_t i = 0; i < pages.size(); i += kPagesPerChunk) {
+    const uint64_t n = std::min<uint64_t>(kPagesPerChunk, pages.size() - i);
+    raw.resize(n * kGuestPageSize);
+    for (uint64_t k = 0; k < n; ++k) {
+      std::memcpy(raw.data() + k * kGuestPageSize, mem.data() + pages[i + k] * kGuestPageSize,
+                  kGuestPageSize);
+    }
+    packed.resize(static_cast<size_t>(LZ4_compressBound(static_cast<int>(raw.size()))));
+    const int len = LZ4_compress_default(reinterpret_cast<const char*>(raw.data()),
+                                         reinterpret_cast<char*>(packed.data()),
+                                         static_cast<int>(raw.size()), static_cast<int>(packed.size()));
+    packed.resize(static_cast<size_t>(len));
+    w.Bytes(packed);
+  }
+}
+
+// Decodes the memory section into (page list, page contents) without touching RAM.
+void ReadMemory(StateReader& r, const GuestMemory& mem, std::vector<uint64_t>* pages,
+                std::vector<uint8_t>* contents) {
+  r.Begin("MEM0", kMemoryVersion);
+  if (r.U64() != mem.pages()) r.Fail("memory page count differs from this machine's");
+  const uint64_t n = r.Bounded(r.U64(), mem.pages(), "non-zero page count");
+  pages->resize(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t p = r.U64();
+    if (p >= mem.pages()) r.Fail("page index beyond guest RAM");
+    if (i && p <= (*pages)[i - 1]) r.Fail("page indices not strictly increasing");
+    (*pages)[i] = p;
+  }
+  contents->resize(n * kGuestPageSize);
+  for (uint64_t i = 0; i < n; i += kPagesPerChunk) {
+    const uint64_t k = std::min<uint64_t>(kPagesPerChunk, n - i);
+    const uint64_t raw = k * kGuestPageSize;
+    const std::vector<uint8_t> packed = r.Bytes(static_cast<uint64_t>(LZ4_compressBound(static_cast<int>(raw))));
+    const int got = LZ4_decompress_safe(reinterpret_cast<const char*>(packed.data()),
+                                        reinterpret_cast<char*>(contents->data() + i * kGuestPageSize),
+                                        static_cast<int>(packed.size()), static_cast<int>(raw));
+    if (got < 0 || static_cast<uint64_t>(got) != raw) r.Fail("corrupt LZ4 memory chunk");
+  }
+}
+
+void ApplyMemory(GuestMemory& mem, const std::vector<uint64_t>& pages,
+                 const std::vector<uint8_t>& contents) {
+  size_t next = 0;
+  for (uint64_t p = 0; p < mem.pages(); ++p) {
+    uint8_t* dst = mem.data() + p * kGuestPageSize;
+    if (next < pages.size() && pages[next] == p) {
+      const uint8_t* src = contents.data() + next * kGuestPageSize;
+      ++next;
+      if (std::memcmp(dst, src, kGuestPageSize) == 0) continue;
+      std::memcpy(dst, src, kGuestPageSize);
+    } else {
+      if (PageIsZero(dst)) continue;
+      std::memset(dst, 0, kGuestPageSize);
+    }
+    mem.NoteWrite(p * kGuestPageSize, kGuestPageSize);
+  }
+}
+}  // namespace
+
+std::vector<uint8_t> Machine::SaveSnapshot() const {
+  StateWriter w;
+  SaveConfig(w, config_);
+  impl_->clock.SaveState(w);
+  impl_->cpu->SaveState(w);
+  impl_->devices->SaveState(w);
+  SaveMemory(w, impl_->mem);
+  return w.Take();
+}
+
+void Machine::LoadSnapshot(std::span<const uint8_t> bytes) {
+  Impl& m = *impl_;
+  // Everything is parsed and checked before anything changes: component sections are loaded
+  // into the live components only after a backup of them was taken, and restored from it if a
+  // later section fails; memory is decoded to a side buffer and applied last.
+  StateWriter backup;
+  m.clock.SaveState(backup);
+  m.cpu->SaveState(backup);
+  m.devices->SaveState(backup);
+  const std::vector<uint8_t> saved = backup.Take();
+  std::vector<uint64_t> pages;
+  std::vector<uint8_t> contents;
+  try {
+    StateReader r(bytes);
+    CheckConfig(r, config_);
+    m.clock.LoadState(r);
+    m.cpu->LoadState(r);
+    m.devices->LoadState(r);
+    ReadMemory(r, m.mem, &pages, &contents);
+    r.ExpectEnd();
+  } catch (const StateError& e) {
+    StateReader undo(saved);
+    m.clock.LoadState(undo);
+    m.cpu->LoadState(undo);
+    m.devices->LoadState(undo);
+    throw MachineError(MachineError::Code::kSnapshot, std::string("bad snapshot: ") + e.what());
+  }
+  ApplyMemory(m.mem, pages, contents);
+  m.stop_requested.store(false);
+}
+
+uint64_t Machine::StateDigest(DigestScope scope) const {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_128bits_reset(st);
+  StateWriter w;
+  impl_->cpu->SaveState(w);
+  if (scope == DigestScope::kFull) {
+    impl_->clock.SaveState(w);
+    impl_->devices->SaveState(w);
+  }
+  XXH3_128bits_update(st, w.bytes().data(), w.bytes().size());
+  if (scope == DigestScope::kFull) {
+    XXH3_128bits_update(st, impl_->mem.data(), impl_->mem.size());
+  }
+  const XXH128_hash_t h = XXH3_128bits_digest(st);
+  XXH3_freeState(st);
+  return h.low64 ^ h.high64;
+}
+
+}  // namespace vmrr

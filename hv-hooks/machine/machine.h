@@ -1,0 +1,133 @@
+// The Machine: the software CPU, guest memory, the port and MMIO buses, every platform device
+// and the virtual clock, wired together behind one Environment, with the run loop that stops
+// exactly where a device event or an input point is due, whole-machine snapshots and state
+// digests. Everything the recorder, the replayer and the CLI do to a guest goes through here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hv-hooks/cpu/cpu.h"
+#include "hv-hooks/environment.h"
+#include "hv-hooks/machine/guest_memory.h"
+#include "hv-hooks/machine/virtual_clock.h"
+
+namespace vmrr {
+
+class PlatformDevices;
+class PortBus;
+class MmioBus;
+struct BootState;
+
+// A host-side problem with the machine's configuration (bad memory size, disk image that
+// cannot be opened, network port in use, malformed kernel). The message names what to fix.
+class MachineError : public std::runtime_error {
+ public:
+  enum class Code { kConfig, kDisk, kNet, kKernel, kSnapshot };
+  MachineError(Code code, const std::string& message)
+      : std::runtime_error(message), code_(code) {}
+  Code code() const { return code_; }
+
+ private:
+  Code code_;
+};
+
+struct MachineConfig {
+  uint64_t memory_bytes = 128ull << 20;
+  VirtualClock::Mode clock_mode = VirtualClock::Mode::kIcount;
+  uint64_t sample_interval = VirtualClock::kDefaultSampleInterval;
+  // icount mode: the wall-clock time guest time 0 corresponds to (RTC date).
+  int64_t icount_epoch_ns = VirtualClock::kDefaultIcountEpochNs;
+  // virtio-blk backing image; absent = no disk. Writes go to an in-memory overlay unless
+  // disk_write_through.
+  std::optional<std::string> disk_image;
+  bool disk_write_through = false;
+  bool net = false;  // virtio-net present (frames through the Environment)
+  bool virtio_rng = true;
+};
+
+enum class MachineStop : uint8_t {
+  kGuestExit,        // the guest wrote the debug-exit port; exit_status is set
+  kShutdown,         // triple fault
+  kTargetReached,    // Run's target icount reached
+  kHaltedForever,    // HLT with interrupts disabled and no NMI source: nothing can wake it
+  kBreakpoint,       // a CPU breakpoint
+  kExitRequested,    // RequestStop() (signal handler, debugger)
+};
+const char* MachineStopName(MachineStop stop);
+
+struct MachineResult {
+  MachineStop stop = MachineStop::kTargetReached;
+  uint64_t icount = 0;
+  int exit_status = 0;  // for kGuestExit: (code << 1) | 1
+};
+
+// Observes what happens inside the machine, for verification records and analysis. Called on
+// the machine's thread at deterministic points; must not touch the machine.
+class MachineObserver {
+ public:
+  virtual ~MachineObserver() = default;
+  // An external interrupt (or NMI, vector 2) was accepted by the CPU at this icount.
+  virtual void OnInterrupt(uint64_t icount, uint8_t vector) { (void)icount, (void)vector; }
+};
+
+enum class DigestScope : uint8_t {
+  kCpu = 0,   // architectural CPU state + icount (cheap; every N instructions)
+  kFull = 1,  // CPU + every device + the virtual clock + all guest memory
+};
+
+class Machine {
+ public:
+  // Throws MachineError (bad config, disk image cannot be opened). The environment must
+  // outlive the machine.
+  Machine(const MachineConfig& config, Environment& env);
+  ~Machine();
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  // Loads a kernel image (ELF64 test guest or Multiboot 1; see loader.h) into memory and sets
+  // the CPU's entry state. Throws MachineError(kKernel) naming what is wrong with the file.
+  void LoadKernel(const std::string& path);
+  void LoadKernelBytes(std::span<const uint8_t> image, const std::string& name);
+
+  // Runs until the guest exits, shuts down, reaches target_icount (absolute), or another
+  // stop. Resumable: calling Run again continues where it stopped (after kGuestExit it
+  // returns kGuestExit at once).
+  MachineResult Run(uint64_t target_icount = ~uint64_t{0});
+  // Asks a running Run to return kExitRequested at the next instruction boundary; safe to
+  // call from a signal handler or another thread.
+  void RequestStop();
+
+  uint64_t icount() const;
+  const MachineConfig& config() const { return config_; }
+  Cpu& cpu();
+  GuestMemory& memory();
+  PlatformDevices& devices();
+  VirtualClock& clock();
+  Environment& environment() { return *env_; }
+  // Swaps the environment (failover: Replaying -> Live). Only between Run calls.
+  void SetEnvironment(Environment& env);
+  void SetObserver(MachineObserver* observer);
+
+  // Whole-machine snapshot (CPU, clock, devices, memory with zero pages elided). Restoring it
+  // into a machine with the same MachineConfig gives byte-identical behaviour. LoadSnapshot
+  // throws MachineError(kSnapshot) on malformed bytes and leaves the machine unchanged.
+  std::vector<uint8_t> SaveSnapshot() const;
+  void LoadSnapshot(std::span<const uint8_t> bytes);
+
+  // 128-bit digest (XXH3) of the state in the given scope, folded to 64 bits for logs.
+  uint64_t StateDigest(DigestScope scope) const;
+
+ private:
+  class Impl;
+  MachineConfig config_;
+  Environment* env_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vmrr
