@@ -80,6 +80,11 @@ static void pic_write_masks(void) {
 }
 
 void pic_init(void) {
+  pic_init_alone();
+  lapic_virtual_wire();
+}
+
+void pic_init_alone(void) {
   outb(PLAT_PIC_MASTER_BASE, 0x11);  /* ICW1: edge, cascade, ICW4 follows */
   outb(PLAT_PIC_SLAVE_BASE, 0x11);
   outb(PLAT_PIC_MASTER_BASE + 1, VEC_PIC_BASE);      /* ICW2: vector base */
@@ -122,9 +127,14 @@ void pit_stop(void) {
 
 /* ---- local APIC --------------------------------------------------------------------------- */
 enum {
-  kLapicEoi = 0xb0, kLapicSvr = 0xf0, kLapicLvtTimer = 0x320, kLapicTimerInitial = 0x380,
-  kLapicTimerDivide = 0x3e0,
+  kLapicEoi = 0xb0, kLapicSvr = 0xf0, kLapicLvtTimer = 0x320, kLapicLvtLint0 = 0x350,
+  kLapicTimerInitial = 0x380, kLapicTimerDivide = 0x3e0,
 };
+
+void lapic_virtual_wire(void) {
+  lapic_enable();
+  mmio_write32(PLAT_LAPIC_BASE + kLapicLvtLint0, 0x700);  /* ExtINT, unmasked, edge */
+}
 
 void lapic_enable(void) { mmio_write32(PLAT_LAPIC_BASE + kLapicSvr, 0x100 | VEC_LAPIC_SPURIOUS); }
 

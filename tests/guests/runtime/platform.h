@@ -36,7 +36,7 @@
 /* Interrupt vectors the runtime uses: the 8259 pair is remapped to 0x20-0x2f. */
 #define VEC_PIC_BASE 0x20
 #define VEC_IRQ(irq) (VEC_PIC_BASE + (irq))
-#define VEC_LAPIC_TIMER 0x40
+#define VEC_LAPIC_TIMER 0x30
 #define VEC_LAPIC_SPURIOUS 0xff
 
 /* Exit codes the runtime itself uses (guests use small codes for their own failures). */

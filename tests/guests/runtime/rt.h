@@ -29,6 +29,16 @@ static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
 /* Enables interrupts and halts in one step (no wake-up can be lost between the two). */
 static inline void sti_hlt(void) { __asm__ volatile("sti; hlt" ::: "memory"); }
+/* Called with IF = 0: lets interrupts in, halts until one comes, disables them again. The
+ * virtio guests wait this way. -DGUEST_NO_HLT (a manual bring-up build, never the CMake one)
+ * polls instead, for QEMU microvm, whose virtio-mmio IRQs bypass the 8259. */
+static inline void wait_for_interrupt(void) {
+#ifdef GUEST_NO_HLT
+  __asm__ volatile("sti; pause; cli" ::: "memory");
+#else
+  __asm__ volatile("sti; hlt; cli" ::: "memory");
+#endif
+}
 static inline void barrier(void) { __asm__ volatile("" ::: "memory"); }
 static inline uint64_t rdtsc(void) {
   uint32_t lo, hi;
@@ -84,8 +94,14 @@ void idt_init(void);
 void idt_init_single(unsigned vector);
 void idt_set_handler(unsigned vector, irq_handler_t handler);
 
-/* 8259 pair remapped to VEC_PIC_BASE, all lines masked. */
+/* 8259 pair remapped to VEC_PIC_BASE, all lines masked, and the local APIC put in
+ * virtual-wire mode (software-enabled, LINT0 = ExtINT) as firmware leaves it, so that the
+ * 8259's output reaches the CPU whatever state the loader left the APIC in (QEMU microvm
+ * needs this; vmrr accepts either). */
 void pic_init(void);
+/* The 8259 set-up alone: the local APIC stays as it was (on vmrr: software-disabled, the
+ * power-on state in which the 8259 output goes straight to the CPU). */
+void pic_init_alone(void);
 void pic_unmask(unsigned irq);
 void pic_mask(unsigned irq);
 void pic_eoi(unsigned irq);
@@ -96,6 +112,7 @@ void pit_stop(void);
 /* Local APIC (xAPIC MMIO): software enable with the spurious vector, periodic timer with
  * divide-by-1 (1 count = 1 guest ns on vmrr), EOI. */
 void lapic_enable(void);
+void lapic_virtual_wire(void);
 void lapic_timer_periodic(uint8_t vector, uint32_t initial_count);
 void lapic_timer_stop(void);
 void lapic_eoi(void);
