@@ -115,19 +115,19 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
   // Every device access may move a deadline or change an interrupt line: the CPU returns to
   // the run loop after the instruction so that the loop recomputes where to stop next.
   uint64_t MmioRead(uint64_t gpa, unsigned size) override {
-    cpu->RequestExit();
+    IoExit();
     return mmio.Read(gpa, size);
   }
   void MmioWrite(uint64_t gpa, unsigned size, uint64_t value) override {
-    cpu->RequestExit();
+    IoExit();
     mmio.Write(gpa, size, value);
   }
   uint32_t PortIn(uint16_t port, unsigned size) override {
-    cpu->RequestExit();
+    IoExit();
     return static_cast<uint32_t>(ports.Read(port, size));
   }
   void PortOut(uint16_t port, unsigned size, uint32_t value) override {
-    cpu->RequestExit();
+    IoExit();
     ports.Write(port, size, value);
   }
   uint64_t ReadTsc() override { return clock.NowNs(); }
@@ -153,14 +153,14 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
   }
   bool WriteMsr(uint32_t msr, uint64_t value) override {
     if (msr == kMsrTscDeadline) {
-      cpu->RequestExit();
+      IoExit();
       // The guest's TSC is clock time plus its IA32_TSC offset; the LAPIC counts clock time.
       devices->lapic().set_tsc_deadline(value ? value - cpu->state().tsc_offset : 0);
       return true;
     }
     if (msr == kMsrApicBase) {
       if (value & ~uint64_t{0x000000fffffffd00ull}) return false;  // reserved bits: #GP
-      cpu->RequestExit();
+      IoExit();
       devices->lapic().set_apic_base_msr(value);
       return true;
     }
@@ -173,6 +173,10 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
   }
 
   // ---- run loop helpers ----------------------------------------------------------------
+  void IoExit() {
+    recheck = true;
+    cpu->RequestExit();
+  }
   void InputPoint() {
     if (clock.mode() == VirtualClock::Mode::kHost) {
       clock.Sample(env_fwd.SampleTime(cpu->icount()));
@@ -193,6 +197,10 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
   std::unique_ptr<PlatformDevices> devices;
   MachineObserver* observer = nullptr;
   std::atomic<bool> stop_requested{false};
+  // Run-loop state (saved in snapshots): the icount where the loop must next look at input
+  // and timers, and whether something since the last look may have moved a deadline.
+  uint64_t next_stop = 0;
+  bool recheck = true;
 };
 
 namespace {
@@ -256,6 +264,7 @@ void Machine::LoadKernelBytes(std::span<const uint8_t> image, const std::string&
   CpuState s = impl_->cpu->state();
   ApplyBootState(boot, &s);
   impl_->cpu->SetState(s);
+  impl_->recheck = true;
 }
 
 MachineResult Machine::Run(uint64_t target_icount) {
@@ -276,19 +285,17 @@ MachineResult Machine::Run(uint64_t target_icount) {
     if (m.stop_requested.exchange(false)) return result(MachineStop::kExitRequested);
     const uint64_t now = cpu.icount();
     if (now >= target_icount) return result(MachineStop::kTargetReached);
-    if (now >= clock.NextInputPointIcount()) {
-      m.InputPoint();
-      continue;
-    }
-    const uint64_t deadline_ns = dev.NextDeadlineNs();
-    const uint64_t deadline_icount = clock.IcountForDeadline(deadline_ns);
-    if (deadline_icount <= now) {
+    // Timers and input are looked at only at the machine's own stop points (the previous
+    // natural stop, or any device access / HLT wake-up since), never because a caller's target
+    // happened to split the run there: how Run is chunked must not change device state (the
+    // RTC, for one, remembers when it was last looked at).
+    if (m.recheck || now >= m.next_stop) {
+      if (now >= clock.NextInputPointIcount()) m.InputPoint();
       dev.RunTimers();
-      // A device whose deadline does not move past now after RunTimers would stall the loop;
-      // the CPU then runs one instruction before timers are looked at again.
-      if (clock.IcountForDeadline(dev.NextDeadlineNs()) > now) continue;
+      m.next_stop = std::min(clock.NextInputPointIcount(), clock.IcountForDeadline(dev.NextDeadlineNs()));
+      m.recheck = false;
     }
-    uint64_t stop = std::min({target_icount, clock.NextInputPointIcount(), deadline_icount});
+    uint64_t stop = std::min(target_icount, m.next_stop);
     if (stop <= now) stop = now + 1;
     const RunResult r = cpu.Run(stop);
     switch (r.reason) {
@@ -309,7 +316,7 @@ MachineResult Machine::Run(uint64_t target_icount) {
     const uint64_t next_ns = dev.NextDeadlineNs();
     if (clock.mode() == VirtualClock::Mode::kIcount && next_ns != kNoDeadline) {
       clock.AdvanceIdleTo(next_ns);
-      dev.RunTimers();
+      m.recheck = true;
       continue;
     }
     const int64_t wake = next_ns == kNoDeadline ? kFarFutureNs : clock.HostTimeForDeadline(next_ns);
@@ -317,6 +324,7 @@ MachineResult Machine::Run(uint64_t target_icount) {
     if (m.stop_requested.load()) continue;
     m.InputPoint();
     dev.RunTimers();
+    m.recheck = true;
     if (!input && next_ns == kNoDeadline && !cpu.intr_line() && dev.NextDeadlineNs() == kNoDeadline) {
       // Nothing arrived and nothing is scheduled: no input can ever wake this guest (input
       // closed, or a replay whose log has none left).
@@ -458,8 +466,14 @@ std::vector<uint8_t> Machine::SaveSnapshot() const {
   impl_->clock.SaveState(w);
   impl_->cpu->SaveState(w);
   impl_->devices->SaveState(w);
+  w.Begin("LOOP", 1);
+  w.U64(impl_->next_stop);
+  w.Bool(impl_->recheck);
   SaveMemory(w, impl_->mem);
-  return w.Take();
+  std::vector<uint8_t> bytes = w.Take();
+  const uint64_t sum = XXH3_64bits(bytes.data(), bytes.size());
+  for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<uint8_t>(sum >> (8 * i)));
+  return bytes;
 }
 
 void Machine::LoadSnapshot(std::span<const uint8_t> bytes) {
@@ -474,12 +488,26 @@ void Machine::LoadSnapshot(std::span<const uint8_t> bytes) {
   const std::vector<uint8_t> saved = backup.Take();
   std::vector<uint64_t> pages;
   std::vector<uint8_t> contents;
+  uint64_t next_stop = 0;
+  bool recheck = true;
+  if (bytes.size() < 8) {
+    throw MachineError(MachineError::Code::kSnapshot, "bad snapshot: shorter than its checksum");
+  }
+  const std::span<const uint8_t> body = bytes.first(bytes.size() - 8);
+  uint64_t sum = 0;
+  for (int i = 0; i < 8; ++i) sum |= uint64_t{bytes[body.size() + i]} << (8 * i);
+  if (sum != XXH3_64bits(body.data(), body.size())) {
+    throw MachineError(MachineError::Code::kSnapshot, "bad snapshot: checksum mismatch (damaged or truncated)");
+  }
   try {
-    StateReader r(bytes);
+    StateReader r(body);
     CheckConfig(r, config_);
     m.clock.LoadState(r);
     m.cpu->LoadState(r);
     m.devices->LoadState(r);
+    r.Begin("LOOP", 1);
+    next_stop = r.U64();
+    recheck = r.Bool();
     ReadMemory(r, m.mem, &pages, &contents);
     r.ExpectEnd();
   } catch (const StateError& e) {
@@ -490,6 +518,8 @@ void Machine::LoadSnapshot(std::span<const uint8_t> bytes) {
     throw MachineError(MachineError::Code::kSnapshot, std::string("bad snapshot: ") + e.what());
   }
   ApplyMemory(m.mem, pages, contents);
+  m.next_stop = next_stop;
+  m.recheck = recheck;
   m.stop_requested.store(false);
 }
 
@@ -501,6 +531,8 @@ uint64_t Machine::StateDigest(DigestScope scope) const {
   if (scope == DigestScope::kFull) {
     impl_->clock.SaveState(w);
     impl_->devices->SaveState(w);
+    w.U64(impl_->next_stop);
+    w.Bool(impl_->recheck);
   }
   XXH3_128bits_update(st, w.bytes().data(), w.bytes().size());
   if (scope == DigestScope::kFull) {

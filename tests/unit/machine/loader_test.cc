@@ -1,0 +1,290 @@
+// Kernel loaders: valid ELF64 and Multiboot images load as the boot contract says; every
+// malformed image is a LoaderError and leaves RAM untouched.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "hv-hooks/machine/loader.h"
+#include "tests/unit/machine/test_images.h"
+
+namespace vmrr {
+namespace {
+
+using test::Put16;
+using test::Put32;
+using test::Put64;
+
+constexpr uint64_t kRam = 16ull << 20;
+
+uint64_t Read64(const GuestMemory& mem, uint64_t gpa) {
+  uint64_t v = 0;
+  EXPECT_TRUE(mem.Read(gpa, &v, 8));
+  return v;
+}
+uint32_t Read32(const GuestMemory& mem, uint64_t gpa) {
+  uint32_t v = 0;
+  EXPECT_TRUE(mem.Read(gpa, &v, 4));
+  return v;
+}
+
+TEST(Loader, Elf64LoadsSegmentsZeroesBssAndBuildsLongModeState) {
+  GuestMemory mem(kRam);
+  std::memset(mem.data(), 0xaa, mem.size());  // so that zero-filling is visible
+  std::vector<uint8_t> code = {0x90, 0x90, 0xf4};
+  std::vector<uint8_t> data = {1, 2, 3, 4};
+  const auto image = test::MakeElf64(0x100001, {{0x100000, code}, {0x300000, data, 0x2000}});
+  EXPECT_EQ(DetectKernelFormat(image), KernelFormat::kElf64);
+  const BootState boot = LoadKernelImage(mem, image);
+  EXPECT_EQ(boot.format, KernelFormat::kElf64);
+  EXPECT_EQ(boot.entry, 0x100001u);
+  ASSERT_EQ(boot.segments.size(), 2u);
+  EXPECT_EQ(mem.data()[0x100000], 0x90);
+  EXPECT_EQ(mem.data()[0x100002], 0xf4);
+  EXPECT_EQ(mem.data()[0x300003], 4);
+  EXPECT_EQ(mem.data()[0x300004], 0);      // bss
+  EXPECT_EQ(mem.data()[0x301fff], 0);      // end of bss
+  EXPECT_EQ(mem.data()[0x302000], 0xaa);   // past it: untouched
+
+  const CpuState& s = boot.cpu;
+  EXPECT_EQ(s.rip, 0x100001u);
+  EXPECT_EQ(s.gpr[kRdi], kRam);
+  EXPECT_EQ(s.gpr[kRsp], 0x80000u);
+  EXPECT_EQ(s.rflags, 2u);
+  EXPECT_EQ(s.cr0, 0x80010033u);
+  EXPECT_EQ(s.cr3, 0x9000u);
+  EXPECT_EQ(s.cr4, 0x20u);
+  EXPECT_EQ(s.efer, 0xd01u);
+  EXPECT_EQ(s.seg[kCs].selector, 0x08);
+  EXPECT_TRUE(s.seg[kCs].attr & kSegAttrL);
+  EXPECT_EQ(s.seg[kSs].selector, 0x10);
+  EXPECT_EQ(s.gdtr.base, 0x8000u);
+  EXPECT_EQ(s.idtr.limit, 0);
+  // GDT descriptors as in the boot contract.
+  EXPECT_EQ(Read64(mem, 0x8008), 0x00af9b000000ffffull);
+  EXPECT_EQ(Read64(mem, 0x8010), 0x00cf93000000ffffull);
+  // Identity map of 4 GiB with 2 MiB pages.
+  EXPECT_EQ(Read64(mem, 0x9000), 0xa003u);
+  EXPECT_EQ(Read64(mem, 0xa000 + 3 * 8), 0xe003u);
+  EXPECT_EQ(Read64(mem, 0xb000), 0x83u);
+  EXPECT_EQ(Read64(mem, 0xb008), 0x200083u);
+  EXPECT_EQ(Read64(mem, 0xe000 + 8 * 511), 0xffe00083ull);  // 0xffe00000: last 2 MiB
+  EXPECT_EQ(Read64(mem, 0xe000 + 8 * 502), 0xfec00083ull);  // IOAPIC window
+}
+
+TEST(Loader, ApplyBootStateKeepsOtherRegisters) {
+  GuestMemory mem(kRam);
+  const BootState boot = LoadElf64(mem, test::CodeGuest({0xf4}));
+  CpuState s;
+  s.apic_base = 0xfee00900;
+  s.pat = 0x0007040600070406ull;
+  s.halted = true;
+  ApplyBootState(boot, &s);
+  EXPECT_EQ(s.apic_base, 0xfee00900u);
+  EXPECT_EQ(s.pat, 0x0007040600070406ull);
+  EXPECT_FALSE(s.halted);
+  EXPECT_EQ(s.rip, 0x100000u);
+  EXPECT_EQ(s.cr3, 0x9000u);
+}
+
+TEST(Loader, MemoryMapHasLowRamHoleRamAndMmioWindows) {
+  const auto map = MemoryMap(64ull << 20);
+  ASSERT_EQ(map.size(), 6u);
+  EXPECT_EQ(map[0], (MemoryRegion{0, 0xa0000, MemoryRegion::kRam}));
+  EXPECT_EQ(map[1], (MemoryRegion{0xa0000, 0x60000, MemoryRegion::kReserved}));
+  EXPECT_EQ(map[2], (MemoryRegion{0x100000, (64ull << 20) - 0x100000, MemoryRegion::kRam}));
+  EXPECT_EQ(map[3].base, 0xfeb00000u);
+  EXPECT_EQ(map[4].base, 0xfec00000u);
+  EXPECT_EQ(map[5].base, 0xfee00000u);
+  for (size_t i = 1; i < map.size(); ++i) EXPECT_LE(map[i - 1].base + map[i - 1].length, map[i].base);
+}
+
+TEST(Loader, MultibootElf32EntersProtectedModeWithInfo) {
+  GuestMemory mem(kRam);
+  std::vector<uint8_t> payload = test::MultibootHeader(0x3);
+  payload.insert(payload.end(), {0xfa, 0xf4});  // cli; hlt
+  const auto image = test::MakeElf32(0x10000c, 0x100000, payload, 0x1000);
+  EXPECT_EQ(DetectKernelFormat(image), KernelFormat::kMultiboot);
+  const BootState boot = LoadKernelImage(mem, image);
+  EXPECT_EQ(boot.format, KernelFormat::kMultiboot);
+  const CpuState& s = boot.cpu;
+  EXPECT_EQ(s.rip, 0x10000cu);
+  EXPECT_EQ(s.gpr[kRax], 0x2BADB002u);
+  EXPECT_EQ(s.gpr[kRbx], 0x9000u);
+  EXPECT_EQ(s.cr0 & 0x80000001u, 1u);  // PE, no PG
+  EXPECT_EQ(s.efer, 0u);
+  EXPECT_FALSE(s.rflags & kFlagIf);
+  EXPECT_TRUE(s.seg[kCs].attr & kSegAttrDb);
+  EXPECT_FALSE(s.seg[kCs].attr & kSegAttrL);
+  EXPECT_EQ(s.seg[kCs].limit, 0xffffffffu);
+  EXPECT_EQ(s.seg[kDs].limit, 0xffffffffu);
+  EXPECT_EQ(mem.data()[0x10000c], 0xfa);
+
+  const uint64_t info = 0x9000;
+  const uint32_t flags = Read32(mem, info);
+  EXPECT_TRUE(flags & 1);
+  EXPECT_TRUE(flags & (1u << 6));
+  EXPECT_EQ(Read32(mem, info + 4), 640u);
+  EXPECT_EQ(Read32(mem, info + 8), (kRam - 0x100000) / 1024);
+  const uint32_t mmap_len = Read32(mem, info + 44);
+  const uint32_t mmap_addr = Read32(mem, info + 48);
+  const auto map = MemoryMap(kRam);
+  ASSERT_EQ(mmap_len, 24 * map.size());
+  for (size_t i = 0; i < map.size(); ++i) {
+    const uint64_t e = mmap_addr + 24 * i;
+    EXPECT_EQ(Read32(mem, e), 20u);
+    EXPECT_EQ(Read64(mem, e + 4), map[i].base);
+    EXPECT_EQ(Read64(mem, e + 12), map[i].length);
+    EXPECT_EQ(Read32(mem, e + 20), map[i].type);
+  }
+}
+
+TEST(Loader, MultibootAoutKludgeLoadsRawBinary) {
+  GuestMemory mem(kRam);
+  // Raw file loaded at 0x200000; header at file offset 16 (header_addr 0x200010); bss to
+  // 0x203000; entry after the header.
+  std::vector<uint8_t> image(16, 0x90);
+  const auto hdr = test::MultibootHeader(0x10003, 0x200010, 0x200000, 0, 0x203000, 0x200030);
+  image.insert(image.end(), hdr.begin(), hdr.end());
+  image.insert(image.end(), {0xf4, 0xf4});
+  std::memset(mem.data() + 0x200000, 0xaa, 0x4000);
+  const BootState boot = LoadMultiboot(mem, image);
+  EXPECT_EQ(boot.cpu.rip, 0x200030u);
+  EXPECT_EQ(mem.data()[0x200030], 0xf4);
+  EXPECT_EQ(mem.data()[0x200032], 0);      // bss
+  EXPECT_EQ(mem.data()[0x202fff], 0);
+  EXPECT_EQ(mem.data()[0x203000], 0xaa);
+}
+
+// ---- malformed images ----------------------------------------------------------------------
+
+void ExpectRejected(const std::vector<uint8_t>& image, const std::string& what_contains,
+                    uint64_t ram = kRam) {
+  GuestMemory mem(ram);
+  try {
+    LoadKernelImage(mem, image);
+    ADD_FAILURE() << "accepted: expected error containing '" << what_contains << "'";
+  } catch (const LoaderError& e) {
+    EXPECT_NE(std::string(e.what()).find(what_contains), std::string::npos)
+        << "message: " << e.what();
+  }
+  // Nothing was written.
+  EXPECT_TRUE(std::all_of(mem.data(), mem.data() + mem.size(), [](uint8_t b) { return b == 0; }));
+}
+
+std::vector<uint8_t> GoodElf() { return test::CodeGuest({0x90, 0xf4}); }
+
+TEST(LoaderRejects, UnknownFormats) {
+  ExpectRejected({}, "empty");
+  ExpectRejected({1, 2, 3}, "unknown kernel format");
+  std::vector<uint8_t> mb_bad_sum = test::MultibootHeader(0x3);
+  mb_bad_sum[8] ^= 1;
+  ExpectRejected(mb_bad_sum, "unknown kernel format");
+  auto e = GoodElf();
+  e[4] = 1;  // ELFCLASS32 without multiboot header
+  ExpectRejected(e, "neither");
+  e = GoodElf();
+  e[18] = 40;  // ARM
+  ExpectRejected(e, "neither");
+}
+
+TEST(LoaderRejects, MalformedElf64Headers) {
+  auto e = GoodElf();
+  e[5] = 2;
+  ExpectRejected(e, "little-endian");
+  e = GoodElf();
+  Put16(e, 16, 3);  // ET_DYN
+  ExpectRejected(e, "ET_EXEC");
+  e = GoodElf();
+  Put16(e, 54, 40);
+  ExpectRejected(e, "entry size");
+  e = GoodElf();
+  Put16(e, 56, 0);
+  ExpectRejected(e, "no program headers");
+  e = GoodElf();
+  Put16(e, 56, 60000);
+  ExpectRejected(e, "program headers");
+  e = GoodElf();
+  Put64(e, 32, ~uint64_t{0} - 10);  // phoff overflow
+  ExpectRejected(e, "truncated");
+  e = GoodElf();
+  e.resize(100);  // program header cut
+  ExpectRejected(e, "truncated");
+  e = GoodElf();
+  e.resize(40);  // ELF header cut
+  ExpectRejected(e, "truncated");
+}
+
+TEST(LoaderRejects, MalformedSegments) {
+  const size_t ph = 64;
+  auto e = GoodElf();
+  Put32(e, ph, 4);  // PT_NOTE only
+  ExpectRejected(e, "no PT_LOAD");
+  e = GoodElf();
+  Put64(e, ph + 32, 0x10);  // filesz > memsz (2)
+  ExpectRejected(e, "exceeds memory size");
+  e = GoodElf();
+  Put64(e, ph + 8, 0x100000);  // offset past file
+  ExpectRejected(e, "past the end");
+  e = GoodElf();
+  Put64(e, ph + 8, ~uint64_t{0} - 1);  // offset + filesz overflow
+  ExpectRejected(e, "past the end");
+  e = GoodElf();
+  Put64(e, ph + 24, kRam - 1);  // runs past RAM
+  Put64(e, ph + 16, kRam - 1);
+  ExpectRejected(e, "outside guest RAM");
+  e = GoodElf();
+  Put64(e, ph + 24, ~uint64_t{0} - 1);  // paddr + memsz overflow
+  ExpectRejected(e, "overflows");
+  e = GoodElf();
+  Put64(e, ph + 40, ~uint64_t{0});  // huge memsz
+  ExpectRejected(e, "overflows");
+  e = GoodElf();
+  Put64(e, ph + 24, 0x9ff0);  // over the page tables
+  Put64(e, ph + 16, 0x9ff0);
+  Put64(e, 24, 0x9ff0);
+  ExpectRejected(e, "loader's GDT/page-table area");
+  e = GoodElf();
+  Put64(e, 24, 0x500000);  // entry outside
+  ExpectRejected(e, "not inside any PT_LOAD");
+  e = GoodElf();
+  Put64(e, ph + 16, 0xffffffff80100000ull);  // higher-half vaddr, entry in it
+  Put64(e, 24, 0xffffffff80100000ull);
+  ExpectRejected(e, "identity");
+  ExpectRejected(test::MakeElf64(0x100000, {{0x100000, {1, 2, 3, 4}}, {0x100002, {5, 6}}}), "overlap");
+  ExpectRejected(GoodElf(), "smaller than the 1 MiB", 512 * 1024);
+}
+
+TEST(LoaderRejects, MalformedMultiboot) {
+  std::vector<uint8_t> payload = test::MultibootHeader(0x3 | (1u << 5));
+  ExpectRejected(test::MakeElf32(0x100000, 0x100000, payload), "unsupported features");
+  // Header found but not an ELF and no kludge flag.
+  ExpectRejected(test::MultibootHeader(0x3), "must be an ELF32");
+  // a.out kludge: header truncated.
+  auto k = test::MultibootHeader(0x10003, 0x200000, 0x200000, 0, 0, 0x200000);
+  k.resize(20);
+  ExpectRejected(k, "truncated");
+  // load_addr above header_addr.
+  ExpectRejected(test::MultibootHeader(0x10003, 0x200000, 0x200100, 0, 0, 0x200100), "above header_addr");
+  // header_addr - load_addr reaching before the file.
+  ExpectRejected(test::MultibootHeader(0x10003, 0x200100, 0x200000, 0, 0, 0x200100), "before the start");
+  // load_end below load_addr.
+  ExpectRejected(test::MultibootHeader(0x10003, 0x200000, 0x200000, 0x100000, 0, 0x200000), "below load_addr");
+  // load_end past the file.
+  ExpectRejected(test::MultibootHeader(0x10003, 0x200000, 0x200000, 0x300000, 0, 0x200000), "past the end");
+  // bss_end below the loaded image.
+  ExpectRejected(test::MultibootHeader(0x10003, 0x200000, 0x200000, 0x200020, 0x200010, 0x200000), "bss_end_addr");
+  // entry outside.
+  ExpectRejected(test::MultibootHeader(0x10003, 0x200000, 0x200000, 0, 0, 0x400000), "entry_addr");
+  // load outside RAM.
+  ExpectRejected(test::MultibootHeader(0x10003, 0xfff00000, 0xfff00000, 0, 0xfff10000, 0xfff00000), "outside guest RAM");
+  // loader area.
+  ExpectRejected(test::MultibootHeader(0x10003, 0x9000, 0x9000, 0, 0, 0x9000), "loader's GDT");
+  // ELF32 with wrong machine.
+  auto e32 = test::MakeElf32(0x100000, 0x100000, test::MultibootHeader(0x3));
+  Put16(e32, 18, 62);
+  ExpectRejected(e32, "not i386");
+}
+
+}  // namespace
+}  // namespace vmrr
