@@ -10,7 +10,7 @@
  * mode; the fault itself happens in every run.
  * Prints "RESULT crash node <index> step <step>" from the handler just before the fault.
  * Exit codes only when something is wrong: 2 still running 10M steps after the corruption,
- * 3 no timer tick within 400M steps. The 8259 is used alone (local APIC left as the loader
+ * 3 no timer tick within 50M steps. The 8259 is used alone (local APIC left as the loader
  * left it: software-disabled on vmrr). */
 #include "rt.h"
 
@@ -66,7 +66,7 @@ int kmain(uint64_t ram_bytes) {
       printf("crash: no fault (sum %lu)\n", sum);
       return 2;
     }
-    if (!corrupted_at && s > 400000000) {
+    if (!corrupted_at && s > 50000000) {
       printf("crash: no timer tick\n");
       return 3;
     }

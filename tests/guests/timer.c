@@ -10,7 +10,7 @@
 #define HLT_TICKS 4
 #define PIT_TICKS 16
 #define LAPIC_TICKS 16
-#define LOOP_CAP 400000000ull
+#define LOOP_CAP 50000000ull
 
 static volatile uint32_t ticks;
 static volatile uint64_t loop_count;
