@@ -1,0 +1,309 @@
+// `vmrr run KERNEL`: boots a guest live on this host (console on the terminal, network over
+// loopback UDP), with no log, and exits with the guest's debug-exit status or a report of how
+// the guest failed (triple fault, HLT forever, instruction limit).
+#include <capstone/capstone.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cinttypes>
+#include <cstdarg>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/machine_options.h"
+#include "hv-hooks/devices/platform_devices.h"
+#include "hv-hooks/live_environment.h"
+#include "hv-hooks/machine/machine.h"
+
+namespace vmrr::cli {
+namespace {
+
+// Exit statuses of `vmrr run` beyond the shared ones (boot contract): the guest's own status
+// is always odd; vmrr's are even.
+constexpr int kRunExitGuestFault = 8;         // triple fault, or HLT with interrupts disabled
+constexpr int kRunExitInstructionLimit = 10;  // --max-instructions reached
+constexpr int kRunExitInterrupted = 130;      // SIGINT/SIGTERM/SIGHUP or Ctrl-A x
+
+std::atomic<bool> g_stop{false};
+Machine* g_machine = nullptr;
+
+extern "C" void OnStopSignal(int) {
+  g_stop.store(true);
+  if (g_machine) g_machine->RequestStop();
+}
+
+// The live environment as `vmrr run` uses it: idle waits are cut into short slices so that a
+// stop request ends a guest that sleeps in HLT, and on a terminal Ctrl-A x stops the run
+// (raw mode hands Ctrl-C to the guest, as QEMU -nographic does).
+class RunEnvironment final : public Environment {
+ public:
+  RunEnvironment(LiveEnvironment& live, bool escape) : live_(live), escape_(escape) {}
+
+  int64_t SampleTime(uint64_t icount) override { return live_.SampleTime(icount); }
+  std::vector<uint8_t> PollConsoleInput(uint64_t icount, size_t max_bytes) override {
+    std::vector<uint8_t> in = live_.PollConsoleInput(icount, max_bytes);
+    if (!escape_) return in;
+    std::vector<uint8_t> out;
+    for (uint8_t b : in) {
+      if (after_ctrl_a_) {
+        after_ctrl_a_ = false;
+        if (b == 'x' || b == 'X') {
+          OnStopSignal(0);
+          continue;
+        }
+        out.push_back(0x01);
+        if (b == 0x01) continue;  // Ctrl-A Ctrl-A sends one Ctrl-A
+      } else if (b == 0x01) {
+        after_ctrl_a_ = true;
+        continue;
+      }
+      out.push_back(b);
+    }
+    return out;
+  }
+  bool PollNetFrame(uint64_t icount, std::vector<uint8_t>* frame) override {
+    return live_.PollNetFrame(icount, frame);
+  }
+  void GetEntropy(uint64_t icount, std::span<uint8_t> out) override { live_.GetEntropy(icount, out); }
+  void ConsoleOutput(uint64_t icount, std::span<const uint8_t> bytes) override {
+    live_.ConsoleOutput(icount, bytes);
+  }
+  void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override {
+    live_.NetFrameSent(icount, frame);
+  }
+  bool WaitForInput(int64_t deadline_host_ns) override {
+    constexpr int64_t kSliceNs = 50'000'000;
+    for (;;) {
+      const int64_t now = LiveEnvironment::HostNowNs();
+      if (now >= deadline_host_ns || g_stop.load()) return false;
+      const int64_t slice = deadline_host_ns - now > kSliceNs ? now + kSliceNs : deadline_host_ns;
+      if (live_.WaitForInput(slice)) return true;
+    }
+  }
+
+ private:
+  LiveEnvironment& live_;
+  bool escape_;
+  bool after_ctrl_a_ = false;
+};
+
+std::string Format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string Format(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return buf;
+}
+
+// The instruction at CS:RIP, disassembled with Capstone in the CPU's current mode.
+std::string DisassembleAtRip(Machine& m) {
+  const CpuState& s = m.cpu().state();
+  const Segment& cs = s.seg[kCs];
+  const bool long_mode = (s.efer & (1u << 10)) && (cs.attr & kSegAttrL);
+  const cs_mode mode = long_mode ? CS_MODE_64 : (cs.attr & kSegAttrDb) ? CS_MODE_32 : CS_MODE_16;
+  const uint64_t linear = cs.base + s.rip;
+  uint8_t bytes[15];
+  size_t n = 0;
+  for (; n < sizeof bytes; ++n) {
+    uint64_t gpa;
+    if (!m.cpu().TranslateLinear(linear + n, &gpa) || !m.memory().Read(gpa, &bytes[n], 1)) break;
+  }
+  if (n == 0) return Format("0x%" PRIx64 ": <not mapped or not in RAM>", linear);
+  csh handle;
+  if (cs_open(CS_ARCH_X86, mode, &handle) != CS_ERR_OK) return "<capstone unavailable>";
+  cs_insn* insn = nullptr;
+  const size_t count = cs_disasm(handle, bytes, n, linear, 1, &insn);
+  std::string text;
+  if (count == 1) {
+    std::string hex;
+    for (uint16_t i = 0; i < insn[0].size; ++i) hex += Format("%02x ", insn[0].bytes[i]);
+    text = Format("0x%" PRIx64 ": %s %s   [%s]", linear, insn[0].mnemonic, insn[0].op_str,
+                  hex.empty() ? "" : hex.substr(0, hex.size() - 1).c_str());
+  } else {
+    text = Format("0x%" PRIx64 ": <undecodable: %02x %02x %02x %02x>", linear, bytes[0],
+                  n > 1 ? bytes[1] : 0, n > 2 ? bytes[2] : 0, n > 3 ? bytes[3] : 0);
+  }
+  cs_free(insn, count);
+  cs_close(&handle);
+  return text;
+}
+
+std::string Registers(Machine& m) {
+  const CpuState& s = m.cpu().state();
+  static const char* const kNames[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                         "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    out += Format("  %-3s %016" PRIx64 "%s", kNames[i], s.gpr[i], i % 4 == 3 ? "\n" : "");
+  }
+  out += Format("  rip %016" PRIx64 "  rflags %08" PRIx64 "  cs %04x  ss %04x  cpl %u\n", s.rip,
+                s.rflags, s.seg[kCs].selector, s.seg[kSs].selector, s.cpl);
+  out += Format("  cr0 %08" PRIx64 "  cr2 %016" PRIx64 "  cr3 %016" PRIx64 "  cr4 %08" PRIx64
+                "  efer %" PRIx64 "\n",
+                s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
+  out += Format("  idtr %016" PRIx64 "/%04x  gdtr %016" PRIx64 "/%04x\n", s.idtr.base, s.idtr.limit,
+                s.gdtr.base, s.gdtr.limit);
+  return out;
+}
+
+std::string FaultReport(Machine& m, const char* what, const MachineResult& r) {
+  std::string out = Format("vmrr run: %s at icount %" PRIu64 "\n", what, r.icount);
+  out += Registers(m);
+  out += "  instruction " + DisassembleAtRip(m) + "\n";
+  return out;
+}
+
+int Fail(int status, const std::string& message) {
+  std::fprintf(stderr, "vmrr run: error: %s\n", message.c_str());
+  return status;
+}
+
+int StatusForMachineError(const MachineError& e) {
+  switch (e.code()) {
+    case MachineError::Code::kConfig: return kExitUsage;
+    case MachineError::Code::kDisk:
+    case MachineError::Code::kNet: return kExitIo;
+    case MachineError::Code::kKernel: return kExitNotALog;  // 4: bad image
+    case MachineError::Code::kSnapshot: return kExitFailure;
+  }
+  return kExitFailure;
+}
+
+// --net udp:HOST:PEER[:LOCAL] -> the shared LOCAL:PEER form (LOCAL defaults to PEER + 1).
+bool TranslateNet(std::string* net, std::string* error) {
+  if (net->rfind("udp:", 0) != 0) return true;
+  std::string rest = net->substr(4);
+  const size_t c1 = rest.find(':');
+  if (c1 == std::string::npos) {
+    *error = "--net: expected udp:HOST:PEER_PORT[:LOCAL_PORT]";
+    return false;
+  }
+  const std::string host = rest.substr(0, c1);
+  if (host != "127.0.0.1" && host != "localhost") {
+    *error = "--net: only loopback peers (127.0.0.1) are supported, not '" + host + "'";
+    return false;
+  }
+  std::string ports = rest.substr(c1 + 1);
+  const size_t c2 = ports.find(':');
+  auto parse = [&](const std::string& s, unsigned long* v) {
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 5) return false;
+    *v = std::stoul(s);
+    return *v >= 1 && *v <= 65535;
+  };
+  unsigned long peer = 0, local = 0;
+  if (!parse(ports.substr(0, c2), &peer) ||
+      (c2 != std::string::npos && !parse(ports.substr(c2 + 1), &local))) {
+    *error = "--net: ports must be numbers 1..65535 in udp:HOST:PEER_PORT[:LOCAL_PORT]";
+    return false;
+  }
+  if (c2 == std::string::npos) {
+    if (peer == 65535) {
+      *error = "--net: give LOCAL_PORT explicitly when PEER_PORT is 65535";
+      return false;
+    }
+    local = peer + 1;
+  }
+  *net = std::to_string(local) + ":" + std::to_string(peer);
+  return true;
+}
+
+int RunRun(MachineOptions o) {
+  std::string error;
+  if (!TranslateNet(&o.net, &error)) return Fail(kExitUsage, error);
+  MachineConfig config;
+  try {
+    config = ToMachineConfig(o);
+  } catch (const CLI::Error& e) {
+    return Fail(kExitUsage, e.what());
+  }
+  const uint64_t limit = o.max_instructions ? o.max_instructions : ~uint64_t{0};
+
+  std::unique_ptr<LiveEnvironment> live;
+  try {
+    live = std::make_unique<LiveEnvironment>(ToLiveOptions(o));
+  } catch (const EnvironmentError& e) {
+    return Fail(kExitIo, e.what());
+  }
+  RunEnvironment env(*live, isatty(0) == 1);
+  std::unique_ptr<Machine> machine;
+  try {
+    machine = std::make_unique<Machine>(config, env);
+    machine->LoadKernel(o.kernel);
+  } catch (const MachineError& e) {
+    live.reset();  // restore the terminal before printing
+    return Fail(StatusForMachineError(e), e.what());
+  }
+
+  g_stop.store(false);
+  g_machine = machine.get();
+  struct sigaction sa {}, old_int{}, old_term{}, old_hup{};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  sigaction(SIGHUP, &sa, &old_hup);
+
+  MachineResult r = machine->Run(limit);
+
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  sigaction(SIGHUP, &old_hup, nullptr);
+  g_machine = nullptr;
+
+  std::string report;
+  int status = kExitFailure;
+  switch (r.stop) {
+    case MachineStop::kGuestExit:
+      status = r.exit_status;
+      break;
+    case MachineStop::kShutdown:
+      report = FaultReport(*machine, "guest triple fault (shutdown)", r);
+      status = kRunExitGuestFault;
+      break;
+    case MachineStop::kHaltedForever:
+      report = FaultReport(*machine, "guest halted forever (HLT with interrupts disabled, or no "
+                                     "interrupt source and no input left)", r);
+      status = kRunExitGuestFault;
+      break;
+    case MachineStop::kTargetReached:
+      report = FaultReport(*machine, "instruction limit (--max-instructions) reached", r);
+      status = kRunExitInstructionLimit;
+      break;
+    case MachineStop::kExitRequested:
+    case MachineStop::kBreakpoint:
+      report = Format("vmrr run: stopped on request at icount %" PRIu64 "\n", r.icount);
+      status = kRunExitInterrupted;
+      break;
+  }
+  machine.reset();
+  live.reset();  // terminal back to cooked mode before the report
+  if (!report.empty()) std::fputs(report.c_str(), stderr);
+  return status;
+}
+
+}  // namespace
+
+void AddRunCommand(CLI::App& app, int* exit_code) {
+  auto opt = std::make_shared<MachineOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "run",
+      "Boot KERNEL (ELF64 test guest or Multiboot 1 image) live, without recording: the\n"
+      "guest's COM1 is this terminal (raw mode on a tty; Ctrl-A x quits, Ctrl-A Ctrl-A sends\n"
+      "Ctrl-A), virtio-net frames travel as UDP datagrams on 127.0.0.1.\n"
+      "--net accepts udp:127.0.0.1:PEER_PORT[:LOCAL_PORT] (LOCAL_PORT defaults to PEER_PORT+1)\n"
+      "or LOCAL_PORT:PEER_PORT.\n"
+      "Exit status: the guest's debug-exit status (code << 1) | 1 (always odd); 2 bad option;\n"
+      "3 disk image, network port or terminal unusable; 4 kernel missing or malformed;\n"
+      "8 guest triple fault or HLT forever (report with registers and the instruction on\n"
+      "stderr); 10 --max-instructions reached; 130 stopped by SIGINT/SIGTERM/Ctrl-A x.");
+  AddMachineOptions(cmd, opt.get());
+  cmd->callback([opt, exit_code] { *exit_code = RunRun(*opt); });
+}
+
+}  // namespace vmrr::cli
