@@ -102,12 +102,13 @@ std::string Format(const char* fmt, ...) {
 }
 
 // The instruction at CS:RIP, disassembled with Capstone in the CPU's current mode.
-std::string DisassembleAtRip(Machine& m) {
+// back: bytes before RIP (1 to show the HLT a halted CPU has retired).
+std::string DisassembleAtRip(Machine& m, uint64_t back = 0) {
   const CpuState& s = m.cpu().state();
   const Segment& cs = s.seg[kCs];
   const bool long_mode = (s.efer & (1u << 10)) && (cs.attr & kSegAttrL);
   const cs_mode mode = long_mode ? CS_MODE_64 : (cs.attr & kSegAttrDb) ? CS_MODE_32 : CS_MODE_16;
-  const uint64_t linear = cs.base + s.rip;
+  const uint64_t linear = cs.base + s.rip - back;
   uint8_t bytes[15];
   size_t n = 0;
   for (; n < sizeof bytes; ++n) {
@@ -155,7 +156,15 @@ std::string Registers(Machine& m) {
 std::string FaultReport(Machine& m, const char* what, const MachineResult& r) {
   std::string out = Format("vmrr run: %s at icount %" PRIu64 "\n", what, r.icount);
   out += Registers(m);
-  out += "  instruction " + DisassembleAtRip(m) + "\n";
+  const CpuState& s = m.cpu().state();
+  uint64_t gpa;
+  uint8_t prev = 0;
+  if (s.halted && m.cpu().TranslateLinear(s.seg[kCs].base + s.rip - 1, &gpa) &&
+      m.memory().Read(gpa, &prev, 1) && prev == 0xf4) {
+    out += "  halted at " + DisassembleAtRip(m, 1) + "\n";
+  } else {
+    out += "  instruction " + DisassembleAtRip(m) + "\n";
+  }
   return out;
 }
 
@@ -299,7 +308,7 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
       "--net accepts udp:127.0.0.1:PEER_PORT[:LOCAL_PORT] (LOCAL_PORT defaults to PEER_PORT+1)\n"
       "or LOCAL_PORT:PEER_PORT.\n"
       "Exit status: the guest's debug-exit status (code << 1) | 1 (always odd); 2 bad option;\n"
-      "3 disk image, network port or terminal unusable; 4 kernel missing or malformed;\n"
+      "3 disk image, network port or terminal unusable (a missing file is 2); 4 malformed kernel;\n"
       "8 guest triple fault or HLT forever (report with registers and the instruction on\n"
       "stderr); 10 --max-instructions reached; 130 stopped by SIGINT/SIGTERM/Ctrl-A x.");
   AddMachineOptions(cmd, opt.get());
