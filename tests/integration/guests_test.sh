@@ -96,6 +96,45 @@ printf 'abc\rdef q' | timeout 60 "$vmrr" run --clock icount "$dir/console.elf" >
 expect_status console $? 1 "$tmp/console.out"
 expect_line console "$tmp/console.out" '^RESULT console 8 '
 
+# net: a UDP peer sends 5 Ethernet frames and expects each back with the MACs swapped; the
+# guest's checksum of what it received must equal the peer's checksum of what it sent.
+if command -v python3 > /dev/null; then
+  peer=$((20000 + ($$ % 20000) * 2))
+  local_port=$((peer + 1))
+  timeout 60 "$vmrr" run --clock host --net "udp:127.0.0.1:$peer:$local_port" "$dir/net.elf" \
+    < /dev/null > "$tmp/net.out" 2> "$tmp/net.out.err" &
+  vmrr_pid=$!
+  for _ in $(seq 100); do
+    grep -q '^net: echoing' "$tmp/net.out" && break
+    sleep 0.1
+  done
+  python3 - "$peer" "$local_port" > "$tmp/peer.out" 2>&1 <<'PY'
+import socket, sys
+peer, local = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", peer))
+s.settimeout(10)
+guest = bytes.fromhex("525400123456")
+me = bytes.fromhex("020000000001")
+h, ok = 0x811c9dc5, 0
+for i in range(5):
+    frame = guest + me + b"\x88\xb5" + bytes([i]) * (50 + 100 * i)
+    for b in frame:
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    s.sendto(frame, ("127.0.0.1", local))
+    echo, _ = s.recvfrom(4096)
+    ok += echo == me + guest + frame[12:]
+print("echoed %d fnv1a %08x" % (ok, h))
+PY
+  wait $vmrr_pid
+  expect_status net $? 1 "$tmp/net.out"
+  read -r _ echoed _ sum < "$tmp/peer.out"
+  [ "${echoed:-0}" = 5 ] || fail "net: peer got $(cat "$tmp/peer.out")"
+  expect_line net "$tmp/net.out" "^RESULT net 5 ${sum:-none}\$"
+else
+  echo "net: skipped (no python3)" >&2
+fi
+
 if [ $failures -ne 0 ]; then
   echo "$failures check(s) failed" >&2
   exit 1
