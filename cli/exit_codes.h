@@ -14,6 +14,8 @@ enum ExitCode : int {
   kExitNewerVersion = 5, // the log was written by a newer major format version
   kExitTruncated = 6,    // the log ends early (recorder killed): whole frames are still usable
   kExitDamaged = 7,      // a checksum or invariant failed
+  kExitDivergence = 11,    // replay: the replayed machine departed from the log
+  kExitImageMismatch = 12, // replay: a disk image is missing or its hash differs from the log's
 };
 
 inline int ExitCodeFor(log::ErrorCode code) {

@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "vmrr " VMRR_VERSION);
   int exit_code = vmrr::cli::kExitOk;
   vmrr::cli::AddInspectCommand(app, &exit_code);
+  vmrr::cli::AddRunCommand(app, &exit_code);
+  vmrr::cli::AddRecordCommand(app, &exit_code);
+  vmrr::cli::AddReplayCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

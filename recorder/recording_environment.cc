@@ -60,15 +60,21 @@ void RecordingEnvironment::NetFrameSent(uint64_t icount, std::span<const uint8_t
 }
 
 bool RecordingEnvironment::WaitForInput(int64_t deadline_host_ns) {
-  writer_.Poll();
-  if (options_.max_idle_wait_ns > 0) {
-    int64_t now = HostRealtimeNs();
-    if (deadline_host_ns - now > options_.max_idle_wait_ns)
-      deadline_host_ns = now + options_.max_idle_wait_ns;
+  // The machine sees one wait with the live environment's answer (its return value decides
+  // whether an idle guest can ever wake up); the recorder only slices it to flush frames.
+  for (;;) {
+    writer_.Poll();
+    int64_t slice_end = deadline_host_ns;
+    if (options_.max_idle_wait_ns > 0) {
+      int64_t now = HostRealtimeNs();
+      if (deadline_host_ns - now > options_.max_idle_wait_ns) slice_end = now + options_.max_idle_wait_ns;
+    }
+    bool ready = inner_.WaitForInput(slice_end);
+    if (ready || slice_end == deadline_host_ns) {
+      writer_.Poll();
+      return ready;
+    }
   }
-  bool ready = inner_.WaitForInput(deadline_host_ns);
-  writer_.Poll();
-  return ready;
 }
 
 void RecordingEnvironment::AppendOutputRecords(uint64_t icount, bool all) {

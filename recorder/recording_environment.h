@@ -4,8 +4,8 @@
 // received frame -> NetRx, GetEntropy -> Entropy. Outputs go on to the inner environment and
 // into per-channel running digests (output_digest.h); the session writes them as Output
 // records at its digest points (AppendOutputRecords). WaitForInput is not an input and is not
-// logged; it flushes aged frames and never blocks longer than max_idle_wait_ns so that an idle
-// guest's log is still flushed often (SIGKILL loses at most the last frame).
+// logged; it waits in slices of at most max_idle_wait_ns, flushing aged frames between them, so
+// that an idle guest's log is still flushed often (SIGKILL loses at most the last frame).
 #pragma once
 
 #include <cstdint>

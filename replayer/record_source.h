@@ -51,6 +51,13 @@ class LogRecordSource : public RecordSource {
   // (LogError kDamaged) propagate.
   LogRecordSource(const log::LogReader& reader, LogPosition start);
   bool Next(log::Record* out) override;
+  // Where the next record comes from; Seek goes back (or forward) to such a position.
+  LogPosition position() const { return LogPosition{frame_, record_}; }
+  void Seek(LogPosition p) {
+    if (p.frame != frame_) loaded_ = false;
+    frame_ = p.frame;
+    record_ = p.record;
+  }
 
  private:
   const log::LogReader& reader_;

@@ -55,6 +55,23 @@ class ReplayingEnvironment : public Environment {
   void set_output(log::OutputChannel c, const OutputDigest& d) { outputs_[static_cast<size_t>(c)] = d; }
   uint64_t inputs_consumed() const { return inputs_consumed_; }
 
+  // The environment's own replay state (the source's position is saved by its owner), so
+  // that a machine snapshot plus this restores a replay at an earlier point.
+  struct State {
+    std::optional<log::Record> next;
+    bool source_done = false;
+    OutputDigest outputs[2];
+    uint64_t inputs_consumed = 0;
+  };
+  State SaveState() const { return State{next_, source_done_, {outputs_[0], outputs_[1]}, inputs_consumed_}; }
+  void LoadState(const State& s) {
+    next_ = s.next;
+    source_done_ = s.source_done;
+    outputs_[0] = s.outputs[0];
+    outputs_[1] = s.outputs[1];
+    inputs_consumed_ = s.inputs_consumed;
+  }
+
  private:
   // Returns the next input record, or throws Divergence/LogExhausted for a required input
   // (`what` names the call for messages).

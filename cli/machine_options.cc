@@ -1,0 +1,96 @@
+// Parsing of the shared machine options.
+#include "cli/machine_options.h"
+
+#include <cctype>
+
+namespace vmrr::cli {
+
+void AddMachineOptions(CLI::App* cmd, MachineOptions* o) {
+  cmd->add_option("KERNEL", o->kernel, "guest kernel: ELF64 test guest or Multiboot 1 image")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--memory", o->memory, "guest RAM, e.g. 128M, 1G (default 128M)");
+  cmd->add_option("--clock", o->clock, "guest time: icount (synthetic, default) or host (wall clock)")
+      ->check(CLI::IsMember({"icount", "host"}));
+  cmd->add_option("--sample-interval", o->sample_interval,
+                  "instructions between input points / host time samples (default 1000000)")
+      ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
+  cmd->add_option("--epoch", o->epoch_ns, "icount mode: wall-clock ns guest time 0 corresponds to");
+  cmd->add_option("--disk", o->disk, "virtio-blk image (writes go to an overlay)")->check(CLI::ExistingFile);
+  cmd->add_flag("--disk-write-through", o->disk_write_through, "write guest disk writes to the image");
+  cmd->add_option("--net", o->net, "virtio-net over UDP on 127.0.0.1: LOCAL_PORT:PEER_PORT");
+  cmd->add_flag("--no-rng", o->no_rng, "no virtio-rng device");
+  cmd->add_option("--max-instructions", o->max_instructions, "stop after this many instructions (exit 10)");
+}
+
+namespace {
+
+bool ParsePorts(const std::string& s, uint16_t* local, uint16_t* peer) {
+  size_t colon = s.find(':');
+  if (colon == std::string::npos) return false;
+  try {
+    unsigned long a = std::stoul(s.substr(0, colon)), b = std::stoul(s.substr(colon + 1));
+    if (a == 0 || b == 0 || a > 65535 || b > 65535) return false;
+    *local = static_cast<uint16_t>(a);
+    *peer = static_cast<uint16_t>(b);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+uint64_t ParseSize(const std::string& s) {
+  size_t pos = 0;
+  unsigned long long v = 0;
+  try {
+    v = std::stoull(s, &pos);
+  } catch (const std::exception&) {
+    throw CLI::ValidationError("--memory", "'" + s + "' is not a size (e.g. 128M)");
+  }
+  std::string suffix = s.substr(pos);
+  uint64_t mult = 1;
+  if (suffix == "K" || suffix == "k") mult = 1ull << 10;
+  else if (suffix == "M" || suffix == "m" || suffix.empty()) mult = suffix.empty() ? 1 : 1ull << 20;
+  else if (suffix == "G" || suffix == "g") mult = 1ull << 30;
+  else throw CLI::ValidationError("--memory", "unknown size suffix '" + suffix + "' (K, M or G)");
+  return v * mult;
+}
+
+}  // namespace
+
+MachineConfig ToMachineConfig(const MachineOptions& o) {
+  MachineConfig c;
+  c.memory_bytes = ParseSize(o.memory);
+  c.clock_mode = o.clock == "host" ? VirtualClock::Mode::kHost : VirtualClock::Mode::kIcount;
+  c.sample_interval = o.sample_interval;
+  c.icount_epoch_ns = o.epoch_ns;
+  if (!o.disk.empty()) c.disk_image = o.disk;
+  c.disk_write_through = o.disk_write_through;
+  c.net = !o.net.empty();
+  c.virtio_rng = !o.no_rng;
+  if (c.net) {
+    uint16_t a, b;
+    if (!ParsePorts(o.net, &a, &b)) throw CLI::ValidationError("--net", "expected LOCAL_PORT:PEER_PORT");
+  }
+  return c;
+}
+
+LiveEnvironmentOptions ToLiveOptions(const MachineOptions& o) {
+  LiveEnvironmentOptions l;
+  if (!o.net.empty()) ParsePorts(o.net, &l.net_local_port, &l.net_peer_port);
+  return l;
+}
+
+int ExitStatusFor(const MachineResult& r) {
+  switch (r.stop) {
+    case MachineStop::kGuestExit: return r.exit_status;
+    case MachineStop::kShutdown:
+    case MachineStop::kHaltedForever: return 8;
+    case MachineStop::kTargetReached: return 10;
+    case MachineStop::kBreakpoint:
+    case MachineStop::kExitRequested: return 130;
+  }
+  return 1;
+}
+
+}  // namespace vmrr::cli

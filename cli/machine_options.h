@@ -1,0 +1,39 @@
+// The machine options shared by `vmrr run` and `vmrr record` (memory, clock, disk, network,
+// entropy, instruction limit), their parsing into a MachineConfig and the live environment's
+// options, and the host exit status a finished run maps to.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "hv-hooks/live_environment.h"
+#include "hv-hooks/machine/machine.h"
+
+namespace vmrr::cli {
+
+struct MachineOptions {
+  std::string kernel;
+  std::string memory = "128M";
+  std::string clock = "icount";
+  uint64_t sample_interval = VirtualClock::kDefaultSampleInterval;
+  int64_t epoch_ns = VirtualClock::kDefaultIcountEpochNs;
+  std::string disk;
+  bool disk_write_through = false;
+  std::string net;  // LOCAL_PORT:PEER_PORT (UDP on 127.0.0.1)
+  bool no_rng = false;
+  uint64_t max_instructions = 0;  // 0: no limit
+};
+
+// Adds the options (and the KERNEL positional) to a subcommand.
+void AddMachineOptions(CLI::App* cmd, MachineOptions* o);
+// Throws CLI::ValidationError naming the option on a malformed value.
+MachineConfig ToMachineConfig(const MachineOptions& o);
+LiveEnvironmentOptions ToLiveOptions(const MachineOptions& o);
+
+// Host exit status for how a run ended (boot contract): guest exit -> (code << 1) | 1,
+// triple fault / halted forever -> 8, instruction limit -> 10, stopped by a signal -> 130.
+int ExitStatusFor(const MachineResult& r);
+
+}  // namespace vmrr::cli

@@ -1,0 +1,128 @@
+// `vmrr record -o LOG [machine options] KERNEL`: runs the guest exactly as `vmrr run` does
+// (console on this terminal, same exit status) while writing the log; a progress line on
+// stderr when it is a terminal.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/machine_options.h"
+#include "hv-hooks/live_environment.h"
+#include "logformat/error.h"
+#include "recorder/recording_session.h"
+
+namespace vmrr::cli {
+namespace {
+
+struct RecordOptions {
+  MachineOptions machine;
+  std::string output;
+  uint64_t digest_interval = 1'000'000;
+  uint64_t checkpoint_interval = 50'000'000;
+  bool no_irq_records = false;
+};
+
+RecordingSession* g_session = nullptr;
+
+void OnSignal(int) {
+  if (g_session) g_session->RequestStop();
+}
+
+std::string Human(double v, const char* unit) {
+  char b[48];
+  if (v >= 1e9) std::snprintf(b, sizeof b, "%.2fG%s", v / 1e9, unit);
+  else if (v >= 1e6) std::snprintf(b, sizeof b, "%.2fM%s", v / 1e6, unit);
+  else if (v >= 1e3) std::snprintf(b, sizeof b, "%.1fk%s", v / 1e3, unit);
+  else std::snprintf(b, sizeof b, "%.0f%s", v, unit);
+  return b;
+}
+
+int Record(const RecordOptions& o) {
+  SessionConfig config;
+  try {
+    config.machine = FromMachineConfig(ToMachineConfig(o.machine));
+  } catch (const CLI::ValidationError& e) {
+    std::fprintf(stderr, "vmrr record: %s\n", e.what());
+    return kExitUsage;
+  }
+  config.kernel_path = o.machine.kernel;
+  config.digest_interval = o.digest_interval;
+  config.checkpoint_interval = o.checkpoint_interval;
+  config.irq_records = !o.no_irq_records;
+  if (config.checkpoint_interval % config.digest_interval != 0) {
+    std::fprintf(stderr, "vmrr record: --checkpoint-interval must be a multiple of --digest-interval\n");
+    return kExitUsage;
+  }
+  const bool tty = isatty(2);
+  try {
+    LiveEnvironment live(ToLiveOptions(o.machine));
+    RecordingSession session(config, live, o.output, VMRR_VERSION);
+    g_session = &session;
+    struct sigaction sa {};
+    sa.sa_handler = OnSignal;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    uint64_t last_print = 0;
+    auto progress = [&](const RecordProgress& p) {
+      if (!tty || p.wall_ns - last_print < 250'000'000) return;
+      last_print = p.wall_ns;
+      double secs = static_cast<double>(p.wall_ns) / 1e9;
+      std::fprintf(stderr, "\r[vmrr record] %s instr  guest %.3fs  log %s  %s/s   ",
+                   Human(static_cast<double>(p.icount), "").c_str(), static_cast<double>(p.guest_ns) / 1e9,
+                   Human(static_cast<double>(p.log_bytes), "B").c_str(),
+                   Human(secs > 0 ? static_cast<double>(p.icount) / secs : 0, "instr").c_str());
+    };
+    RecordSummary s = session.Run(o.machine.max_instructions, progress);
+    g_session = nullptr;
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (tty) {
+      std::fprintf(stderr, "\r[vmrr record] %" PRIu64 " instructions, %s, log %s, %" PRIu64
+                           " records, %" PRIu64 " checkpoints, %.2fs         \n",
+                   s.result.icount, log::EndReasonName(s.end_reason),
+                   Human(static_cast<double>(s.log_bytes), "B").c_str(), s.records, s.checkpoints,
+                   static_cast<double>(s.wall_ns) / 1e9);
+    }
+    return ExitStatusFor(s.result);
+  } catch (const log::LogError& e) {
+    g_session = nullptr;
+    std::fprintf(stderr, "vmrr record: %s\n", e.what());
+    return ExitCodeFor(e.code());
+  } catch (const MachineError& e) {
+    g_session = nullptr;
+    std::fprintf(stderr, "vmrr record: %s\n", e.what());
+    return e.code() == MachineError::Code::kKernel ? kExitNotALog : kExitFailure;
+  } catch (const EnvironmentError& e) {
+    g_session = nullptr;
+    std::fprintf(stderr, "vmrr record: %s\n", e.what());
+    return kExitFailure;
+  } catch (const std::runtime_error& e) {
+    g_session = nullptr;
+    std::fprintf(stderr, "vmrr record: %s\n", e.what());
+    return kExitIo;
+  }
+}
+
+}  // namespace
+
+void AddRecordCommand(CLI::App& app, int* exit_code) {
+  auto o = std::make_shared<RecordOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "record", "Run a guest like `vmrr run` while recording every input into a log.");
+  cmd->add_option("-o,--output", o->output, "log file to write")->required();
+  AddMachineOptions(cmd, &o->machine);
+  cmd->add_option("--digest-interval", o->digest_interval,
+                  "instructions between CPU state digests (default 1000000)")
+      ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
+  cmd->add_option("--checkpoint-interval", o->checkpoint_interval,
+                  "instructions between full snapshots (default 50000000; a multiple of the digest interval)")
+      ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
+  cmd->add_flag("--no-irq-records", o->no_irq_records, "do not log interrupt deliveries");
+  cmd->callback([o, exit_code] { *exit_code = Record(*o); });
+}
+
+}  // namespace vmrr::cli

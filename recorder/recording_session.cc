@@ -1,0 +1,169 @@
+// RecordingSession: the record loop (digest points, checkpoints, end).
+#include "recorder/recording_session.h"
+
+#include <sys/utsname.h>
+#include <time.h>
+
+#include <algorithm>
+
+#include "recorder/image_hash.h"
+
+namespace vmrr {
+namespace {
+
+uint64_t MonotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t RealtimeNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string HostDescription() {
+  utsname u{};
+  if (uname(&u) != 0) return "unknown host";
+  return std::string(u.nodename) + " " + u.sysname + " " + u.release + " " + u.machine;
+}
+
+}  // namespace
+
+MachineConfig ToMachineConfig(const SessionMachineConfig& c) {
+  MachineConfig m;
+  m.memory_bytes = c.memory_bytes;
+  m.clock_mode = static_cast<VirtualClock::Mode>(c.clock_mode);
+  m.sample_interval = c.sample_interval;
+  m.icount_epoch_ns = c.icount_epoch_ns;
+  m.disk_image = c.disk_image;
+  m.disk_write_through = c.disk_write_through;
+  m.net = c.net;
+  m.virtio_rng = c.virtio_rng;
+  return m;
+}
+
+SessionMachineConfig FromMachineConfig(const MachineConfig& m) {
+  SessionMachineConfig c;
+  c.memory_bytes = m.memory_bytes;
+  c.clock_mode = static_cast<uint8_t>(m.clock_mode);
+  c.sample_interval = m.sample_interval;
+  c.icount_epoch_ns = m.icount_epoch_ns;
+  c.disk_image = m.disk_image;
+  c.disk_write_through = m.disk_write_through;
+  c.net = m.net;
+  c.virtio_rng = m.virtio_rng;
+  return c;
+}
+
+log::EndReason EndReasonFor(MachineStop stop) {
+  switch (stop) {
+    case MachineStop::kGuestExit: return log::EndReason::kGuestExit;
+    case MachineStop::kShutdown:
+    case MachineStop::kHaltedForever: return log::EndReason::kShutdown;
+    case MachineStop::kTargetReached: return log::EndReason::kInstructionLimit;
+    case MachineStop::kBreakpoint:
+    case MachineStop::kExitRequested: return log::EndReason::kStopped;
+  }
+  return log::EndReason::kError;
+}
+
+class RecordingSession::IrqLogger : public MachineObserver {
+ public:
+  explicit IrqLogger(log::LogWriter& w) : writer_(w) {}
+  void OnInterrupt(uint64_t icount, uint8_t vector) override {
+    writer_.Append(log::Record{icount, log::IrqDelivered{vector}});
+  }
+
+ private:
+  log::LogWriter& writer_;
+};
+
+RecordingSession::RecordingSession(const SessionConfig& config, Environment& live,
+                                   const std::string& log_path, const std::string& engine_version,
+                                   log::WriterOptions writer_options)
+    : config_(config) {
+  log::LogHeader header;
+  header.engine_version = engine_version;
+  header.host_description = HostDescription();
+  header.creation_time_unix_ns = RealtimeNs();
+  header.machine_config = EncodeSessionConfig(config_);
+  header.images.push_back(HashImageFile("kernel:" + BaseName(config_.kernel_path), config_.kernel_path));
+  if (config_.machine.disk_image)
+    header.images.push_back(
+        HashImageFile("disk:" + BaseName(*config_.machine.disk_image), *config_.machine.disk_image));
+  start_ns_ = MonotonicNs();
+  writer_ = log::LogWriter::CreateFile(log_path, header, std::move(writer_options));
+  env_ = std::make_unique<RecordingEnvironment>(live, *writer_);
+  machine_ = std::make_unique<Machine>(ToMachineConfig(config_.machine), *env_);
+  machine_->LoadKernel(config_.kernel_path);
+  if (config_.irq_records) {
+    irq_logger_ = std::make_unique<IrqLogger>(*writer_);
+    machine_->SetObserver(irq_logger_.get());
+  }
+  WriteCheckpoint(machine_->icount());
+  writer_->Flush();
+}
+
+RecordingSession::~RecordingSession() {
+  if (machine_) machine_->SetObserver(nullptr);
+}
+
+void RecordingSession::RequestStop() {
+  if (machine_) machine_->RequestStop();
+}
+
+void RecordingSession::WriteCheckpoint(uint64_t icount) {
+  std::vector<uint8_t> snapshot = machine_->SaveSnapshot();
+  uint64_t digest = machine_->StateDigest(DigestScope::kFull);
+  writer_->AppendSnapshot(icount, next_snapshot_id_++, snapshot, digest);
+  writer_->Append(log::Record{icount, log::Digest{log::DigestScope::kMachine, digest}});
+  env_->AppendOutputRecords(icount, true);
+  ++checkpoints_;
+}
+
+RecordSummary RecordingSession::Run(uint64_t max_icount,
+                                    const std::function<void(const RecordProgress&)>& progress) {
+  const uint64_t limit = max_icount ? max_icount : ~uint64_t{0};
+  const uint64_t di = config_.digest_interval;
+  const uint64_t ci = config_.checkpoint_interval;
+  RecordSummary s;
+  for (;;) {
+    const uint64_t now = machine_->icount();
+    const uint64_t next_digest = (now / di + 1) * di;
+    const uint64_t target = std::min(next_digest, limit);
+    MachineResult r = machine_->Run(target);
+    writer_->Poll();
+    if (progress) {
+      RecordProgress p{r.icount, machine_->clock().NowNs(), writer_->bytes_written(),
+                       MonotonicNs() - start_ns_};
+      progress(p);
+    }
+    if (r.stop == MachineStop::kTargetReached && r.icount == next_digest) {
+      writer_->Append(log::Record{r.icount, log::Digest{log::DigestScope::kCpu,
+                                                        machine_->StateDigest(DigestScope::kCpu)}});
+      env_->AppendOutputRecords(r.icount, false);
+      if (r.icount % ci == 0) WriteCheckpoint(r.icount);
+      if (r.icount < limit) continue;
+    }
+    if (r.stop == MachineStop::kTargetReached && r.icount < limit) continue;
+    // The run is over.
+    s.result = r;
+    s.end_reason = EndReasonFor(r.stop);
+    env_->AppendOutputRecords(r.icount, true);
+    s.wall_ns = MonotonicNs() - start_ns_;
+    writer_->Append(log::Record{r.icount, log::Marker{kWallTimeMarkerPrefix + std::to_string(s.wall_ns)}});
+    log::End end;
+    end.reason = s.end_reason;
+    end.exit_code = r.stop == MachineStop::kGuestExit ? (r.exit_status >> 1) : 0;
+    end.final_digest = machine_->StateDigest(DigestScope::kFull);
+    writer_->Finish(r.icount, end);
+    s.log_bytes = writer_->bytes_written();
+    s.records = writer_->records_written();
+    s.checkpoints = checkpoints_;
+    return s;
+  }
+}
+
+}  // namespace vmrr

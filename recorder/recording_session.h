@@ -1,0 +1,78 @@
+// RecordingSession: records a guest. It builds the Machine behind a RecordingEnvironment that
+// wraps the live host, writes the log header (session configuration, image hashes), the full
+// snapshot of the starting state (Checkpoint at icount 0), then runs the machine to each
+// multiple of the digest interval writing Digest{cpu} records (plus, every checkpoint
+// interval, a full snapshot, Digest{machine} and Output records for both channels), Output
+// records when a channel's digest changed, IrqDelivered records as the CPU accepts
+// interrupts, and at the end an End record with the final whole-machine digest.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "hv-hooks/machine/machine.h"
+#include "logformat/log_writer.h"
+#include "recorder/recording_environment.h"
+#include "recorder/session_config.h"
+
+namespace vmrr {
+
+MachineConfig ToMachineConfig(const SessionMachineConfig& c);
+SessionMachineConfig FromMachineConfig(const MachineConfig& c);
+log::EndReason EndReasonFor(MachineStop stop);
+
+struct RecordProgress {
+  uint64_t icount = 0;
+  uint64_t guest_ns = 0;
+  uint64_t log_bytes = 0;
+  uint64_t wall_ns = 0;
+};
+
+struct RecordSummary {
+  MachineResult result;
+  log::EndReason end_reason = log::EndReason::kStopped;
+  uint64_t log_bytes = 0;
+  uint64_t records = 0;
+  uint64_t checkpoints = 0;
+  uint64_t wall_ns = 0;
+};
+
+// The text of the Marker record written just before End: the recording's wall time, which
+// replay uses to compare speeds.
+inline constexpr const char* kWallTimeMarkerPrefix = "vmrr-record wall_ns=";
+
+class RecordingSession {
+ public:
+  // Opens the log and the machine, loads the kernel, writes header and initial checkpoint.
+  // Throws MachineError, log::LogError or std::runtime_error (unreadable image).
+  RecordingSession(const SessionConfig& config, Environment& live, const std::string& log_path,
+                   const std::string& engine_version, log::WriterOptions writer_options = {});
+  ~RecordingSession();
+
+  // Runs until the guest exits or stops, `max_icount` (0: no limit) or RequestStop.
+  // `progress` is called after every run chunk.
+  RecordSummary Run(uint64_t max_icount, const std::function<void(const RecordProgress&)>& progress);
+  // Async-signal-safe: the recording ends at the next instruction boundary (End reason
+  // kStopped).
+  void RequestStop();
+
+  Machine& machine() { return *machine_; }
+
+ private:
+  class IrqLogger;
+  void WriteCheckpoint(uint64_t icount);
+
+  SessionConfig config_;
+  std::unique_ptr<log::LogWriter> writer_;
+  std::unique_ptr<RecordingEnvironment> env_;
+  std::unique_ptr<IrqLogger> irq_logger_;
+  std::unique_ptr<Machine> machine_;
+  uint64_t next_snapshot_id_ = 0;
+  uint64_t checkpoints_ = 0;
+  uint64_t start_ns_ = 0;
+};
+
+}  // namespace vmrr

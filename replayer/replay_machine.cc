@@ -1,0 +1,69 @@
+// ReplayMachine: restore from a checkpoint, run with the log's inputs.
+#include "replayer/replay_machine.h"
+
+#include "recorder/recording_session.h"
+
+namespace vmrr {
+
+// The environment the machine is built with: building a host-clock machine takes a time
+// sample, which belongs to the recording's start (before its first snapshot), not to the
+// log position a replay starts from. The snapshot then overwrites the clock.
+class ReplayMachine::BootEnvironment : public Environment {
+ public:
+  int64_t SampleTime(uint64_t) override { return 0; }
+  std::vector<uint8_t> PollConsoleInput(uint64_t, size_t) override { return {}; }
+  bool PollNetFrame(uint64_t, std::vector<uint8_t>*) override { return false; }
+  void GetEntropy(uint64_t, std::span<uint8_t> out) override {
+    for (auto& b : out) b = 0;
+  }
+  void ConsoleOutput(uint64_t, std::span<const uint8_t>) override {}
+  void NetFrameSent(uint64_t, std::span<const uint8_t>) override {}
+  bool WaitForInput(int64_t) override { return true; }
+};
+
+ReplayMachine::ReplayMachine(const log::LogReader& reader, const SessionConfig& config,
+                             const std::optional<std::string>& disk_path,
+                             const log::CheckpointInfo& start, ReplayingEnvironmentOptions env_options,
+                             std::optional<BitFlip> flip)
+    : boot_env_(std::make_unique<BootEnvironment>()),
+      inputs_(reader, PositionAfterCheckpoint(reader, start)),
+      env_(inputs_, std::move(env_options)),
+      flip_(flip) {
+  MachineConfig mc = ToMachineConfig(config.machine);
+  mc.disk_image = disk_path;
+  mc.disk_write_through = false;  // a replay never writes the image
+  machine_ = std::make_unique<Machine>(mc, *boot_env_);
+  std::vector<uint8_t> snapshot = reader.ReadSnapshot(start);
+  machine_->LoadSnapshot(snapshot);
+  machine_->SetEnvironment(env_);
+  if (flip_ && flip_->icount < machine_->icount()) flip_done_ = true;
+}
+
+ReplayMachine::~ReplayMachine() = default;
+
+MachineResult ReplayMachine::RunTo(uint64_t target) {
+  if (flip_ && !flip_done_ && flip_->icount <= target) {
+    MachineResult r = machine_->Run(flip_->icount);
+    if (r.icount != flip_->icount) return r;
+    uint8_t b = 0;
+    if (machine_->memory().Read(flip_->gpa, &b, 1)) {
+      b ^= static_cast<uint8_t>(1u << (flip_->bit & 7));
+      machine_->memory().Write(flip_->gpa, &b, 1);
+    }
+    flip_done_ = true;
+  }
+  return machine_->Run(target);
+}
+
+ReplayMachine::Saved ReplayMachine::Save() const {
+  return Saved{machine_->SaveSnapshot(), env_.SaveState(), inputs_.position(), flip_pending()};
+}
+
+void ReplayMachine::Restore(const Saved& s) {
+  machine_->LoadSnapshot(s.snapshot);
+  env_.LoadState(s.env);
+  inputs_.Seek(s.position);
+  if (flip_) flip_done_ = !s.flip_pending;
+}
+
+}  // namespace vmrr

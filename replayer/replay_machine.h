@@ -1,0 +1,65 @@
+// ReplayMachine: a Machine restored from one of a log's checkpoints and fed by a
+// ReplayingEnvironment reading the log's inputs from just after that checkpoint. The replay
+// session drives one; divergence search drives two side by side. It can save and restore its
+// whole replay position (machine snapshot + environment + log position), and applies the
+// test-only bit flip when it runs past the flip's icount.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hv-hooks/machine/machine.h"
+#include "logformat/log_reader.h"
+#include "recorder/session_config.h"
+#include "replayer/record_source.h"
+#include "replayer/replaying_environment.h"
+
+namespace vmrr {
+
+// Test-only fault injection: after the machine reaches `icount`, bit `bit` of the guest
+// byte at `gpa` is inverted (models a host memory fault during replay).
+struct BitFlip {
+  uint64_t icount = 0;
+  uint64_t gpa = 0;
+  unsigned bit = 0;
+};
+
+class ReplayMachine {
+ public:
+  // Throws MachineError (disk, snapshot) and log::LogError (damaged snapshot or log).
+  ReplayMachine(const log::LogReader& reader, const SessionConfig& config,
+                const std::optional<std::string>& disk_path, const log::CheckpointInfo& start,
+                ReplayingEnvironmentOptions env_options, std::optional<BitFlip> flip = std::nullopt);
+  ~ReplayMachine();
+
+  // Runs to `target` (absolute icount), inverting the flip bit on the way if due. Divergence
+  // and LogExhausted thrown by the environment propagate.
+  MachineResult RunTo(uint64_t target);
+
+  struct Saved {
+    std::vector<uint8_t> snapshot;
+    ReplayingEnvironment::State env;
+    LogPosition position;
+    bool flip_pending = false;
+  };
+  Saved Save() const;
+  void Restore(const Saved& saved);
+
+  Machine& machine() { return *machine_; }
+  ReplayingEnvironment& env() { return env_; }
+  bool flip_pending() const { return flip_ && !flip_done_; }
+
+ private:
+  class BootEnvironment;
+  std::unique_ptr<BootEnvironment> boot_env_;
+  LogRecordSource inputs_;
+  ReplayingEnvironment env_;
+  std::unique_ptr<Machine> machine_;
+  std::optional<BitFlip> flip_;
+  bool flip_done_ = false;
+};
+
+}  // namespace vmrr
