@@ -109,7 +109,12 @@ void OpShift(CpuCore& c, const Op& op) {
     if (size == 1) cnt %= 9;
     if (size == 2) cnt %= 17;
   }
-  if (cnt == 0) return;
+  if (cnt == 0) {
+    // No flags change, but a 32-bit register destination is still written: its upper half
+    // is cleared in 64-bit mode (as on hardware).
+    if (op.o[0].kind == kOpReg && size == 4) c.SetReg(op.o[0].reg, 4, a);
+    return;
+  }
   uint64_t r, f = 0, mask;
   switch (K) {
     case kShl: case kShr: case kSar: {
@@ -183,7 +188,10 @@ void OpShiftDouble(CpuCore& c, const Op& op) {
   a &= m;
   s &= m;
   const unsigned cnt = static_cast<unsigned>(b) & (size == 8 ? 0x3f : 0x1f);
-  if (cnt == 0) return;
+  if (cnt == 0) {
+    if (op.o[0].kind == kOpReg && size == 4) c.SetReg(op.o[0].reg, 4, a);  // see OpShift
+    return;
+  }
   uint64_t r, tmp, f = 0;
   if (size == 2) {
     // Intel behaviour for counts above 16: the operand is shifted as dst:src:dst.
@@ -320,7 +328,7 @@ void OpAaaAas(CpuCore& c, const Op&) {
   uint64_t nf = 0;
   if ((ax & 0xf) > 9 || (c.s.rflags & kFlagAf)) {
     if (kAdd) ax = ax + 0x106;
-    else ax = ((ax - 6) & 0xff) | (((ax >> 8) - 1) << 8);
+    else ax = (ax - 0x106) & 0xffff;  // SDM: AX <- AX - 6 (AL borrows from AH); AH <- AH - 1
     nf = kFlagAf | kFlagCf;
   }
   ax &= 0xff0f;
