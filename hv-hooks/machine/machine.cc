@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <set>
 
 #include "hv-hooks/devices/platform_devices.h"
 #include "hv-hooks/machine/bus.h"
@@ -201,6 +202,7 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
   // and timers, and whether something since the last look may have moved a deadline.
   uint64_t next_stop = 0;
   bool recheck = true;
+  std::set<uint64_t> breakpoints;  // linear RIPs (also installed in the CPU)
 };
 
 namespace {
@@ -279,6 +281,7 @@ MachineResult Machine::Run(uint64_t target_icount) {
     if (stop == MachineStop::kGuestExit) r.exit_status = dev.debug_exit().exit_status();
     return r;
   };
+  bool first_cpu_run = true;
   for (;;) {
     if (dev.debug_exit().exit_requested()) return result(MachineStop::kGuestExit);
     if (cpu.state().shutdown) return result(MachineStop::kShutdown);
@@ -297,6 +300,14 @@ MachineResult Machine::Run(uint64_t target_icount) {
     }
     uint64_t stop = std::min(target_icount, m.next_stop);
     if (stop <= now) stop = now + 1;
+    // The CPU does not check breakpoints on the first instruction of each Cpu::Run; this loop
+    // calls Cpu::Run many times, so it checks machine breakpoints at those boundaries itself
+    // (except at the very start of Machine::Run, so that continuing makes progress).
+    if (!m.breakpoints.empty() && !first_cpu_run) {
+      const CpuState& st = cpu.state();
+      if (m.breakpoints.count(st.seg[kCs].base + st.rip)) return result(MachineStop::kBreakpoint);
+    }
+    first_cpu_run = false;
     const RunResult r = cpu.Run(stop);
     switch (r.reason) {
       case StopReason::kTargetReached:
@@ -315,7 +326,10 @@ MachineResult Machine::Run(uint64_t target_icount) {
     if (m.stop_requested.load()) continue;
     const uint64_t next_ns = dev.NextDeadlineNs();
     if (clock.mode() == VirtualClock::Mode::kIcount && next_ns != kNoDeadline) {
-      clock.AdvanceIdleTo(next_ns);
+      // An idle guest retires few instructions, so icount-spaced input points alone would
+      // leave console/network input waiting for ages: every HLT is an input point too.
+      m.InputPoint();
+      if (!(cpu.intr_line() && cpu.InterruptsAccepted())) clock.AdvanceIdleTo(next_ns);
       m.recheck = true;
       continue;
     }
@@ -350,6 +364,19 @@ void Machine::SetEnvironment(Environment& env) {
 }
 
 void Machine::SetObserver(MachineObserver* observer) { impl_->observer = observer; }
+
+void Machine::AddBreakpoint(uint64_t linear_rip) {
+  impl_->breakpoints.insert(linear_rip);
+  impl_->cpu->AddBreakpoint(linear_rip);
+}
+void Machine::RemoveBreakpoint(uint64_t linear_rip) {
+  impl_->breakpoints.erase(linear_rip);
+  impl_->cpu->RemoveBreakpoint(linear_rip);
+}
+void Machine::ClearBreakpoints() {
+  impl_->breakpoints.clear();
+  impl_->cpu->ClearBreakpoints();
+}
 
 // ---------------------------------------------------------------------------------------
 // Snapshots

@@ -114,6 +114,14 @@ class Machine {
   void SetEnvironment(Environment& env);
   void SetObserver(MachineObserver* observer);
 
+  // Breakpoints on linear RIP values: Run returns kBreakpoint before executing one (never on
+  // the first instruction of a Run call, so that continuing makes progress). Use these, not
+  // cpu().AddBreakpoint: the run loop enters the CPU many times per Run and checks the
+  // boundaries between those entries itself.
+  void AddBreakpoint(uint64_t linear_rip);
+  void RemoveBreakpoint(uint64_t linear_rip);
+  void ClearBreakpoints();
+
   // Whole-machine snapshot (CPU, clock, devices, memory with zero pages elided). Restoring it
   // into a machine with the same MachineConfig gives byte-identical behaviour. LoadSnapshot
   // throws MachineError(kSnapshot) on malformed bytes and leaves the machine unchanged.

@@ -101,6 +101,38 @@ TEST(MachineRun, HaltingGuestSkipsIdleTimeInIcountMode) {
   EXPECT_LT(a.result.icount, 1000u);
 }
 
+TEST(MachineRun, EveryHltIsAnInputPointInIcountMode) {
+  FakeEnvironment env;
+  Machine m(SmallConfig(), env);
+  m.LoadKernelBytes(test::TimerGuest(true), "timer");
+  ASSERT_EQ(m.Run().stop, MachineStop::kGuestExit);
+  // Fewer than 1000 instructions: no icount-spaced input point was due, yet the UART asked
+  // for input at each HLT that idled (the first tick arrives right after STI, before any HLT;
+  // the other four each end an HLT).
+  EXPECT_EQ(env.console_polls, 4);
+}
+
+TEST(MachineRun, BreakpointsHitAtEveryBoundaryIncludingAfterIoExits) {
+  FakeEnvironment env;
+  Machine m(SmallConfig(), env);
+  m.LoadKernelBytes(test::CodeGuest(test::kHelloCode), "hello");
+  m.AddBreakpoint(0x100007);  // right after the first OUT (an I/O exit)
+  m.AddBreakpoint(0x10000a);  // right after the second OUT
+  MachineResult r = m.Run();
+  EXPECT_EQ(r.stop, MachineStop::kBreakpoint);
+  EXPECT_EQ(r.icount, 3u);
+  EXPECT_EQ(m.cpu().state().rip, 0x100007u);
+  EXPECT_EQ(env.console, "H");
+  r = m.Run();  // continuing executes the instruction at the breakpoint
+  EXPECT_EQ(r.stop, MachineStop::kBreakpoint);
+  EXPECT_EQ(r.icount, 5u);
+  EXPECT_EQ(m.cpu().state().rip, 0x10000au);
+  m.ClearBreakpoints();
+  r = m.Run();
+  EXPECT_EQ(r.stop, MachineStop::kGuestExit);
+  EXPECT_EQ(env.console, "Hi");
+}
+
 TEST(MachineRun, HltWithInterruptsDisabledIsHaltedForever) {
   FakeEnvironment env;
   Machine m(SmallConfig(), env);

@@ -168,6 +168,7 @@ class FakeEnvironment : public Environment {
  public:
   int64_t SampleTime(uint64_t) override { return now_ns += 1000; }
   std::vector<uint8_t> PollConsoleInput(uint64_t, size_t max_bytes) override {
+    ++console_polls;
     std::vector<uint8_t> out;
     while (!console_in.empty() && out.size() < max_bytes) {
       out.push_back(console_in.front());
@@ -196,6 +197,7 @@ class FakeEnvironment : public Environment {
   std::vector<uint8_t> console_in;
   uint64_t entropy_counter = 0;
   int waits = 0;
+  int console_polls = 0;
 };
 
 }  // namespace vmrr::test
