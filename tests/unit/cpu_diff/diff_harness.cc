@@ -1,0 +1,350 @@
+// vmrr-vs-Unicorn runners and the outcome comparison of the differential CPU test.
+#include "tests/unit/cpu_diff/diff_harness.h"
+
+#include <Zydis/Zydis.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+namespace vmrr::testing {
+namespace {
+
+constexpr uint64_t kRamBytes = 1 << 20;
+constexpr uint64_t kMaxInstructions = 100000;
+
+const int kUcGpr64[16] = {UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
+                          UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
+                          UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
+                          UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15};
+const int kUcGpr32[8] = {UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX,
+                         UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI};
+const char* const kGprNames[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                   "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+
+bool Is64(FlatMode m) { return m == FlatMode::kLong64; }
+unsigned GprCount(FlatMode m) { return Is64(m) ? 16 : 8; }
+
+std::string Hex(const std::vector<uint8_t>& bytes) {
+  std::string out;
+  char b[4];
+  for (uint8_t x : bytes) {
+    std::snprintf(b, sizeof b, "%02x", x);
+    out += b;
+  }
+  return out;
+}
+
+std::string FlagsText(uint64_t f) {
+  std::string t;
+  const struct { uint64_t bit; const char* name; } kBits[] = {
+      {kFlagCf, "CF"}, {kFlagPf, "PF"}, {kFlagAf, "AF"}, {kFlagZf, "ZF"},
+      {kFlagSf, "SF"}, {kFlagDf, "DF"}, {kFlagOf, "OF"}};
+  for (const auto& b : kBits) {
+    if (f & b.bit) {
+      if (!t.empty()) t += ' ';
+      t += b.name;
+    }
+  }
+  return t.empty() ? "-" : t;
+}
+
+}  // namespace
+
+// The sequence ends with PUSHF: the flags are read from the stack slot (Unicorn's register
+// read of EFLAGS can be stale after a block that ends in a branch) and the slot is blanked so
+// that the stack comparison does not see undefined flags.
+void TakePushedFlags(FlatMode mode, DiffOutcome* o) {
+  const unsigned w = Is64(mode) ? 8 : 4;
+  const uint64_t sp = o->gpr[kRsp] & (Is64(mode) ? ~0ull : 0xffffffffull);
+  if (sp < kStackBase || sp + w > kStackBase + kStackSize) {
+    o->error = "stack pointer outside the stack page at the end";
+    return;
+  }
+  uint64_t f = 0;
+  std::memcpy(&f, &o->stack[sp - kStackBase], w);
+  std::memset(&o->stack[sp - kStackBase], 0, w);
+  o->rflags = f;
+}
+
+std::string Disassemble(FlatMode mode, const std::vector<uint8_t>& code, uint64_t address) {
+  ZydisDecoder dec;
+  if (Is64(mode)) ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  else if (mode == FlatMode::kReal || mode == FlatMode::kProt16)
+    ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
+  else ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+  ZydisFormatter fmt;
+  ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL);
+  std::string out;
+  size_t pos = 0;
+  while (pos < code.size()) {
+    ZydisDecodedInstruction in;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    char line[256];
+    char text[160];
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code.data() + pos, code.size() - pos, &in,
+                                             ops))) {
+      std::snprintf(line, sizeof line, "    %08" PRIx64 ": (bad) %02x\n", address + pos,
+                    code[pos]);
+      out += line;
+      ++pos;
+      continue;
+    }
+    ZydisFormatterFormatInstruction(&fmt, &in, ops, in.operand_count_visible, text,
+                                    sizeof text, address + pos, nullptr);
+    std::vector<uint8_t> bytes(code.begin() + pos, code.begin() + pos + in.length);
+    std::snprintf(line, sizeof line, "    %08" PRIx64 ": %-30s %s\n", address + pos,
+                  Hex(bytes).c_str(), text);
+    out += line;
+    pos += in.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// vmrr
+
+VmrrSide::VmrrSide(FlatMode mode) : platform_(kRamBytes), cpu_(platform_) {
+  base_ = MakeFlatState(mode, platform_.memory());
+}
+
+DiffOutcome VmrrSide::Run(const DiffCase& c) {
+  DiffOutcome o;
+  GuestMemory& m = platform_.memory();
+  std::vector<uint8_t> code = c.code;
+  code.push_back(0x9c);  // PUSHF: flags are compared as the guest itself stores them
+  code.push_back(0xf4);  // HLT
+  m.Write(kCodeBase, code.data(), code.size());
+  m.Write(kDataBase, c.data.data(), c.data.size());
+  m.Write(kStackBase, c.stack.data(), c.stack.size());
+  CpuState s = base_;
+  for (int i = 0; i < 16; ++i) s.gpr[i] = c.gpr[i];
+  s.rflags = c.rflags | 2;
+  cpu_.SetState(s);
+  const uint64_t start = cpu_.icount();
+  RunResult r;
+  if (c.single_step) {
+    do {
+      r = cpu_.Run(cpu_.icount() + 1);
+      if (r.reason == StopReason::kTargetReached && cpu_.icount() != r.icount) {
+        o.error = "Run returned an icount different from icount()";
+        return o;
+      }
+    } while (r.reason == StopReason::kTargetReached && cpu_.icount() - start < kMaxInstructions);
+  } else {
+    r = cpu_.Run(start + kMaxInstructions);
+  }
+  const CpuState& f = cpu_.state();
+  o.retired = cpu_.icount() - start;
+  if (r.reason != StopReason::kHalted) {
+    o.error = std::string("vmrr stopped with '") + StopReasonName(r.reason) + "' at rip " +
+              std::to_string(f.rip);
+    return o;
+  }
+  for (int i = 0; i < 16; ++i) o.gpr[i] = f.gpr[i];
+  o.rflags = f.rflags;
+  const uint64_t end = kCodeBase + c.code.size() + 1;
+  if (f.rip == end + 1) {
+    o.rip = end;
+  } else if (f.rip > kFaultStubs && f.rip <= kFaultStubs + 256) {
+    o.faulted = true;
+    o.vector = static_cast<unsigned>(f.rip - kFaultStubs - 1);
+    o.rip = f.rip;
+  } else {
+    char b[96];
+    std::snprintf(b, sizeof b, "vmrr halted at unexpected rip %#" PRIx64, f.rip);
+    o.error = b;
+    return o;
+  }
+  o.data.resize(kDataSize);
+  o.stack.resize(kStackSize);
+  m.Read(kDataBase, o.data.data(), kDataSize);
+  m.Read(kStackBase, o.stack.data(), kStackSize);
+  if (!o.faulted) TakePushedFlags(c.mode, &o);
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------
+// Unicorn
+
+UnicornSide::UnicornSide(FlatMode mode) : mode_(mode) {
+  uc_err e = uc_open(UC_ARCH_X86, Is64(mode) ? UC_MODE_64 : UC_MODE_32, &uc_);
+  if (e != UC_ERR_OK) {
+    uc_ = nullptr;
+    return;
+  }
+  // A model with MOVBE, POPCNT, LZCNT and BMI1, which vmrr's CPUID model advertises too;
+  // QEMU decodes F3 0F BD as BSR on models without LZCNT.
+  uc_ctl_set_cpu_model(uc_, UC_CPU_X86_HASWELL);
+  uc_mem_map(uc_, 0, kRamBytes, UC_PROT_ALL);
+  uc_hook_add(uc_, &hook_, UC_HOOK_INTR, reinterpret_cast<void*>(&UnicornSide::OnInterrupt),
+              this, 1, 0);
+}
+
+UnicornSide::~UnicornSide() {
+  if (uc_) uc_close(uc_);
+}
+
+void UnicornSide::OnInterrupt(uc_engine* uc, uint32_t intno, void* user) {
+  auto* self = static_cast<UnicornSide*>(user);
+  if (self->vector_ < 0) self->vector_ = static_cast<int>(intno);
+  uc_emu_stop(uc);
+}
+
+DiffOutcome UnicornSide::Run(const DiffCase& c) {
+  DiffOutcome o;
+  if (!uc_) {
+    o.error = "uc_open failed";
+    return o;
+  }
+  std::vector<uint8_t> code = c.code;
+  code.push_back(0x9c);  // PUSHF
+  code.push_back(0xf4);
+  uc_mem_write(uc_, kCodeBase, code.data(), code.size());
+  uc_mem_write(uc_, kDataBase, c.data.data(), c.data.size());
+  uc_mem_write(uc_, kStackBase, c.stack.data(), c.stack.size());
+  uc_ctl_remove_cache(uc_, kCodeBase, kCodeBase + kCodeSize);
+  const bool is64 = Is64(mode_);
+  const unsigned n = GprCount(mode_);
+  for (unsigned i = 0; i < n; ++i) {
+    uint64_t v = is64 ? c.gpr[i] : c.gpr[i] & 0xffffffffu;
+    uc_reg_write(uc_, is64 ? kUcGpr64[i] : kUcGpr32[i], &v);
+  }
+  uint64_t fl = c.rflags | 2;
+  uc_reg_write(uc_, UC_X86_REG_EFLAGS, &fl);
+  vector_ = -1;
+  const uint64_t end = kCodeBase + c.code.size() + 1;
+  uc_err e = uc_emu_start(uc_, kCodeBase, end, 0, 0);
+  if (vector_ >= 0) {
+    o.faulted = true;
+    o.vector = static_cast<unsigned>(vector_);
+  } else if (e == UC_ERR_INSN_INVALID) {
+    o.faulted = true;
+    o.vector = 6;
+  } else if (e != UC_ERR_OK) {
+    o.error = std::string("unicorn: ") + uc_strerror(e);
+    return o;
+  }
+  uint64_t stop_rip = 0;
+  uc_reg_read(uc_, is64 ? UC_X86_REG_RIP : UC_X86_REG_EIP, &stop_rip);
+  if (!o.faulted && (stop_rip & (is64 ? ~0ull : 0xffffffffull)) != end) {
+    // Unicorn 2.0.1 ends emulation silently (UC_ERR_OK, no interrupt hook) on some
+    // exceptions (#UD with a hook installed, #GP of a misaligned CMPXCHG16B, ...).
+    o.faulted = true;
+    o.vector = kUnknownVector;
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    uint64_t v = 0;
+    uc_reg_read(uc_, is64 ? kUcGpr64[i] : kUcGpr32[i], &v);
+    o.gpr[i] = is64 ? v : v & 0xffffffffu;
+  }
+  uint64_t rip = 0, flags = 0;
+  uc_reg_read(uc_, is64 ? UC_X86_REG_RIP : UC_X86_REG_EIP, &rip);
+  uc_reg_read(uc_, UC_X86_REG_EFLAGS, &flags);
+  o.rip = is64 ? rip : rip & 0xffffffffu;
+  o.rflags = flags & 0xffffffffu;
+  o.data.resize(kDataSize);
+  o.stack.resize(kStackSize);
+  uc_mem_read(uc_, kDataBase, o.data.data(), kDataSize);
+  uc_mem_read(uc_, kStackBase, o.stack.data(), kStackSize);
+  if (!o.faulted) TakePushedFlags(mode_, &o);
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------
+// Comparison
+
+std::string CompareOutcomes(const DiffCase& c, const DiffOutcome& v, const DiffOutcome& u) {
+  std::string diffs;
+  char b[256];
+  const unsigned n = GprCount(c.mode);
+  const uint64_t regmask = Is64(c.mode) ? ~uint64_t{0} : 0xffffffffu;
+  if (!v.error.empty()) diffs += "  vmrr error: " + v.error + "\n";
+  if (!u.error.empty()) diffs += "  unicorn error: " + u.error + "\n";
+  if (diffs.empty()) {
+    // Unicorn reports some exceptions as #DF (8) or not at all (QEMU fails to deliver them
+    // through the absent IDT): then only "both faulted" is checked.
+    const bool vector_known = u.vector != kUnknownVector && u.vector != 8;
+    if (v.faulted != u.faulted || (v.faulted && vector_known && v.vector != u.vector)) {
+      std::snprintf(b, sizeof b, "  fault: vmrr %s %u, unicorn %s %u\n",
+                    v.faulted ? "vector" : "none", v.vector, u.faulted ? "vector" : "none",
+                    u.vector);
+      diffs += b;
+    } else {
+      for (unsigned i = 0; i < n; ++i) {
+        if (c.ignored_regs & (1u << i)) continue;
+        if (v.faulted && i == kRsp) continue;  // vmrr pushed an exception frame
+        if ((v.gpr[i] & regmask) != (u.gpr[i] & regmask)) {
+          std::snprintf(b, sizeof b, "  %s: vmrr %#" PRIx64 " unicorn %#" PRIx64 "\n",
+                        kGprNames[i], v.gpr[i] & regmask, u.gpr[i] & regmask);
+          diffs += b;
+        }
+      }
+      if (!v.faulted) {
+        if (v.rip != u.rip) {
+          std::snprintf(b, sizeof b, "  rip: vmrr %#" PRIx64 " unicorn %#" PRIx64 "\n", v.rip,
+                        u.rip);
+          diffs += b;
+        }
+        if ((v.rflags ^ u.rflags) & c.flag_mask) {
+          std::snprintf(b, sizeof b, "  flags (compared %s): vmrr %s, unicorn %s\n",
+                        FlagsText(c.flag_mask).c_str(),
+                        FlagsText(v.rflags & c.flag_mask).c_str(),
+                        FlagsText(u.rflags & c.flag_mask).c_str());
+          diffs += b;
+        }
+      }
+      auto cmp_mem = [&](const char* name, uint64_t base, const std::vector<uint8_t>& a,
+                         const std::vector<uint8_t>& z, const std::vector<uint8_t>& init) {
+        unsigned shown = 0;
+        for (size_t i = 0; i < a.size() && i < z.size(); ++i) {
+          if (a[i] == z[i]) continue;
+          if (shown++ < 8) {
+            std::snprintf(b, sizeof b, "  %s[%#" PRIx64 "]: initial %02x vmrr %02x unicorn %02x\n",
+                          name, base + i, i < init.size() ? init[i] : 0, a[i], z[i]);
+            diffs += b;
+          }
+        }
+        if (shown > 8) diffs += "  ... (" + std::to_string(shown) + " bytes differ)\n";
+      };
+      cmp_mem("data", kDataBase, v.data, u.data, c.data);
+      if (!v.faulted) cmp_mem("stack", kStackBase, v.stack, u.stack, c.stack);
+    }
+  }
+  if (diffs.empty()) return "";
+
+  std::string r = "MISMATCH mode=" + std::string(FlatModeName(c.mode)) + " origin=" + c.origin +
+                  (c.single_step ? " (vmrr single-stepped)" : "") + "\n";
+  r += "  bytes=" + Hex(c.code) + "\n";
+  r += Disassemble(c.mode, c.code, kCodeBase);
+  r += "  initial:";
+  for (unsigned i = 0; i < n; ++i) {
+    std::snprintf(b, sizeof b, " %s=%#" PRIx64, kGprNames[i], c.gpr[i] & regmask);
+    r += b;
+  }
+  std::snprintf(b, sizeof b, " rflags=%#" PRIx64 " (%s)\n", c.rflags,
+                FlagsText(c.rflags).c_str());
+  r += b;
+  auto result = [&](const char* who, const DiffOutcome& o) {
+    std::string t = std::string("  ") + who + ":";
+    if (!o.error.empty()) return t + " error " + o.error + "\n";
+    if (o.faulted) {
+      if (o.vector == kUnknownVector) std::snprintf(b, sizeof b, " fault (vector not reported);");
+      else std::snprintf(b, sizeof b, " fault vector %u;", o.vector);
+      t += b;
+    }
+    for (unsigned i = 0; i < n; ++i) {
+      std::snprintf(b, sizeof b, " %s=%#" PRIx64, kGprNames[i], o.gpr[i] & regmask);
+      t += b;
+    }
+    std::snprintf(b, sizeof b, " rip=%#" PRIx64 " rflags=%#" PRIx64 " (%s)\n", o.rip, o.rflags,
+                  FlagsText(o.rflags).c_str());
+    return t + b;
+  };
+  r += result("vmrr   ", v);
+  r += result("unicorn", u);
+  r += "  differences:\n" + diffs;
+  return r;
+}
+
+}  // namespace vmrr::testing
