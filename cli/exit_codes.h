@@ -1,4 +1,7 @@
 // The exit statuses of the vmrr binary, in one place, so that scripts can tell failures apart.
+// A guest that ends through the debug-exit port makes vmrr exit with (code << 1) | 1, which is
+// always odd; vmrr's own statuses are even, except 1, 3, 5 and 7 (never guest runs: 1/3 are
+// host errors before or around a run, 5/7 concern logs).
 #pragma once
 
 #include "logformat/error.h"
@@ -14,6 +17,10 @@ enum ExitCode : int {
   kExitNewerVersion = 5, // the log was written by a newer major format version
   kExitTruncated = 6,    // the log ends early (recorder killed): whole frames are still usable
   kExitDamaged = 7,      // a checksum or invariant failed
+  kExitBadImage = 4,     // run/record: the kernel image is malformed (same status as "not a log")
+  kExitGuestFault = 8,   // run/record: guest triple fault, or HLT that nothing can wake
+  kExitInstructionLimit = 10,  // run/record: --max-instructions reached
+  kExitInterrupted = 130,      // run/record: stopped by SIGINT/SIGTERM/SIGHUP (or Ctrl-A x)
   kExitDivergence = 11,    // replay: the replayed machine departed from the log
   kExitImageMismatch = 12, // replay: a disk image is missing or its hash differs from the log's
 };

@@ -22,12 +22,6 @@
 namespace vmrr::cli {
 namespace {
 
-// Exit statuses of `vmrr run` beyond the shared ones (boot contract): the guest's own status
-// is always odd; vmrr's are even.
-constexpr int kRunExitGuestFault = 8;         // triple fault, or HLT with interrupts disabled
-constexpr int kRunExitInstructionLimit = 10;  // --max-instructions reached
-constexpr int kRunExitInterrupted = 130;      // SIGINT/SIGTERM/SIGHUP or Ctrl-A x
-
 std::atomic<bool> g_stop{false};
 Machine* g_machine = nullptr;
 
@@ -178,7 +172,7 @@ int StatusForMachineError(const MachineError& e) {
     case MachineError::Code::kConfig: return kExitUsage;
     case MachineError::Code::kDisk:
     case MachineError::Code::kNet: return kExitIo;
-    case MachineError::Code::kKernel: return kExitNotALog;  // 4: bad image
+    case MachineError::Code::kKernel: return kExitBadImage;
     case MachineError::Code::kSnapshot: return kExitFailure;
   }
   return kExitFailure;
@@ -273,21 +267,21 @@ int RunRun(MachineOptions o) {
       break;
     case MachineStop::kShutdown:
       report = FaultReport(*machine, "guest triple fault (shutdown)", r);
-      status = kRunExitGuestFault;
+      status = kExitGuestFault;
       break;
     case MachineStop::kHaltedForever:
       report = FaultReport(*machine, "guest halted forever (HLT with interrupts disabled, or no "
                                      "interrupt source and no input left)", r);
-      status = kRunExitGuestFault;
+      status = kExitGuestFault;
       break;
     case MachineStop::kTargetReached:
       report = FaultReport(*machine, "instruction limit (--max-instructions) reached", r);
-      status = kRunExitInstructionLimit;
+      status = kExitInstructionLimit;
       break;
     case MachineStop::kExitRequested:
     case MachineStop::kBreakpoint:
       report = Format("vmrr run: stopped on request at icount %" PRIu64 "\n", r.icount);
-      status = kRunExitInterrupted;
+      status = kExitInterrupted;
       break;
   }
   machine.reset();
