@@ -1,7 +1,7 @@
 // The exit statuses of the vmrr binary, in one place, so that scripts can tell failures apart.
 // A guest that ends through the debug-exit port makes vmrr exit with (code << 1) | 1, which is
-// always odd; vmrr's own statuses are even, except 1, 3, 5 and 7 (never guest runs: 1/3 are
-// host errors before or around a run, 5/7 concern logs).
+// always odd; vmrr's own statuses for how a guest run ended are even (4, 8, 10, 130). The odd
+// ones below (1, 3, 5, 7, 11) are host or log errors, never a guest's verdict.
 #pragma once
 
 #include "logformat/error.h"
