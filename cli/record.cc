@@ -23,6 +23,7 @@ struct RecordOptions {
   std::string output;
   uint64_t digest_interval = 1'000'000;
   uint64_t checkpoint_interval = 50'000'000;
+  uint64_t machine_digest_interval = 0;  // 0: the checkpoint interval
   bool no_irq_records = false;
 };
 
@@ -53,14 +54,22 @@ int Record(const RecordOptions& o) {
   config.digest_interval = o.digest_interval;
   config.checkpoint_interval = o.checkpoint_interval;
   config.irq_records = !o.no_irq_records;
-  if (config.checkpoint_interval % config.digest_interval != 0) {
-    std::fprintf(stderr, "vmrr record: --checkpoint-interval must be a multiple of --digest-interval\n");
+  config.machine_digest_interval = o.machine_digest_interval ? o.machine_digest_interval : o.checkpoint_interval;
+  if (config.checkpoint_interval % config.digest_interval != 0 ||
+      config.machine_digest_interval % config.digest_interval != 0) {
+    std::fprintf(stderr,
+                 "vmrr record: --checkpoint-interval and --machine-digest-interval must be multiples of "
+                 "--digest-interval\n");
     return kExitUsage;
   }
   const bool tty = isatty(2);
   try {
     LiveEnvironment live(ToLiveOptions(o.machine));
-    RecordingSession session(config, live, o.output, VMRR_VERSION);
+    // Frames close at least every 50 ms, so a recorder killed at any moment loses at most
+    // the last 50 ms of the run (one frame).
+    log::WriterOptions wo;
+    wo.max_frame_age_ns = 50'000'000;
+    RecordingSession session(config, live, o.output, VMRR_VERSION, wo);
     g_session = &session;
     struct sigaction sa {};
     sa.sa_handler = OnSignal;
@@ -120,6 +129,10 @@ void AddRecordCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
   cmd->add_option("--checkpoint-interval", o->checkpoint_interval,
                   "instructions between full snapshots (default 50000000; a multiple of the digest interval)")
+      ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
+  cmd->add_option("--machine-digest-interval", o->machine_digest_interval,
+                  "instructions between whole-machine digests (default: the checkpoint interval; "
+                  "dense ones let a divergence search name a bad input)")
       ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
   cmd->add_flag("--no-irq-records", o->no_irq_records, "do not log interrupt deliveries");
   cmd->callback([o, exit_code] { *exit_code = Record(*o); });

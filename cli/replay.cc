@@ -108,7 +108,12 @@ int Replay(const ReplayCliOptions& o) {
   } catch (const ReplayRefused& e) {
     close_console();
     std::fprintf(stderr, "vmrr replay: %s\n", e.what());
-    return e.code() == ReplayRefused::Code::kImageMismatch ? kExitImageMismatch : kExitDamaged;
+    switch (e.code()) {
+      case ReplayRefused::Code::kImageMismatch: return kExitImageMismatch;
+      case ReplayRefused::Code::kNoCheckpoint: return kExitTruncated;
+      case ReplayRefused::Code::kConfig: return kExitDamaged;
+    }
+    return kExitFailure;
   } catch (const MachineError& e) {
     close_console();
     std::fprintf(stderr, "vmrr replay: %s\n", e.what());

@@ -144,7 +144,12 @@ RecordSummary RecordingSession::Run(uint64_t max_icount,
       writer_->Append(log::Record{r.icount, log::Digest{log::DigestScope::kCpu,
                                                         machine_->StateDigest(DigestScope::kCpu)}});
       env_->AppendOutputRecords(r.icount, false);
-      if (r.icount % ci == 0) WriteCheckpoint(r.icount);
+      if (r.icount % ci == 0) {
+        WriteCheckpoint(r.icount);
+      } else if (r.icount % config_.machine_digest_interval == 0) {
+        writer_->Append(log::Record{r.icount, log::Digest{log::DigestScope::kMachine,
+                                                          machine_->StateDigest(DigestScope::kFull)}});
+      }
       if (r.icount < limit) continue;
     }
     if (r.stop == MachineStop::kTargetReached && r.icount < limit) continue;

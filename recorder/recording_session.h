@@ -2,7 +2,8 @@
 // wraps the live host, writes the log header (session configuration, image hashes), the full
 // snapshot of the starting state (Checkpoint at icount 0), then runs the machine to each
 // multiple of the digest interval writing Digest{cpu} records (plus, every checkpoint
-// interval, a full snapshot, Digest{machine} and Output records for both channels), Output
+// interval, a full snapshot, Digest{machine} and Output records for both channels; every
+// machine-digest interval a Digest{machine} alone), Output
 // records when a channel's digest changed, IrqDelivered records as the CPU accepts
 // interrupts, and at the end an End record with the final whole-machine digest.
 #pragma once

@@ -44,6 +44,7 @@ class Parser {
     std::memcpy(out, p_, n);
     p_ += n;
   }
+  bool AtEnd() const { return p_ == end_; }
   [[noreturn]] void Fail(const char* field, const char* what) {
     throw SessionConfigError("machine configuration in the log header: " + std::string(field) + " " +
                              what + " (at byte " + std::to_string(p_ - begin_) + ")");
@@ -74,6 +75,7 @@ std::vector<uint8_t> EncodeSessionConfig(const SessionConfig& c) {
   log::PutVarint(out, c.digest_interval);
   log::PutVarint(out, c.checkpoint_interval);
   log::PutVarint(out, c.irq_records);
+  log::PutVarint(out, c.machine_digest_interval);
   return out;
 }
 
@@ -107,6 +109,8 @@ SessionConfig DecodeSessionConfig(std::span<const uint8_t> bytes) {
   if (c.digest_interval == 0 || c.checkpoint_interval == 0)
     p.Fail("digest/checkpoint interval", "is 0");
   c.irq_records = p.Bool("irq records");
+  c.machine_digest_interval = p.AtEnd() ? c.checkpoint_interval : p.Varint("machine digest interval");
+  if (c.machine_digest_interval == 0) p.Fail("machine digest interval", "is 0");
   return c;
 }
 

@@ -36,6 +36,11 @@ struct SessionConfig {
   uint64_t digest_interval = 1'000'000;       // Digest{cpu} every this many instructions
   uint64_t checkpoint_interval = 50'000'000;  // Checkpoint + Digest{machine} every this many
   bool irq_records = true;                    // IrqDelivered records written
+  // Digest{machine} (CPU, devices, clock, all RAM) every this many instructions (a multiple
+  // of digest_interval; checkpoints always carry one). Dense whole-machine digests let a
+  // divergence search pin a bad logged input to its icount; they cost a RAM hash each.
+  // Encoded after irq_records; logs without it use checkpoint_interval.
+  uint64_t machine_digest_interval = 50'000'000;
   bool operator==(const SessionConfig&) const = default;
 };
 

@@ -140,7 +140,8 @@ std::optional<InstructionDifference> Refine(Pair& p, uint64_t lo, uint64_t hi, D
 }
 
 void Describe(const InstructionDifference& d, const std::string& title, std::string* out) {
-  *out += title + " icount " + std::to_string(d.icount) + ": " + d.instruction + " (rip " + Hex(d.rip) + ")\n";
+  *out += title + " icount " + std::to_string(d.icount) + " (instruction retired there: " + d.instruction +
+          " at rip " + Hex(d.rip) + ")\n";
   for (const auto& r : d.registers) *out += "    register " + r + "\n";
   for (const auto& m : d.memory) *out += "    memory " + m + "\n";
   if (d.registers.empty() && d.memory.empty() && d.other_state)
@@ -189,11 +190,16 @@ std::string DivergenceReport::Describe() const {
   if (reproducible) {
     s += "  a clean replay from the checkpoint diverges the same way: the log and this replay "
          "disagree deterministically\n";
-    if (first_input_icount)
-      s += "  first logged input after the last match: " + first_input_kind + " at icount " +
-           std::to_string(*first_input_icount) + "\n";
+    s += "  whole machine last equal at icount " + std::to_string(last_full_match_icount) + "\n";
+    if (first_input_icount) {
+      s += "  logged inputs since then (" + std::to_string(candidate_count) + "):";
+      for (const auto& c : candidate_inputs) s += " " + c;
+      s += candidate_count > candidate_inputs.size() ? " ...\n" : "\n";
+      s += "  first suspect input (the earliest at or after the last matching record): " +
+           first_input_kind + " at icount " + std::to_string(*first_input_icount) + "\n";
+    }
     else
-      s += "  no logged input between the last match and the detection\n";
+      s += "  no logged input between then and the detection\n";
   } else if (first_state_difference) {
     s += "  a clean replay from the checkpoint matches the log: this replay was disturbed\n";
     ::vmrr::Describe(*first_state_difference, "  machine state first differs after", &s);
@@ -218,42 +224,39 @@ DivergenceReport SearchDivergence(const SearchInputs& in) {
   // 1. Clean replay from the checkpoint.
   bool clean_diverges = false;
   uint64_t clean_last_match = in.last_match_icount;
+  uint64_t clean_last_full = in.checkpoint.icount;
   {
     VerifiedReplay clean(*in.reader, *in.config, in.disk_path, in.checkpoint, {});
     try {
-      clean.Run(in.detected_icount);
+      clean.Run(in.detected_icount + 1);  // inputs asked at the detection icount come after it
     } catch (const Divergence& d) {
       clean_diverges = true;
       clean_last_match = clean.last_match_icount();
+      clean_last_full = clean.last_full_match_icount();
     } catch (const LogExhausted&) {
     }
   }
   if (clean_diverges || !in.disturbance) {
     rep.reproducible = clean_diverges;
     rep.last_match_icount = clean_last_match;
-    // The first logged input after the last match (inputs at the last match's icount that
-    // come after it in the log count too).
-    const std::optional<std::string> disk = in.disk_path;
-    ReplayMachine probe(*in.reader, *in.config, disk, in.checkpoint, {});
-    while (const log::Record* r = probe.env().PeekInput()) {
-      if (r->icount > in.detected_icount) break;
-      if (r->icount >= clean_last_match && r->icount > in.checkpoint.icount) {
-        rep.first_input_icount = r->icount;
-        rep.first_input_kind = log::KindName(r->kind_number());
-        break;
-      }
-      // Skip this input: consume it through the environment's own calls.
-      std::vector<uint8_t> scratch;
-      switch (static_cast<log::RecordKind>(r->kind_number())) {
-        case log::RecordKind::kTimeSample: probe.env().SampleTime(r->icount); break;
-        case log::RecordKind::kConsoleIn: probe.env().PollConsoleInput(r->icount, SIZE_MAX); break;
-        case log::RecordKind::kNetRx: probe.env().PollNetFrame(r->icount, &scratch); break;
-        case log::RecordKind::kEntropy: {
-          scratch.resize(std::get<log::Entropy>(r->body).bytes.size());
-          probe.env().GetEntropy(r->icount, scratch);
-          break;
-        }
-        default: return rep;
+    rep.last_full_match_icount = clean_last_full;
+    // The logged inputs since the whole machine was last equal, up to the detection.
+    LogRecordSource source(*in.reader, PositionAfterCheckpoint(*in.reader, in.checkpoint));
+    log::Record r;
+    while (source.Next(&r) && r.icount <= in.detected_icount) {
+      const auto kind = static_cast<log::RecordKind>(r.kind_number());
+      if (kind != log::RecordKind::kTimeSample && kind != log::RecordKind::kConsoleIn &&
+          kind != log::RecordKind::kNetRx && kind != log::RecordKind::kEntropy)
+        continue;
+      if (r.icount < clean_last_full) continue;
+      if (rep.candidate_inputs.size() < 16)
+        rep.candidate_inputs.push_back(log::KindName(r.kind_number()) + "@" + std::to_string(r.icount));
+      ++rep.candidate_count;
+      // The earliest input at or after the last record that matched (anything before it
+      // agreed with the recording at least that far), else the earliest of all.
+      if (!rep.first_input_icount || (*rep.first_input_icount < clean_last_match && r.icount >= clean_last_match)) {
+        rep.first_input_icount = r.icount;
+        rep.first_input_kind = log::KindName(r.kind_number());
       }
     }
     return rep;

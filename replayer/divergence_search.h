@@ -3,8 +3,13 @@
 // 1. A clean replay restarts from the last checkpoint C whose state matched and runs to D
 //    with every verification. If it too diverges, the log and this host disagree
 //    deterministically (a logged input that is not what the recording saw, or a host
-//    difference): the report bounds the start by the last record that matched before the
-//    divergence and names the first logged input after it.
+//    difference). The whole machine was equal at the last matching Digest{machine} or
+//    Checkpoint M; the machine is deterministic between inputs, so one of the logged inputs
+//    from M to the detection is where the replay departed. They are listed; the one
+//    reported as first divergent is the earliest at or after the last record of any kind
+//    that matched (else the earliest). With dense machine digests
+//    (--machine-digest-interval) the window usually holds one input, which pins a tampered
+//    input exactly; with none in the window the detection icount is reported.
 // 2. Otherwise the first replay was disturbed (a host fault; in tests, the injected bit
 //    flip): the clean machine and a machine replaying with the disturbance are run side by
 //    side from C, comparing whole-machine digests at geometrically refined steps (each level
@@ -42,9 +47,14 @@ struct DivergenceReport {
   uint64_t checkpoint_icount = 0;  // search started here
   uint64_t last_match_icount = 0;  // last verification record that matched before detection
   bool reproducible = false;       // a clean replay from the checkpoint diverges too
-  // reproducible: the first logged input after the last match (its icount, kind name).
+  uint64_t last_full_match_icount = 0;  // last whole-machine digest that matched
+  // reproducible: the first logged input after the last whole-machine match (its icount,
+  // kind name): the earliest point at which the log can have told the replay something
+  // other than what the recording saw.
   std::optional<uint64_t> first_input_icount;
   std::string first_input_kind;
+  std::vector<std::string> candidate_inputs;  // "Kind@icount" of the inputs in that window
+  uint64_t candidate_count = 0;
   // not reproducible: where the disturbed replay first departs from the clean one.
   std::optional<InstructionDifference> first_state_difference;
   std::optional<InstructionDifference> first_cpu_difference;

@@ -39,6 +39,7 @@ VerifiedReplay::VerifiedReplay(const log::LogReader& reader, const SessionConfig
       verification_(reader, PositionAfterCheckpoint(reader, start)),
       start_icount_(start.icount),
       last_match_(start.icount),
+      last_full_match_(start.icount),
       last_checkpoint_(start) {
   machine_.machine().SetObserver(this);
 }
@@ -108,6 +109,7 @@ void VerifiedReplay::Check(const log::Record& r) {
                            " state digest at icount " + std::to_string(at) + " is " + Hex(got) +
                            ", the log has " + Hex(d->hash));
     ++digests_;
+    if (d->scope == log::DigestScope::kMachine) last_full_match_ = at;
   } else if (const auto* o = std::get_if<log::Output>(&r.body)) {
     OutputDigest want{o->total_bytes, o->digest};
     if (at == start_icount_) {
@@ -130,6 +132,7 @@ void VerifiedReplay::Check(const log::Record& r) {
                        "whole-machine state at checkpoint icount " + std::to_string(at) + " is " +
                            Hex(got) + ", the log has " + Hex(c->state_digest));
     ++digests_;
+    last_full_match_ = at;
     for (const auto& info : reader_.checkpoints())
       if (info.snapshot_id == c->snapshot_id && info.icount == at) last_checkpoint_ = info;
   } else if (const auto* e = std::get_if<log::End>(&r.body)) {

@@ -36,6 +36,8 @@ class VerifiedReplay : private MachineObserver {
   uint64_t outputs_checked() const { return outputs_; }
   uint64_t interrupts_checked() const { return irqs_; }
   uint64_t last_match_icount() const { return last_match_; }
+  // Last Checkpoint / Digest{machine} that matched: the whole machine was equal there.
+  uint64_t last_full_match_icount() const { return last_full_match_; }
   const log::CheckpointInfo& last_checkpoint() const { return last_checkpoint_; }
   const std::optional<log::End>& end() const { return end_; }
   const MachineResult& last_result() const { return result_; }
@@ -57,6 +59,7 @@ class VerifiedReplay : private MachineObserver {
   uint64_t start_icount_;
   uint64_t digests_ = 0, outputs_ = 0, irqs_ = 0;
   uint64_t last_match_;
+  uint64_t last_full_match_;
   log::CheckpointInfo last_checkpoint_;
   std::optional<log::End> end_;
   MachineResult result_;
