@@ -136,6 +136,7 @@ SessionConfig SampleConfig() {
   c.digest_interval = 1000;
   c.checkpoint_interval = 100000;
   c.irq_records = false;
+  c.machine_digest_interval = 2000;
   return c;
 }
 
@@ -152,8 +153,18 @@ TEST(SessionConfig, IgnoresTrailingBytesOfANewerMinorEncoding) {
   EXPECT_EQ(DecodeSessionConfig(b), SampleConfig());
 }
 
+TEST(SessionConfig, AnEncodingWithoutTheMachineDigestIntervalUsesTheCheckpointInterval) {
+  std::vector<uint8_t> b = EncodeSessionConfig(SampleConfig());
+  b.resize(b.size() - 2);  // 2000 is a two-byte varint
+  SessionConfig c = DecodeSessionConfig(b);
+  EXPECT_EQ(c.machine_digest_interval, c.checkpoint_interval);
+  c.machine_digest_interval = 2000;
+  EXPECT_EQ(c, SampleConfig());
+}
+
 TEST(SessionConfig, RejectsEveryTruncationAndBadFields) {
   std::vector<uint8_t> b = EncodeSessionConfig(SampleConfig());
+  b.resize(b.size() - 2);  // the optional last field
   for (size_t n = 0; n < b.size(); ++n)
     EXPECT_THROW(DecodeSessionConfig(std::span<const uint8_t>(b.data(), n)), SessionConfigError) << n;
   std::vector<uint8_t> bad = b;
@@ -171,6 +182,12 @@ TEST(SessionConfig, RejectsEveryTruncationAndBadFields) {
   c = SampleConfig();
   c.digest_interval = 0;
   EXPECT_THROW(DecodeSessionConfig(EncodeSessionConfig(c)), SessionConfigError);
+  c = SampleConfig();
+  c.machine_digest_interval = 0;
+  EXPECT_THROW(DecodeSessionConfig(EncodeSessionConfig(c)), SessionConfigError);
+  std::vector<uint8_t> half = EncodeSessionConfig(SampleConfig());
+  half.pop_back();  // a varint cut in the middle
+  EXPECT_THROW(DecodeSessionConfig(half), SessionConfigError);
   try {
     DecodeSessionConfig(std::span<const uint8_t>(b.data(), 7));
   } catch (const SessionConfigError& e) {
