@@ -191,6 +191,69 @@ TEST(MachineRun, RdrandTakesEntropyFromTheEnvironment) {
   EXPECT_EQ(r.exit_status, static_cast<int>((eax << 1) | 1));
 }
 
+TEST(MachineRun, ApicMsrsReachTheLocalApic) {
+  FakeEnvironment env;
+  Machine m(SmallConfig(), env);
+  // mov ecx,0x1b; rdmsr; shr eax,8; mov dx,0xf4; out dx,eax; hlt
+  m.LoadKernelBytes(test::CodeGuest({0xb9, 0x1b, 0x00, 0x00, 0x00, 0x0f, 0x32, 0xc1, 0xe8, 0x08,
+                                     0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4}),
+                    "apic-base");
+  MachineResult r = m.Run();
+  ASSERT_EQ(r.stop, MachineStop::kGuestExit);
+  EXPECT_EQ(r.exit_status, static_cast<int>(((m.devices().lapic().apic_base_msr() >> 8) << 1) | 1));
+  EXPECT_EQ(m.devices().lapic().apic_base_msr() & ~uint64_t{0xfff}, 0xfee00000u);
+
+  // Enable the LAPIC (SVR), LVT timer in TSC-deadline mode (vector 0x40), wrmsr
+  // IA32_TSC_DEADLINE = 5000, read it back through rdmsr, exit with it.
+  FakeEnvironment env2;
+  Machine m2(SmallConfig(), env2);
+  m2.LoadKernelBytes(test::CodeGuest({0xb8, 0xf0, 0x00, 0xe0, 0xfe, 0xc7, 0x00, 0xff, 0x01, 0x00,
+                                      0x00, 0xb8, 0x20, 0x03, 0xe0, 0xfe, 0xc7, 0x00, 0x40, 0x00,
+                                      0x04, 0x00, 0xb9, 0xe0, 0x06, 0x00, 0x00, 0xb8, 0x88, 0x13,
+                                      0x00, 0x00, 0x31, 0xd2, 0x0f, 0x30, 0x31, 0xc0, 0x0f, 0x32,
+                                      0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4}),
+                     "tsc-deadline");
+  r = m2.Run();
+  ASSERT_EQ(r.stop, MachineStop::kGuestExit);
+  EXPECT_EQ(r.exit_status, (5000 << 1) | 1);
+  EXPECT_EQ(m2.devices().lapic().tsc_deadline(), 5000u);
+}
+
+// Guests that do what no kernel should: each must end in an architectural stop (or reach
+// the instruction limit) and leave a machine that still snapshots and restores.
+TEST(MachineRun, HostileGuestsNeverHurtTheHost) {
+  const std::vector<std::vector<uint8_t>> guests = {
+      // movabs rax,0xfeb00000; jmp rax: execute from the virtio MMIO window
+      {0x48, 0xb8, 0x00, 0x00, 0xb0, 0xfe, 0x00, 0x00, 0x00, 0x00, 0xff, 0xe0},
+      // mov rdi,0x7ff000; mov rcx,-1; rep stosq: write past the end of RAM
+      {0x48, 0xc7, 0xc7, 0x00, 0xf0, 0x7f, 0x00, 0x48, 0xc7, 0xc1, 0xff, 0xff, 0xff, 0xff, 0xf3,
+       0x48, 0xab},
+      // mov qword [0x9000],0; mov rax,cr3; mov cr3,rax; nop: unmap everything
+      {0x48, 0xc7, 0x04, 0x25, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0f, 0x20, 0xd8,
+       0x0f, 0x22, 0xd8, 0x90},
+      // mov dx,0x1234; l: in al,dx; jmp l: an I/O exit per two instructions
+      {0x66, 0xba, 0x34, 0x12, 0xec, 0xeb, 0xfd},
+      // int3 without an IDT
+      {0xcc},
+      // 0xff bytes
+      std::vector<uint8_t>(64, 0xff),
+  };
+  for (size_t i = 0; i < guests.size(); ++i) {
+    FakeEnvironment env;
+    Machine m(SmallConfig(), env);
+    m.LoadKernelBytes(test::CodeGuest(guests[i]), "hostile");
+    const MachineResult r = m.Run(200'000);
+    EXPECT_TRUE(r.stop == MachineStop::kShutdown || r.stop == MachineStop::kTargetReached)
+        << i << ": " << MachineStopName(r.stop);
+    const uint64_t digest = m.StateDigest(DigestScope::kFull);
+    const std::vector<uint8_t> snap = m.SaveSnapshot();
+    FakeEnvironment env2;
+    Machine copy(SmallConfig(), env2);
+    copy.LoadSnapshot(snap);
+    EXPECT_EQ(copy.StateDigest(DigestScope::kFull), digest) << i;
+  }
+}
+
 TEST(MachineConfigCheck, RejectsBadMemorySizes) {
   FakeEnvironment env;
   for (uint64_t bytes : {0ull, 4096ull, (1ull << 20), (4ull << 30), (16ull << 20) + 100}) {
