@@ -83,8 +83,9 @@ enum class DigestScope : uint8_t {
 
 class Machine {
  public:
-  // Throws MachineError (bad config, disk image cannot be opened). The environment must
-  // outlive the machine.
+  // Throws MachineError (bad config: memory outside 2 MiB..3 GiB or not 4 KiB-aligned; disk
+  // image cannot be opened). The environment must outlive the machine. Host clock mode: the
+  // constructor takes one env.SampleTime(0) as the clock's epoch.
   Machine(const MachineConfig& config, Environment& env);
   ~Machine();
   Machine(const Machine&) = delete;
@@ -98,6 +99,17 @@ class Machine {
   // Runs until the guest exits, shuts down, reaches target_icount (absolute), or another
   // stop. Resumable: calling Run again continues where it stopped (after kGuestExit it
   // returns kGuestExit at once).
+  //
+  // The loop runs the CPU to min(target, next input point, icount of the next device
+  // deadline). Device timers and input are looked at only at the loop's own stop points: that
+  // natural stop, after any port/MMIO/APIC-MSR access (the CPU exits after the instruction),
+  // and after HLT — never because a target split the run, so any chunking of Run gives the same
+  // execution and the same StateDigest at the same icount. Input points: every
+  // sample_interval instructions (host mode: env.SampleTime then PollInputs; icount mode:
+  // PollInputs), and, in icount mode, at every HLT before time jumps to the next deadline.
+  // HLT: IF=0 -> kHaltedForever; icount mode with a deadline -> time jumps there; otherwise
+  // env.WaitForInput(host time of the deadline, or INT64_MAX if none), then an input point;
+  // if that brought nothing and nothing is scheduled -> kHaltedForever.
   MachineResult Run(uint64_t target_icount = ~uint64_t{0});
   // Asks a running Run to return kExitRequested at the next instruction boundary; safe to
   // call from a signal handler or another thread.
