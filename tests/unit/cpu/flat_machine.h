@@ -30,7 +30,9 @@ inline constexpr uint64_t kCodeSize = 0x4000;
 inline constexpr uint64_t kTssBase = 0xf000;
 
 inline constexpr uint16_t kSelCode = 0x08, kSelData = 0x10, kSelCode32 = 0x18,
-                          kSelCode16 = 0x20, kSelData16 = 0x28, kSelTss = 0x30;
+                          kSelCode16 = 0x20, kSelData16 = 0x28, kSelTss = 0x30,
+                          kSelUserCode32 = 0x40, kSelUserData = 0x48, kSelUserCode = 0x50;
+inline constexpr uint16_t kGdtLimit = 0x57;
 
 enum class FlatMode : uint8_t { kReal, kProt16, kProt32, kProt32Paged, kLong64 };
 
@@ -86,7 +88,9 @@ inline uint64_t Get64(const GuestMemory& m, uint64_t gpa) {
   return v;
 }
 
-// GDT: null, 64-bit code, flat data, 32-bit code, 16-bit code, 16-bit data, 64-bit TSS.
+// GDT: null, 64-bit code, flat data, 32-bit code, 16-bit code, 16-bit data, 64-bit TSS,
+// then the user (DPL 3) segments in the order SYSRET expects from STAR[63:48] = 0x40:
+// 32-bit code, data, 64-bit code.
 inline void WriteGdt(GuestMemory& m) {
   Put64(m, kGdtBase + 0x00, 0);
   Put64(m, kGdtBase + 0x08, 0x00af9a000000ffffull);
@@ -99,6 +103,9 @@ inline void WriteGdt(GuestMemory& m) {
   Put64(m, kGdtBase + 0x30, 0x67 | ((b & 0xffffff) << 16) | (uint64_t{0x89} << 40) |
                                 ((b >> 24) & 0xff) << 56);
   Put64(m, kGdtBase + 0x38, b >> 32);
+  Put64(m, kGdtBase + 0x40, 0x00cffa000000ffffull);
+  Put64(m, kGdtBase + 0x48, 0x00cff2000000ffffull);
+  Put64(m, kGdtBase + 0x50, 0x00affa000000ffffull);
 }
 
 // IDT whose every vector v enters a ring-0 interrupt gate at kFaultStubs + v (a HLT).
@@ -148,7 +155,7 @@ inline CpuState MakeFlatState(FlatMode mode, GuestMemory& m) {
   s.ldtr = Segment{0, 0x82, 0xffff, 0};
   s.tr = Segment{kSelTss, 0x8b, 0x67, kTssBase};
   WriteGdt(m);
-  s.gdtr = {kGdtBase, 0x3f};
+  s.gdtr = {kGdtBase, kGdtLimit};
   switch (mode) {
     case FlatMode::kReal:
       for (auto& g : s.seg) g = Segment{0, 0x93, 0xffff, 0};
