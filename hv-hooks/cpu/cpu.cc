@@ -11,12 +11,6 @@
 
 namespace vmrr {
 
-bool operator==(const Segment& a, const Segment& b) {
-  return a.selector == b.selector && a.attr == b.attr && a.limit == b.limit && a.base == b.base;
-}
-bool operator==(const DescriptorTable& a, const DescriptorTable& b) {
-  return a.base == b.base && a.limit == b.limit;
-}
 
 const char* StopReasonName(StopReason reason) {
   switch (reason) {

@@ -36,6 +36,8 @@ struct Segment {
   uint16_t attr = 0;
   uint32_t limit = 0;
   uint64_t base = 0;
+
+  bool operator==(const Segment&) const = default;
 };
 inline constexpr uint16_t kSegAttrP = 1u << 7, kSegAttrS = 1u << 4, kSegAttrL = 1u << 13,
                           kSegAttrDb = 1u << 14, kSegAttrG = 1u << 15;
@@ -43,6 +45,8 @@ inline constexpr uint16_t kSegAttrP = 1u << 7, kSegAttrS = 1u << 4, kSegAttrL = 
 struct DescriptorTable {
   uint64_t base = 0;
   uint16_t limit = 0;
+
+  bool operator==(const DescriptorTable&) const = default;
 };
 
 // Every architectural register the CPU implements. Plain data: zero-initialised, copyable,
@@ -70,8 +74,6 @@ struct CpuState {
 
   bool operator==(const CpuState&) const = default;
 };
-bool operator==(const Segment& a, const Segment& b);
-bool operator==(const DescriptorTable& a, const DescriptorTable& b);
 
 enum class StopReason : uint8_t {
   kTargetReached,   // icount() == target
@@ -87,7 +89,7 @@ struct RunResult {
   uint64_t icount = 0;
 };
 
-class CpuCore;
+struct CpuCore;
 
 class Cpu final : public Stateful {
  public:

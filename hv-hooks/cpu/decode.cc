@@ -201,7 +201,9 @@ bool CpuCore::DecodeOne(uint64_t rip, Op* op, const uint8_t* bytes, unsigned ava
     op->ends = true;
     return true;
   }
-  if (!IsAllowedExt(ext) && !fence_like) {
+  // POPCNT is advertised (CPUID.1:ECX[23]) though Zydis files it under SSE4.
+  const bool popcnt = in.mnemonic == ZYDIS_MNEMONIC_POPCNT;
+  if (!IsAllowedExt(ext) && !fence_like && !popcnt) {
     op->fn = OpUndefined;
     if (ext == ZYDIS_ISA_EXT_X87) op->aux = kUdX87;
     else if (ext == ZYDIS_ISA_EXT_MMX || ext == ZYDIS_ISA_EXT_SSE || ext == ZYDIS_ISA_EXT_SSE2 ||
@@ -248,6 +250,14 @@ bool CpuCore::DecodeOne(uint64_t rip, Op* op, const uint8_t* bytes, unsigned ava
         if (!GprOf(z.mem.index, &o.index, &h)) o.index = kNoReg;
         o.scale = z.mem.scale;
         o.disp = static_cast<uint64_t>(z.mem.disp.value);
+        // Zydis 4.0.0 reads "67h, REX.B, mod=00, SIB base=101" as base r13d without the
+        // displacement; the SDM says SIB base 101 with mod 00 means no base and a disp32,
+        // whatever REX.B says.
+        if (in.address_width == 32 && in.raw.modrm.mod == 0 && in.raw.modrm.rm == 4 &&
+            in.raw.sib.base == 5) {
+          o.base = kNoReg;
+          o.disp = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(in.raw.disp.value)));
+        }
         break;
       }
       case ZYDIS_OPERAND_TYPE_IMMEDIATE:

@@ -11,8 +11,8 @@
 namespace vmrr {
 namespace {
 
-constexpr uint64_t kCr0Pe = 1, kCr0Mp = 2, kCr0Em = 4, kCr0Ts = 8, kCr0Et = 0x10, kCr0Ne = 0x20,
-                   kCr0Wp = 1u << 16, kCr0Am = 1u << 18, kCr0Nw = 1u << 29, kCr0Cd = 1u << 30,
+constexpr uint64_t kCr0Pe = 1, kCr0Ts = 8, kCr0Et = 0x10,
+                   kCr0Wp = 1u << 16, kCr0Nw = 1u << 29, kCr0Cd = 1u << 30,
                    kCr0Pg = 1ull << 31;
 constexpr uint64_t kCr4Tsd = 1u << 2, kCr4De = 1u << 3, kCr4Pse = 1u << 4, kCr4Pae = 1u << 5,
                    kCr4Mce = 1u << 6, kCr4Pge = 1u << 7, kCr4Pce = 1u << 8,
