@@ -6,6 +6,7 @@
 // builds run 5,000 per test by default.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -49,10 +50,12 @@ struct Stats {
 // counted and bounded instead of compared.
 bool UnicornCouldNotRun(const DiffOutcome& u) { return !u.error.empty(); }
 
-void RunCases(FlatMode mode, bool templated, uint64_t seed_salt) {
-  VmrrSide vmrr(mode);
+// vmrr_mode differs from mode to run vmrr's side with paging where Unicorn runs flat.
+void RunCases(FlatMode mode, bool templated, uint64_t seed_salt, FlatMode vmrr_mode,
+              uint64_t divisor = 1) {
+  VmrrSide vmrr(vmrr_mode);
   UnicornSide uc(mode);
-  const uint64_t n = Iterations();
+  const uint64_t n = std::max<uint64_t>(1, Iterations() / divisor);
   const char* only = std::getenv("VMRR_DIFF_ONLY");  // rerun one case by its index
   Stats st;
   std::string reports;
@@ -91,9 +94,10 @@ void RunCases(FlatMode mode, bool templated, uint64_t seed_salt) {
       if (st.mismatches <= 25) reports += "case " + std::to_string(index) + ": " + report;
     }
   }
-  std::printf("%s %s: %llu cases (%llu rejected candidates), %llu faulted in both (%llu with "
+  std::printf("%s%s %s: %llu cases (%llu rejected candidates), %llu faulted in both (%llu with "
               "the vector confirmed by Unicorn), %llu skipped, %llu mismatches\n",
-              FlatModeName(mode), templated ? "templated" : "random-bytes",
+              FlatModeName(mode), vmrr_mode != mode ? " (vmrr paged)" : "",
+              templated ? "templated" : "random-bytes",
               static_cast<unsigned long long>(st.cases),
               static_cast<unsigned long long>(st.rejected),
               static_cast<unsigned long long>(st.both_faulted),
@@ -115,10 +119,17 @@ void RunCases(FlatMode mode, bool templated, uint64_t seed_salt) {
   EXPECT_EQ(st.mismatches, 0u) << reports;
 }
 
-TEST(CpuDiff, Templated64) { RunCases(FlatMode::kLong64, true, 0x64); }
-TEST(CpuDiff, Templated32) { RunCases(FlatMode::kProt32, true, 0x32); }
-TEST(CpuDiff, RandomBytes64) { RunCases(FlatMode::kLong64, false, 0x6464); }
-TEST(CpuDiff, RandomBytes32) { RunCases(FlatMode::kProt32, false, 0x3232); }
+TEST(CpuDiff, Templated64) { RunCases(FlatMode::kLong64, true, 0x64, FlatMode::kLong64); }
+TEST(CpuDiff, Templated32) { RunCases(FlatMode::kProt32, true, 0x32, FlatMode::kProt32); }
+TEST(CpuDiff, RandomBytes64) { RunCases(FlatMode::kLong64, false, 0x6464, FlatMode::kLong64); }
+TEST(CpuDiff, RandomBytes32) { RunCases(FlatMode::kProt32, false, 0x3232, FlatMode::kProt32); }
+// vmrr with 32-bit paging (4 MiB identity pages) against Unicorn's flat 32-bit mode: the same
+// results through vmrr's 2-level walk and TLB.
+TEST(CpuDiff, Templated32Paged) {
+  RunCases(FlatMode::kProt32, true, 0x3250, FlatMode::kProt32Paged, 4);
+}
+// Real mode (16-bit code, 66h/67h forms): random bytes only.
+TEST(CpuDiff, RandomBytesReal) { RunCases(FlatMode::kReal, false, 0x1616, FlatMode::kReal, 4); }
 
 // The harness itself: a deliberately different case must be reported (the test can fail).
 TEST(CpuDiff, HarnessDetectsDifferences) {

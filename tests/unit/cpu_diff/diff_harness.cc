@@ -23,6 +23,7 @@ const char* const kGprNames[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rs
                                    "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
 
 bool Is64(FlatMode m) { return m == FlatMode::kLong64; }
+bool IsReal(FlatMode m) { return m == FlatMode::kReal; }
 unsigned GprCount(FlatMode m) { return Is64(m) ? 16 : 8; }
 
 std::string Hex(const std::vector<uint8_t>& bytes) {
@@ -55,8 +56,8 @@ std::string FlagsText(uint64_t f) {
 // read of EFLAGS can be stale after a block that ends in a branch) and the slot is blanked so
 // that the stack comparison does not see undefined flags.
 void TakePushedFlags(FlatMode mode, DiffOutcome* o) {
-  const unsigned w = Is64(mode) ? 8 : 4;
-  const uint64_t sp = o->gpr[kRsp] & (Is64(mode) ? ~0ull : 0xffffffffull);
+  const unsigned w = Is64(mode) ? 8 : IsReal(mode) ? 2 : 4;
+  const uint64_t sp = o->gpr[kRsp] & (Is64(mode) ? ~0ull : IsReal(mode) ? 0xffffull : 0xffffffffull);
   if (sp < kStackBase || sp + w > kStackBase + kStackSize) {
     o->error = "stack pointer outside the stack page at the end";
     return;
@@ -168,7 +169,8 @@ DiffOutcome VmrrSide::Run(const DiffCase& c) {
 // Unicorn
 
 UnicornSide::UnicornSide(FlatMode mode) : mode_(mode) {
-  uc_err e = uc_open(UC_ARCH_X86, Is64(mode) ? UC_MODE_64 : UC_MODE_32, &uc_);
+  uc_err e = uc_open(UC_ARCH_X86, Is64(mode) ? UC_MODE_64 : IsReal(mode) ? UC_MODE_16 : UC_MODE_32,
+                     &uc_);
   if (e != UC_ERR_OK) {
     uc_ = nullptr;
     return;

@@ -6,6 +6,7 @@
 
 #include <Zydis/Zydis.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <initializer_list>
@@ -118,7 +119,8 @@ bool IsShift(ZydisMnemonic mn) {
 // - LOCK NEG: QEMU's locked NEG derives SF/PF/ZF from the wrong value (plain NEG is right).
 // - LOOPE/LOOPNE: QEMU loses the flags of the instruction before the loop (DF included).
 // - BEXTR of a field reaching past a 32-bit operand: QEMU takes the bits from the upper half
-//   of the 64-bit register (not generated).
+//   of the 64-bit register; and a length equal to the operand size drops the top bit (neither
+//   is generated).
 uint64_t UnicornFlagQuirks(const ZydisDecodedInstruction& in) {
   switch (in.mnemonic) {
     case ZYDIS_MNEMONIC_CMPXCHG8B: case ZYDIS_MNEMONIC_CMPXCHG16B:
@@ -136,6 +138,7 @@ uint64_t UnicornFlagQuirks(const ZydisDecodedInstruction& in) {
 
 void InitDecoder(ZydisDecoder* dec, FlatMode mode) {
   if (mode == FlatMode::kLong64) ZydisDecoderInit(dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  else if (mode == FlatMode::kReal) ZydisDecoderInit(dec, ZYDIS_MACHINE_MODE_REAL_16, ZYDIS_STACK_WIDTH_16);
   else ZydisDecoderInit(dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
 }
 
@@ -558,7 +561,8 @@ void TShift(Builder& b) {
     uint8_t idx;
     do dst = b.RandR(size, &idx); while (form == 2 && idx == kRcx && b.rng.Chance(70));
   } else {
-    dst = b.M(size);
+    // The address setup must not reuse RCX: CL holds the count.
+    dst = form == 2 ? b.M(size, {kRcx}) : b.M(size);
   }
   if (form == 2) b.Emit(mn, {dst, Builder::R(ZYDIS_REGISTER_CL)}, 0, &fe);
   else b.Emit(mn, {dst, Builder::I(count)}, 0, &fe);
@@ -574,12 +578,12 @@ void TShiftDouble(Builder& b) {
   if (cl) b.SetReg(kRcx, (b.rng.Next() & 0xffffff00u) | count);
   FlagEffect fe;
   ShiftFlags(mn, size, count, &fe);
-  ZydisEncoderOperand dst = b.rng.Chance(50) ? b.RandR(size) : b.M(size);
+  ZydisEncoderOperand dst = b.rng.Chance(50) ? b.RandR(size) : (cl ? b.M(size, {kRcx}) : b.M(size));
   // QEMU computes a RIP-relative address of SHLD/SHRD imm8 without the immediate byte
   // (one byte low): not generated.
   while (dst.type == ZYDIS_OPERAND_TYPE_MEMORY && dst.mem.base == ZYDIS_REGISTER_RIP && !cl) {
     b.ClearRipTarget();
-    dst = b.M(size);
+    dst = cl ? b.M(size, {kRcx}) : b.M(size);
   }
   ZydisEncoderOperand src = b.RandR(size);
   if (cl) b.Emit(mn, {dst, src, Builder::R(ZYDIS_REGISTER_CL)}, 0, &fe);
@@ -1029,10 +1033,11 @@ void TMisc(Builder& b) {
           // Only fields inside the operand (QEMU reads past a 32-bit operand into the upper
           // half of the register, see UnicornFlagQuirks).
           const uint64_t start = b.rng.Below(8 * s + 8);
-          const uint64_t room = start >= 8 * s ? 8 * s : 8 * s - start;
+          // (QEMU also gets a length equal to the operand size wrong: lengths stay below it.)
+          const uint64_t room = start >= 8 * s ? 8 * s - 1 : std::min<uint64_t>(8 * s - start, 8 * s - 1);
           b.SetReg(ctl, (b.rng.Below(room + 1) << 8) | start |
                             (b.rng.Chance(20) ? b.rng.Next() & 0xffff0000u : 0));
-          b.Emit(ZYDIS_MNEMONIC_BEXTR, {b.RandR(s), b.rng.Chance(50) ? b.RandR(s) : b.M(s),
+          b.Emit(ZYDIS_MNEMONIC_BEXTR, {b.RandR(s), b.rng.Chance(50) ? b.RandR(s) : b.M(s, {ctl}),
                                          Builder::R(Gpr(ctl, s))});
           break;
         }
@@ -1242,7 +1247,7 @@ bool GenerateRandomBytes(Rng& rng, FlatMode mode, DiffCase* c) {
     const uint64_t ctl = RegValue(c->gpr, ops[2].reg.value);
     const uint64_t start = ctl & 0xff, len = (ctl >> 8) & 0xff;
     if (start < in.operand_width && start + len > in.operand_width) return false;  // QEMU bug
-    if (len > in.operand_width) return false;
+    if (len >= in.operand_width) return false;  // QEMU: wrong for len == operand size too
   }
   // Zydis 4.0.0 decodes 32-bit addressing with REX.B and SIB base 101 under mod 00 as
   // [r13d + ...] without the disp32 (the SDM: no base, disp32, whatever REX.B says). vmrr
@@ -1252,13 +1257,15 @@ bool GenerateRandomBytes(Rng& rng, FlatMode mode, DiffCase* c) {
       in.raw.sib.base == 5 && in.raw.rex.B) {
     return false;
   }
-  // Two repeat prefixes (F2 and F3) on one instruction: the SDM leaves it undefined.
+  // Both F2 and F3 on one instruction: undefined for REP string forms, and decoders disagree
+  // on which one selects the opcode (F3 0F BD is LZCNT, F2 0F BD is BSR).
   {
-    unsigned reps = 0;
+    bool f2 = false, f3 = false;
     for (unsigned i = 0; i < in.raw.prefix_count; ++i) {
-      reps += in.raw.prefixes[i].value == 0xf2 || in.raw.prefixes[i].value == 0xf3;
+      f2 |= in.raw.prefixes[i].value == 0xf2;
+      f3 |= in.raw.prefixes[i].value == 0xf3;
     }
-    if (reps > 1 && (in.meta.category == ZYDIS_CATEGORY_STRINGOP)) return false;
+    if (f2 && f3) return false;
   }
   // MOV r/m, imm (C6/C7 /0) with REX.R: QEMU takes R as part of the opcode extension (#UD).
   if (in.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && (in.opcode == 0xc6 || in.opcode == 0xc7) &&
