@@ -29,10 +29,11 @@ int64_t RecordingEnvironment::SampleTime(uint64_t icount) {
 
 std::vector<uint8_t> RecordingEnvironment::PollConsoleInput(uint64_t icount, size_t max_bytes) {
   std::vector<uint8_t> bytes = inner_.PollConsoleInput(icount, max_bytes);
-  if (!bytes.empty()) {
+  if (!bytes.empty() || woke_) {
     writer_.Append(log::Record{icount, log::ConsoleIn{bytes}});
     ++inputs_logged_;
   }
+  woke_ = false;
   return bytes;
 }
 
@@ -70,7 +71,8 @@ bool RecordingEnvironment::WaitForInput(int64_t deadline_host_ns) {
       if (deadline_host_ns - now > options_.max_idle_wait_ns) slice_end = now + options_.max_idle_wait_ns;
     }
     bool ready = inner_.WaitForInput(slice_end);
-    if (ready || slice_end == deadline_host_ns) {
+    if (ready || slice_end == deadline_host_ns || interrupted_.load()) {
+      woke_ = ready;
       writer_.Poll();
       return ready;
     }

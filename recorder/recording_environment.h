@@ -1,13 +1,17 @@
 // RecordingEnvironment: the Environment of a recording. It wraps another Environment (the
 // live host) and appends every input it hands the machine to the log, stamped with the icount
 // the machine passed: SampleTime -> TimeSample, a non-empty console poll -> ConsoleIn, a
-// received frame -> NetRx, GetEntropy -> Entropy. Outputs go on to the inner environment and
+// received frame -> NetRx, GetEntropy -> Entropy. The first console poll after an idle wait
+// that reported possible input is logged even when empty: the machine takes an input point
+// after such a wake, so the log must show that the wake happened (the replay's wait answers
+// "input" exactly when the next logged input is at the current icount). Outputs go on to the inner environment and
 // into per-channel running digests (output_digest.h); the session writes them as Output
 // records at its digest points (AppendOutputRecords). WaitForInput is not an input and is not
 // logged; it waits in slices of at most max_idle_wait_ns, flushing aged frames between them, so
 // that an idle guest's log is still flushed often (SIGKILL loses at most the last frame).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "hv-hooks/environment.h"
@@ -46,6 +50,9 @@ class RecordingEnvironment : public Environment {
     return outputs_[static_cast<size_t>(channel)];
   }
   uint64_t inputs_logged() const { return inputs_logged_; }
+  // Async-signal-safe: a wait in progress (or the next one) returns false at its next
+  // slice, so that a stop request reaches a guest idle in HLT.
+  void InterruptWait() { interrupted_.store(true); }
 
  private:
   Environment& inner_;
@@ -54,6 +61,8 @@ class RecordingEnvironment : public Environment {
   OutputDigest outputs_[2];
   uint64_t written_totals_[2] = {~uint64_t{0}, ~uint64_t{0}};
   uint64_t inputs_logged_ = 0;
+  std::atomic<bool> interrupted_{false};
+  bool woke_ = false;  // the last idle wait said input may be available
 };
 
 }  // namespace vmrr

@@ -112,6 +112,7 @@ RecordingSession::~RecordingSession() {
 
 void RecordingSession::RequestStop() {
   if (machine_) machine_->RequestStop();
+  if (env_) env_->InterruptWait();
 }
 
 void RecordingSession::WriteCheckpoint(uint64_t icount) {

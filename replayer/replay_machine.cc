@@ -27,7 +27,10 @@ ReplayMachine::ReplayMachine(const log::LogReader& reader, const SessionConfig& 
                              std::optional<BitFlip> flip)
     : boot_env_(std::make_unique<BootEnvironment>()),
       inputs_(reader, PositionAfterCheckpoint(reader, start)),
-      env_(inputs_, std::move(env_options)),
+      env_(inputs_, [&] {
+        env_options.icount = [this] { return machine_->icount(); };
+        return std::move(env_options);
+      }()),
       flip_(flip) {
   MachineConfig mc = ToMachineConfig(config.machine);
   mc.disk_image = disk_path;

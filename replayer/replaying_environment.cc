@@ -39,19 +39,23 @@ ReplayingEnvironment::ReplayingEnvironment(RecordSource& inputs, ReplayingEnviro
     : inputs_(inputs), options_(std::move(options)) {}
 
 const log::Record* ReplayingEnvironment::PeekInput() {
-  while (!next_ && !source_done_) {
+  return Ahead(0);
+}
+
+const log::Record* ReplayingEnvironment::Ahead(size_t i) {
+  while (ahead_.size() <= i && !source_done_) {
     log::Record r;
     if (!inputs_.Next(&r)) {
       source_done_ = true;
       break;
     }
-    if (IsInputKind(r.kind_number())) next_ = std::move(r);
+    if (IsInputKind(r.kind_number())) ahead_.push_back(std::move(r));
   }
-  return next_ ? &*next_ : nullptr;
+  return i < ahead_.size() ? &ahead_[i] : nullptr;
 }
 
 void ReplayingEnvironment::Consume() {
-  next_.reset();
+  ahead_.pop_front();
   ++inputs_consumed_;
 }
 
@@ -138,6 +142,19 @@ void ReplayingEnvironment::NetFrameSent(uint64_t icount, std::span<const uint8_t
   if (options_.net_out) options_.net_out(icount, frame);
 }
 
-bool ReplayingEnvironment::WaitForInput(int64_t) { return true; }
+bool ReplayingEnvironment::WaitForInput(int64_t) {
+  // The machine ends a run as "halted forever" when an idle wait with nothing scheduled
+  // returns false, so the answer must be the recording's. A live wait returned false only
+  // if nothing ever arrived: then the log ends there, at most with the time sample taken
+  // right after the wait. Anything more in a complete log means input did arrive.
+  if (options_.on_wait) options_.on_wait();
+  if (!options_.log_complete) return true;
+  // The recorder logs something at the icount of every wake that reported input (a time
+  // sample, or the console poll that follows, even if empty).
+  const log::Record* next = Ahead(0);
+  if (!next) return false;
+  if (next->kind_number() == static_cast<uint8_t>(log::RecordKind::kTimeSample) && !Ahead(1)) return false;
+  return !options_.icount || next->icount == options_.icount();
+}
 
 }  // namespace vmrr

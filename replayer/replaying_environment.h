@@ -8,10 +8,13 @@
 //  - a logged input whose icount is below the one asked for was skipped: Divergence.
 // Other record kinds in the source are ignored (the session verifies them). Outputs are
 // folded into running digests (the session compares them with Output records) and handed
-// to optional sinks instead of the host. WaitForInput returns at once: replay never sleeps.
+// to optional sinks instead of the host. WaitForInput returns at once (replay never sleeps)
+// with the answer the live wait gave: false only where a complete log shows that nothing
+// ever arrived again.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 
@@ -30,6 +33,12 @@ struct ReplayingEnvironmentOptions {
   // the recording went on but the log does not say how); true -> Divergence (a complete log
   // ended, the machine must not want more).
   bool log_complete = true;
+  // Called at every idle wait before it returns (the replay session uses it to stop the
+  // machine where the recording was stopped during a wait).
+  std::function<void()> on_wait;
+  // The machine's current icount (idle waits are not passed one). Without it idle waits
+  // report input whenever any is left.
+  std::function<uint64_t()> icount;
 };
 
 class ReplayingEnvironment : public Environment {
@@ -58,14 +67,14 @@ class ReplayingEnvironment : public Environment {
   // The environment's own replay state (the source's position is saved by its owner), so
   // that a machine snapshot plus this restores a replay at an earlier point.
   struct State {
-    std::optional<log::Record> next;
+    std::deque<log::Record> ahead;
     bool source_done = false;
     OutputDigest outputs[2];
     uint64_t inputs_consumed = 0;
   };
-  State SaveState() const { return State{next_, source_done_, {outputs_[0], outputs_[1]}, inputs_consumed_}; }
+  State SaveState() const { return State{ahead_, source_done_, {outputs_[0], outputs_[1]}, inputs_consumed_}; }
   void LoadState(const State& s) {
-    next_ = s.next;
+    ahead_ = s.ahead;
     source_done_ = s.source_done;
     outputs_[0] = s.outputs[0];
     outputs_[1] = s.outputs[1];
@@ -80,7 +89,9 @@ class ReplayingEnvironment : public Environment {
 
   RecordSource& inputs_;
   ReplayingEnvironmentOptions options_;
-  std::optional<log::Record> next_;
+  const log::Record* Ahead(size_t i);  // the i-th input not yet consumed
+
+  std::deque<log::Record> ahead_;  // inputs read from the source, not yet consumed
   bool source_done_ = false;
   OutputDigest outputs_[2];
   uint64_t inputs_consumed_ = 0;

@@ -35,7 +35,18 @@ VerifiedReplay::VerifiedReplay(const log::LogReader& reader, const SessionConfig
                                std::optional<BitFlip> flip)
     : reader_(reader),
       config_(config),
-      machine_(reader, config, disk_path, start, std::move(env_options), flip),
+      machine_(reader, config, disk_path, start,
+               [&] {
+                 env_options.on_wait = [this] {
+                   // The recording was stopped in an idle wait here once every input it
+                   // logged at this icount had been taken.
+                   if (!stopped_at_ || machine_.machine().icount() != *stopped_at_) return;
+                   const log::Record* next = machine_.env().PeekInput();
+                   if (!next || next->icount != *stopped_at_) machine_.machine().RequestStop();
+                 };
+                 return std::move(env_options);
+               }(),
+               flip),
       verification_(reader, PositionAfterCheckpoint(reader, start)),
       start_icount_(start.icount),
       last_match_(start.icount),
@@ -136,6 +147,33 @@ void VerifiedReplay::Check(const log::Record& r) {
     for (const auto& info : reader_.checkpoints())
       if (info.snapshot_id == c->snapshot_id && info.icount == at) last_checkpoint_ = info;
   } else if (const auto* e = std::get_if<log::End>(&r.body)) {
+    const log::Record* pending = machine_.env().PeekInput();
+    if (e->reason == log::EndReason::kStopped && result_.stop == MachineStop::kTargetReached && pending &&
+        pending->icount == at) {
+      // Stopped while idle after taking inputs at this icount: run into the idle wait, where
+      // the stop is repeated (on_wait).
+      result_ = machine_.RunTo(at + 1);
+      if (result_.icount != at || result_.stop != MachineStop::kExitRequested)
+        throw Divergence(Divergence::Kind::kEnd, at,
+                         "the recording was stopped at icount " + std::to_string(at) + " but the replay went on (" +
+                             MachineStopName(result_.stop) + " at icount " + std::to_string(result_.icount) + ")");
+    }
+    if (e->reason == log::EndReason::kShutdown && result_.stop == MachineStop::kTargetReached) {
+      // The recording stopped at a triple fault (the faulting instruction does not retire)
+      // or an endless halt: run on, the machine must stop by itself at this icount.
+      try {
+        result_ = machine_.RunTo(at + 1);
+      } catch (const Divergence&) {
+        result_.icount = m.icount();
+      } catch (const LogExhausted&) {
+        result_.icount = m.icount();
+      }
+      if (result_.icount != at || (result_.stop != MachineStop::kShutdown && result_.stop != MachineStop::kHaltedForever))
+        throw Divergence(Divergence::Kind::kEnd, at,
+                         "the recording ended by shutdown at icount " + std::to_string(at) +
+                             " but the replay went on (" + MachineStopName(result_.stop) + " at icount " +
+                             std::to_string(result_.icount) + ")");
+    }
     const MachineResult& res = result_;
     bool ok = true;
     std::string why;
@@ -182,6 +220,12 @@ VerifiedReplay::Stop VerifiedReplay::Run(uint64_t until) {
       return target == until && until < last ? Stop::kUntil : Stop::kLogEnd;
     }
     const uint64_t at = next->icount;
+    // Read every record at this icount, to know whether the recording was stopped here.
+    while (!verification_done_ && ahead_.back().icount <= at && Fill()) {
+    }
+    for (const log::Record& r : ahead_)
+      if (const auto* e = std::get_if<log::End>(&r.body); e && e->reason == log::EndReason::kStopped)
+        stopped_at_ = r.icount;
     if (at > until) {
       result_ = machine_.RunTo(until);
       if (result_.icount == until) {

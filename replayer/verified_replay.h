@@ -64,6 +64,9 @@ class VerifiedReplay : private MachineObserver {
   std::optional<log::End> end_;
   MachineResult result_;
   std::optional<uint64_t> recording_wall_ns_;
+  // The icount of an End record whose recording was stopped by the user: an idle wait there
+  // was cut short by the stop (the machine skipped its input point), so the replay stops too.
+  std::optional<uint64_t> stopped_at_;
 };
 
 }  // namespace vmrr

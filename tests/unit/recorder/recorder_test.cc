@@ -88,6 +88,24 @@ TEST(RecordingEnvironment, OutputsGoToTheHostAndIntoRunningDigests) {
   EXPECT_EQ(last_console.total_bytes, 4u);
 }
 
+TEST(RecordingEnvironment, TheFirstConsolePollAfterAWakeIsLoggedEvenIfEmpty) {
+  struct WakingFake : FakeEnvironment {
+    bool WaitForInput(int64_t) override { return true; }
+  } fake;
+  std::vector<uint8_t> bytes;
+  {
+    log::LogWriter w(std::make_unique<log::VectorSink>(&bytes), log::LogHeader{});
+    RecordingEnvironment env(fake, w);
+    EXPECT_TRUE(env.PollConsoleInput(5, 16).empty());  // no wake: not logged
+    EXPECT_TRUE(env.WaitForInput(INT64_MAX));
+    EXPECT_TRUE(env.PollConsoleInput(7, 16).empty());  // after a wake: logged, empty
+    EXPECT_TRUE(env.PollConsoleInput(7, 16).empty());  // only the first
+    w.Finish(9, log::End{});
+  }
+  std::vector<log::Record> expect = {{7, log::ConsoleIn{}}, {9, log::End{}}};
+  EXPECT_EQ(AllRecords(bytes), expect);
+}
+
 TEST(OutputDigest, DependsOnContentAndOrder) {
   OutputDigest x, y, z;
   const uint8_t a[] = {'a'}, b[] = {'b'};

@@ -178,9 +178,25 @@ TEST(ReplayingEnvironment, ConsumesInLogOrderAndIgnoresOtherKinds) {
   EXPECT_TRUE(env.PollNetFrame(30, &f));
   EXPECT_EQ(f, (std::vector<uint8_t>{7, 7}));
   EXPECT_NO_THROW(env.CheckNoInputBefore(50));
+  EXPECT_FALSE(env.WaitForInput(INT64_MAX));  // only the time sample after the wait is left
   EXPECT_EQ(env.SampleTime(50), 6);
   EXPECT_EQ(env.inputs_consumed(), 5u);
-  EXPECT_TRUE(env.WaitForInput(INT64_MAX));  // returns at once
+  EXPECT_FALSE(env.WaitForInput(INT64_MAX));  // nothing left
+}
+
+TEST(ReplayingEnvironment, IdleWaitsReturnAtOnceWithTheRecordingsAnswer) {
+  VectorRecordSource s(Inputs());
+  ReplayingEnvironment env(s);
+  EXPECT_TRUE(env.WaitForInput(INT64_MAX));  // more input follows: it did arrive
+  VectorRecordSource cut(Inputs());
+  ReplayingEnvironmentOptions o;
+  o.log_complete = false;
+  ReplayingEnvironment cut_env(cut, o);
+  for (int i = 0; i < 6; ++i) cut_env.PeekInput();
+  EXPECT_TRUE(cut_env.WaitForInput(INT64_MAX));  // a cut log says nothing about the end
+  VectorRecordSource empty({});
+  ReplayingEnvironment empty_env(empty, o);
+  EXPECT_TRUE(empty_env.WaitForInput(INT64_MAX));
 }
 
 TEST(ReplayingEnvironment, DetectsEveryInputDivergence) {
