@@ -3,6 +3,8 @@
 
 #include <cctype>
 
+#include "cli/exit_codes.h"
+
 namespace vmrr::cli {
 
 void AddMachineOptions(CLI::App* cmd, MachineOptions* o) {
@@ -50,7 +52,8 @@ uint64_t ParseSize(const std::string& s) {
   std::string suffix = s.substr(pos);
   uint64_t mult = 1;
   if (suffix == "K" || suffix == "k") mult = 1ull << 10;
-  else if (suffix == "M" || suffix == "m" || suffix.empty()) mult = suffix.empty() ? 1 : 1ull << 20;
+  else if (suffix.empty()) mult = 1;
+  else if (suffix == "M" || suffix == "m") mult = 1ull << 20;
   else if (suffix == "G" || suffix == "g") mult = 1ull << 30;
   else throw CLI::ValidationError("--memory", "unknown size suffix '" + suffix + "' (K, M or G)");
   return v * mult;
@@ -81,16 +84,63 @@ LiveEnvironmentOptions ToLiveOptions(const MachineOptions& o) {
   return l;
 }
 
+bool NormalizeNetOption(std::string* net, std::string* error) {
+  if (net->rfind("udp:", 0) != 0) return true;
+  const std::string rest = net->substr(4);
+  const size_t c1 = rest.find(':');
+  if (c1 == std::string::npos) {
+    *error = "--net: expected udp:HOST:PEER_PORT[:LOCAL_PORT]";
+    return false;
+  }
+  const std::string host = rest.substr(0, c1);
+  if (host != "127.0.0.1" && host != "localhost") {
+    *error = "--net: only loopback peers (127.0.0.1) are supported, not '" + host + "'";
+    return false;
+  }
+  const std::string ports = rest.substr(c1 + 1);
+  const size_t c2 = ports.find(':');
+  auto parse = [](const std::string& s, unsigned long* v) {
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 5) return false;
+    *v = std::stoul(s);
+    return *v >= 1 && *v <= 65535;
+  };
+  unsigned long peer = 0, local = 0;
+  if (!parse(ports.substr(0, c2), &peer) || (c2 != std::string::npos && !parse(ports.substr(c2 + 1), &local))) {
+    *error = "--net: ports must be numbers 1..65535 in udp:HOST:PEER_PORT[:LOCAL_PORT]";
+    return false;
+  }
+  if (c2 == std::string::npos) {
+    if (peer == 65535) {
+      *error = "--net: give LOCAL_PORT explicitly when PEER_PORT is 65535";
+      return false;
+    }
+    local = peer + 1;
+  }
+  *net = std::to_string(local) + ":" + std::to_string(peer);
+  return true;
+}
+
+int ExitStatusFor(const MachineError& e) {
+  switch (e.code()) {
+    case MachineError::Code::kConfig: return kExitUsage;
+    case MachineError::Code::kDisk:
+    case MachineError::Code::kNet: return kExitIo;
+    case MachineError::Code::kKernel: return kExitBadImage;
+    case MachineError::Code::kSnapshot: return kExitFailure;
+  }
+  return kExitFailure;
+}
+
 int ExitStatusFor(const MachineResult& r) {
   switch (r.stop) {
     case MachineStop::kGuestExit: return r.exit_status;
     case MachineStop::kShutdown:
-    case MachineStop::kHaltedForever: return 8;
-    case MachineStop::kTargetReached: return 10;
+    case MachineStop::kHaltedForever: return kExitGuestFault;
+    case MachineStop::kTargetReached: return kExitInstructionLimit;
     case MachineStop::kBreakpoint:
-    case MachineStop::kExitRequested: return 130;
+    case MachineStop::kExitRequested: return kExitInterrupted;
   }
-  return 1;
+  return kExitFailure;
 }
 
 }  // namespace vmrr::cli

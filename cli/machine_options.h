@@ -32,8 +32,16 @@ void AddMachineOptions(CLI::App* cmd, MachineOptions* o);
 MachineConfig ToMachineConfig(const MachineOptions& o);
 LiveEnvironmentOptions ToLiveOptions(const MachineOptions& o);
 
+// --net udp:HOST:PEER_PORT[:LOCAL_PORT] (HOST loopback, LOCAL defaults to PEER + 1) ->
+// the LOCAL_PORT:PEER_PORT form; other forms are left as they are. False and *error set on
+// a malformed udp: form.
+bool NormalizeNetOption(std::string* net, std::string* error);
+
 // Host exit status for how a run ended (boot contract): guest exit -> (code << 1) | 1,
 // triple fault / halted forever -> 8, instruction limit -> 10, stopped by a signal -> 130.
 int ExitStatusFor(const MachineResult& r);
+// Exit status for a machine that could not be built (bad memory size 2, disk or network
+// unusable 3, malformed kernel 4, else 1).
+int ExitStatusFor(const MachineError& e);
 
 }  // namespace vmrr::cli

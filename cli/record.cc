@@ -42,8 +42,13 @@ std::string Human(double v, const char* unit) {
   return b;
 }
 
-int Record(const RecordOptions& o) {
+int Record(RecordOptions o) {
   SessionConfig config;
+  std::string net_error;
+  if (!NormalizeNetOption(&o.machine.net, &net_error)) {
+    std::fprintf(stderr, "vmrr record: %s\n", net_error.c_str());
+    return kExitUsage;
+  }
   try {
     config.machine = FromMachineConfig(ToMachineConfig(o.machine));
   } catch (const CLI::ValidationError& e) {
@@ -63,6 +68,14 @@ int Record(const RecordOptions& o) {
     return kExitUsage;
   }
   const bool tty = isatty(2);
+  bool started = false;  // the log holds a starting snapshot: keep it whatever happens next
+  const bool existed = ::access(o.output.c_str(), F_OK) == 0;
+  auto fail = [&](int status, const char* what) {
+    g_session = nullptr;
+    if (!started && !existed) ::unlink(o.output.c_str());  // a log we began but never filled
+    std::fprintf(stderr, "vmrr record: %s\n", what);
+    return status;
+  };
   try {
     LiveEnvironment live(ToLiveOptions(o.machine));
     // Frames close at least every 50 ms, so a recorder killed at any moment loses at most
@@ -71,10 +84,13 @@ int Record(const RecordOptions& o) {
     wo.max_frame_age_ns = 50'000'000;
     RecordingSession session(config, live, o.output, VMRR_VERSION, wo);
     g_session = &session;
+    started = true;
     struct sigaction sa {};
     sa.sa_handler = OnSignal;
+    sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGHUP, &sa, nullptr);
     uint64_t last_print = 0;
     auto progress = [&](const RecordProgress& p) {
       if (!tty || p.wall_ns - last_print < 250'000'000) return;
@@ -89,6 +105,7 @@ int Record(const RecordOptions& o) {
     g_session = nullptr;
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
     if (tty) {
       std::fprintf(stderr, "\r[vmrr record] %" PRIu64 " instructions, %s, log %s, %" PRIu64
                            " records, %" PRIu64 " checkpoints, %.2fs         \n",
@@ -98,21 +115,13 @@ int Record(const RecordOptions& o) {
     }
     return ExitStatusFor(s.result);
   } catch (const log::LogError& e) {
-    g_session = nullptr;
-    std::fprintf(stderr, "vmrr record: %s\n", e.what());
-    return ExitCodeFor(e.code());
+    return fail(ExitCodeFor(e.code()), e.what());
   } catch (const MachineError& e) {
-    g_session = nullptr;
-    std::fprintf(stderr, "vmrr record: %s\n", e.what());
-    return e.code() == MachineError::Code::kKernel ? kExitNotALog : kExitFailure;
+    return fail(ExitStatusFor(e), e.what());
   } catch (const EnvironmentError& e) {
-    g_session = nullptr;
-    std::fprintf(stderr, "vmrr record: %s\n", e.what());
-    return kExitFailure;
+    return fail(kExitIo, e.what());
   } catch (const std::runtime_error& e) {
-    g_session = nullptr;
-    std::fprintf(stderr, "vmrr record: %s\n", e.what());
-    return kExitIo;
+    return fail(kExitIo, e.what());
   }
 }
 
