@@ -36,7 +36,9 @@ bool GuestMemory::Write(uint64_t gpa, const void* in, uint64_t len) {
   return true;
 }
 
-void GuestMemory::ClearDirty() { std::fill(dirty_.begin(), dirty_.end(), 0); }
+void GuestMemory::ClearDirty() {
+  for (uint8_t& d : dirty_) d &= static_cast<uint8_t>(~kPageDirty);
+}
 void GuestMemory::ClearCodeMarks() { std::fill(code_.begin(), code_.end(), 0); }
 
 }  // namespace vmrr

@@ -53,15 +53,18 @@ class GuestMemory {
     uint64_t last = (gpa + (len ? len - 1 : 0)) >> kGuestPageShift;
     bool code = false;
     for (uint64_t p = first; p <= last && p < pages(); ++p) {
-      dirty_[p] = 1;
+      dirty_[p] = kPageDirty | kPageWritten;
       code |= code_[p] != 0;
     }
     if (code && observer_) observer_->OnCodeWrite(gpa, len);
   }
 
   // Dirty tracking: one byte per page, set by every write since the last ClearDirty.
-  bool IsDirty(uint64_t page) const { return dirty_[page] != 0; }
+  bool IsDirty(uint64_t page) const { return (dirty_[page] & kPageDirty) != 0; }
   void ClearDirty();
+  // False for a page nothing has written since the memory was mapped: such a page is zero,
+  // so snapshots and digests can skip it without reading (and faulting in) host memory.
+  bool MayBeNonZero(uint64_t page) const { return (dirty_[page] & kPageWritten) != 0; }
 
   // Code watching: the CPU marks pages it has decoded; a write to one calls the observer.
   void MarkCode(uint64_t page) { code_[page] = 1; }
@@ -76,7 +79,8 @@ class GuestMemory {
  private:
   uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
-  std::vector<uint8_t> dirty_;
+  static constexpr uint8_t kPageDirty = 1, kPageWritten = 2;
+  std::vector<uint8_t> dirty_;  // kPageDirty | kPageWritten bits per page
   std::vector<uint8_t> code_;
   CodeWriteObserver* observer_ = nullptr;
 };

@@ -421,7 +421,7 @@ void SaveMemory(StateWriter& w, const GuestMemory& mem) {
   w.Begin("MEM0", kMemoryVersion);
   std::vector<uint64_t> pages;
   for (uint64_t p = 0; p < mem.pages(); ++p) {
-    if (!PageIsZero(mem.data() + p * kGuestPageSize)) pages.push_back(p);
+    if (mem.MayBeNonZero(p) && !PageIsZero(mem.data() + p * kGuestPageSize)) pages.push_back(p);
   }
   w.U64(mem.pages());
   w.U64(pages.size());
@@ -479,7 +479,7 @@ void ApplyMemory(GuestMemory& mem, const std::vector<uint64_t>& pages,
       if (std::memcmp(dst, src, kGuestPageSize) == 0) continue;
       std::memcpy(dst, src, kGuestPageSize);
     } else {
-      if (PageIsZero(dst)) continue;
+      if (!mem.MayBeNonZero(p) || PageIsZero(dst)) continue;
       std::memset(dst, 0, kGuestPageSize);
     }
     mem.NoteWrite(p * kGuestPageSize, kGuestPageSize);
@@ -563,7 +563,16 @@ uint64_t Machine::StateDigest(DigestScope scope) const {
   }
   XXH3_128bits_update(st, w.bytes().data(), w.bytes().size());
   if (scope == DigestScope::kFull) {
-    XXH3_128bits_update(st, impl_->mem.data(), impl_->mem.size());
+    // Every non-zero page with its number: zero pages (most of a fresh machine's RAM) add
+    // nothing, whether or not anything ever wrote them, so the digest is a function of the
+    // contents alone.
+    const GuestMemory& mem = impl_->mem;
+    for (uint64_t p = 0; p < mem.pages(); ++p) {
+      const uint8_t* page = mem.data() + p * kGuestPageSize;
+      if (!mem.MayBeNonZero(p) || PageIsZero(page)) continue;
+      XXH3_128bits_update(st, &p, sizeof p);
+      XXH3_128bits_update(st, page, kGuestPageSize);
+    }
   }
   const XXH128_hash_t h = XXH3_128bits_digest(st);
   XXH3_freeState(st);

@@ -3,6 +3,8 @@
  * 16 PIT ticks; phase 3 does the same for 16 local-APIC timer ticks (periodic, 250 us).
  * The counts depend on how many instructions run per unit of guest time: identical on every
  * run in icount clock mode, different from live run to live run in host clock mode.
+ * Phase 4 idles like a server waiting for work: HLT through 50 PIT ticks at 100 Hz (500 ms
+ * of guest time), the part a replay skips instead of sleeping.
  * Output ends with "RESULT timer <fnv1a of all numbers>". Exit 0, or 2 if a tick never
  * came (busy loop ran past its cap). Also built as timer.mb.elf. */
 #include "rt.h"
@@ -10,6 +12,7 @@
 #define HLT_TICKS 4
 #define PIT_TICKS 16
 #define LAPIC_TICKS 16
+#define IDLE_TICKS 50
 #define LOOP_CAP 50000000ull
 
 static volatile uint32_t ticks;
@@ -101,6 +104,19 @@ int kmain(uint64_t ram_bytes) {
     printf("apic tick %d: %lu iterations\n", i, n);
     h = fnv1a(h, &n, sizeof n);
   }
+  /* Phase 4: idle at 100 Hz. */
+  ticks = 0;
+  uint64_t idle_start = rdtsc();
+  pic_unmask(PLAT_PIT_IRQ);
+  pit_start_hz(100);
+  sti();
+  while (ticks < IDLE_TICKS) sti_hlt();
+  cli();
+  pic_mask(PLAT_PIT_IRQ);
+  pit_stop();
+  uint64_t idle = rdtsc() - idle_start;
+  printf("idle: %d ticks at 100 Hz in %lu ns of guest time\n", IDLE_TICKS, idle);
+  h = fnv1a(h, &idle, sizeof idle);
   printf("RESULT timer %08x\n", h);
   return 0;
 }
