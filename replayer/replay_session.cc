@@ -113,9 +113,18 @@ ReplaySummary ReplaySession::Run() {
     in.kind = d.kind();
     in.message = d.what();
     in.disturbance = options_.test_flip;
+    bool searched = false;
     if (options_.search) {
-      s.divergence = SearchDivergence(in);
-    } else {
+      try {
+        s.divergence = SearchDivergence(in);
+        searched = true;
+      } catch (const std::exception& e) {
+        // The search replays the log again; if that fails (a damaged snapshot, a machine
+        // error), the divergence itself still stands.
+        in.message += std::string(" (the search for its start failed: ") + e.what() + ")";
+      }
+    }
+    if (!searched) {
       DivergenceReport r;
       r.kind = d.kind();
       r.detected_icount = d.icount();
