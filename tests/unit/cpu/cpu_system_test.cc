@@ -67,9 +67,21 @@ TEST_F(CpuTest, RepStosqAndZeroCount) {
     s.gpr[kRcx] = 0;
     s.rflags = 2 | kFlagCf | kFlagZf;
   });
+  const uint64_t start = cpu.icount();
   RunToHalt();
   EXPECT_EQ(reg(kRsi), kDataBase);
   EXPECT_EQ(st().rflags & kStatus, kFlagCf | kFlagZf);
+  // A REP instruction with nothing to do still retires once (otherwise a loop around it
+  // would never reach an icount target).
+  EXPECT_EQ(cpu.icount() - start, 2u);
+}
+
+TEST_F(CpuTest, ZeroCountRepInALoopStillAdvancesTheCount) {
+  // L: rep movsb (rcx = 0); jmp L
+  Start(FlatMode::kLong64, {0xf3, 0xa4, 0xeb, 0xfc}, [](CpuState& s) { s.gpr[kRcx] = 0; });
+  const uint64_t start = cpu.icount();
+  EXPECT_EQ(cpu.Run(start + 1001).reason, StopReason::kTargetReached);
+  EXPECT_EQ(cpu.icount(), start + 1001);
 }
 
 TEST_F(CpuTest, RepeCmpsbStopsAtTheFirstDifference) {

@@ -1249,14 +1249,9 @@ bool GenerateRandomBytes(Rng& rng, FlatMode mode, DiffCase* c) {
     if (start < in.operand_width && start + len > in.operand_width) return false;  // QEMU bug
     if (len >= in.operand_width) return false;  // QEMU: wrong for len == operand size too
   }
-  // Zydis 4.0.0 decodes 32-bit addressing with REX.B and SIB base 101 under mod 00 as
-  // [r13d + ...] without the disp32 (the SDM: no base, disp32, whatever REX.B says). vmrr
-  // inherits this; recorded in notes/cpu_bugs.md ("Zydis SIB base r13 with 67h"); excluded
-  // here until decode.cc works around it.
-  if (in.address_width == 32 && m64 && in.raw.modrm.mod == 0 && in.raw.modrm.rm == 4 &&
-      in.raw.sib.base == 5 && in.raw.rex.B) {
-    return false;
-  }
+  // (Zydis 4.0.0 decodes 32-bit addressing with REX.B and SIB base 101 under mod 00 as
+  // [r13d + ...] without the disp32, and so did vmrr until decode.cc corrected it: such
+  // operands are generated; the EA below comes from the raw bytes for that reason.)
   // Both F2 and F3 on one instruction: undefined for REP string forms, and decoders disagree
   // on which one selects the opcode (F3 0F BD is LZCNT, F2 0F BD is BSR).
   {
@@ -1338,9 +1333,16 @@ bool GenerateRandomBytes(Rng& rng, FlatMode mode, DiffCase* c) {
     if (!m64 && z.mem.segment == ZYDIS_REGISTER_CS && (z.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
       return false;  // vmrr faults (read-only code segment); QEMU does not check
     uint64_t ea = static_cast<uint64_t>(z.mem.disp.value);
-    if (z.mem.base == ZYDIS_REGISTER_RIP) ea += next_rip;
-    else if (z.mem.base == ZYDIS_REGISTER_EIP) ea += next_rip;
-    else if (z.mem.base != ZYDIS_REGISTER_NONE) ea += RegValue(c->gpr, z.mem.base);
+    ZydisRegister base = z.mem.base;
+    if (in.address_width == 32 && m64 && in.raw.modrm.mod == 0 && in.raw.modrm.rm == 4 &&
+        in.raw.sib.base == 5 && z.visibility == ZYDIS_OPERAND_VISIBILITY_EXPLICIT) {
+      // The Zydis 4.0.0 bug above: no base, disp32 from the raw bytes.
+      base = ZYDIS_REGISTER_NONE;
+      ea = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(in.raw.disp.value)));
+    }
+    if (base == ZYDIS_REGISTER_RIP) ea += next_rip;
+    else if (base == ZYDIS_REGISTER_EIP) ea += next_rip;
+    else if (base != ZYDIS_REGISTER_NONE) ea += RegValue(c->gpr, base);
     if (z.mem.index != ZYDIS_REGISTER_NONE) ea += RegValue(c->gpr, z.mem.index) * z.mem.scale;
     ea &= amask;
     const uint64_t size = z.size / 8 ? z.size / 8 : 1;
