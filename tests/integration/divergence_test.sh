@@ -62,6 +62,19 @@ for n in 1 3 7; do
   grep -q "first divergent icount: $at$" "$tmp/sum" || { fail "TimeSample $n: first divergent icount is not $at"; cat "$tmp/sum" >&2; }
 done
 
+# 3. Tampered verification records are reported where they are: a wrong interrupt vector at
+# its icount (kind interrupt), a wrong output or state digest at its icount.
+check_detect() {  # KIND N WANT_KIND
+  local at
+  at=$("$tamper" "$tmp/timer.log" "$tmp/t.log" "$1" "$2") || { fail "tamper $1 $2"; return; }
+  replay "$tmp/t.log" --no-search
+  [ "$st" -eq 11 ] || fail "$1 $2: status $st, want 11"
+  grep -q "^divergence ($3) detected at icount $at:" "$tmp/sum" || { fail "$1 $2: not detected as $3 at $at"; cat "$tmp/sum" >&2; }
+}
+check_detect IrqDelivered 5 interrupt
+check_detect Output 3 output
+check_detect Digest 7 digest
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)" >&2
   exit 1

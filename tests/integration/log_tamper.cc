@@ -1,5 +1,6 @@
 // log_tamper IN OUT KIND N: rewrites a vmrr log with the N-th (0-based) record of KIND
-// changed (TimeSample: +1 s; ConsoleIn/NetRx/Entropy: first byte inverted), re-encoding
+// changed (TimeSample: +1 s; ConsoleIn/NetRx/Entropy: first byte inverted; IrqDelivered:
+// vector ^ 1; Output/Digest: digest ^ 1), re-encoding
 // every frame so that checksums hold: a log that is whole but lies about one input. Prints
 // the icount of the changed record. For the replay divergence tests.
 #include <cinttypes>
@@ -51,6 +52,9 @@ int main(int argc, char** argv) {
         if (auto* c = std::get_if<ConsoleIn>(&r.body); c && !c->bytes.empty()) c->bytes[0] ^= 0xff;
         if (auto* n = std::get_if<NetRx>(&r.body); n && !n->frame.empty()) n->frame[0] ^= 0xff;
         if (auto* e = std::get_if<Entropy>(&r.body); e && !e->bytes.empty()) e->bytes[0] ^= 0xff;
+        if (auto* i = std::get_if<IrqDelivered>(&r.body)) i->vector ^= 1;
+        if (auto* o = std::get_if<Output>(&r.body)) o->digest ^= 1;
+        if (auto* d = std::get_if<Digest>(&r.body)) d->hash ^= 1;
         std::printf("%" PRIu64 "\n", r.icount);
         done = true;
       }
