@@ -20,7 +20,7 @@ void AddMachineOptions(CLI::App* cmd, MachineOptions* o) {
   cmd->add_option("--epoch", o->epoch_ns, "icount mode: wall-clock ns guest time 0 corresponds to");
   cmd->add_option("--disk", o->disk, "virtio-blk image (writes go to an overlay)")->check(CLI::ExistingFile);
   cmd->add_flag("--disk-write-through", o->disk_write_through, "write guest disk writes to the image");
-  cmd->add_option("--net", o->net, "virtio-net over UDP on 127.0.0.1: LOCAL_PORT:PEER_PORT");
+  cmd->add_option("--net", o->net, "virtio-net over UDP on loopback: udp:127.0.0.1:PEER_PORT[:LOCAL_PORT] or LOCAL_PORT:PEER_PORT");
   cmd->add_flag("--no-rng", o->no_rng, "no virtio-rng device");
   cmd->add_option("--max-instructions", o->max_instructions, "stop after this many instructions (exit 10)");
 }

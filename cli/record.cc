@@ -44,6 +44,12 @@ std::string Human(double v, const char* unit) {
 
 int Record(RecordOptions o) {
   SessionConfig config;
+  if (o.machine.disk_write_through) {
+    std::fprintf(stderr,
+                 "vmrr record: --disk-write-through would change the disk image the log is verified "
+                 "against; record with the overlay (the default)\n");
+    return kExitUsage;
+  }
   std::string net_error;
   if (!NormalizeNetOption(&o.machine.net, &net_error)) {
     std::fprintf(stderr, "vmrr record: %s\n", net_error.c_str());

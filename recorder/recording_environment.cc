@@ -76,6 +76,7 @@ bool RecordingEnvironment::WaitForInput(int64_t deadline_host_ns) {
       writer_.Poll();
       return ready;
     }
+    if (options_.on_idle_slice) options_.on_idle_slice();
   }
 }
 

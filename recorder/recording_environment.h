@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 
 #include "hv-hooks/environment.h"
 #include "logformat/log_writer.h"
@@ -25,6 +26,8 @@ struct RecordingEnvironmentOptions {
   // Upper bound on one WaitForInput call, so that a frame opened before an idle period is
   // closed by age (LogWriter::Poll) while the guest sleeps. 0: no bound.
   int64_t max_idle_wait_ns = 50'000'000;
+  // Called between the slices of an idle wait (progress display while the guest sleeps).
+  std::function<void()> on_idle_slice;
 };
 
 class RecordingEnvironment : public Environment {

@@ -95,7 +95,13 @@ RecordingSession::RecordingSession(const SessionConfig& config, Environment& liv
         HashImageFile("disk:" + BaseName(*config_.machine.disk_image), *config_.machine.disk_image));
   start_ns_ = MonotonicNs();
   writer_ = log::LogWriter::CreateFile(log_path, header, std::move(writer_options));
-  env_ = std::make_unique<RecordingEnvironment>(live, *writer_);
+  RecordingEnvironmentOptions eo;
+  eo.on_idle_slice = [this] {
+    if (progress_ && machine_)
+      progress_(RecordProgress{machine_->icount(), machine_->clock().NowNs(), writer_->bytes_written(),
+                               MonotonicNs() - start_ns_});
+  };
+  env_ = std::make_unique<RecordingEnvironment>(live, *writer_, eo);
   machine_ = std::make_unique<Machine>(ToMachineConfig(config_.machine), *env_);
   machine_->LoadKernel(config_.kernel_path);
   if (config_.irq_records) {
@@ -126,6 +132,7 @@ void RecordingSession::WriteCheckpoint(uint64_t icount) {
 
 RecordSummary RecordingSession::Run(uint64_t max_icount,
                                     const std::function<void(const RecordProgress&)>& progress) {
+  progress_ = progress;
   const uint64_t limit = max_icount ? max_icount : ~uint64_t{0};
   const uint64_t di = config_.digest_interval;
   const uint64_t ci = config_.checkpoint_interval;

@@ -74,6 +74,7 @@ class RecordingSession {
   uint64_t next_snapshot_id_ = 0;
   uint64_t checkpoints_ = 0;
   uint64_t start_ns_ = 0;
+  std::function<void(const RecordProgress&)> progress_;
 };
 
 }  // namespace vmrr
