@@ -417,6 +417,45 @@ TEST_F(CpuPagingTest, UserAccessToSupervisorPageAndNoExecute) {
   EXPECT_EQ(Frame64(1), kVa + 0x5010);
 }
 
+TEST_F(CpuPagingTest, UserWriteToReadOnlyUserPageAndWriteProtectedSupervisorWithWpClear) {
+  auto user = [&](CpuState& s) {
+    s.seg[kCs] = Segment{kSelUserCode | 3, 0xa0fb, 0xffffffff, 0};
+    s.seg[kSs] = Segment{kSelUserData | 3, 0xc0f3, 0xffffffff, 0};
+    s.cpl = 3;
+    Put64(mem(), kTssBase + 4, kStackTop - 0x200);
+  };
+  // CPL 3 writing a read-only user page: P | W | U (7), whatever CR0.WP says.
+  StartPaged({0xc6, 0x06, 0x01, 0xf4}, [&](CpuState& s) {
+    SetPte(10, (kVa + 0xa000) | 0x5);  // P | US, read-only
+    s.gpr[kRsi] = kVa + 0xa010;
+    s.cr0 &= ~uint64_t{0x10000};
+    user(s);
+  });
+  EXPECT_EQ(ExpectPageFault(kVa + 0xa010), 7u);
+  // CPL 3 fetching from a supervisor page: P | U | I/D (0x15) with NXE on.
+  StartPaged({0xff, 0xe6}, [&](CpuState& s) {  // jmp rsi
+    SetPte(11, (kVa + 0xb000) | 0x1);  // P, supervisor
+    s.gpr[kRsi] = kVa + 0xb000;
+    s.efer |= 0x800;
+    user(s);
+  });
+  EXPECT_EQ(ExpectPageFault(kVa + 0xb000), 0x15u);
+}
+
+TEST_F(CpuTest, ThirtyTwoBitPagingNotPresentLargePage) {
+  // 32-bit paging with 4 MiB pages; PDE 1 (0x400000..0x7fffff) not present.
+  Start(FlatMode::kProt32Paged, {0x8b, 0x06, 0xf4}, [&](CpuState& s) {  // mov eax, [esi]
+    Put32(mem(), kPml4Base + 4, 0);
+    s.gpr[kRsi] = 0x401234;
+  });
+  RunToHalt();
+  ASSERT_EQ(FaultVector(), 14);
+  EXPECT_EQ(st().cr2, 0x401234u);
+  EXPECT_EQ(Frame32(0), 0u);          // error code
+  EXPECT_EQ(Frame32(1), kCodeBase);   // EIP
+  EXPECT_EQ(Frame32(2), kSelCode32);  // CS
+}
+
 TEST_F(CpuPagingTest, AccessedAndDirtyBits) {
   // mov al, [rsi]; mov byte [rdi], 1
   StartPaged({0x8a, 0x06, 0xc6, 0x07, 0x01, 0xf4}, [&](CpuState& s) {
