@@ -69,6 +69,7 @@ class UnicornSide {
   static void OnInterrupt(uc_engine* uc, uint32_t intno, void* user);
   FlatMode mode_;
   uc_engine* uc_ = nullptr;
+  uc_context* clean_ = nullptr;  // CPU context right after setup, restored before every case
   uc_hook hook_ = 0;
   int vector_ = -1;
 };
