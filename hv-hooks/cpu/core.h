@@ -112,6 +112,13 @@ struct CpuCore final : public CodeWriteObserver {
   bool fault_has_error = false;
   uint32_t fault_error = 0;
   bool halted_now = false;
+  // Exceptions and interrupts delivered since the last retired instruction. A guest whose
+  // handler faults before retiring anything (a handler beyond its segment limit, a #PF
+  // handler on a missing page) would loop forever without icount moving, and Run would never
+  // return; after kMaxDeliveriesWithoutRetire the CPU shuts down as on a triple fault.
+  // Counted deterministically and saved with the state.
+  uint32_t deliveries_without_retire = 0;
+  static constexpr uint32_t kMaxDeliveriesWithoutRetire = 1u << 16;
 
   CpuMode mode = kModeReal;
   // Depth of nested exception delivery (for #DF and triple fault).

@@ -74,6 +74,7 @@ void CpuCore::Reset() {
   intr = false;
   nmi_pending = false;
   exit_requested = false;
+  deliveries_without_retire = 0;
   UpdateMode();
   FlushTlb(true);
   FlushBlocks();
@@ -254,6 +255,7 @@ RunResult CpuCore::Run(uint64_t target_icount) {
       }
       s.rip = next_rip;
       ++icount;
+      deliveries_without_retire = 0;
       retired_last = true;
       if (end_block || halted_now) break;
     }
@@ -321,7 +323,7 @@ const char* Cpu::ModelName() { return "vmrr deterministic x86-64 CPU v1"; }
 // Save/load
 
 namespace {
-constexpr uint32_t kCpuStateVersion = 1;
+constexpr uint32_t kCpuStateVersion = 2;  // 2: deliveries_without_retire
 
 void PutSeg(StateWriter& w, const Segment& g) {
   w.U16(g.selector);
@@ -371,10 +373,11 @@ void Cpu::SaveState(StateWriter& w) const {
   w.U64(core_->icount);
   w.Bool(core_->intr);
   w.Bool(core_->nmi_pending);
+  w.U32(core_->deliveries_without_retire);
 }
 
 void Cpu::LoadState(StateReader& r) {
-  r.Begin("CPU0", kCpuStateVersion);
+  const uint32_t version = r.Begin("CPU0", kCpuStateVersion);
   CpuState s;
   for (uint64_t& v : s.gpr) v = r.U64();
   s.rip = r.U64();
@@ -401,6 +404,8 @@ void Cpu::LoadState(StateReader& r) {
   uint64_t icount = r.U64();
   bool intr = r.Bool();
   bool nmi = r.Bool();
+  const uint32_t stalled = version >= 2 ? r.U32() : 0;
+  if (stalled > CpuCore::kMaxDeliveriesWithoutRetire) r.Fail("CPU0: delivery count out of range");
   // Consistency rules the CPU relies on; anything else is not a state this CPU produced.
   if (!(s.rflags & 2) || (s.rflags & ~uint64_t{0x3f7fd7})) r.Fail("CPU0: invalid rflags");
   if ((s.cr0 & 0x80000000u) && !(s.cr0 & 1)) r.Fail("CPU0: CR0.PG without CR0.PE");
@@ -416,6 +421,7 @@ void Cpu::LoadState(StateReader& r) {
   c.icount = icount;
   c.intr = intr;
   c.nmi_pending = nmi;
+  c.deliveries_without_retire = stalled;
   c.UpdateMode();
   c.FlushTlb(true);
   c.FlushBlocks();

@@ -129,6 +129,9 @@ static bool DeliverOnce(CpuCore& c, uint8_t vector, bool has_error, uint32_t err
     s.cpl = static_cast<uint8_t>(new_cpl);
     s.rip = offset;
   } else {
+    // SDM, interrupt delivery in protected mode: an entry point beyond the code segment's
+    // limit is #GP(0) (a contributory fault during delivery, so #DF for an exception).
+    if (offset > cs.limit) { c.Gp(ext); return false; }
     const unsigned w = gate32 ? 4 : 2;
     Segment ss = s.seg[kSs];
     uint64_t esp = s.gpr[kRsp];
@@ -192,6 +195,10 @@ static bool DeliverOnce(CpuCore& c, uint8_t vector, bool has_error, uint32_t err
 void CpuCore::Deliver(uint8_t vector, bool has_error, uint32_t error, bool software,
                       uint64_t return_rip, bool external) {
   s.halted = false;
+  if (++deliveries_without_retire > kMaxDeliveriesWithoutRetire) {
+    s.shutdown = true;  // stuck in deliveries that never reach an instruction: see core.h
+    return;
+  }
   for (int attempt = 0;; ++attempt) {
     fault = false;
     if (DeliverOnce(*this, vector, has_error, error, software, return_rip, external)) {

@@ -584,25 +584,30 @@ TEST_F(CpuTest, InterruptStackTableOverridesTheStack) {
   EXPECT_EQ(st().cpl, 0);
 }
 
-// Disabled: /work/notes/cpu_bugs.md entry 4 — delivery does not check the handler EIP against
-// the CS limit. SDM: #GP during delivery of #UD -> #DF. Enable once interrupts.cc checks it.
-TEST_F(CpuTest, DISABLED_HandlerBeyondCodeSegmentLimitIsADoubleFault) {
+// SDM (interrupt delivery in protected mode): an entry point beyond the handler's code segment
+// limit is #GP(0), raised by the delivery itself, so the #GP frame holds the EIP of the UD2
+// that was being delivered, not the bad entry point. #UD is benign, so the #GP that its
+// delivery raises is delivered as it is (SDM table 6-5: no #DF for benign then contributory).
+TEST_F(CpuTest, HandlerBeyondCodeSegmentLimitRaisesGpInDelivery) {
   Start(FlatMode::kProt32, {0x0f, 0x0b}, [&](CpuState&) {  // ud2
     const uint64_t off = 0x12345;  // beyond the 16-bit code segment's 0xffff limit
     Put64(mem(), kIdtBase + 6 * 8, (off & 0xffff) | (uint64_t{kSelCode16} << 16) |
                                        (uint64_t{0x8e} << 40) | ((off >> 16) & 0xffff) << 48);
   });
   RunToHalt(100);
-  EXPECT_EQ(FaultVector(), 8);
+  ASSERT_EQ(FaultVector(), 13);
+  EXPECT_EQ(Frame32(0), 1u);         // error code 0 with EXT: raised while delivering #UD
+  EXPECT_EQ(Frame32(1), kCodeBase);  // EIP of the ud2, not 0x12345
 }
 
-// Disabled: /work/notes/cpu_bugs.md entry 5 — faults that never retire keep Run from ever
-// returning (this test hangs today). Real mode with a hidden CS limit of 0: every fetch #GPs
-// and the IVT delivery keeps the limit. Enable once Run bounds deliveries without progress.
-TEST_F(CpuTest, DISABLED_EndlessFaultLoopStillReturns) {
+// A guest whose every delivery faults before an instruction retires (real mode, hidden CS
+// limit 0: every fetch #GPs and the IVT delivery keeps the limit) would loop forever without
+// icount moving; the CPU shuts down after a bounded number of such deliveries instead.
+TEST_F(CpuTest, EndlessFaultLoopStillReturns) {
   Start(FlatMode::kReal, {0x90}, [](CpuState& s) { s.seg[kCs].limit = 0; });
   const RunResult r = cpu.Run(cpu.icount() + 1000);
-  EXPECT_NE(r.reason, StopReason::kTargetReached);
+  EXPECT_EQ(r.reason, StopReason::kShutdown);
+  EXPECT_TRUE(st().shutdown);
 }
 
 // ---- self-modifying code -----------------------------------------------------------------------
