@@ -132,8 +132,14 @@ int main(int argc, char** argv) {
   const int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 5;
   const std::string vmrr = VMRR_BINARY;
   const std::string guests = VMRR_GUEST_DIR;
-  const std::string dir = "rr_bench.tmp";
-  mkdir(dir.c_str(), 0755);
+  // Logs go to a fresh directory under $TMPDIR (removed at the end), never the working one.
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir_template = std::string(tmp && *tmp ? tmp : "/tmp") + "/vmrr-bench-rr.XXXXXX";
+  if (!mkdtemp(dir_template.data())) {
+    std::perror("bench_rr: mkdtemp");
+    return 1;
+  }
+  const std::string dir = dir_template;
   const bool qemu = HaveQemu();
   std::printf("# %d interleaved repetitions per command; medians of wall time\n", reps);
   if (!qemu) std::printf("# qemu-system-x86_64 not installed: QEMU columns skipped\n");
@@ -199,5 +205,6 @@ int main(int argc, char** argv) {
           qbytes ? static_cast<double>(f.bytes) / static_cast<double>(qbytes) : 0.0);
     }
   }
+  RunProcess({"rm", "-rf", dir});
   return failures == 0 ? 0 : 1;
 }
