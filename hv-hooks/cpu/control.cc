@@ -148,16 +148,9 @@ void OpRetf(CpuCore& c, const Op& op) {
     c.end_block = true;
     return;
   }
-  if ((sel & ~3) == 0) return c.Gp(0);
+  Segment cs;
+  if (!c.CheckReturnCodeSegment(sel, &cs)) return;
   const unsigned rpl = sel & 3;
-  if (rpl < s.cpl) return c.Gp(sel & ~3u);
-  uint64_t desc;
-  if (!c.ReadDescriptor(sel, &desc)) { if (!c.fault) c.Gp(sel & ~3u); return; }
-  Segment cs = CpuCore::DescToSegment(sel, desc);
-  const unsigned dpl = (cs.attr >> 5) & 3;
-  if ((cs.attr & 0x18) != 0x18) return c.Gp(sel & ~3u);
-  if ((cs.attr & 4) ? dpl > rpl : dpl != rpl) return c.Gp(sel & ~3u);
-  if (!(cs.attr & kSegAttrP)) return c.Fault(11, sel & ~3u);
   const bool lm = s.efer & (1u << 10);
   const bool to_64 = lm && (cs.attr & kSegAttrL);
   if (!to_64) ip &= (w == 2 ? 0xffff : 0xffffffffu);
@@ -168,32 +161,14 @@ void OpRetf(CpuCore& c, const Op& op) {
   } else {
     uint64_t nsp, nss;
     if (!c.PopPeek(&nsp, w, 2 * w + imm) || !c.PopPeek(&nss, w, 3 * w + imm)) return;
-    const uint16_t ssel = static_cast<uint16_t>(nss);
     Segment ss;
-    if ((ssel & ~3) == 0) {
-      if (!(to_64 && rpl != 3)) return c.Gp(0);
-      ss = Segment{ssel, static_cast<uint16_t>(0x93 | (rpl << 5)), 0, 0};
-    } else {
-      if ((ssel & 3) != rpl) return c.Gp(ssel & ~3u);
-      uint64_t sdesc;
-      if (!c.ReadDescriptor(ssel, &sdesc)) { if (!c.fault) c.Gp(ssel & ~3u); return; }
-      ss = CpuCore::DescToSegment(ssel, sdesc);
-      if ((ss.attr & 0x1a) != 0x12 || ((ss.attr >> 5) & 3) != rpl) return c.Gp(ssel & ~3u);
-      if (!(ss.attr & kSegAttrP)) return c.Fault(12, ssel & ~3u);
-    }
+    if (!c.CheckReturnStackSegment(static_cast<uint16_t>(nss), rpl, to_64, &ss)) return;
     s.seg[kCs] = cs;
     s.cpl = static_cast<uint8_t>(rpl);
     s.seg[kSs] = ss;
     if (to_64 || (ss.attr & kSegAttrDb)) s.gpr[kRsp] = (w == 2 ? nsp & 0xffff : nsp) + imm;
     else c.SetReg(kRsp, 2, nsp + imm);
-    for (uint8_t sg : {kEs, kDs, kFs, kGs}) {
-      Segment& g = s.seg[sg];
-      const unsigned gd = (g.attr >> 5) & 3;
-      if ((g.attr & kSegAttrS) && (g.attr & 0x1c) != 0x1c && gd < s.cpl) {
-        g.selector = 0;
-        g.attr = 0;
-      }
-    }
+    c.NullInaccessibleDataSegments();
   }
   c.UpdateMode();
   c.next_rip = ip;
@@ -274,6 +249,70 @@ bool CpuCore::LoadCodeSegmentFar(uint16_t sel, uint64_t offset, bool is_call, un
 static void OpRetAny(CpuCore& c, const Op& op) {
   if (op.opcode == 0xca || op.opcode == 0xcb) return OpRetf(c, op);
   OpRet(c, op);
+}
+
+bool CpuCore::CheckReturnCodeSegment(uint16_t sel, Segment* cs) {
+  if ((sel & ~3) == 0) {
+    Gp(0);
+    return false;
+  }
+  const unsigned rpl = sel & 3;
+  uint64_t desc;
+  if (rpl < s.cpl || !ReadDescriptor(sel, &desc)) {
+    if (!fault) Gp(sel & ~3u);
+    return false;
+  }
+  *cs = DescToSegment(sel, desc);
+  const unsigned dpl = (cs->attr >> 5) & 3;
+  if ((cs->attr & 0x18) != 0x18 || ((cs->attr & 4) ? dpl > rpl : dpl != rpl)) {
+    Gp(sel & ~3u);
+    return false;
+  }
+  if (!(cs->attr & kSegAttrP)) {
+    Fault(11, sel & ~3u);
+    return false;
+  }
+  return true;
+}
+
+bool CpuCore::CheckReturnStackSegment(uint16_t ssel, unsigned rpl, bool to_64, Segment* ss) {
+  if ((ssel & ~3) == 0) {
+    // A null SS is allowed only when returning to 64-bit code below CPL 3.
+    if (!(to_64 && rpl != 3 && (ssel & 3) == rpl)) {
+      Gp(0);
+      return false;
+    }
+    *ss = Segment{ssel, static_cast<uint16_t>(0x93 | (rpl << 5)), 0, 0};
+    return true;
+  }
+  uint64_t sdesc;
+  if ((ssel & 3) != rpl || !ReadDescriptor(ssel, &sdesc)) {
+    if (!fault) Gp(ssel & ~3u);
+    return false;
+  }
+  *ss = DescToSegment(ssel, sdesc);
+  if ((ss->attr & 0x1a) != 0x12 || ((ss->attr >> 5) & 3) != rpl) {
+    Gp(ssel & ~3u);
+    return false;
+  }
+  if (!(ss->attr & kSegAttrP)) {
+    Fault(12, ssel & ~3u);
+    return false;
+  }
+  return true;
+}
+
+void CpuCore::NullInaccessibleDataSegments() {
+  for (uint8_t sg : {kEs, kDs, kFs, kGs}) {
+    Segment& g = s.seg[sg];
+    const unsigned dpl = (g.attr >> 5) & 3;
+    const bool conforming_code = (g.attr & 0x1c) == 0x1c;
+    if ((g.attr & kSegAttrS) && !conforming_code && dpl < s.cpl) {
+      g.selector = 0;
+      g.attr = 0;
+      if (!long64()) g.base = 0;
+    }
+  }
 }
 
 void RegisterControl(Handler* t) {

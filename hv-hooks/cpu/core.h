@@ -245,6 +245,12 @@ struct CpuCore final : public CodeWriteObserver {
   bool LoadCodeSegmentFar(uint16_t sel, uint64_t offset, bool is_call, unsigned osize,
                           uint64_t return_rip);
   static Segment DescToSegment(uint16_t sel, uint64_t desc);
+  // Far RET and IRET to an outer or equal level (control.cc): the code segment and, when the
+  // stack changes, the stack segment returned to, checked as the SDM says. false = fault.
+  bool CheckReturnCodeSegment(uint16_t sel, Segment* cs);
+  bool CheckReturnStackSegment(uint16_t ssel, unsigned rpl, bool to_64, Segment* ss);
+  // After a return to an outer level: data segments the new CPL may not use become null.
+  void NullInaccessibleDataSegments();
   bool SetCr(unsigned n, uint64_t v);
   bool ReadMsr(uint32_t idx, uint64_t* v);
   bool WriteMsr(uint32_t idx, uint64_t v);

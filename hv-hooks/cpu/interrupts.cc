@@ -257,19 +257,6 @@ void SetFlagsFromIret(CpuCore& c, uint64_t f, unsigned osize, unsigned old_cpl) 
 }
 
 // After a return to an outer level: data segments the new CPL may not use become null.
-void NullInaccessibleSegments(CpuCore& c) {
-  for (uint8_t sg : {kEs, kDs, kFs, kGs}) {
-    Segment& g = c.s.seg[sg];
-    const unsigned dpl = (g.attr >> 5) & 3;
-    const bool conforming_code = (g.attr & 0x1c) == 0x1c;
-    if ((g.attr & kSegAttrS) && !conforming_code && dpl < c.s.cpl) {
-      g.selector = 0;
-      g.attr = 0;
-      if (!c.long64()) g.base = 0;
-    }
-  }
-}
-
 void OpIret(CpuCore& c, const Op& op) {
   CpuState& s = c.s;
   const unsigned w = op.osize;
@@ -291,16 +278,9 @@ void OpIret(CpuCore& c, const Op& op) {
   if (!c.PopPeek(&ip, w, 0) || !c.PopPeek(&csel, w, w) || !c.PopPeek(&fl, w, 2 * w)) return;
   const uint16_t sel = static_cast<uint16_t>(csel);
   if (!lm && (fl & kFlagVm) && s.cpl == 0 && w == 4) return c.Gp(0);  // V86 unsupported
-  if ((sel & ~3) == 0) return c.Gp(0);
+  Segment cs;
+  if (!c.CheckReturnCodeSegment(sel, &cs)) return;
   const unsigned rpl = sel & 3;
-  if (rpl < s.cpl) return c.Gp(sel & ~3u);
-  uint64_t desc;
-  if (!c.ReadDescriptor(sel, &desc)) { if (!c.fault) c.Gp(sel & ~3u); return; }
-  Segment cs = CpuCore::DescToSegment(sel, desc);
-  const unsigned dpl = (cs.attr >> 5) & 3;
-  if ((cs.attr & 0x18) != 0x18) return c.Gp(sel & ~3u);
-  if ((cs.attr & 4) ? dpl > rpl : dpl != rpl) return c.Gp(sel & ~3u);
-  if (!(cs.attr & kSegAttrP)) return c.Fault(11, sel & ~3u);
   if (lm && (cs.attr & kSegAttrL) && (cs.attr & kSegAttrDb)) return c.Gp(sel & ~3u);
   const bool to_64 = lm && (cs.attr & kSegAttrL);
   const bool pop_stack = rpl > s.cpl || c.long64();
@@ -308,18 +288,7 @@ void OpIret(CpuCore& c, const Op& op) {
   Segment ss = s.seg[kSs];
   if (pop_stack) {
     if (!c.PopPeek(&nsp, w, 3 * w) || !c.PopPeek(&nss, w, 4 * w)) return;
-    const uint16_t ssel = static_cast<uint16_t>(nss);
-    if ((ssel & ~3) == 0) {
-      if (!(to_64 && rpl != 3 && (ssel & 3) == rpl)) return c.Gp(0);
-      ss = Segment{ssel, static_cast<uint16_t>(0x93 | (rpl << 5)), 0, 0};
-    } else {
-      if ((ssel & 3) != rpl) return c.Gp(ssel & ~3u);
-      uint64_t sdesc;
-      if (!c.ReadDescriptor(ssel, &sdesc)) { if (!c.fault) c.Gp(ssel & ~3u); return; }
-      ss = CpuCore::DescToSegment(ssel, sdesc);
-      if ((ss.attr & 0x1a) != 0x12 || ((ss.attr >> 5) & 3) != rpl) return c.Gp(ssel & ~3u);
-      if (!(ss.attr & kSegAttrP)) return c.Fault(12, ssel & ~3u);
-    }
+    if (!c.CheckReturnStackSegment(static_cast<uint16_t>(nss), rpl, to_64, &ss)) return;
   }
   if (to_64) {
     if (!Canonical(ip)) return c.Gp(0);
@@ -336,7 +305,7 @@ void OpIret(CpuCore& c, const Op& op) {
     s.seg[kSs] = ss;
     if (to_64 || (ss.attr & kSegAttrDb)) s.gpr[kRsp] = w == 2 ? (s.gpr[kRsp] & ~0xffffull) | (nsp & 0xffff) : nsp;
     else s.gpr[kRsp] = (s.gpr[kRsp] & ~0xffffull) | (nsp & 0xffff);
-    if (rpl > old_cpl) NullInaccessibleSegments(c);
+    if (rpl > old_cpl) c.NullInaccessibleDataSegments();
   }
   s.nmi_blocked = false;
   c.UpdateMode();
