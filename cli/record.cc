@@ -21,6 +21,7 @@ namespace {
 struct RecordOptions {
   MachineOptions machine;
   std::string output;
+  uint64_t frame_age_ms = 250;
   uint64_t digest_interval = 1'000'000;
   uint64_t checkpoint_interval = 50'000'000;
   uint64_t machine_digest_interval = 0;  // 0: the checkpoint interval
@@ -84,11 +85,11 @@ int Record(RecordOptions o) {
   };
   try {
     LiveEnvironment live(ToLiveOptions(o.machine));
-    // Frames close at least every 100 ms (also while the guest idles), so a recorder killed
-    // at any moment loses at most the last frame: the last 100 ms of the run. Shorter ages
-    // cost 48 header bytes per frame (an idle timer guest's stream: ~2 KB/s at 100 ms).
+    // Frames close at least every --frame-age ms (also while the guest idles), so a recorder
+    // killed at any moment loses at most the last frame. Shorter ages cost 48 header bytes
+    // per frame: an idle timer guest's event stream is ~2.4 KB/s at 100 ms, ~2 KB/s at 250.
     log::WriterOptions wo;
-    wo.max_frame_age_ns = 100'000'000;
+    wo.max_frame_age_ns = o.frame_age_ms * 1'000'000;
     RecordingSession session(config, live, o.output, VMRR_VERSION, wo);
     g_session = &session;
     started = true;
@@ -151,6 +152,11 @@ void AddRecordCommand(CLI::App& app, int* exit_code) {
                   "dense ones let a divergence search name a bad input)")
       ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
   cmd->add_flag("--no-irq-records", o->no_irq_records, "do not log interrupt deliveries");
+  cmd->add_option("--frame-age", o->frame_age_ms,
+                  "close a log frame at the latest this many ms after its first record "
+                  "(default 250): a recorder killed at any moment loses at most the last frame; "
+                  "each frame costs 48 header bytes")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{60'000}));
   cmd->callback([o, exit_code] { *exit_code = Record(*o); });
 }
 
