@@ -167,58 +167,9 @@ int Fail(int status, const std::string& message) {
   return status;
 }
 
-int StatusForMachineError(const MachineError& e) {
-  switch (e.code()) {
-    case MachineError::Code::kConfig: return kExitUsage;
-    case MachineError::Code::kDisk:
-    case MachineError::Code::kNet: return kExitIo;
-    case MachineError::Code::kKernel: return kExitBadImage;
-    case MachineError::Code::kSnapshot: return kExitFailure;
-  }
-  return kExitFailure;
-}
-
-// --net udp:HOST:PEER[:LOCAL] -> the shared LOCAL:PEER form (LOCAL defaults to PEER + 1).
-bool TranslateNet(std::string* net, std::string* error) {
-  if (net->rfind("udp:", 0) != 0) return true;
-  std::string rest = net->substr(4);
-  const size_t c1 = rest.find(':');
-  if (c1 == std::string::npos) {
-    *error = "--net: expected udp:HOST:PEER_PORT[:LOCAL_PORT]";
-    return false;
-  }
-  const std::string host = rest.substr(0, c1);
-  if (host != "127.0.0.1" && host != "localhost") {
-    *error = "--net: only loopback peers (127.0.0.1) are supported, not '" + host + "'";
-    return false;
-  }
-  std::string ports = rest.substr(c1 + 1);
-  const size_t c2 = ports.find(':');
-  auto parse = [&](const std::string& s, unsigned long* v) {
-    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 5) return false;
-    *v = std::stoul(s);
-    return *v >= 1 && *v <= 65535;
-  };
-  unsigned long peer = 0, local = 0;
-  if (!parse(ports.substr(0, c2), &peer) ||
-      (c2 != std::string::npos && !parse(ports.substr(c2 + 1), &local))) {
-    *error = "--net: ports must be numbers 1..65535 in udp:HOST:PEER_PORT[:LOCAL_PORT]";
-    return false;
-  }
-  if (c2 == std::string::npos) {
-    if (peer == 65535) {
-      *error = "--net: give LOCAL_PORT explicitly when PEER_PORT is 65535";
-      return false;
-    }
-    local = peer + 1;
-  }
-  *net = std::to_string(local) + ":" + std::to_string(peer);
-  return true;
-}
-
 int RunRun(MachineOptions o) {
   std::string error;
-  if (!TranslateNet(&o.net, &error)) return Fail(kExitUsage, error);
+  if (!NormalizeNetOption(&o.net, &error)) return Fail(kExitUsage, error);
   MachineConfig config;
   try {
     config = ToMachineConfig(o);
@@ -240,7 +191,7 @@ int RunRun(MachineOptions o) {
     machine->LoadKernel(o.kernel);
   } catch (const MachineError& e) {
     live.reset();  // restore the terminal before printing
-    return Fail(StatusForMachineError(e), e.what());
+    return Fail(ExitStatusFor(e), e.what());
   }
 
   g_stop.store(false);
