@@ -533,6 +533,49 @@ TEST_F(CpuTest, SyscallSysretRoundTrip) {
   EXPECT_EQ(st().rflags & (kFlagIf | kFlagDf | kFlagCf), kFlagIf | kFlagDf | kFlagCf);
 }
 
+TEST_F(CpuTest, SysenterSysexitRoundTrip32) {
+  // SDM: SYSENTER loads flat CS = IA32_SYSENTER_CS, SS = CS + 8 (CPL 0), ESP/EIP from the
+  // MSRs and clears IF; SYSEXIT (32-bit) returns to CS = SYSENTER_CS + 16, SS = + 24 (RPL 3),
+  // EIP = EDX, ESP = ECX.
+  const uint64_t kernel = kCodeBase + 0x100, back = kCodeBase + 0x80;
+  Code({0xb8, 0x2a, 0x00, 0x00, 0x00, 0x0f, 0x34});     // user: mov eax, 42; sysenter
+  Code({0xbb, 0x07, 0x00, 0x00, 0x00, 0xeb, 0xfe}, back);  // mov ebx, 7; jmp $
+  Code({0x83, 0xc0, 0x01, 0x0f, 0x35}, kernel);          // kernel: add eax, 1; sysexit
+  CpuState s = MakeFlatState(FlatMode::kProt32, mem());
+  s.sysenter_cs = kSelCode32;
+  s.sysenter_eip = kernel;
+  s.sysenter_esp = 0xa000;
+  s.seg[kCs] = Segment{kSelUserCode32 | 3, 0xc0fb, 0xffffffff, 0};
+  s.seg[kSs] = Segment{kSelUserData | 3, 0xc0f3, 0xffffffff, 0};
+  s.cpl = 3;
+  s.rflags = 2 | kFlagIf;
+  s.gpr[kRdx] = back;
+  s.gpr[kRcx] = 0x9000;
+  cpu.SetState(s);
+  const uint64_t start = cpu.icount();
+  cpu.Run(start + 2);  // mov, sysenter
+  EXPECT_EQ(st().cpl, 0);
+  EXPECT_EQ(st().rip, kernel);
+  EXPECT_EQ(st().seg[kCs].selector, kSelCode32);
+  EXPECT_EQ(st().seg[kSs].selector, kSelCode32 + 8);
+  EXPECT_EQ(reg(kRsp), 0xa000u);
+  EXPECT_EQ(st().rflags & kFlagIf, 0u);
+  cpu.Run(start + 5);  // add, sysexit, mov ebx
+  EXPECT_EQ(st().cpl, 3);
+  EXPECT_EQ(st().seg[kCs].selector, (kSelCode32 + 16) | 3);
+  EXPECT_EQ(st().seg[kSs].selector, (kSelCode32 + 24) | 3);
+  EXPECT_EQ(reg(kRsp), 0x9000u);
+  EXPECT_EQ(reg(kRax), 43u);
+  EXPECT_EQ(reg(kRbx), 7u);
+  EXPECT_EQ(st().rip, back + 5);
+}
+
+TEST_F(CpuTest, SysenterWithoutSysenterCsIsGp) {
+  Start(FlatMode::kProt32, {0x0f, 0x34});  // sysenter with IA32_SYSENTER_CS = 0
+  RunToHalt(100);
+  EXPECT_EQ(FaultVector(), 13);
+}
+
 TEST_F(CpuTest, SoftwareInterruptFromUserModeSwitchesToRsp0) {
   Start(FlatMode::kLong64, {0x90, 0xcd, 0x80}, [&](CpuState& s) {
     // Gate 0x80: DPL 3 so that user code may use INT 0x80.
