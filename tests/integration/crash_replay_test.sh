@@ -10,13 +10,7 @@ set -u
 vmrr=$1
 guests=$2
 runs=${VMRR_CRASH_RUNS:-12}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+source "$(dirname "$0")/lib.sh"
 cut_replays=0
 # check LOG REC_CONSOLE what: the log replays (cut or whole) and its console is a prefix.
 check() {

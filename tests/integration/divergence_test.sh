@@ -9,13 +9,7 @@ set -u
 vmrr=$1
 guests=$2
 tamper=$3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+source "$(dirname "$0")/lib.sh"
 replay() {  # LOG ARGS...: summary in $tmp/sum, status in $st
   local log=$1
   shift

@@ -8,14 +8,7 @@
 set -u
 vmrr=$1
 dir=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+source "$(dirname "$0")/lib.sh"
 
 # run NAME OUTFILE [vmrr run options...] : runs guest NAME, output to OUTFILE, sets $status.
 run() {

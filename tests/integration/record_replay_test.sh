@@ -11,13 +11,7 @@ set -u
 vmrr=$1
 guests=$2
 runs=${VMRR_FIDELITY_RUNS:-20}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+source "$(dirname "$0")/lib.sh"
 
 # record NAME GUEST ARGS...: records into $tmp/NAME.log, console in $tmp/NAME.rec; $rec_status
 record() {
