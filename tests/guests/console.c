@@ -27,6 +27,9 @@ int kmain(uint64_t ram_bytes) {
     serial_putc(c == '\r' ? '\n' : (char)c);
   }
   sti();
-  printf("\nRESULT console %u %08x\n", count, h);
+  /* When the input ended, in guest time: depends on when the bytes were typed, so it differs
+   * from live run to live run (what a recording must reproduce). */
+  printf("\nconsole: input ended at %lu us of guest time\n", (unsigned long)(rdtsc() / 1000));
+  printf("RESULT console %u %08x\n", count, h);
   return 0;
 }

@@ -69,50 +69,78 @@ for g in timer stress clock; do
   echo "$g: $distinct distinct outputs in $runs host-clock recordings, all replayed"
 done
 
-# 2b. Network and console inputs: the net guest echoes frames from a UDP peer; the console
-# guest echoes typed bytes. Their replays need neither the peer nor the input.
+# 2b. Network and console inputs at random moments, $runs recordings each in host-clock mode:
+# the net guest echoes frames that a UDP peer sends after random pauses; the console guest
+# echoes bytes typed after random pauses. Both print the guest time at which their input
+# ended, so their live outputs differ; every replay needs neither the peer nor the input and
+# must match.
 if command -v python3 > /dev/null; then
-  peer=$((20000 + ($$ % 20000) * 2 + 1))
-  timeout 60 "$vmrr" record --clock host --net "udp:127.0.0.1:$peer" -o "$tmp/net.log" "$guests/net.elf" \
-    < /dev/null > "$tmp/net.rec" 2> /dev/null &
-  rec_pid=$!
-  for _ in $(seq 100); do
-    grep -q '^net: echoing' "$tmp/net.rec" && break
-    sleep 0.1
-  done
-  python3 - "$peer" "$((peer + 1))" > "$tmp/peer.out" 2>&1 <<'PY'
-import socket, sys
-peer, local = int(sys.argv[1]), int(sys.argv[2])
+  for i in $(seq 1 "$runs"); do
+    peer=$((20000 + (($$ + i * 7) % 20000) * 2 + 1))
+    timeout 60 "$vmrr" record --clock host --net "udp:127.0.0.1:$peer" -o "$tmp/net-$i.log" \
+      "$guests/net.elf" < /dev/null > "$tmp/net-$i.rec" 2> /dev/null &
+    rec_pid=$!
+    for _ in $(seq 100); do
+      grep -q '^net: echoing' "$tmp/net-$i.rec" && break
+      sleep 0.1
+    done
+    python3 - "$peer" "$((peer + 1))" "$i" > "$tmp/peer-$i.out" 2>&1 <<'PY'
+import random, socket, sys, time
+peer, local, seed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(seed * 7919 + int(time.time() * 1000))
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", peer))
 s.settimeout(10)
 guest, me = bytes.fromhex("525400123456"), bytes.fromhex("020000000001")
 ok = 0
-for i in range(5):
-    frame = guest + me + b"\x88\xb5" + bytes([i]) * (50 + 100 * i)
+for n in range(5):
+    time.sleep(rng.uniform(0, 0.03))
+    frame = guest + me + b"\x88\xb5" + bytes([n]) * (50 + 100 * n)
     s.sendto(frame, ("127.0.0.1", local))
     echo, _ = s.recvfrom(4096)
     ok += echo == me + guest + frame[12:]
 print("echoed", ok)
 PY
-  wait "$rec_pid"
-  rec_status=$?
-  [ "$rec_status" -eq 1 ] || fail "net: record status $rec_status"
-  grep -q "echoed 5" "$tmp/peer.out" || fail "net: peer got $(cat "$tmp/peer.out")"
-  replay net
-  expect_match net
-  grep -Eq "inputs [5-9]|inputs [1-9][0-9]" "$tmp/net.sum" || fail "net: replay consumed too few inputs"
+    wait "$rec_pid"
+    rec_status=$?
+    [ "$rec_status" -eq 1 ] || fail "net $i: record status $rec_status"
+    grep -q "echoed 5" "$tmp/peer-$i.out" || fail "net $i: peer got $(cat "$tmp/peer-$i.out")"
+    replay "net-$i"
+    expect_match "net-$i"
+    grep -Eq "inputs [5-9]|inputs [1-9][0-9]" "$tmp/net-$i.sum" || fail "net $i: replay consumed too few inputs"
+  done
+  distinct=$(for f in "$tmp"/net-*.rec; do md5sum < "$f"; done | sort -u | wc -l)
+  [ "$distinct" -ge 2 ] || fail "net: all $runs host-clock recordings printed the same output"
+  echo "net: $distinct distinct outputs in $runs host-clock recordings, all replayed"
 else
   echo "net: skipped (no python3)" >&2
 fi
-for clock in icount host; do
-  printf 'abc\rdef q' | timeout 60 "$vmrr" record --clock "$clock" -o "$tmp/con-$clock.log" \
-    "$guests/console.elf" > "$tmp/con-$clock.rec" 2> /dev/null
-  [ $? -eq 1 ] || fail "console ($clock): record status"
-  replay "con-$clock"
-  expect_match "con-$clock"
-  grep -q "^RESULT console 8 " "$tmp/con-$clock.rep" || fail "console ($clock): replayed output lacks the RESULT line"
+# typed KEYS...: each key after a random pause of 0-29 ms, then 'q'.
+typed() {
+  for k in "$@"; do
+    sleep "0.0$((RANDOM % 3))$((RANDOM % 10))"
+    printf '%s' "$k"
+  done
+  printf 'q'
+}
+for i in $(seq 1 "$runs"); do
+  typed a b c $'\r' d e f ' ' | timeout 60 "$vmrr" record --clock host -o "$tmp/con-$i.log" \
+    "$guests/console.elf" > "$tmp/con-$i.rec" 2> /dev/null
+  rec_status=$?
+  [ "$rec_status" -eq 1 ] || fail "console $i: record status $rec_status"
+  replay "con-$i"
+  expect_match "con-$i"
+  grep -q "^RESULT console 8 " "$tmp/con-$i.rep" || fail "console $i: replayed output lacks the RESULT line"
 done
+distinct=$(for f in "$tmp"/con-*.rec; do md5sum < "$f"; done | sort -u | wc -l)
+[ "$distinct" -ge 2 ] || fail "console: all $runs host-clock recordings printed the same output"
+echo "console: $distinct distinct outputs in $runs host-clock recordings, all replayed"
+# Console input in icount mode too (all bytes at once).
+printf 'abc\rdef q' | timeout 60 "$vmrr" record --clock icount -o "$tmp/con-icount.log" \
+  "$guests/console.elf" > "$tmp/con-icount.rec" 2> /dev/null
+[ $? -eq 1 ] || fail "console (icount): record status"
+replay con-icount
+expect_match con-icount
 
 # 3. Options: --until stops early and matches; --no-irq-records logs replay too; dense digests.
 replay "h-stress-1" --until 1000000
