@@ -1,20 +1,11 @@
 // RecordingEnvironment: forwards to the live environment and logs what it returns.
 #include "recorder/recording_environment.h"
 
-#include <time.h>
-
 #include <algorithm>
 
+#include "hv-hooks/live_environment.h"
+
 namespace vmrr {
-namespace {
-
-int64_t HostRealtimeNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-}  // namespace
 
 RecordingEnvironment::RecordingEnvironment(Environment& inner, log::LogWriter& writer,
                                            RecordingEnvironmentOptions options)
@@ -67,7 +58,7 @@ bool RecordingEnvironment::WaitForInput(int64_t deadline_host_ns) {
     writer_.Poll();
     int64_t slice_end = deadline_host_ns;
     if (options_.max_idle_wait_ns > 0) {
-      int64_t now = HostRealtimeNs();
+      int64_t now = LiveEnvironment::HostNowNs();
       if (deadline_host_ns - now > options_.max_idle_wait_ns) slice_end = now + options_.max_idle_wait_ns;
     }
     bool ready = inner_.WaitForInput(slice_end);
