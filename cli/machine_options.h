@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "hv-hooks/live_environment.h"
+#include "hv-hooks/host/live_environment.h"
 #include "hv-hooks/machine/machine.h"
 
 namespace vmrr::cli {

@@ -11,7 +11,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/machine_options.h"
-#include "hv-hooks/live_environment.h"
+#include "hv-hooks/host/live_environment.h"
 #include "logformat/error.h"
 #include "recorder/recording_session.h"
 
@@ -57,7 +57,7 @@ int Record(RecordOptions o) {
     return kExitUsage;
   }
   try {
-    config.machine = FromMachineConfig(ToMachineConfig(o.machine));
+    config.machine = ToMachineConfig(o.machine);
   } catch (const CLI::ValidationError& e) {
     std::fprintf(stderr, "vmrr record: %s\n", e.what());
     return kExitUsage;

@@ -15,8 +15,8 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/machine_options.h"
-#include "hv-hooks/devices/platform_devices.h"
-#include "hv-hooks/live_environment.h"
+#include "hv-hooks/machine/platform_devices.h"
+#include "hv-hooks/host/live_environment.h"
 #include "hv-hooks/machine/machine.h"
 
 namespace vmrr::cli {

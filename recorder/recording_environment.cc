@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "hv-hooks/live_environment.h"
+#include "hv-hooks/host/live_environment.h"
 
 namespace vmrr {
 

@@ -18,7 +18,7 @@
 #include "hv-hooks/environment.h"
 #include "logformat/log_writer.h"
 #include "logformat/record.h"
-#include "recorder/output_digest.h"
+#include "hv-hooks/session/output_digest.h"
 
 namespace vmrr {
 

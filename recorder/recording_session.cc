@@ -6,7 +6,8 @@
 
 #include <algorithm>
 
-#include "recorder/image_hash.h"
+#include "hv-hooks/session/image_hash.h"
+#include "hv-hooks/session/session_config.h"
 
 namespace vmrr {
 namespace {
@@ -30,32 +31,6 @@ std::string HostDescription() {
 }
 
 }  // namespace
-
-MachineConfig ToMachineConfig(const SessionMachineConfig& c) {
-  MachineConfig m;
-  m.memory_bytes = c.memory_bytes;
-  m.clock_mode = static_cast<VirtualClock::Mode>(c.clock_mode);
-  m.sample_interval = c.sample_interval;
-  m.icount_epoch_ns = c.icount_epoch_ns;
-  m.disk_image = c.disk_image;
-  m.disk_write_through = c.disk_write_through;
-  m.net = c.net;
-  m.virtio_rng = c.virtio_rng;
-  return m;
-}
-
-SessionMachineConfig FromMachineConfig(const MachineConfig& m) {
-  SessionMachineConfig c;
-  c.memory_bytes = m.memory_bytes;
-  c.clock_mode = static_cast<uint8_t>(m.clock_mode);
-  c.sample_interval = m.sample_interval;
-  c.icount_epoch_ns = m.icount_epoch_ns;
-  c.disk_image = m.disk_image;
-  c.disk_write_through = m.disk_write_through;
-  c.net = m.net;
-  c.virtio_rng = m.virtio_rng;
-  return c;
-}
 
 log::EndReason EndReasonFor(MachineStop stop) {
   switch (stop) {
@@ -102,7 +77,7 @@ RecordingSession::RecordingSession(const SessionConfig& config, Environment& liv
                                MonotonicNs() - start_ns_});
   };
   env_ = std::make_unique<RecordingEnvironment>(live, *writer_, eo);
-  machine_ = std::make_unique<Machine>(ToMachineConfig(config_.machine), *env_);
+  machine_ = std::make_unique<Machine>(config_.machine, *env_);
   machine_->LoadKernel(config_.kernel_path);
   if (config_.irq_records) {
     irq_logger_ = std::make_unique<IrqLogger>(*writer_);

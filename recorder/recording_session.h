@@ -17,12 +17,10 @@
 #include "hv-hooks/machine/machine.h"
 #include "logformat/log_writer.h"
 #include "recorder/recording_environment.h"
-#include "recorder/session_config.h"
+#include "hv-hooks/session/session_config.h"
 
 namespace vmrr {
 
-MachineConfig ToMachineConfig(const SessionMachineConfig& c);
-SessionMachineConfig FromMachineConfig(const MachineConfig& c);
 log::EndReason EndReasonFor(MachineStop stop);
 
 struct RecordProgress {
@@ -40,10 +38,6 @@ struct RecordSummary {
   uint64_t checkpoints = 0;
   uint64_t wall_ns = 0;
 };
-
-// The text of the Marker record written just before End: the recording's wall time, which
-// replay uses to compare speeds.
-inline constexpr const char* kWallTimeMarkerPrefix = "vmrr-record wall_ns=";
 
 class RecordingSession {
  public:

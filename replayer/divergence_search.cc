@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "hv-hooks/machine/guest_memory.h"
+#include "hv-hooks/substrate/guest_memory.h"
 #include "replayer/verified_replay.h"
 
 namespace vmrr {

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "logformat/log_reader.h"
-#include "recorder/session_config.h"
+#include "hv-hooks/session/session_config.h"
 #include "replayer/divergence.h"
 #include "replayer/replay_machine.h"
 

@@ -1,7 +1,6 @@
 // ReplayMachine: restore from a checkpoint, run with the log's inputs.
 #include "replayer/replay_machine.h"
 
-#include "recorder/recording_session.h"
 
 namespace vmrr {
 
@@ -32,7 +31,7 @@ ReplayMachine::ReplayMachine(const log::LogReader& reader, const SessionConfig& 
         return std::move(env_options);
       }()),
       flip_(flip) {
-  MachineConfig mc = ToMachineConfig(config.machine);
+  MachineConfig mc = config.machine;
   mc.disk_image = disk_path;
   mc.disk_write_through = false;  // a replay never writes the image
   machine_ = std::make_unique<Machine>(mc, *boot_env_);

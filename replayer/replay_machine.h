@@ -13,7 +13,7 @@
 
 #include "hv-hooks/machine/machine.h"
 #include "logformat/log_reader.h"
-#include "recorder/session_config.h"
+#include "hv-hooks/session/session_config.h"
 #include "replayer/record_source.h"
 #include "replayer/replaying_environment.h"
 

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "recorder/image_hash.h"
+#include "hv-hooks/session/image_hash.h"
 #include "replayer/verified_replay.h"
 
 namespace vmrr {

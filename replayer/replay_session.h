@@ -12,7 +12,7 @@
 #include <string>
 
 #include "logformat/log_reader.h"
-#include "recorder/session_config.h"
+#include "hv-hooks/session/session_config.h"
 #include "replayer/divergence_search.h"
 #include "replayer/replay_machine.h"
 

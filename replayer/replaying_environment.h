@@ -20,7 +20,7 @@
 
 #include "hv-hooks/environment.h"
 #include "logformat/record.h"
-#include "recorder/output_digest.h"
+#include "hv-hooks/session/output_digest.h"
 #include "replayer/divergence.h"
 #include "replayer/record_source.h"
 

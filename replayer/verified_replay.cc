@@ -4,7 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "recorder/recording_session.h"
+#include "hv-hooks/session/session_config.h"
 
 namespace vmrr {
 namespace {

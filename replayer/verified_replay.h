@@ -9,7 +9,7 @@
 #include <optional>
 
 #include "logformat/log_reader.h"
-#include "recorder/session_config.h"
+#include "hv-hooks/session/session_config.h"
 #include "replayer/divergence.h"
 #include "replayer/record_source.h"
 #include "replayer/replay_machine.h"

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "hv-hooks/cpu/cpu_platform.h"
-#include "hv-hooks/machine/state_io.h"
+#include "hv-hooks/substrate/state_io.h"
 
 namespace vmrr {
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "hv-hooks/machine/guest_memory.h"
+#include "hv-hooks/substrate/guest_memory.h"
 
 namespace vmrr {
 

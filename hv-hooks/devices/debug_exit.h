@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <functional>
 
-#include "hv-hooks/machine/bus.h"
-#include "hv-hooks/machine/state_io.h"
+#include "hv-hooks/substrate/bus.h"
+#include "hv-hooks/substrate/state_io.h"
 
 namespace vmrr {
 

@@ -11,9 +11,9 @@
 
 #include "hv-hooks/devices/irq.h"
 #include "hv-hooks/environment.h"
-#include "hv-hooks/machine/bus.h"
-#include "hv-hooks/machine/state_io.h"
-#include "hv-hooks/machine/virtual_clock.h"
+#include "hv-hooks/substrate/bus.h"
+#include "hv-hooks/substrate/state_io.h"
+#include "hv-hooks/substrate/virtual_clock.h"
 
 namespace vmrr {
 

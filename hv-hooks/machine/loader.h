@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "hv-hooks/cpu/cpu.h"
-#include "hv-hooks/machine/guest_memory.h"
+#include "hv-hooks/substrate/guest_memory.h"
 
 namespace vmrr {
 

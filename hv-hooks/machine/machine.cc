@@ -13,8 +13,8 @@
 #include <limits>
 #include <set>
 
-#include "hv-hooks/devices/platform_devices.h"
-#include "hv-hooks/machine/bus.h"
+#include "hv-hooks/machine/platform_devices.h"
+#include "hv-hooks/substrate/bus.h"
 #include "hv-hooks/machine/loader.h"
 
 namespace vmrr {
@@ -382,39 +382,12 @@ void Machine::ClearBreakpoints() {
 // Snapshots
 
 namespace {
-constexpr uint32_t kConfigVersion = 1;
 constexpr uint32_t kMemoryVersion = 1;
 
-void SaveConfig(StateWriter& w, const MachineConfig& c) {
-  w.Begin("MCFG", kConfigVersion);
-  w.U64(c.memory_bytes);
-  w.U8(static_cast<uint8_t>(c.clock_mode));
-  w.U64(c.sample_interval);
-  w.I64(c.icount_epoch_ns);
-  w.Bool(c.disk_image.has_value());
-  w.Bool(c.net);
-  w.Bool(c.virtio_rng);
-}
-
 void CheckConfig(StateReader& r, const MachineConfig& c) {
-  r.Begin("MCFG", kConfigVersion);
-  const uint64_t mem = r.U64();
-  const uint8_t mode = r.U8();
-  const uint64_t interval = r.U64();
-  const int64_t epoch = r.I64();
-  const bool disk = r.Bool(), net = r.Bool(), rng = r.Bool();
-  auto mismatch = [&](const std::string& what) {
-    r.Fail("snapshot was taken on a machine with a different " + what);
-  };
-  if (mem != c.memory_bytes) {
-    mismatch("memory size (" + std::to_string(mem) + " vs " + std::to_string(c.memory_bytes) + " bytes)");
-  }
-  if (mode != static_cast<uint8_t>(c.clock_mode)) mismatch("clock mode");
-  if (interval != c.sample_interval) mismatch("sample interval");
-  if (epoch != c.icount_epoch_ns) mismatch("icount epoch");
-  if (disk != c.disk_image.has_value()) mismatch("disk configuration");
-  if (net != c.net) mismatch("network configuration");
-  if (rng != c.virtio_rng) mismatch("virtio-rng configuration");
+  const MachineConfig theirs = LoadMachineConfig(r);
+  if (!SameMachine(theirs, c))
+    r.Fail("snapshot was taken on a machine with a different " + DescribeMachineDifference(theirs, c));
 }
 
 void SaveMemory(StateWriter& w, const GuestMemory& mem) {
@@ -489,7 +462,7 @@ void ApplyMemory(GuestMemory& mem, const std::vector<uint64_t>& pages,
 
 std::vector<uint8_t> Machine::SaveSnapshot() const {
   StateWriter w;
-  SaveConfig(w, config_);
+  SaveMachineConfig(w, config_);
   impl_->clock.SaveState(w);
   impl_->cpu->SaveState(w);
   impl_->devices->SaveState(w);

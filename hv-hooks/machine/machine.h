@@ -14,8 +14,9 @@
 
 #include "hv-hooks/cpu/cpu.h"
 #include "hv-hooks/environment.h"
-#include "hv-hooks/machine/guest_memory.h"
-#include "hv-hooks/machine/virtual_clock.h"
+#include "hv-hooks/machine/machine_config.h"
+#include "hv-hooks/substrate/guest_memory.h"
+#include "hv-hooks/substrate/virtual_clock.h"
 
 namespace vmrr {
 
@@ -37,19 +38,6 @@ class MachineError : public std::runtime_error {
   Code code_;
 };
 
-struct MachineConfig {
-  uint64_t memory_bytes = 128ull << 20;
-  VirtualClock::Mode clock_mode = VirtualClock::Mode::kIcount;
-  uint64_t sample_interval = VirtualClock::kDefaultSampleInterval;
-  // icount mode: the wall-clock time guest time 0 corresponds to (RTC date).
-  int64_t icount_epoch_ns = VirtualClock::kDefaultIcountEpochNs;
-  // virtio-blk backing image; absent = no disk. Writes go to an in-memory overlay unless
-  // disk_write_through.
-  std::optional<std::string> disk_image;
-  bool disk_write_through = false;
-  bool net = false;  // virtio-net present (frames through the Environment)
-  bool virtio_rng = true;
-};
 
 enum class MachineStop : uint8_t {
   kGuestExit,        // the guest wrote the debug-exit port; exit_status is set

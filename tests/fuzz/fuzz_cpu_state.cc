@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "hv-hooks/cpu/cpu.h"
-#include "hv-hooks/machine/state_io.h"
+#include "hv-hooks/substrate/state_io.h"
 #include "tests/unit/cpu/flat_machine.h"
 
 namespace {

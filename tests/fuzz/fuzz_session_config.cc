@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "recorder/session_config.h"
+#include "hv-hooks/session/session_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   vmrr::SessionConfig c;

@@ -12,10 +12,10 @@
 
 #include "hv-hooks/devices/irq.h"
 #include "hv-hooks/devices/virtio/virtqueue.h"
-#include "hv-hooks/machine/bus.h"
-#include "hv-hooks/machine/guest_memory.h"
-#include "hv-hooks/machine/state_io.h"
-#include "hv-hooks/machine/virtual_clock.h"
+#include "hv-hooks/substrate/bus.h"
+#include "hv-hooks/substrate/guest_memory.h"
+#include "hv-hooks/substrate/state_io.h"
+#include "hv-hooks/substrate/virtual_clock.h"
 
 namespace vmrr {
 

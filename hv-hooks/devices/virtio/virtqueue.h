@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "hv-hooks/machine/guest_memory.h"
-#include "hv-hooks/machine/state_io.h"
+#include "hv-hooks/substrate/guest_memory.h"
+#include "hv-hooks/substrate/state_io.h"
 
 namespace vmrr {
 

@@ -10,7 +10,7 @@
 
 #include "hv-hooks/cpu/cpu.h"
 #include "hv-hooks/cpu/cpu_platform.h"
-#include "hv-hooks/machine/guest_memory.h"
+#include "hv-hooks/substrate/guest_memory.h"
 
 namespace vmrr::testing {
 

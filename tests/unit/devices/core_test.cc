@@ -1,9 +1,9 @@
 // Tests of the machine core: bus routing, the state stream, the virtual clock.
 #include <gtest/gtest.h>
 
-#include "hv-hooks/machine/bus.h"
-#include "hv-hooks/machine/state_io.h"
-#include "hv-hooks/machine/virtual_clock.h"
+#include "hv-hooks/substrate/bus.h"
+#include "hv-hooks/substrate/state_io.h"
+#include "hv-hooks/substrate/virtual_clock.h"
 #include "test_support.h"
 
 namespace vmrr {

@@ -4,7 +4,7 @@
 
 #include "hv-hooks/devices/debug_exit.h"
 #include "hv-hooks/devices/pci_host.h"
-#include "hv-hooks/machine/bus.h"
+#include "hv-hooks/substrate/bus.h"
 #include "hv-hooks/machine/platform_layout.h"
 #include "test_support.h"
 

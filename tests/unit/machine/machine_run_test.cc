@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
-#include "hv-hooks/devices/platform_devices.h"
+#include "hv-hooks/machine/platform_devices.h"
 #include "hv-hooks/machine/loader.h"
 #include "hv-hooks/machine/machine.h"
 #include "tests/unit/machine/test_images.h"

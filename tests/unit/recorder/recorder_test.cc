@@ -3,9 +3,11 @@
 
 #include <time.h>
 
+#include <algorithm>
+
 #include "logformat/log_reader.h"
 #include "recorder/recording_environment.h"
-#include "recorder/session_config.h"
+#include "hv-hooks/session/session_config.h"
 #include "tests/unit/recorder/fake_environment.h"
 
 namespace vmrr {
@@ -143,7 +145,7 @@ TEST(RecordingEnvironment, IdleWaitIsNotLoggedAndIsSlicedSoFramesGetFlushed) {
 SessionConfig SampleConfig() {
   SessionConfig c;
   c.machine.memory_bytes = 64ull << 20;
-  c.machine.clock_mode = 1;
+  c.machine.clock_mode = VirtualClock::Mode::kHost;
   c.machine.sample_interval = 12345;
   c.machine.icount_epoch_ns = -5;
   c.machine.disk_image = "/tmp/disk.img";
@@ -171,18 +173,31 @@ TEST(SessionConfig, IgnoresTrailingBytesOfANewerMinorEncoding) {
   EXPECT_EQ(DecodeSessionConfig(b), SampleConfig());
 }
 
-TEST(SessionConfig, AnEncodingWithoutTheMachineDigestIntervalUsesTheCheckpointInterval) {
+TEST(SessionConfig, RefusesVersion1LogsWithAMessageSayingWhy) {
   std::vector<uint8_t> b = EncodeSessionConfig(SampleConfig());
-  b.resize(b.size() - 2);  // 2000 is a two-byte varint
-  SessionConfig c = DecodeSessionConfig(b);
-  EXPECT_EQ(c.machine_digest_interval, c.checkpoint_interval);
-  c.machine_digest_interval = 2000;
-  EXPECT_EQ(c, SampleConfig());
+  b[4] = 1;
+  b[5] = 0;
+  try {
+    DecodeSessionConfig(b);
+    ADD_FAILURE() << "a version 1 session configuration was accepted";
+  } catch (const SessionConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("older"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SessionConfig, TheMachineConfigurationIsTheSnapshotsEncoding) {
+  // One codec: the bytes after the version and length are exactly SaveMachineConfig's.
+  const SessionConfig c = SampleConfig();
+  const std::vector<uint8_t> b = EncodeSessionConfig(c);
+  StateWriter w;
+  SaveMachineConfig(w, c.machine);
+  ASSERT_LT(w.bytes().size(), 128u);  // a one-byte varint length
+  ASSERT_EQ(b[6], w.bytes().size());
+  EXPECT_TRUE(std::equal(w.bytes().begin(), w.bytes().end(), b.begin() + 7));
 }
 
 TEST(SessionConfig, RejectsEveryTruncationAndBadFields) {
   std::vector<uint8_t> b = EncodeSessionConfig(SampleConfig());
-  b.resize(b.size() - 2);  // the optional last field
   for (size_t n = 0; n < b.size(); ++n)
     EXPECT_THROW(DecodeSessionConfig(std::span<const uint8_t>(b.data(), n)), SessionConfigError) << n;
   std::vector<uint8_t> bad = b;
@@ -195,7 +210,13 @@ TEST(SessionConfig, RejectsEveryTruncationAndBadFields) {
   c.machine.memory_bytes = 0;
   EXPECT_THROW(DecodeSessionConfig(EncodeSessionConfig(c)), SessionConfigError);
   c = SampleConfig();
-  c.machine.clock_mode = 2;
+  c.machine.clock_mode = static_cast<VirtualClock::Mode>(2);
+  EXPECT_THROW(DecodeSessionConfig(EncodeSessionConfig(c)), SessionConfigError);
+  c = SampleConfig();
+  c.machine.memory_bytes = (64ull << 20) + 1;  // not whole pages
+  EXPECT_THROW(DecodeSessionConfig(EncodeSessionConfig(c)), SessionConfigError);
+  c = SampleConfig();
+  c.machine.sample_interval = 0;
   EXPECT_THROW(DecodeSessionConfig(EncodeSessionConfig(c)), SessionConfigError);
   c = SampleConfig();
   c.digest_interval = 0;
@@ -207,7 +228,10 @@ TEST(SessionConfig, RejectsEveryTruncationAndBadFields) {
   half.pop_back();  // a varint cut in the middle
   EXPECT_THROW(DecodeSessionConfig(half), SessionConfigError);
   try {
-    DecodeSessionConfig(std::span<const uint8_t>(b.data(), 7));
+    c = SampleConfig();
+    c.machine.memory_bytes = 0;
+    DecodeSessionConfig(EncodeSessionConfig(c));
+    ADD_FAILURE() << "memory size 0 was accepted";
   } catch (const SessionConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("memory size"), std::string::npos) << e.what();
   }

@@ -1,5 +1,5 @@
 // VirtualClock: piecewise-linear guest time, deadline conversion, save/load.
-#include "hv-hooks/machine/virtual_clock.h"
+#include "hv-hooks/substrate/virtual_clock.h"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // PlatformDevices: construction, bus mapping and collective operations.
-#include "hv-hooks/devices/platform_devices.h"
+#include "hv-hooks/machine/platform_devices.h"
 
 #include <algorithm>
 

@@ -22,7 +22,7 @@
 
 #include <cstdint>
 
-#include "hv-hooks/machine/state_io.h"
+#include "hv-hooks/substrate/state_io.h"
 
 namespace vmrr {
 

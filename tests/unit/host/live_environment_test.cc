@@ -1,6 +1,6 @@
 // LiveEnvironment against the real host: console through pipes, UDP frames over loopback,
 // getrandom, the host clock, and the blocking idle wait.
-#include "hv-hooks/live_environment.h"
+#include "hv-hooks/host/live_environment.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

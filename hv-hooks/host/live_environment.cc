@@ -1,5 +1,5 @@
 // LiveEnvironment: host clock, stdin/stdout console, loopback UDP network, getrandom.
-#include "hv-hooks/live_environment.h"
+#include "hv-hooks/host/live_environment.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -22,9 +22,9 @@
 #include "hv-hooks/devices/virtio/virtio_net.h"
 #include "hv-hooks/devices/virtio/virtio_rng.h"
 #include "hv-hooks/environment.h"
-#include "hv-hooks/machine/bus.h"
-#include "hv-hooks/machine/guest_memory.h"
-#include "hv-hooks/machine/virtual_clock.h"
+#include "hv-hooks/substrate/bus.h"
+#include "hv-hooks/substrate/guest_memory.h"
+#include "hv-hooks/substrate/virtual_clock.h"
 
 namespace vmrr {
 

@@ -1,6 +1,6 @@
 // Guest physical RAM backed by an anonymous private mapping (zero-filled by the kernel, so
 // no uninitialised host memory ever reaches the guest).
-#include "hv-hooks/machine/guest_memory.h"
+#include "hv-hooks/substrate/guest_memory.h"
 
 #include <sys/mman.h>
 

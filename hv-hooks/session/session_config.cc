@@ -1,6 +1,8 @@
-// Byte encoding of SessionConfig: "VMSC", u16 version, then varints/strings (logformat's
-// primitives). New fields are appended; a reader ignores bytes after the fields it knows.
-#include "recorder/session_config.h"
+// Byte encoding of SessionConfig: "VMSC", u16 version, the machine configuration as a
+// length-prefixed MCFG section (machine_config.h, the encoding snapshots use too), then
+// varints/strings (logformat's primitives). New fields are appended; a reader ignores bytes
+// after the fields it knows.
+#include "hv-hooks/session/session_config.h"
 
 #include <cstring>
 
@@ -11,7 +13,7 @@ namespace {
 
 constexpr uint8_t kMagic[4] = {'V', 'M', 'S', 'C'};
 constexpr uint64_t kMaxString = 4096;
-constexpr uint64_t kMaxMemory = 1ull << 40;
+constexpr uint64_t kMaxMachineConfig = 8192;
 
 void PutString(std::vector<uint8_t>& out, const std::string& s) {
   log::PutVarint(out, s.size());
@@ -45,7 +47,7 @@ class Parser {
     p_ += n;
   }
   bool AtEnd() const { return p_ == end_; }
-  [[noreturn]] void Fail(const char* field, const char* what) {
+  [[noreturn]] void Fail(const char* field, const std::string& what) {
     throw SessionConfigError("machine configuration in the log header: " + std::string(field) + " " +
                              what + " (at byte " + std::to_string(p_ - begin_) + ")");
   }
@@ -62,15 +64,10 @@ std::vector<uint8_t> EncodeSessionConfig(const SessionConfig& c) {
   std::vector<uint8_t> out(kMagic, kMagic + 4);
   out.push_back(kSessionConfigVersion & 0xff);
   out.push_back(kSessionConfigVersion >> 8);
-  log::PutVarint(out, c.machine.memory_bytes);
-  log::PutVarint(out, c.machine.clock_mode);
-  log::PutVarint(out, c.machine.sample_interval);
-  log::PutVarint(out, log::ZigZag(c.machine.icount_epoch_ns));
-  log::PutVarint(out, c.machine.disk_image ? 1 : 0);
-  if (c.machine.disk_image) PutString(out, *c.machine.disk_image);
-  log::PutVarint(out, c.machine.disk_write_through);
-  log::PutVarint(out, c.machine.net);
-  log::PutVarint(out, c.machine.virtio_rng);
+  StateWriter machine;
+  SaveMachineConfig(machine, c.machine);
+  log::PutVarint(out, machine.bytes().size());
+  out.insert(out.end(), machine.bytes().begin(), machine.bytes().end());
   PutString(out, c.kernel_path);
   log::PutVarint(out, c.digest_interval);
   log::PutVarint(out, c.checkpoint_interval);
@@ -87,29 +84,29 @@ SessionConfig DecodeSessionConfig(std::span<const uint8_t> bytes) {
   uint8_t v[2];
   p.Bytes(v, 2, "version");
   uint16_t version = static_cast<uint16_t>(v[0] | v[1] << 8);
-  if (version == 0 || version > kSessionConfigVersion)
-    p.Fail("version", "is newer than this build understands");
+  if (version > kSessionConfigVersion) p.Fail("version", "is newer than this build understands");
+  if (version < kSessionConfigVersion)
+    p.Fail("version", "is older than this build replays (the log was written by vmrr 0.1, whose "
+                      "state digests were computed over a different CPU state)");
   SessionConfig c;
-  c.machine.memory_bytes = p.Varint("memory size");
-  if (c.machine.memory_bytes == 0 || c.machine.memory_bytes > kMaxMemory)
-    p.Fail("memory size", "is 0 or above 1 TiB");
-  uint64_t mode = p.Varint("clock mode");
-  if (mode > 1) p.Fail("clock mode", "is neither icount (0) nor host (1)");
-  c.machine.clock_mode = static_cast<uint8_t>(mode);
-  c.machine.sample_interval = p.Varint("sample interval");
-  if (c.machine.sample_interval == 0) p.Fail("sample interval", "is 0");
-  c.machine.icount_epoch_ns = log::UnZigZag(p.Varint("icount epoch"));
-  if (p.Bool("disk flag")) c.machine.disk_image = p.String("disk image path");
-  c.machine.disk_write_through = p.Bool("disk write-through");
-  c.machine.net = p.Bool("net");
-  c.machine.virtio_rng = p.Bool("virtio-rng");
+  const uint64_t machine_len = p.Varint("machine configuration length");
+  if (machine_len > kMaxMachineConfig) p.Fail("machine configuration", "is longer than 8 KiB");
+  std::vector<uint8_t> machine(machine_len);
+  p.Bytes(machine.data(), machine.size(), "machine configuration");
+  try {
+    StateReader r(machine);
+    c.machine = LoadMachineConfig(r);
+    r.ExpectEnd();
+  } catch (const StateError& e) {
+    p.Fail("machine configuration", e.what());
+  }
   c.kernel_path = p.String("kernel path");
   c.digest_interval = p.Varint("digest interval");
   c.checkpoint_interval = p.Varint("checkpoint interval");
   if (c.digest_interval == 0 || c.checkpoint_interval == 0)
     p.Fail("digest/checkpoint interval", "is 0");
   c.irq_records = p.Bool("irq records");
-  c.machine_digest_interval = p.AtEnd() ? c.checkpoint_interval : p.Varint("machine digest interval");
+  c.machine_digest_interval = p.Varint("machine digest interval");
   if (c.machine_digest_interval == 0) p.Fail("machine digest interval", "is 0");
   return c;
 }

@@ -1,5 +1,5 @@
 // Bus: range map and access routing.
-#include "hv-hooks/machine/bus.h"
+#include "hv-hooks/substrate/bus.h"
 
 #include <cstdio>
 

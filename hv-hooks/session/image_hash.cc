@@ -1,5 +1,5 @@
 // Streams a file through XXH3-128.
-#include "recorder/image_hash.h"
+#include "hv-hooks/session/image_hash.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // StateWriter / StateReader: the bounded, versioned byte stream of snapshots.
-#include "hv-hooks/machine/state_io.h"
+#include "hv-hooks/substrate/state_io.h"
 
 #include <cstring>
 

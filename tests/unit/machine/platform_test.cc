@@ -2,9 +2,9 @@
 // buses and the interrupt router, and one snapshot of the whole set.
 #include <gtest/gtest.h>
 
-#include "hv-hooks/devices/platform_devices.h"
+#include "hv-hooks/machine/platform_devices.h"
 #include "hv-hooks/machine/platform_layout.h"
-#include "test_support.h"
+#include "tests/unit/devices/test_support.h"
 
 namespace vmrr {
 namespace {

@@ -1,5 +1,5 @@
 // What a log's header carries in its (format-opaque) machine-configuration bytes: the
-// MachineConfig the recording ran with, the kernel it booted and the recording parameters a
+// MachineConfig the recording ran with (in its own encoding, machine_config.h), the kernel it booted and the recording parameters a
 // replay needs to interpret the log (digest and checkpoint intervals, whether interrupt
 // records were written). EncodeSessionConfig/DecodeSessionConfig own that byte encoding;
 // the decoder treats its input as hostile (it comes from a log file).
@@ -13,24 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "hv-hooks/machine/machine_config.h"
+
 namespace vmrr {
 
-// The MachineConfig fields, mirrored here so that the encoding does not depend on the
-// machine library being linked (see ToMachineConfig in recording_session.h).
-struct SessionMachineConfig {
-  uint64_t memory_bytes = 0;
-  uint8_t clock_mode = 0;  // VirtualClock::Mode
-  uint64_t sample_interval = 0;
-  int64_t icount_epoch_ns = 0;
-  std::optional<std::string> disk_image;  // path as given to the recorder
-  bool disk_write_through = false;
-  bool net = false;
-  bool virtio_rng = true;
-  bool operator==(const SessionMachineConfig&) const = default;
-};
-
 struct SessionConfig {
-  SessionMachineConfig machine;
+  MachineConfig machine;
   std::string kernel_path;  // as given to the recorder (informative: the kernel is in the
                             // initial snapshot, a replay does not need the file)
   uint64_t digest_interval = 1'000'000;       // Digest{cpu} every this many instructions
@@ -49,11 +37,22 @@ class SessionConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr uint16_t kSessionConfigVersion = 1;
+// 2: the machine configuration in MachineConfig's own encoding (one codec for snapshots and
+// logs), and the state digests of the CPU state version that carries the TLB. Version 1
+// logs are refused: their digests were computed over a different CPU state.
+inline constexpr uint16_t kSessionConfigVersion = 2;
 
 std::vector<uint8_t> EncodeSessionConfig(const SessionConfig& config);
 // Throws SessionConfigError naming the field that is malformed or out of range. Bytes after
 // the known fields (a newer minor encoding) are ignored.
 SessionConfig DecodeSessionConfig(std::span<const uint8_t> bytes);
+
+}  // namespace vmrr
+
+namespace vmrr {
+
+// The text of the Marker record written just before End: the recording's wall time, which
+// replay uses to compare speeds.
+inline constexpr const char* kWallTimeMarkerPrefix = "vmrr-record wall_ns=";
 
 }  // namespace vmrr
