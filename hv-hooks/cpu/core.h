@@ -71,14 +71,15 @@ struct Block {
 // Memory access kinds (for paging rights and #PF error codes).
 enum Access : uint8_t { kRead = 0, kWrite = 1, kExec = 2 };
 
+inline constexpr uint64_t kNoTlbPage = ~uint64_t{0};
 struct TlbEntry {
-  uint64_t vpage = ~uint64_t{0};
+  uint64_t vpage = kNoTlbPage;
   uint64_t ppage = 0;
   uint8_t* host = nullptr;  // RAM page, or nullptr for MMIO
   uint8_t rights = 0;       // kRight* bits
 };
 inline constexpr uint8_t kRightR_U = 1, kRightW_S = 2, kRightW_U = 4, kRightX_S = 8,
-                         kRightX_U = 16, kRightR_S = 32;
+                         kRightX_U = 16, kRightR_S = 32, kRightsAll = 63;
 inline constexpr unsigned kTlbSize = 1024;
 // Direct-mapped, indexed by a hash of the page number so that buffers a power of two apart
 // (a copy from 2 MiB to 4 MiB) do not evict each other on every access.

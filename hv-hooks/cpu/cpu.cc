@@ -323,7 +323,9 @@ const char* Cpu::ModelName() { return "vmrr deterministic x86-64 CPU v1"; }
 // Save/load
 
 namespace {
-constexpr uint32_t kCpuStateVersion = 2;  // 2: deliveries_without_retire
+// 2: deliveries_without_retire. 3: the TLB and the fetch-page cache (translations the guest
+// can observe when it edits page tables without INVLPG).
+constexpr uint32_t kCpuStateVersion = 3;
 
 void PutSeg(StateWriter& w, const Segment& g) {
   w.U16(g.selector);
@@ -342,10 +344,9 @@ Segment GetSeg(StateReader& r) {
 }  // namespace
 
 void Cpu::SaveState(StateWriter& w) const {
-  // The TLB is not part of the saved state, so a restored CPU starts with an empty one. Saving
-  // empties this CPU's TLB too, so that the run that was saved and every run restored from it
-  // translate identically even for a guest that edits page tables without INVLPG.
-  core_->FlushTlb(true);
+  // Saving changes nothing. The TLB is saved with the registers: a guest that edits its page
+  // tables without INVLPG goes on seeing the cached translations, and a CPU restored from
+  // these bytes must see exactly the same ones.
   const CpuState& s = core_->s;
   w.Begin("CPU0", kCpuStateVersion);
   for (uint64_t r : s.gpr) w.U64(r);
@@ -374,6 +375,22 @@ void Cpu::SaveState(StateWriter& w) const {
   w.Bool(core_->intr);
   w.Bool(core_->nmi_pending);
   w.U32(core_->deliveries_without_retire);
+  // Valid TLB entries in index order (the host pointer is derived from the page on load).
+  const CpuCore& c = *core_;
+  uint32_t valid = 0;
+  for (const TlbEntry& e : c.tlb) valid += e.vpage != kNoTlbPage;
+  w.U32(valid);
+  for (unsigned i = 0; i < kTlbSize; ++i) {
+    const TlbEntry& e = c.tlb[i];
+    if (e.vpage == kNoTlbPage) continue;
+    w.U16(static_cast<uint16_t>(i));
+    w.U64(e.vpage);
+    w.U64(e.ppage);
+    w.U8(e.rights);
+  }
+  w.U64(c.fetch_vpage);
+  w.U64(c.fetch_ppage);
+  w.U8(c.fetch_cpl);
 }
 
 void Cpu::LoadState(StateReader& r) {
@@ -406,6 +423,33 @@ void Cpu::LoadState(StateReader& r) {
   bool nmi = r.Bool();
   const uint32_t stalled = version >= 2 ? r.U32() : 0;
   if (stalled > CpuCore::kMaxDeliveriesWithoutRetire) r.Fail("CPU0: delivery count out of range");
+  CpuCore& c = *core_;
+  // The TLB is read into a side table: nothing changes until every check has passed.
+  std::vector<std::pair<uint16_t, TlbEntry>> tlb;
+  uint64_t fetch_vpage = kNoTlbPage, fetch_ppage = 0;
+  uint8_t fetch_cpl = 0;
+  if (version >= 3) {
+    const uint64_t valid = r.Bounded(r.U32(), kTlbSize, "CPU0: TLB entry count");
+    tlb.reserve(valid);
+    for (uint64_t k = 0; k < valid; ++k) {
+      const uint16_t index = r.U16();
+      TlbEntry e;
+      e.vpage = r.U64();
+      e.ppage = r.U64();
+      e.rights = r.U8();
+      if (index >= kTlbSize || (k && index <= tlb.back().first)) r.Fail("CPU0: TLB indices not increasing");
+      if (e.vpage == kNoTlbPage || e.vpage >> 52 || TlbIndex(e.vpage) != index)
+        r.Fail("CPU0: TLB entry in the wrong slot");
+      if ((e.ppage & 0xfff) || e.ppage >> 52) r.Fail("CPU0: TLB physical page not page-aligned");
+      if (e.rights & ~kRightsAll) r.Fail("CPU0: TLB rights");
+      tlb.emplace_back(index, e);
+    }
+    fetch_vpage = r.U64();
+    fetch_ppage = r.U64();
+    fetch_cpl = static_cast<uint8_t>(r.Bounded(r.U8(), 3, "CPU0: fetch CPL"));
+    if (fetch_vpage != kNoTlbPage && (fetch_vpage >> 52 || !c.mem.Span(fetch_ppage, kGuestPageSize)))
+      r.Fail("CPU0: fetch page outside guest RAM");
+  }
   // Consistency rules the CPU relies on; anything else is not a state this CPU produced.
   if (!(s.rflags & 2) || (s.rflags & ~uint64_t{0x3f7fd7})) r.Fail("CPU0: invalid rflags");
   if ((s.cr0 & 0x80000000u) && !(s.cr0 & 1)) r.Fail("CPU0: CR0.PG without CR0.PE");
@@ -416,7 +460,6 @@ void Cpu::LoadState(StateReader& r) {
     r.Fail("CPU0: RIP above 4 GiB outside 64-bit mode");
   }
   if (s.interrupt_shadow_until > icount + 2) r.Fail("CPU0: interrupt shadow too far ahead");
-  CpuCore& c = *core_;
   c.s = s;
   c.icount = icount;
   c.intr = intr;
@@ -424,6 +467,13 @@ void Cpu::LoadState(StateReader& r) {
   c.deliveries_without_retire = stalled;
   c.UpdateMode();
   c.FlushTlb(true);
+  for (auto& [index, e] : tlb) {
+    e.host = c.mem.Span(e.ppage, kGuestPageSize);
+    c.tlb[index] = e;
+  }
+  c.fetch_vpage = fetch_vpage;
+  c.fetch_ppage = fetch_ppage;
+  c.fetch_cpl = fetch_cpl;
   c.FlushBlocks();
 }
 

@@ -137,8 +137,9 @@ class Cpu final : public Stateful {
   // (no A/D updates, no faults); for debuggers and forensics.
   bool TranslateLinear(uint64_t linear, uint64_t* gpa) const;
 
-  // Save/load of the whole CPU state including icount and pending events (versioned section
-  // "CPU0"). LoadState rejects malformed or inconsistent bytes with StateError and leaves the
+  // Save/load of the whole CPU state including icount, pending events and the TLB (versioned
+  // section "CPU0"). Saving has no side effects: a run that is saved (or digested) at any
+  // point executes exactly like one that is not, and like one restored from the bytes. LoadState rejects malformed or inconsistent bytes with StateError and leaves the
   // CPU unchanged.
   void SaveState(StateWriter& out) const override;
   void LoadState(StateReader& in) override;
