@@ -132,7 +132,27 @@ TEST(StateCoverage, MachineRestoreBetweenDeadlinesInABusyGuest) {
   // The busy timer guest: a snapshot where the next stop is a PIT deadline, restored over a
   // machine whose own next stop was a later one.
   const std::vector<uint8_t> image = test::TimerGuest(false);
-  for (uint64_t at : {15ull, 1'500'000ull}) CheckRestoreAt(image, at, 2'500'000, 1'000'003);
+  // 17: right after the OUT that loads the PIT count (the loop must recompute its next stop).
+  for (uint64_t at : {17ull, 1'500'000ull}) CheckRestoreAt(image, at, 2'500'000, 1'000'003);
+}
+
+TEST(StateCoverage, MachineRestoreRightAfterArmingAOneShotTimer) {
+  // The busy timer guest with the PIT in mode 0 (one interrupt, at terminal count) and an exit
+  // after it. The OUT that loads the count is the last device access before a long busy
+  // stretch: a restored machine must still know that its next stop has to be recomputed
+  // (recheck), or the interrupt lands late.
+  std::vector<uint8_t> code = test::TimerCode(false);
+  ASSERT_EQ(code[29], 0x34);
+  code[29] = 0x30;  // PIT counter 0, lobyte/hibyte, mode 0
+  ASSERT_EQ(code[45], 0x05);
+  code[45] = 0x01;  // exit after one interrupt
+  const std::vector<uint8_t> image = test::MakeElf64(
+      0x100000, {{0x100000, code}, {0x200000, test::IdtWithTimerVector(0x100080)}});
+  Guest probe(image);
+  const Guest::Future whole = probe.Finish(~uint64_t{0} / 2);
+  ASSERT_EQ(whole.stop, MachineStop::kGuestExit);
+  ASSERT_EQ(whole.interrupts.size(), 1u);
+  for (uint64_t at : {13ull, 17ull, 18ull}) CheckRestoreAt(image, at, 500'000, ~uint64_t{0} / 2);
 }
 
 }  // namespace
