@@ -3,6 +3,9 @@
 // retired instruction) must reach SaveState's bytes, and a CPU loaded from them must run the
 // same code the same way, instruction by instruction. Also the TLB case of issue 10.
 #include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "hv-hooks/cpu/cpu.h"
 #include "tests/unit/cpu/flat_machine.h"

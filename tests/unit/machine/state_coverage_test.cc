@@ -5,6 +5,7 @@
 // interrupt acknowledges, virtqueue requests with guest memory buffers, environment I/O).
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
