@@ -93,6 +93,8 @@ json RecordFields(const lf::Record& r) {
           j["reason"] = lf::EndReasonName(b.reason);
           j["exit_code"] = b.exit_code;
           j["final_digest"] = Hex64(b.final_digest);
+        } else if constexpr (std::is_same_v<T, lf::IdleWake>) {
+          j["input"] = b.input;
         } else {
           j["bytes"] = b.payload.size();
           j["data"] = HexBytes(b.payload);

@@ -69,13 +69,13 @@ class RunEnvironment final : public Environment {
   void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override {
     live_.NetFrameSent(icount, frame);
   }
-  bool WaitForInput(int64_t deadline_host_ns) override {
+  bool WaitForInput(uint64_t icount, int64_t deadline_host_ns) override {
     constexpr int64_t kSliceNs = 50'000'000;
     for (;;) {
       const int64_t now = LiveEnvironment::HostNowNs();
       if (now >= deadline_host_ns || g_stop.load()) return false;
       const int64_t slice = deadline_host_ns - now > kSliceNs ? now + kSliceNs : deadline_host_ns;
-      if (live_.WaitForInput(slice)) return true;
+      if (live_.WaitForInput(icount, slice)) return true;
     }
   }
 
@@ -234,6 +234,11 @@ int RunRun(MachineOptions o) {
       report = Format("vmrr run: stopped on request at icount %" PRIu64 "\n", r.icount);
       status = kExitInterrupted;
       break;
+    case MachineStop::kHostError:
+      report = Format("vmrr run: host error at icount %" PRIu64 ", the machine was stopped: %s\n", r.icount,
+                      machine->host_error().c_str());
+      status = kExitIo;
+      break;
   }
   machine.reset();
   live.reset();  // terminal back to cooked mode before the report
@@ -253,7 +258,8 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
       "--net accepts udp:127.0.0.1:PEER_PORT[:LOCAL_PORT] (LOCAL_PORT defaults to PEER_PORT+1)\n"
       "or LOCAL_PORT:PEER_PORT.\n"
       "Exit status: the guest's debug-exit status (code << 1) | 1 (always odd); 2 bad option;\n"
-      "3 disk image, network port or terminal unusable (a missing file is 2); 4 malformed kernel;\n"
+      "3 disk image, network port or terminal unusable (a missing file is 2), or a host I/O error\n"
+      "while running (the machine stops at that instruction); 4 malformed kernel;\n"
       "8 guest triple fault or HLT forever (report with registers and the instruction on\n"
       "stderr); 10 --max-instructions reached; 130 stopped by SIGINT/SIGTERM/Ctrl-A x.");
   AddMachineOptions(cmd, opt.get());

@@ -9,8 +9,14 @@
 //    Replaying one returns the logged result for the same call at the same icount.
 //  - Outputs are passed with the icount at which the guest produced them, for output digests
 //    and output commit.
-//  - WaitForInput is the only call that may block; it is not an input (what it observed is
-//    taken in by the SampleTime/Poll* calls that follow it), so replay may return at once.
+//  - WaitForInput is the only call that may block. With a finite deadline its answer is not
+//    used (what the wait observed is taken in by the SampleTime/Poll* calls that follow it),
+//    so replay returns at once. With kWaitForever (nothing is scheduled) the answer decides
+//    whether the guest can ever wake, so it is an input like the others: logged, replayed.
+//  - An environment that cannot answer (a replay whose log says otherwise, a host failure)
+//    never throws through the machine: it gives a neutral answer and reports the failure to
+//    its owner, who stops the machine at the next instruction boundary
+//    (Machine::StopForHostError).
 #pragma once
 
 #include <cstddef>
@@ -45,8 +51,10 @@ class Environment {
   // ---- idle -----------------------------------------------------------------------------
   // Blocks until console or network input may be available or the host clock reaches
   // deadline_host_ns (same clock as SampleTime), whichever is first. Returns true if input
-  // may be available. Replaying environments return at once.
-  virtual bool WaitForInput(int64_t deadline_host_ns) = 0;
+  // may be available. Replaying environments return at once (with the logged answer for
+  // kWaitForever).
+  static constexpr int64_t kWaitForever = INT64_MAX;
+  virtual bool WaitForInput(uint64_t icount, int64_t deadline_host_ns) = 0;
 };
 
 }  // namespace vmrr

@@ -14,7 +14,7 @@ namespace vmrr::log {
 // Format version. Bump the minor version for additions an older reader can skip (new record
 // kinds, new header fields at the end of the body); bump the major version for anything else.
 inline constexpr uint16_t kFormatMajor = 1;
-inline constexpr uint16_t kFormatMinor = 0;
+inline constexpr uint16_t kFormatMinor = 1;  // 1: IdleWake records
 
 inline constexpr std::array<uint8_t, 8> kFileMagic = {'V', 'M', 'R', 'R', 'L', 'O', 'G', 0x1a};
 inline constexpr std::array<uint8_t, 4> kFrameMagic = {'V', 'F', 'R', 'M'};

@@ -24,6 +24,7 @@ enum class RecordKind : uint8_t {
   kSnapshotChunk = 9,
   kMarker = 10,
   kEnd = 11,
+  kIdleWake = 12,
 };
 inline constexpr unsigned kMaxRecordKind = 31;
 
@@ -46,6 +47,12 @@ struct NetRx {
 struct Entropy {
   std::vector<uint8_t> bytes;
   bool operator==(const Entropy&) const = default;
+};
+// What an idle wait with nothing scheduled reported: whether input may have arrived. The
+// machine ends the run (halted forever) when it did not, so the answer is an input.
+struct IdleWake {
+  bool input = false;
+  bool operator==(const IdleWake&) const = default;
 };
 // Verification: an interrupt vector the CPU accepted at this icount.
 struct IrqDelivered {
@@ -111,7 +118,8 @@ struct UnknownRecord {
 };
 
 using RecordBody = std::variant<TimeSample, ConsoleIn, NetRx, Entropy, IrqDelivered, Output,
-                                Digest, Checkpoint, SnapshotChunk, Marker, End, UnknownRecord>;
+                                Digest, Checkpoint, SnapshotChunk, Marker, End, IdleWake,
+                                UnknownRecord>;
 
 struct Record {
   uint64_t icount = 0;
@@ -120,6 +128,21 @@ struct Record {
   uint8_t kind_number() const;
   bool operator==(const Record&) const = default;
 };
+
+// The kinds that carry an input the machine consumes (the Environment's answers), as opposed to
+// verification, snapshot and annotation records. The one list every reader uses.
+inline constexpr bool IsInputKind(uint8_t kind) {
+  switch (static_cast<RecordKind>(kind)) {
+    case RecordKind::kTimeSample:
+    case RecordKind::kConsoleIn:
+    case RecordKind::kNetRx:
+    case RecordKind::kEntropy:
+    case RecordKind::kIdleWake:
+      return true;
+    default:
+      return false;
+  }
+}
 
 // "TimeSample", "ConsoleIn", ..., or "Unknown(kind)".
 std::string KindName(uint8_t kind);

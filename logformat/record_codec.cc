@@ -56,6 +56,7 @@ uint8_t Record::kind_number() const {
         else if constexpr (std::is_same_v<T, SnapshotChunk>) return uint8_t(RecordKind::kSnapshotChunk);
         else if constexpr (std::is_same_v<T, Marker>) return uint8_t(RecordKind::kMarker);
         else if constexpr (std::is_same_v<T, End>) return uint8_t(RecordKind::kEnd);
+        else if constexpr (std::is_same_v<T, IdleWake>) return uint8_t(RecordKind::kIdleWake);
         else return b.kind;
       },
       body);
@@ -74,6 +75,7 @@ std::string KindName(uint8_t kind) {
     case RecordKind::kSnapshotChunk: return "SnapshotChunk";
     case RecordKind::kMarker: return "Marker";
     case RecordKind::kEnd: return "End";
+    case RecordKind::kIdleWake: return "IdleWake";
   }
   return "Unknown(" + std::to_string(kind) + ")";
 }
@@ -142,6 +144,8 @@ void RecordEncoder::Encode(const Record& record, std::vector<uint8_t>& out) {
           s.push_back(static_cast<uint8_t>(b.reason));
           PutVarint(s, ZigZag(b.exit_code));
           PutU64(s, b.final_digest);
+        } else if constexpr (std::is_same_v<T, IdleWake>) {
+          s.push_back(b.input ? 1 : 0);
         } else {
           PutBytes(s, b.payload);
         }
@@ -292,6 +296,12 @@ bool RecordDecoder::Decode(const uint8_t** p, const uint8_t* end, Record* out,
       if (code < INT32_MIN || code > INT32_MAX) return bad("exit code out of range");
       e.exit_code = static_cast<int32_t>(code);
       out->body.emplace<End>(e);
+      return true;
+    }
+    case RecordKind::kIdleWake: {
+      uint8_t input;
+      if (!GetU8(&q, pend, &input) || input > 1) return bad("not 0 or 1");
+      out->body.emplace<IdleWake>(IdleWake{input == 1});
       return true;
     }
   }

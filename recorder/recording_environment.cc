@@ -20,11 +20,10 @@ int64_t RecordingEnvironment::SampleTime(uint64_t icount) {
 
 std::vector<uint8_t> RecordingEnvironment::PollConsoleInput(uint64_t icount, size_t max_bytes) {
   std::vector<uint8_t> bytes = inner_.PollConsoleInput(icount, max_bytes);
-  if (!bytes.empty() || woke_) {
+  if (!bytes.empty()) {
     writer_.Append(log::Record{icount, log::ConsoleIn{bytes}});
     ++inputs_logged_;
   }
-  woke_ = false;
   return bytes;
 }
 
@@ -51,9 +50,11 @@ void RecordingEnvironment::NetFrameSent(uint64_t icount, std::span<const uint8_t
   inner_.NetFrameSent(icount, frame);
 }
 
-bool RecordingEnvironment::WaitForInput(int64_t deadline_host_ns) {
-  // The machine sees one wait with the live environment's answer (its return value decides
-  // whether an idle guest can ever wake up); the recorder only slices it to flush frames.
+bool RecordingEnvironment::WaitForInput(uint64_t icount, int64_t deadline_host_ns) {
+  // The machine sees one wait with the live environment's answer; the recorder only slices it
+  // to flush frames. A wait with nothing scheduled is an input (its answer decides whether
+  // the guest can ever wake) and is logged, unless a stop cut it short: then the machine
+  // stops without looking at the answer, and the replay stops before asking.
   for (;;) {
     writer_.Poll();
     int64_t slice_end = deadline_host_ns;
@@ -61,9 +62,13 @@ bool RecordingEnvironment::WaitForInput(int64_t deadline_host_ns) {
       int64_t now = LiveEnvironment::HostNowNs();
       if (deadline_host_ns - now > options_.max_idle_wait_ns) slice_end = now + options_.max_idle_wait_ns;
     }
-    bool ready = inner_.WaitForInput(slice_end);
-    if (ready || slice_end == deadline_host_ns || interrupted_.load()) {
-      woke_ = ready;
+    bool ready = inner_.WaitForInput(icount, slice_end);
+    const bool stopped = interrupted_.load();
+    if (ready || slice_end == deadline_host_ns || stopped) {
+      if (deadline_host_ns == kWaitForever && !stopped) {
+        writer_.Append(log::Record{icount, log::IdleWake{ready}});
+        ++inputs_logged_;
+      }
       writer_.Poll();
       return ready;
     }

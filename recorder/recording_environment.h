@@ -1,13 +1,11 @@
 // RecordingEnvironment: the Environment of a recording. It wraps another Environment (the
 // live host) and appends every input it hands the machine to the log, stamped with the icount
 // the machine passed: SampleTime -> TimeSample, a non-empty console poll -> ConsoleIn, a
-// received frame -> NetRx, GetEntropy -> Entropy. The first console poll after an idle wait
-// that reported possible input is logged even when empty: the machine takes an input point
-// after such a wake, so the log must show that the wake happened (the replay's wait answers
-// "input" exactly when the next logged input is at the current icount). Outputs go on to the inner environment and
+// received frame -> NetRx, GetEntropy -> Entropy, the answer of an idle wait with nothing
+// scheduled -> IdleWake. Outputs go on to the inner environment and
 // into per-channel running digests (output_digest.h); the session writes them as Output
-// records at its digest points (AppendOutputRecords). WaitForInput is not an input and is not
-// logged; it waits in slices of at most max_idle_wait_ns, flushing aged frames between them, so
+// records at its digest points (AppendOutputRecords). WaitForInput waits in slices of at most
+// max_idle_wait_ns, flushing aged frames between them, so
 // that an idle guest's log is still flushed often (SIGKILL loses at most the last frame).
 #pragma once
 
@@ -42,7 +40,7 @@ class RecordingEnvironment : public Environment {
   void GetEntropy(uint64_t icount, std::span<uint8_t> out) override;
   void ConsoleOutput(uint64_t icount, std::span<const uint8_t> bytes) override;
   void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override;
-  bool WaitForInput(int64_t deadline_host_ns) override;
+  bool WaitForInput(uint64_t icount, int64_t deadline_host_ns) override;
 
   // Appends an Output record for each channel whose total changed since its last Output
   // record, or for both channels when `all` (checkpoints: a replay starting there takes its
@@ -65,7 +63,6 @@ class RecordingEnvironment : public Environment {
   uint64_t written_totals_[2] = {~uint64_t{0}, ~uint64_t{0}};
   uint64_t inputs_logged_ = 0;
   std::atomic<bool> interrupted_{false};
-  bool woke_ = false;  // the last idle wait said input may be available
 };
 
 }  // namespace vmrr

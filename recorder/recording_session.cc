@@ -40,6 +40,7 @@ log::EndReason EndReasonFor(MachineStop stop) {
     case MachineStop::kTargetReached: return log::EndReason::kInstructionLimit;
     case MachineStop::kBreakpoint:
     case MachineStop::kExitRequested: return log::EndReason::kStopped;
+    case MachineStop::kHostError: return log::EndReason::kError;
   }
   return log::EndReason::kError;
 }

@@ -244,10 +244,7 @@ DivergenceReport SearchDivergence(const SearchInputs& in) {
     LogRecordSource source(*in.reader, PositionAfterCheckpoint(*in.reader, in.checkpoint));
     log::Record r;
     while (source.Next(&r) && r.icount <= in.detected_icount) {
-      const auto kind = static_cast<log::RecordKind>(r.kind_number());
-      if (kind != log::RecordKind::kTimeSample && kind != log::RecordKind::kConsoleIn &&
-          kind != log::RecordKind::kNetRx && kind != log::RecordKind::kEntropy)
-        continue;
+      if (!log::IsInputKind(r.kind_number())) continue;
       if (r.icount < clean_last_full) continue;
       if (rep.candidate_inputs.size() < 16)
         rep.candidate_inputs.push_back(log::KindName(r.kind_number()) + "@" + std::to_string(r.icount));

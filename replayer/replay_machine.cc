@@ -17,7 +17,7 @@ class ReplayMachine::BootEnvironment : public Environment {
   }
   void ConsoleOutput(uint64_t, std::span<const uint8_t>) override {}
   void NetFrameSent(uint64_t, std::span<const uint8_t>) override {}
-  bool WaitForInput(int64_t) override { return true; }
+  bool WaitForInput(uint64_t, int64_t) override { return true; }
 };
 
 ReplayMachine::ReplayMachine(const log::LogReader& reader, const SessionConfig& config,
@@ -27,7 +27,7 @@ ReplayMachine::ReplayMachine(const log::LogReader& reader, const SessionConfig& 
     : boot_env_(std::make_unique<BootEnvironment>()),
       inputs_(reader, PositionAfterCheckpoint(reader, start)),
       env_(inputs_, [&] {
-        env_options.icount = [this] { return machine_->icount(); };
+        env_options.on_failure = [this](std::exception_ptr failure) { Fail(failure); };
         return std::move(env_options);
       }()),
       flip_(flip) {
@@ -43,9 +43,28 @@ ReplayMachine::ReplayMachine(const log::LogReader& reader, const SessionConfig& 
 
 ReplayMachine::~ReplayMachine() = default;
 
+void ReplayMachine::Fail(std::exception_ptr failure) {
+  if (failure_) return;
+  failure_ = failure;
+  std::string what = "replay failed";
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  machine_->StopForHostError(what);
+}
+
+MachineResult ReplayMachine::Run(uint64_t target) {
+  const MachineResult r = machine_->Run(target);
+  if (failure_) std::rethrow_exception(failure_);
+  return r;
+}
+
 MachineResult ReplayMachine::RunTo(uint64_t target) {
   if (flip_ && !flip_done_ && flip_->icount <= target) {
-    MachineResult r = machine_->Run(flip_->icount);
+    MachineResult r = Run(flip_->icount);
     if (r.icount != flip_->icount) return r;
     uint8_t b = 0;
     if (machine_->memory().Read(flip_->gpa, &b, 1)) {
@@ -54,7 +73,7 @@ MachineResult ReplayMachine::RunTo(uint64_t target) {
     }
     flip_done_ = true;
   }
-  return machine_->Run(target);
+  return Run(target);
 }
 
 ReplayMachine::Saved ReplayMachine::Save() const {
@@ -65,6 +84,7 @@ void ReplayMachine::Restore(const Saved& s) {
   machine_->LoadSnapshot(s.snapshot);
   env_.LoadState(s.env);
   inputs_.Seek(s.position);
+  failure_ = nullptr;
   if (flip_) flip_done_ = !s.flip_pending;
 }
 

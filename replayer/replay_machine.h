@@ -35,9 +35,13 @@ class ReplayMachine {
                 ReplayingEnvironmentOptions env_options, std::optional<BitFlip> flip = std::nullopt);
   ~ReplayMachine();
 
-  // Runs to `target` (absolute icount), inverting the flip bit on the way if due. Divergence
-  // and LogExhausted thrown by the environment propagate.
+  // Runs to `target` (absolute icount), inverting the flip bit on the way if due. A failure
+  // the environment or an observer reported (Fail) stops the machine at the instruction
+  // boundary after it, consistent; RunTo then throws it (Divergence, LogExhausted).
   MachineResult RunTo(uint64_t target);
+  // Reports a failure from inside the machine (an observer's callback): the machine stops at
+  // the next instruction boundary and RunTo throws `failure`. Only the first one counts.
+  void Fail(std::exception_ptr failure);
 
   struct Saved {
     std::vector<uint8_t> snapshot;
@@ -58,7 +62,10 @@ class ReplayMachine {
   LogRecordSource inputs_;
   ReplayingEnvironment env_;
   std::unique_ptr<Machine> machine_;
+  MachineResult Run(uint64_t target);
+
   std::optional<BitFlip> flip_;
+  std::exception_ptr failure_;
   bool flip_done_ = false;
 };
 

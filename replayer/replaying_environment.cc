@@ -8,13 +8,6 @@
 namespace vmrr {
 namespace {
 
-bool IsInputKind(uint8_t kind) {
-  return kind == static_cast<uint8_t>(log::RecordKind::kTimeSample) ||
-         kind == static_cast<uint8_t>(log::RecordKind::kConsoleIn) ||
-         kind == static_cast<uint8_t>(log::RecordKind::kNetRx) ||
-         kind == static_cast<uint8_t>(log::RecordKind::kEntropy);
-}
-
 std::string Describe(const log::Record& r) {
   return log::KindName(r.kind_number()) + " at icount " + std::to_string(r.icount);
 }
@@ -45,11 +38,18 @@ const log::Record* ReplayingEnvironment::PeekInput() {
 const log::Record* ReplayingEnvironment::Ahead(size_t i) {
   while (ahead_.size() <= i && !source_done_) {
     log::Record r;
-    if (!inputs_.Next(&r)) {
+    bool more;
+    try {
+      more = inputs_.Next(&r);
+    } catch (...) {  // a damaged frame (LogError): the machine must not unwind through it
+      Fail(std::current_exception());
+      more = false;
+    }
+    if (!more) {
       source_done_ = true;
       break;
     }
-    if (IsInputKind(r.kind_number())) ahead_.push_back(std::move(r));
+    if (log::IsInputKind(r.kind_number())) ahead_.push_back(std::move(r));
   }
   return i < ahead_.size() ? &ahead_[i] : nullptr;
 }
@@ -59,60 +59,85 @@ void ReplayingEnvironment::Consume() {
   ++inputs_consumed_;
 }
 
+void ReplayingEnvironment::Fail(std::exception_ptr failure) {
+  if (failure_) return;
+  failure_ = failure;
+  if (options_.on_failure) options_.on_failure(failure);
+}
+
+namespace {
+Divergence SkippedInput(const log::Record& r, const std::string& asked) {
+  return Divergence(Divergence::Kind::kMissedInput, r.icount,
+                    "the log's " + Describe(r) + " was never asked for (" + asked + ")");
+}
+}  // namespace
+
 void ReplayingEnvironment::CheckNoInputBefore(uint64_t icount) {
   const log::Record* r = PeekInput();
   if (r && r->icount < icount)
-    throw Divergence(Divergence::Kind::kMissedInput, r->icount,
-                     "the log's " + Describe(*r) + " was never asked for (replay reached icount " +
-                         std::to_string(icount) + ")");
+    throw SkippedInput(*r, "replay reached icount " + std::to_string(icount));
+}
+
+bool ReplayingEnvironment::NoInputSkippedBefore(uint64_t icount) {
+  const log::Record* r = PeekInput();
+  if (!r || r->icount >= icount) return true;
+  Fail(std::make_exception_ptr(SkippedInput(*r, "the machine asked at icount " + std::to_string(icount))));
+  return false;
 }
 
 const log::Record* ReplayingEnvironment::Expect(uint64_t icount, uint8_t kind, const char* what) {
+  if (failure_) return nullptr;
   const log::Record* r = PeekInput();
   if (!r) {
     std::string msg = std::string("the machine asked for ") + what + " at icount " +
                       std::to_string(icount) + " after the last input of the log";
-    if (options_.log_complete) throw Divergence(Divergence::Kind::kInput, icount, msg);
-    throw LogExhausted(icount, msg);
+    if (options_.log_complete) Fail(std::make_exception_ptr(Divergence(Divergence::Kind::kInput, icount, msg)));
+    else Fail(std::make_exception_ptr(LogExhausted(icount, msg)));
+    return nullptr;
   }
-  if (r->icount < icount)
-    throw Divergence(Divergence::Kind::kMissedInput, r->icount,
-                     "the log's " + Describe(*r) + " was never asked for (the machine asked for " +
-                         what + " at icount " + std::to_string(icount) + ")");
-  if (r->icount != icount || r->kind_number() != kind)
-    throw Divergence(Divergence::Kind::kInput, icount,
-                     std::string("the machine asked for ") + what + " at icount " +
-                         std::to_string(icount) + " but the log's next input is " + Describe(*r));
+  if (!NoInputSkippedBefore(icount)) return nullptr;
+  if (r->icount != icount || r->kind_number() != kind) {
+    Fail(std::make_exception_ptr(Divergence(Divergence::Kind::kInput, icount,
+                                            std::string("the machine asked for ") + what + " at icount " +
+                                                std::to_string(icount) + " but the log's next input is " +
+                                                Describe(*r))));
+    return nullptr;
+  }
   return r;
 }
 
+// A failed call gives the neutral answer (time 0, no input, zero entropy, no wake-up); the
+// machine stops at the end of the instruction that asked.
 int64_t ReplayingEnvironment::SampleTime(uint64_t icount) {
   const log::Record* r = Expect(icount, static_cast<uint8_t>(log::RecordKind::kTimeSample), "a time sample");
+  if (!r) return 0;
   int64_t t = std::get<log::TimeSample>(r->body).host_ns;
   Consume();
   return t;
 }
 
 std::vector<uint8_t> ReplayingEnvironment::PollConsoleInput(uint64_t icount, size_t max_bytes) {
+  if (failure_) return {};
   const log::Record* r = PeekInput();
-  if (!r) return {};
-  if (r->icount < icount) CheckNoInputBefore(icount);
+  if (!r || !NoInputSkippedBefore(icount)) return {};
   if (r->icount != icount || r->kind_number() != static_cast<uint8_t>(log::RecordKind::kConsoleIn))
     return {};
   std::vector<uint8_t> bytes = std::get<log::ConsoleIn>(r->body).bytes;
-  if (bytes.size() > max_bytes)
-    throw Divergence(Divergence::Kind::kInputSize, icount,
-                     "the log's ConsoleIn at icount " + std::to_string(icount) + " holds " +
-                         std::to_string(bytes.size()) + " bytes but the console takes " +
-                         std::to_string(max_bytes));
+  if (bytes.size() > max_bytes) {
+    Fail(std::make_exception_ptr(Divergence(Divergence::Kind::kInputSize, icount,
+                                            "the log's ConsoleIn at icount " + std::to_string(icount) + " holds " +
+                                                std::to_string(bytes.size()) + " bytes but the console takes " +
+                                                std::to_string(max_bytes))));
+    return {};
+  }
   Consume();
   return bytes;
 }
 
 bool ReplayingEnvironment::PollNetFrame(uint64_t icount, std::vector<uint8_t>* frame) {
+  if (failure_) return false;
   const log::Record* r = PeekInput();
-  if (!r) return false;
-  if (r->icount < icount) CheckNoInputBefore(icount);
+  if (!r || !NoInputSkippedBefore(icount)) return false;
   if (r->icount != icount || r->kind_number() != static_cast<uint8_t>(log::RecordKind::kNetRx))
     return false;
   *frame = std::get<log::NetRx>(r->body).frame;
@@ -121,13 +146,17 @@ bool ReplayingEnvironment::PollNetFrame(uint64_t icount, std::vector<uint8_t>* f
 }
 
 void ReplayingEnvironment::GetEntropy(uint64_t icount, std::span<uint8_t> out) {
+  std::fill(out.begin(), out.end(), 0);
   const log::Record* r = Expect(icount, static_cast<uint8_t>(log::RecordKind::kEntropy), "entropy");
+  if (!r) return;
   const auto& bytes = std::get<log::Entropy>(r->body).bytes;
-  if (bytes.size() != out.size())
-    throw Divergence(Divergence::Kind::kInputSize, icount,
-                     "the machine asked for " + std::to_string(out.size()) +
-                         " entropy bytes at icount " + std::to_string(icount) + " but the log holds " +
-                         std::to_string(bytes.size()));
+  if (bytes.size() != out.size()) {
+    Fail(std::make_exception_ptr(Divergence(Divergence::Kind::kInputSize, icount,
+                                            "the machine asked for " + std::to_string(out.size()) +
+                                                " entropy bytes at icount " + std::to_string(icount) +
+                                                " but the log holds " + std::to_string(bytes.size()))));
+    return;
+  }
   std::copy(bytes.begin(), bytes.end(), out.begin());
   Consume();
 }
@@ -142,19 +171,14 @@ void ReplayingEnvironment::NetFrameSent(uint64_t icount, std::span<const uint8_t
   if (options_.net_out) options_.net_out(icount, frame);
 }
 
-bool ReplayingEnvironment::WaitForInput(int64_t) {
-  // The machine ends a run as "halted forever" when an idle wait with nothing scheduled
-  // returns false, so the answer must be the recording's. A live wait returned false only
-  // if nothing ever arrived: then the log ends there, at most with the time sample taken
-  // right after the wait. Anything more in a complete log means input did arrive.
-  if (options_.on_wait) options_.on_wait();
-  if (!options_.log_complete) return true;
-  // The recorder logs something at the icount of every wake that reported input (a time
-  // sample, or the console poll that follows, even if empty).
-  const log::Record* next = Ahead(0);
-  if (!next) return false;
-  if (next->kind_number() == static_cast<uint8_t>(log::RecordKind::kTimeSample) && !Ahead(1)) return false;
-  return !options_.icount || next->icount == options_.icount();
+bool ReplayingEnvironment::WaitForInput(uint64_t icount, int64_t deadline_host_ns) {
+  if (options_.stop_in_wait && options_.stop_in_wait(icount)) return false;
+  if (deadline_host_ns != kWaitForever) return true;  // the machine does not use the answer
+  const log::Record* r = Expect(icount, static_cast<uint8_t>(log::RecordKind::kIdleWake), "an idle wake-up");
+  if (!r) return true;  // the machine stops at the failure without deciding anything
+  const bool input = std::get<log::IdleWake>(r->body).input;
+  Consume();
+  return input;
 }
 
 }  // namespace vmrr

@@ -6,15 +6,20 @@
 //  - PollConsoleInput / PollNetFrame at X: the next logged input, if it is of that kind at X,
 //    is returned; otherwise the poll is empty (the recorder logs only non-empty polls).
 //  - a logged input whose icount is below the one asked for was skipped: Divergence.
+//  - WaitForInput returns at once (replay never sleeps); with kWaitForever it returns the
+//    logged IdleWake answer at X, which must be the next input.
 // Other record kinds in the source are ignored (the session verifies them). Outputs are
 // folded into running digests (the session compares them with Output records) and handed
-// to optional sinks instead of the host. WaitForInput returns at once (replay never sleeps)
-// with the answer the live wait gave: false only where a complete log shows that nothing
-// ever arrived again.
+// to optional sinks instead of the host.
+// Nothing is thrown through the machine: a call the log cannot answer returns a neutral
+// answer, and the failure (Divergence, LogExhausted) goes to on_failure, whose owner stops
+// the machine at the instruction boundary (Machine::StopForHostError) and rethrows it from
+// outside the machine (failure()).
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <optional>
 
@@ -33,12 +38,11 @@ struct ReplayingEnvironmentOptions {
   // the recording went on but the log does not say how); true -> Divergence (a complete log
   // ended, the machine must not want more).
   bool log_complete = true;
-  // Called at every idle wait before it returns (the replay session uses it to stop the
-  // machine where the recording was stopped during a wait).
-  std::function<void()> on_wait;
-  // The machine's current icount (idle waits are not passed one). Without it idle waits
-  // report input whenever any is left.
-  std::function<uint64_t()> icount;
+  // Asked at every idle wait first: true if the recording was stopped during this wait (the
+  // replay session then stops the machine too); the wait returns at once, consuming nothing.
+  std::function<bool(uint64_t icount)> stop_in_wait;
+  // The first input the log cannot answer (see above); later ones are not reported.
+  std::function<void(std::exception_ptr failure)> on_failure;
 };
 
 class ReplayingEnvironment : public Environment {
@@ -52,7 +56,10 @@ class ReplayingEnvironment : public Environment {
   void GetEntropy(uint64_t icount, std::span<uint8_t> out) override;
   void ConsoleOutput(uint64_t icount, std::span<const uint8_t> bytes) override;
   void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override;
-  bool WaitForInput(int64_t deadline_host_ns) override;
+  bool WaitForInput(uint64_t icount, int64_t deadline_host_ns) override;
+
+  // The first failure (Divergence or LogExhausted), or null.
+  std::exception_ptr failure() const { return failure_; }
 
   // Throws Divergence(kMissedInput) if a logged input below `icount` was not consumed; the
   // session calls it at each verification point.
@@ -79,12 +86,16 @@ class ReplayingEnvironment : public Environment {
     outputs_[0] = s.outputs[0];
     outputs_[1] = s.outputs[1];
     inputs_consumed_ = s.inputs_consumed;
+    failure_ = nullptr;
   }
 
  private:
-  // Returns the next input record, or throws Divergence/LogExhausted for a required input
-  // (`what` names the call for messages).
+  // Returns the next input record, or reports Divergence/LogExhausted for a required input and
+  // returns nullptr (`what` names the call for messages).
   const log::Record* Expect(uint64_t icount, uint8_t kind, const char* what);
+  // False (and the failure reported) if a logged input below `icount` was never asked for.
+  bool NoInputSkippedBefore(uint64_t icount);
+  void Fail(std::exception_ptr failure);
   void Consume();
 
   RecordSource& inputs_;
@@ -95,6 +106,7 @@ class ReplayingEnvironment : public Environment {
   bool source_done_ = false;
   OutputDigest outputs_[2];
   uint64_t inputs_consumed_ = 0;
+  std::exception_ptr failure_;
 };
 
 }  // namespace vmrr

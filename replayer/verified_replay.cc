@@ -37,12 +37,14 @@ VerifiedReplay::VerifiedReplay(const log::LogReader& reader, const SessionConfig
       config_(config),
       machine_(reader, config, disk_path, start,
                [&] {
-                 env_options.on_wait = [this] {
+                 env_options.stop_in_wait = [this](uint64_t icount) {
                    // The recording was stopped in an idle wait here once every input it
                    // logged at this icount had been taken.
-                   if (!stopped_at_ || machine_.machine().icount() != *stopped_at_) return;
+                   if (!stopped_at_ || icount != *stopped_at_) return false;
                    const log::Record* next = machine_.env().PeekInput();
-                   if (!next || next->icount != *stopped_at_) machine_.machine().RequestStop();
+                   if (next && next->icount == *stopped_at_) return false;
+                   machine_.machine().RequestStop();
+                   return true;
                  };
                  return std::move(env_options);
                }(),
@@ -91,19 +93,29 @@ const log::Record* VerifiedReplay::NextNonIrq() {
 
 void VerifiedReplay::OnInterrupt(uint64_t icount, uint8_t vector) {
   if (!config_.irq_records) return;
-  if (ahead_.empty()) Fill();
+  if (ahead_.empty()) {
+    try {
+      Fill();
+    } catch (...) {  // a damaged frame (LogError): reported, never unwound through the CPU
+      machine_.Fail(std::current_exception());
+      return;
+    }
+  }
+  // Called from inside the CPU's interrupt acceptance: a difference is reported through the
+  // replay machine, which stops at the boundary after the delivery and throws it from RunTo.
+  auto diverged = [&](const std::string& what) {
+    machine_.Fail(std::make_exception_ptr(Divergence(
+        Divergence::Kind::kInterrupt, icount,
+        "interrupt vector " + std::to_string(vector) + " accepted at icount " + std::to_string(icount) + what)));
+  };
   if (ahead_.empty()) {
     if (!reader_.complete()) return;  // a cut log: nothing more to check against
-    throw Divergence(Divergence::Kind::kInterrupt, icount,
-                     "interrupt vector " + std::to_string(vector) + " accepted at icount " +
-                         std::to_string(icount) + " after the end of the log");
+    return diverged(" after the end of the log");
   }
   const log::Record& r = ahead_.front();
   const auto* irq = std::get_if<log::IrqDelivered>(&r.body);
   if (!irq || r.icount != icount || irq->vector != vector)
-    throw Divergence(Divergence::Kind::kInterrupt, icount,
-                     "interrupt vector " + std::to_string(vector) + " accepted at icount " +
-                         std::to_string(icount) + " but the log's next event is " + Describe(r));
+    return diverged(" but the log's next event is " + Describe(r));
   ahead_.pop_front();
   ++irqs_;
   last_match_ = icount;
@@ -151,7 +163,7 @@ void VerifiedReplay::Check(const log::Record& r) {
     if (e->reason == log::EndReason::kStopped && result_.stop == MachineStop::kTargetReached && pending &&
         pending->icount == at) {
       // Stopped while idle after taking inputs at this icount: run into the idle wait, where
-      // the stop is repeated (on_wait).
+      // the stop is repeated (stop_in_wait).
       result_ = machine_.RunTo(at + 1);
       if (result_.icount != at || result_.stop != MachineStop::kExitRequested)
         throw Divergence(Divergence::Kind::kEnd, at,

@@ -26,7 +26,7 @@ class SilentEnvironment final : public Environment {
   }
   void ConsoleOutput(uint64_t, std::span<const uint8_t> bytes) override { console_bytes += bytes.size(); }
   void NetFrameSent(uint64_t, std::span<const uint8_t>) override {}
-  bool WaitForInput(int64_t) override { return false; }
+  bool WaitForInput(uint64_t, int64_t) override { return false; }
   uint64_t console_bytes = 0;
 
  private:

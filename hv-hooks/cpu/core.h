@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cassert>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -100,6 +101,7 @@ struct CpuCore final : public CodeWriteObserver {
   bool intr = false;
   bool nmi_pending = false;
   bool exit_requested = false;
+  std::atomic<bool> async_exit{false};  // Cpu::RequestExitAsync
   std::set<uint64_t> breakpoints;
   bool skip_breakpoint_once = false;
 

@@ -178,6 +178,10 @@ RunResult CpuCore::Run(uint64_t target_icount) {
     if (s.shutdown) return {StopReason::kShutdown, icount};
     if (icount >= target) return {StopReason::kTargetReached, icount};
     if (intr || nmi_pending) CheckEvents();
+    if (__builtin_expect(async_exit.load(std::memory_order_relaxed), 0)) {
+      async_exit.store(false, std::memory_order_relaxed);
+      return {StopReason::kExitRequested, icount};
+    }
     if (__builtin_expect(s.shutdown || s.halted || exit_requested, 0)) {
       if (s.shutdown) return {StopReason::kShutdown, icount};
       if (s.halted) return {StopReason::kHalted, icount};
@@ -309,6 +313,7 @@ void Cpu::RequestExit() {
   core_->exit_requested = true;
   core_->end_block = true;
 }
+void Cpu::RequestExitAsync() { core_->async_exit.store(true, std::memory_order_relaxed); }
 void Cpu::AddBreakpoint(uint64_t linear_rip) { core_->breakpoints.insert(linear_rip); }
 void Cpu::RemoveBreakpoint(uint64_t linear_rip) { core_->breakpoints.erase(linear_rip); }
 void Cpu::ClearBreakpoints() { core_->breakpoints.clear(); }
@@ -394,7 +399,10 @@ void Cpu::SaveState(StateWriter& w) const {
 }
 
 void Cpu::LoadState(StateReader& r) {
-  const uint32_t version = r.Begin("CPU0", kCpuStateVersion);
+  // Older versions lack the TLB, so they cannot say what a guest that edited its page tables
+  // without INVLPG would see next: refused rather than guessed.
+  if (r.Begin("CPU0", kCpuStateVersion) < kCpuStateVersion)
+    r.Fail("CPU0: state version older than 3 (no saved TLB; written by vmrr 0.1) cannot be restored");
   CpuState s;
   for (uint64_t& v : s.gpr) v = r.U64();
   s.rip = r.U64();
@@ -421,35 +429,31 @@ void Cpu::LoadState(StateReader& r) {
   uint64_t icount = r.U64();
   bool intr = r.Bool();
   bool nmi = r.Bool();
-  const uint32_t stalled = version >= 2 ? r.U32() : 0;
+  const uint32_t stalled = r.U32();
   if (stalled > CpuCore::kMaxDeliveriesWithoutRetire) r.Fail("CPU0: delivery count out of range");
   CpuCore& c = *core_;
   // The TLB is read into a side table: nothing changes until every check has passed.
   std::vector<std::pair<uint16_t, TlbEntry>> tlb;
-  uint64_t fetch_vpage = kNoTlbPage, fetch_ppage = 0;
-  uint8_t fetch_cpl = 0;
-  if (version >= 3) {
-    const uint64_t valid = r.Bounded(r.U32(), kTlbSize, "CPU0: TLB entry count");
-    tlb.reserve(valid);
-    for (uint64_t k = 0; k < valid; ++k) {
-      const uint16_t index = r.U16();
-      TlbEntry e;
-      e.vpage = r.U64();
-      e.ppage = r.U64();
-      e.rights = r.U8();
-      if (index >= kTlbSize || (k && index <= tlb.back().first)) r.Fail("CPU0: TLB indices not increasing");
-      if (e.vpage == kNoTlbPage || e.vpage >> 52 || TlbIndex(e.vpage) != index)
-        r.Fail("CPU0: TLB entry in the wrong slot");
-      if ((e.ppage & 0xfff) || e.ppage >> 52) r.Fail("CPU0: TLB physical page not page-aligned");
-      if (e.rights & ~kRightsAll) r.Fail("CPU0: TLB rights");
-      tlb.emplace_back(index, e);
-    }
-    fetch_vpage = r.U64();
-    fetch_ppage = r.U64();
-    fetch_cpl = static_cast<uint8_t>(r.Bounded(r.U8(), 3, "CPU0: fetch CPL"));
-    if (fetch_vpage != kNoTlbPage && (fetch_vpage >> 52 || !c.mem.Span(fetch_ppage, kGuestPageSize)))
-      r.Fail("CPU0: fetch page outside guest RAM");
+  const uint64_t valid = r.Bounded(r.U32(), kTlbSize, "CPU0: TLB entry count");
+  tlb.reserve(valid);
+  for (uint64_t k = 0; k < valid; ++k) {
+    const uint16_t index = r.U16();
+    TlbEntry e;
+    e.vpage = r.U64();
+    e.ppage = r.U64();
+    e.rights = r.U8();
+    if (index >= kTlbSize || (k && index <= tlb.back().first)) r.Fail("CPU0: TLB indices not increasing");
+    if (e.vpage == kNoTlbPage || e.vpage >> 52 || TlbIndex(e.vpage) != index)
+      r.Fail("CPU0: TLB entry in the wrong slot");
+    if ((e.ppage & 0xfff) || e.ppage >> 52) r.Fail("CPU0: TLB physical page not page-aligned");
+    if (e.rights & ~kRightsAll) r.Fail("CPU0: TLB rights");
+    tlb.emplace_back(index, e);
   }
+  const uint64_t fetch_vpage = r.U64();
+  const uint64_t fetch_ppage = r.U64();
+  const uint8_t fetch_cpl = static_cast<uint8_t>(r.Bounded(r.U8(), 3, "CPU0: fetch CPL"));
+  if (fetch_vpage != kNoTlbPage && (fetch_vpage >> 52 || (fetch_ppage & 0xfff) || !c.mem.Span(fetch_ppage, kGuestPageSize)))
+    r.Fail("CPU0: fetch page outside guest RAM");
   // Consistency rules the CPU relies on; anything else is not a state this CPU produced.
   if (!(s.rflags & 2) || (s.rflags & ~uint64_t{0x3f7fd7})) r.Fail("CPU0: invalid rflags");
   if ((s.cr0 & 0x80000000u) && !(s.cr0 & 1)) r.Fail("CPU0: CR0.PG without CR0.PE");

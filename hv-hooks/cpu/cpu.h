@@ -4,6 +4,7 @@
 // the machine, the recorder/replayer and the tests code against.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -124,8 +125,13 @@ class Cpu final : public Stateful {
   // True if an external interrupt would be accepted at the current boundary.
   bool InterruptsAccepted() const;
 
-  // Stops Run after the current instruction (a platform I/O callback calls this).
+  // Stops Run after the current instruction (a platform I/O callback calls this; the CPU's
+  // own thread only).
   void RequestExit();
+  // Stops Run at the next block boundary; async-signal-safe and callable from any thread (it
+  // only stores to a lock-free atomic that Run polls once per block). A request made while
+  // Run is not running makes the next Run return kExitRequested at once.
+  void RequestExitAsync();
 
   // Host-side breakpoints on linear RIP values; Run stops before executing them, except for
   // the first instruction of a Run call (so that continuing from a breakpoint makes progress).

@@ -146,7 +146,7 @@ void LiveEnvironment::NetFrameSent(uint64_t, std::span<const uint8_t> frame) {
   if (net_fd_ >= 0) (void)send(net_fd_, frame.data(), frame.size(), MSG_DONTWAIT);
 }
 
-bool LiveEnvironment::WaitForInput(int64_t deadline_host_ns) {
+bool LiveEnvironment::WaitForInput(uint64_t, int64_t deadline_host_ns) {
   pollfd fds[2];
   nfds_t n = 0;
   if (options_.console_in_fd >= 0 && !console_eof_) fds[n++] = {options_.console_in_fd, POLLIN, 0};

@@ -48,7 +48,7 @@ class LiveEnvironment : public Environment {
   void GetEntropy(uint64_t icount, std::span<uint8_t> out) override;
   void ConsoleOutput(uint64_t icount, std::span<const uint8_t> bytes) override;
   void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override;
-  bool WaitForInput(int64_t deadline_host_ns) override;
+  bool WaitForInput(uint64_t icount, int64_t deadline_host_ns) override;
 
   // Monotonic-to-wall conversion is not needed: SampleTime and WaitForInput both use
   // CLOCK_REALTIME, so a deadline from VirtualClock::HostTimeForDeadline is directly usable.

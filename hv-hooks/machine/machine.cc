@@ -27,7 +27,6 @@ constexpr uint64_t kMinMemory = 2ull << 20;
 constexpr uint64_t kMaxMemory = 3ull << 30;  // RAM stays below the 0xc0000000 PCI/MMIO hole
 constexpr uint64_t kMaxKernelFile = 1ull << 30;
 constexpr uint64_t kPagesPerChunk = 256;  // LZ4 chunk: 1 MiB of raw pages
-constexpr int64_t kFarFutureNs = std::numeric_limits<int64_t>::max();
 
 // The devices keep a reference to the Environment they were built with; this forwarder is
 // that reference, so that SetEnvironment (failover) swaps the real one underneath.
@@ -51,7 +50,9 @@ class EnvironmentForwarder final : public Environment {
   void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override {
     env_->NetFrameSent(icount, frame);
   }
-  bool WaitForInput(int64_t deadline_host_ns) override { return env_->WaitForInput(deadline_host_ns); }
+  bool WaitForInput(uint64_t icount, int64_t deadline_host_ns) override {
+    return env_->WaitForInput(icount, deadline_host_ns);
+  }
 
  private:
   Environment* env_;
@@ -77,6 +78,7 @@ const char* MachineStopName(MachineStop stop) {
     case MachineStop::kHaltedForever: return "halted forever (HLT with interrupts disabled)";
     case MachineStop::kBreakpoint: return "breakpoint";
     case MachineStop::kExitRequested: return "stop requested";
+    case MachineStop::kHostError: return "host error";
   }
   return "unknown";
 }
@@ -134,7 +136,7 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
   uint64_t ReadTsc() override { return clock.NowNs(); }
   bool ReadRandom(uint64_t* value) override {
     uint8_t b[8];
-    env_fwd.GetEntropy(cpu->icount(), b);
+    env_fwd.GetEntropy(cpu->icount(), b);  // may StopForHostError (which ends the block)
     uint64_t v = 0;
     for (int i = 0; i < 8; ++i) v |= uint64_t{b[i]} << (8 * i);
     *value = v;
@@ -198,6 +200,11 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
   std::unique_ptr<PlatformDevices> devices;
   MachineObserver* observer = nullptr;
   std::atomic<bool> stop_requested{false};
+  static_assert(std::atomic<bool>::is_always_lock_free, "RequestStop runs in signal handlers");
+  // StopForHostError: set on the machine's thread only; cleared only by LoadSnapshot (the
+  // machine cannot go on from an answer it did not get).
+  bool host_error_pending = false;
+  std::string host_error;
   // Run-loop state (saved in snapshots): the icount where the loop must next look at input
   // and timers, and whether something since the last look may have moved a deadline.
   uint64_t next_stop = 0;
@@ -283,6 +290,7 @@ MachineResult Machine::Run(uint64_t target_icount) {
   };
   bool first_cpu_run = true;
   for (;;) {
+    if (m.host_error_pending) return result(MachineStop::kHostError);
     if (dev.debug_exit().exit_requested()) return result(MachineStop::kGuestExit);
     if (cpu.state().shutdown) return result(MachineStop::kShutdown);
     if (m.stop_requested.exchange(false)) return result(MachineStop::kExitRequested);
@@ -308,6 +316,7 @@ MachineResult Machine::Run(uint64_t target_icount) {
       if (m.breakpoints.count(st.seg[kCs].base + st.rip)) return result(MachineStop::kBreakpoint);
     }
     first_cpu_run = false;
+    if (m.host_error_pending) continue;  // an input point just failed
     const RunResult r = cpu.Run(stop);
     switch (r.reason) {
       case StopReason::kTargetReached:
@@ -333,8 +342,8 @@ MachineResult Machine::Run(uint64_t target_icount) {
       m.recheck = true;
       continue;
     }
-    const int64_t wake = next_ns == kNoDeadline ? kFarFutureNs : clock.HostTimeForDeadline(next_ns);
-    const bool input = m.env_fwd.WaitForInput(wake);
+    const int64_t wake = next_ns == kNoDeadline ? Environment::kWaitForever : clock.HostTimeForDeadline(next_ns);
+    const bool input = m.env_fwd.WaitForInput(cpu.icount(), wake);
     if (m.stop_requested.load()) continue;
     m.InputPoint();
     dev.RunTimers();
@@ -349,8 +358,17 @@ MachineResult Machine::Run(uint64_t target_icount) {
 
 void Machine::RequestStop() {
   impl_->stop_requested.store(true);
-  impl_->cpu->RequestExit();
+  impl_->cpu->RequestExitAsync();
 }
+
+void Machine::StopForHostError(const std::string& message) {
+  Impl& m = *impl_;
+  if (!m.host_error_pending) m.host_error = message;
+  m.host_error_pending = true;
+  m.cpu->RequestExit();
+}
+
+const std::string& Machine::host_error() const { return impl_->host_error; }
 
 uint64_t Machine::icount() const { return impl_->cpu->icount(); }
 Cpu& Machine::cpu() { return *impl_->cpu; }
@@ -521,6 +539,8 @@ void Machine::LoadSnapshot(std::span<const uint8_t> bytes) {
   m.next_stop = next_stop;
   m.recheck = recheck;
   m.stop_requested.store(false);
+  m.host_error_pending = false;  // the failure belonged to the state just replaced
+  m.host_error.clear();
 }
 
 uint64_t Machine::StateDigest(DigestScope scope) const {

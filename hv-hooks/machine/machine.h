@@ -46,6 +46,7 @@ enum class MachineStop : uint8_t {
   kHaltedForever,    // HLT with interrupts disabled and no NMI source: nothing can wake it
   kBreakpoint,       // a CPU breakpoint
   kExitRequested,    // RequestStop() (signal handler, debugger)
+  kHostError,        // StopForHostError(): the environment or a host backend could not answer
 };
 const char* MachineStopName(MachineStop stop);
 
@@ -96,12 +97,19 @@ class Machine {
   // sample_interval instructions (host mode: env.SampleTime then PollInputs; icount mode:
   // PollInputs), and, in icount mode, at every HLT before time jumps to the next deadline.
   // HLT: IF=0 -> kHaltedForever; icount mode with a deadline -> time jumps there; otherwise
-  // env.WaitForInput(host time of the deadline, or INT64_MAX if none), then an input point;
+  // env.WaitForInput(host time of the deadline, or kWaitForever if none), then an input point;
   // if that brought nothing and nothing is scheduled -> kHaltedForever.
   MachineResult Run(uint64_t target_icount = ~uint64_t{0});
   // Asks a running Run to return kExitRequested at the next instruction boundary; safe to
-  // call from a signal handler or another thread.
+  // call from a signal handler or another thread (it only stores to lock-free atomics).
   void RequestStop();
+  // Called on the machine's thread, from inside an Environment call or a host backend that
+  // could not give an answer (a replay whose log says otherwise, a disk read the host failed):
+  // the call returns its neutral answer, the current instruction completes, and Run returns
+  // kHostError at that instruction boundary, with every device consistent. Only the first
+  // message is kept; every later Run returns kHostError at once, until LoadSnapshot.
+  void StopForHostError(const std::string& message);
+  const std::string& host_error() const;
 
   uint64_t icount() const;
   const MachineConfig& config() const { return config_; }

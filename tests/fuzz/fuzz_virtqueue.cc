@@ -46,7 +46,7 @@ struct FuzzEnvironment : Environment {
   }
   void ConsoleOutput(uint64_t, std::span<const uint8_t>) override {}
   void NetFrameSent(uint64_t, std::span<const uint8_t>) override {}
-  bool WaitForInput(int64_t) override { return false; }
+  bool WaitForInput(uint64_t, int64_t) override { return false; }
 };
 
 const std::string& ImagePath() {

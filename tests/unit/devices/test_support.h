@@ -57,7 +57,7 @@ struct FakeEnvironment : Environment {
   void NetFrameSent(uint64_t, std::span<const uint8_t> frame) override {
     net_out.emplace_back(frame.begin(), frame.end());
   }
-  bool WaitForInput(int64_t) override { return false; }
+  bool WaitForInput(uint64_t, int64_t) override { return false; }
 };
 
 // Records every line's level and counts rising edges.

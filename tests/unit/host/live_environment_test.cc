@@ -77,15 +77,15 @@ TEST(LiveEnvironment, WaitForInputSleepsUntilDeadlineOrInput) {
   o.console_out_fd = -1;
   LiveEnvironment env(o);
   int64_t t0 = LiveEnvironment::HostNowNs();
-  EXPECT_FALSE(env.WaitForInput(t0 + 20'000'000));
+  EXPECT_FALSE(env.WaitForInput(0, t0 + 20'000'000));
   int64_t waited = LiveEnvironment::HostNowNs() - t0;
   EXPECT_GE(waited, 20'000'000);
   EXPECT_LT(waited, 2'000'000'000);
   ASSERT_EQ(write(in.w, "x", 1), 1);
   t0 = LiveEnvironment::HostNowNs();
-  EXPECT_TRUE(env.WaitForInput(t0 + 5'000'000'000));
+  EXPECT_TRUE(env.WaitForInput(0, t0 + 5'000'000'000));
   EXPECT_LT(LiveEnvironment::HostNowNs() - t0, 1'000'000'000) << "input ends the wait early";
-  EXPECT_FALSE(env.WaitForInput(t0 - 1)) << "a past deadline returns at once";
+  EXPECT_FALSE(env.WaitForInput(0, t0 - 1)) << "a past deadline returns at once";
 }
 
 TEST(LiveEnvironment, ClosedConsoleIsNotPolledForever) {
@@ -98,7 +98,7 @@ TEST(LiveEnvironment, ClosedConsoleIsNotPolledForever) {
   in.w = -1;
   EXPECT_TRUE(env.PollConsoleInput(0, 8).empty());
   int64_t t0 = LiveEnvironment::HostNowNs();
-  EXPECT_FALSE(env.WaitForInput(t0 + 10'000'000)) << "EOF must not count as input forever";
+  EXPECT_FALSE(env.WaitForInput(0, t0 + 10'000'000)) << "EOF must not count as input forever";
 }
 
 TEST(LiveEnvironment, NetworkFramesAreUdpDatagramsOnLoopback) {
@@ -122,7 +122,7 @@ TEST(LiveEnvironment, NetworkFramesAreUdpDatagramsOnLoopback) {
   EXPECT_EQ(ntohs(from.sin_port), o.net_local_port);
   const uint8_t rx[] = {9, 8, 7};
   ASSERT_EQ(sendto(peer, rx, 3, 0, reinterpret_cast<sockaddr*>(&from), fl), 3);
-  EXPECT_TRUE(env.WaitForInput(LiveEnvironment::HostNowNs() + 2'000'000'000));
+  EXPECT_TRUE(env.WaitForInput(0, LiveEnvironment::HostNowNs() + 2'000'000'000));
   ASSERT_TRUE(env.PollNetFrame(0, &frame));
   EXPECT_EQ(frame, std::vector<uint8_t>({9, 8, 7}));
   close(peer);

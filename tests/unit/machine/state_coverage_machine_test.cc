@@ -32,7 +32,7 @@ class Env : public Environment {
     console_icounts.insert(console_icounts.end(), bytes.size(), icount);
   }
   void NetFrameSent(uint64_t, std::span<const uint8_t>) override {}
-  bool WaitForInput(int64_t) override { return false; }
+  bool WaitForInput(uint64_t, int64_t) override { return false; }
 
   int64_t now_ns = 1'700'000'000'000'000'000;
   uint64_t entropy = 0;

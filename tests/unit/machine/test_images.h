@@ -185,7 +185,7 @@ class FakeEnvironment : public Environment {
     for (size_t i = 0; i < bytes.size(); ++i) console_icounts.push_back(icount);
   }
   void NetFrameSent(uint64_t, std::span<const uint8_t>) override {}
-  bool WaitForInput(int64_t deadline) override {
+  bool WaitForInput(uint64_t, int64_t deadline) override {
     ++waits;
     if (deadline > now_ns && deadline != INT64_MAX) now_ns = deadline;
     return false;

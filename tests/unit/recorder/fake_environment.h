@@ -53,7 +53,7 @@ class FakeEnvironment : public Environment {
   void NetFrameSent(uint64_t, std::span<const uint8_t> frame) override {
     net_out.insert(net_out.end(), frame.begin(), frame.end());
   }
-  bool WaitForInput(int64_t deadline) override {
+  bool WaitForInput(uint64_t, int64_t deadline) override {
     ++waits;
     last_deadline = deadline;
     return false;

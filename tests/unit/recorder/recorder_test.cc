@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "logformat/log_reader.h"
+#include "hv-hooks/host/live_environment.h"
 #include "recorder/recording_environment.h"
 #include "hv-hooks/session/session_config.h"
 #include "tests/unit/recorder/fake_environment.h"
@@ -90,21 +91,26 @@ TEST(RecordingEnvironment, OutputsGoToTheHostAndIntoRunningDigests) {
   EXPECT_EQ(last_console.total_bytes, 4u);
 }
 
-TEST(RecordingEnvironment, TheFirstConsolePollAfterAWakeIsLoggedEvenIfEmpty) {
-  struct WakingFake : FakeEnvironment {
-    bool WaitForInput(int64_t) override { return true; }
+TEST(RecordingEnvironment, AForeverWaitsAnswerIsLoggedAndAFiniteOnesIsNot) {
+  struct Fake : FakeEnvironment {
+    bool WaitForInput(uint64_t, int64_t) override { return answer; }
+    bool answer = true;
   } fake;
   std::vector<uint8_t> bytes;
   {
     log::LogWriter w(std::make_unique<log::VectorSink>(&bytes), log::LogHeader{});
     RecordingEnvironment env(fake, w);
-    EXPECT_TRUE(env.PollConsoleInput(5, 16).empty());  // no wake: not logged
-    EXPECT_TRUE(env.WaitForInput(INT64_MAX));
-    EXPECT_TRUE(env.PollConsoleInput(7, 16).empty());  // after a wake: logged, empty
-    EXPECT_TRUE(env.PollConsoleInput(7, 16).empty());  // only the first
+    EXPECT_TRUE(env.WaitForInput(3, Environment::kWaitForever));
+    EXPECT_TRUE(env.PollConsoleInput(3, 16).empty());  // an empty poll is never logged
+    EXPECT_TRUE(env.WaitForInput(5, LiveEnvironment::HostNowNs() + 1'000'000));  // not an input
+    // A forever wait goes on until input may be there (the live answer false only ends a
+    // slice), unless a stop cuts it short: then the machine ignores the answer, nothing logged.
+    fake.answer = false;
+    env.InterruptWait();
+    EXPECT_FALSE(env.WaitForInput(8, Environment::kWaitForever));
     w.Finish(9, log::End{});
   }
-  std::vector<log::Record> expect = {{7, log::ConsoleIn{}}, {9, log::End{}}};
+  std::vector<log::Record> expect = {{3, log::IdleWake{true}}, {9, log::End{}}};
   EXPECT_EQ(AllRecords(bytes), expect);
 }
 
@@ -135,7 +141,7 @@ TEST(RecordingEnvironment, IdleWaitIsNotLoggedAndIsSlicedSoFramesGetFlushed) {
   int64_t host_now = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
   // The fake returns "no input" at once, so the wait runs slice after slice until the real
   // deadline (20 ms away) and reports what the inner environment said.
-  EXPECT_FALSE(env.WaitForInput(host_now + 20'000'000));
+  EXPECT_FALSE(env.WaitForInput(0, host_now + 20'000'000));
   EXPECT_GE(fake.waits, 2);
   EXPECT_EQ(fake.last_deadline, host_now + 20'000'000);
   EXPECT_GT(bytes.size(), before);  // the aged frame was written out

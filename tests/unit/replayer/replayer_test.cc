@@ -151,12 +151,22 @@ std::vector<log::Record> Inputs() {
           {50, log::TimeSample{6}}};
 }
 
+// A divergence is never thrown through the machine: the environment records it (and gives a
+// neutral answer); CheckNoInputBefore, called from outside the machine, throws it.
 template <typename F>
-Divergence ExpectDivergence(F f) {
+Divergence ExpectDivergence(ReplayingEnvironment& env, F f) {
   try {
     f();
   } catch (const Divergence& d) {
     return d;
+  }
+  if (env.failure()) {
+    try {
+      std::rethrow_exception(env.failure());
+    } catch (const Divergence& d) {
+      return d;
+    } catch (...) {
+    }
   }
   ADD_FAILURE() << "no divergence";
   return Divergence(Divergence::Kind::kEnd, 0, "");
@@ -178,32 +188,47 @@ TEST(ReplayingEnvironment, ConsumesInLogOrderAndIgnoresOtherKinds) {
   EXPECT_TRUE(env.PollNetFrame(30, &f));
   EXPECT_EQ(f, (std::vector<uint8_t>{7, 7}));
   EXPECT_NO_THROW(env.CheckNoInputBefore(50));
-  EXPECT_FALSE(env.WaitForInput(INT64_MAX));  // only the time sample after the wait is left
+  EXPECT_TRUE(env.WaitForInput(40, 12345));  // a wait with a deadline: not an input
   EXPECT_EQ(env.SampleTime(50), 6);
   EXPECT_EQ(env.inputs_consumed(), 5u);
-  EXPECT_FALSE(env.WaitForInput(INT64_MAX));  // nothing left
+  EXPECT_FALSE(env.failure());
 }
 
 TEST(ReplayingEnvironment, IdleWaitsReturnAtOnceWithTheRecordingsAnswer) {
-  VectorRecordSource s(Inputs());
+  // A wait with nothing scheduled returns the logged IdleWake, whatever else the log holds.
+  VectorRecordSource s({{10, log::IdleWake{true}}, {10, log::TimeSample{5}}, {20, log::IdleWake{false}},
+                        {20, log::TimeSample{6}}});
   ReplayingEnvironment env(s);
-  EXPECT_TRUE(env.WaitForInput(INT64_MAX));  // more input follows: it did arrive
-  VectorRecordSource cut(Inputs());
+  EXPECT_TRUE(env.WaitForInput(10, Environment::kWaitForever));
+  EXPECT_EQ(env.SampleTime(10), 5);
+  EXPECT_TRUE(env.WaitForInput(15, 777));  // a finite deadline: answered at once, nothing consumed
+  EXPECT_FALSE(env.WaitForInput(20, Environment::kWaitForever));  // input followed, yet the wait said no
+  EXPECT_EQ(env.SampleTime(20), 6);
+  EXPECT_FALSE(env.failure());
+  // A forever-wait the log has no IdleWake for is a divergence, reported and answered neutrally.
+  VectorRecordSource t({{10, log::TimeSample{5}}});
+  int reported = 0;
   ReplayingEnvironmentOptions o;
-  o.log_complete = false;
-  ReplayingEnvironment cut_env(cut, o);
-  for (int i = 0; i < 6; ++i) cut_env.PeekInput();
-  EXPECT_TRUE(cut_env.WaitForInput(INT64_MAX));  // a cut log says nothing about the end
-  VectorRecordSource empty({});
-  ReplayingEnvironment empty_env(empty, o);
-  EXPECT_TRUE(empty_env.WaitForInput(INT64_MAX));
+  o.on_failure = [&](std::exception_ptr) { ++reported; };
+  ReplayingEnvironment env2(t, o);
+  EXPECT_EQ(ExpectDivergence(env2, [&] { env2.WaitForInput(10, Environment::kWaitForever); }).kind(),
+            Divergence::Kind::kInput);
+  EXPECT_EQ(env2.SampleTime(10), 0) << "after a failure every answer is neutral";
+  EXPECT_EQ(reported, 1) << "only the first failure is reported";
+  // stop_in_wait: the recording was stopped in this wait; nothing is consumed.
+  VectorRecordSource u({{10, log::IdleWake{true}}});
+  ReplayingEnvironmentOptions so;
+  so.stop_in_wait = [](uint64_t icount) { return icount == 10; };
+  ReplayingEnvironment env3(u, so);
+  EXPECT_FALSE(env3.WaitForInput(10, Environment::kWaitForever));
+  EXPECT_EQ(env3.inputs_consumed(), 0u);
 }
 
 TEST(ReplayingEnvironment, DetectsEveryInputDivergence) {
   {  // time asked at the wrong icount
     VectorRecordSource s(Inputs());
     ReplayingEnvironment env(s);
-    Divergence d = ExpectDivergence([&] { env.SampleTime(9); });
+    Divergence d = ExpectDivergence(env, [&] { env.SampleTime(9); });
     EXPECT_EQ(d.kind(), Divergence::Kind::kInput);
     EXPECT_EQ(d.icount(), 9u);
     EXPECT_NE(std::string(d.what()).find("TimeSample at icount 10"), std::string::npos) << d.what();
@@ -212,12 +237,12 @@ TEST(ReplayingEnvironment, DetectsEveryInputDivergence) {
     VectorRecordSource s(Inputs());
     ReplayingEnvironment env(s);
     uint8_t e[4];
-    EXPECT_EQ(ExpectDivergence([&] { env.GetEntropy(10, e); }).kind(), Divergence::Kind::kInput);
+    EXPECT_EQ(ExpectDivergence(env, [&] { env.GetEntropy(10, e); }).kind(), Divergence::Kind::kInput);
   }
   {  // a logged time sample skipped: reported at the logged icount
     VectorRecordSource s(Inputs());
     ReplayingEnvironment env(s);
-    Divergence d = ExpectDivergence([&] { env.PollConsoleInput(11, 8); });
+    Divergence d = ExpectDivergence(env, [&] { env.PollConsoleInput(11, 8); });
     EXPECT_EQ(d.kind(), Divergence::Kind::kMissedInput);
     EXPECT_EQ(d.icount(), 10u);
   }
@@ -225,17 +250,17 @@ TEST(ReplayingEnvironment, DetectsEveryInputDivergence) {
     VectorRecordSource s(Inputs());
     ReplayingEnvironment env(s);
     env.SampleTime(10);
-    Divergence d = ExpectDivergence([&] { env.PollConsoleInput(25, 8); });
+    Divergence d = ExpectDivergence(env, [&] { env.PollConsoleInput(25, 8); });
     EXPECT_EQ(d.kind(), Divergence::Kind::kMissedInput);
     EXPECT_EQ(d.icount(), 20u);
-    EXPECT_EQ(ExpectDivergence([&] { env.CheckNoInputBefore(21); }).icount(), 20u);
+    EXPECT_EQ(ExpectDivergence(env, [&] { env.CheckNoInputBefore(21); }).icount(), 20u);
     EXPECT_NO_THROW(env.CheckNoInputBefore(20));
   }
   {  // sizes
     VectorRecordSource s(Inputs());
     ReplayingEnvironment env(s);
     env.SampleTime(10);
-    EXPECT_EQ(ExpectDivergence([&] { env.PollConsoleInput(20, 2); }).kind(), Divergence::Kind::kInputSize);
+    EXPECT_EQ(ExpectDivergence(env, [&] { env.PollConsoleInput(20, 2); }).kind(), Divergence::Kind::kInputSize);
   }
   {
     VectorRecordSource s(Inputs());
@@ -243,20 +268,21 @@ TEST(ReplayingEnvironment, DetectsEveryInputDivergence) {
     env.SampleTime(10);
     env.PollConsoleInput(20, 3);
     uint8_t e[5];
-    EXPECT_EQ(ExpectDivergence([&] { env.GetEntropy(30, e); }).kind(), Divergence::Kind::kInputSize);
+    EXPECT_EQ(ExpectDivergence(env, [&] { env.GetEntropy(30, e); }).kind(), Divergence::Kind::kInputSize);
   }
   {  // a complete log that ends: the machine must not ask for more
     VectorRecordSource s({});
     ReplayingEnvironment env(s);
     EXPECT_TRUE(env.PollConsoleInput(5, 8).empty());
-    EXPECT_EQ(ExpectDivergence([&] { env.SampleTime(5); }).kind(), Divergence::Kind::kInput);
+    EXPECT_EQ(ExpectDivergence(env, [&] { env.SampleTime(5); }).kind(), Divergence::Kind::kInput);
   }
   {  // a cut log that ends: LogExhausted, not a divergence
     VectorRecordSource s({});
     ReplayingEnvironmentOptions o;
     o.log_complete = false;
     ReplayingEnvironment env(s, o);
-    EXPECT_THROW(env.SampleTime(5), LogExhausted);
+    EXPECT_EQ(env.SampleTime(5), 0);
+    EXPECT_THROW(std::rethrow_exception(env.failure()), LogExhausted);
   }
 }
 
