@@ -6,13 +6,16 @@
 #include <cstdint>
 #include <functional>
 
+#include "hv-hooks/devices/device.h"
 #include "hv-hooks/substrate/bus.h"
 #include "hv-hooks/substrate/state_io.h"
 
 namespace vmrr {
 
-class DebugExit : public BusDevice, public Stateful {
+class DebugExit : public BusDevice, public Device {
  public:
+  std::string_view name() const override { return "debug-exit"; }
+
   // Called once per exit request; the machine stops the CPU after the current instruction.
   void SetExitHandler(std::function<void(int status)> handler) { handler_ = std::move(handler); }
 

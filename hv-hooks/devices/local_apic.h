@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "hv-hooks/devices/device.h"
 #include "hv-hooks/devices/irq.h"
 #include "hv-hooks/substrate/bus.h"
 #include "hv-hooks/substrate/state_io.h"
@@ -16,11 +17,13 @@ namespace vmrr {
 
 class IoApic;
 
-class LocalApic : public BusDevice, public Stateful {
+class LocalApic : public BusDevice, public Device {
  public:
   static constexpr uint64_t kApicBaseMsrDefault = 0xfee00000 | (1u << 11) | (1u << 8);
 
   explicit LocalApic(const VirtualClock& clock);
+
+  std::string_view name() const override { return "local-apic"; }
 
   void SetListener(IntrListener* listener) { listener_ = listener; }
   void SetIoApic(IoApic* ioapic) { ioapic_ = ioapic; }
@@ -47,8 +50,8 @@ class LocalApic : public BusDevice, public Stateful {
   uint8_t tpr() const { return s_.tpr; }
   void set_tpr(uint8_t tpr);
 
-  uint64_t NextDeadlineNs() const;
-  void RunTimers();
+  uint64_t NextDeadlineNs() const override;
+  void RunTimers() override;
 
   void SaveState(StateWriter& out) const override;
   void LoadState(StateReader& in) override;
@@ -91,11 +94,13 @@ class LocalApic : public BusDevice, public Stateful {
   State s_;
 };
 
-class IoApic : public BusDevice, public Stateful {
+class IoApic : public BusDevice, public Device {
  public:
   static constexpr unsigned kPins = 24;
 
   explicit IoApic(LocalApic& lapic);
+
+  std::string_view name() const override { return "io-apic"; }
 
   // IOREGSEL at offset 0x00, IOWIN at 0x10 (32-bit accesses).
   uint64_t Read(uint64_t offset, unsigned size) override;

@@ -6,17 +6,20 @@
 
 #include <cstdint>
 
+#include "hv-hooks/devices/device.h"
 #include "hv-hooks/substrate/bus.h"
 #include "hv-hooks/substrate/state_io.h"
 
 namespace vmrr {
 
-class PciHostBridge : public BusDevice, public Stateful {
+class PciHostBridge : public BusDevice, public Device {
  public:
   static constexpr uint16_t kVendorId = 0x8086;
   static constexpr uint16_t kDeviceId = 0x1237;
 
   PciHostBridge();
+
+  std::string_view name() const override { return "pci-host"; }
 
   // offsets 0..3 CONFIG_ADDRESS (dword access only), 4..7 CONFIG_DATA.
   uint64_t Read(uint64_t offset, unsigned size) override;

@@ -6,15 +6,18 @@
 
 #include <cstdint>
 
+#include "hv-hooks/devices/device.h"
 #include "hv-hooks/devices/irq.h"
 #include "hv-hooks/substrate/bus.h"
 #include "hv-hooks/substrate/state_io.h"
 
 namespace vmrr {
 
-class PicPair : public Stateful {
+class PicPair : public Device {
  public:
   PicPair();
+
+  std::string_view name() const override { return "pic8259"; }
 
   // Drives ISA IRQ line 0..15 (2 is the cascade and is ignored from outside).
   void SetIrq(unsigned irq, bool level);

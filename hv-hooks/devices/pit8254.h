@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "hv-hooks/devices/device.h"
 #include "hv-hooks/devices/irq.h"
 #include "hv-hooks/substrate/bus.h"
 #include "hv-hooks/substrate/state_io.h"
@@ -15,11 +16,13 @@
 
 namespace vmrr {
 
-class Pit8254 : public BusDevice, public Stateful {
+class Pit8254 : public BusDevice, public Device {
  public:
   static constexpr uint64_t kFrequencyHz = 1193182;
 
   Pit8254(const VirtualClock& clock, IrqLine irq0);
+
+  std::string_view name() const override { return "pit8254"; }
 
   // offsets 0..2 counters, 3 control word (byte accesses only).
   uint64_t Read(uint64_t offset, unsigned size) override;
@@ -27,8 +30,8 @@ class Pit8254 : public BusDevice, public Stateful {
 
   // Guest time of the next change of counter 0's OUT (kNoDeadline if none), and processing of
   // every change up to now. The run loop calls RunTimers when the deadline's icount is reached.
-  uint64_t NextDeadlineNs() const;
-  void RunTimers();
+  uint64_t NextDeadlineNs() const override;
+  void RunTimers() override;
 
   // Counter OUT pin level now.
   bool Out(unsigned counter) const;

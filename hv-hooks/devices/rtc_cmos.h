@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "hv-hooks/devices/device.h"
 #include "hv-hooks/devices/irq.h"
 #include "hv-hooks/substrate/bus.h"
 #include "hv-hooks/substrate/state_io.h"
@@ -14,15 +15,17 @@
 
 namespace vmrr {
 
-class RtcCmos : public BusDevice, public Stateful {
+class RtcCmos : public BusDevice, public Device {
  public:
   RtcCmos(const VirtualClock& clock, IrqLine irq8);
+
+  std::string_view name() const override { return "rtc-cmos"; }
 
   uint64_t Read(uint64_t offset, unsigned size) override;
   void Write(uint64_t offset, unsigned size, uint64_t value) override;
 
-  uint64_t NextDeadlineNs() const;
-  void RunTimers();
+  uint64_t NextDeadlineNs() const override;
+  void RunTimers() override;
 
   // Firmware-style setup of CMOS RAM (e.g. memory size bytes) before the guest starts.
   void SetCmosByte(uint8_t index, uint8_t value);

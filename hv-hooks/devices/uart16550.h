@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "hv-hooks/devices/device.h"
 #include "hv-hooks/devices/irq.h"
 #include "hv-hooks/environment.h"
 #include "hv-hooks/substrate/bus.h"
@@ -17,17 +18,19 @@
 
 namespace vmrr {
 
-class Uart16550 : public BusDevice, public Stateful {
+class Uart16550 : public BusDevice, public Device {
  public:
   static constexpr unsigned kFifoSize = 16;
 
   Uart16550(Environment& env, const IcountSource& icount, IrqLine irq);
 
+  std::string_view name() const override { return "uart16550"; }
+
   uint64_t Read(uint64_t offset, unsigned size) override;
   void Write(uint64_t offset, unsigned size, uint64_t value) override;
 
   // Takes as many console input bytes as the receiver has room for.
-  void PollInput();
+  void PollInput() override;
   // True if the receiver could take at least one byte (lets the machine skip the poll).
   bool WantsInput() const;
 

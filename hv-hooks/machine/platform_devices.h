@@ -1,7 +1,8 @@
-// Every device of the fixed PC platform (platform_layout.h), built, wired to the interrupt
-// router and mapped on the buses in one place, with the collective operations the machine's
-// run loop needs: the next timed event, running due timers, polling host input at input
-// points, and saving/restoring all device state in one fixed order.
+// Every device of the fixed PC platform (platform_layout.h): built, wired to the interrupt
+// router, and registered with its windows in one DeviceRegistry, one line per device. The
+// collective operations the machine's run loop needs (mapping, the next timed event, running
+// due timers, polling host input at input points, saving/restoring all device state) are the
+// registry's.
 #pragma once
 
 #include <array>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "hv-hooks/devices/debug_exit.h"
+#include "hv-hooks/devices/device_registry.h"
 #include "hv-hooks/devices/interrupt_router.h"
 #include "hv-hooks/devices/local_apic.h"
 #include "hv-hooks/devices/pci_host.h"
@@ -38,6 +40,8 @@ struct PlatformConfig {
 
 class PlatformDevices : public Stateful {
  public:
+  static constexpr uint32_t kStateVersion = 2;
+
   // Throws BlockImageError if the disk image cannot be opened.
   PlatformDevices(GuestMemory& mem, const VirtualClock& clock, const IcountSource& icount,
                   Environment& env, const PlatformConfig& config);
@@ -69,13 +73,15 @@ class PlatformDevices : public Stateful {
   VirtioBlock* virtio_blk() { return blk_.get(); }
   VirtioNet* virtio_net() { return net_.get(); }
 
+  // The registered devices, in registration order (the order of timers and of saved state).
+  const DeviceRegistry& registry() const { return registry_; }
+
+  // Section "PLAT" (version 2): the registry's section, whose manifest says which devices the
+  // state is for. Version 1 (presence flags, hand-ordered devices) is refused.
   void SaveState(StateWriter& out) const override;
   void LoadState(StateReader& in) override;
 
  private:
-  void SaveDevices(StateWriter& out) const;
-  void LoadDevices(StateReader& in);
-
   PicPair pic_;
   LocalApic lapic_;
   IoApic ioapic_;
@@ -88,6 +94,7 @@ class PlatformDevices : public Stateful {
   std::unique_ptr<VirtioRng> rng_;
   std::unique_ptr<VirtioBlock> blk_;
   std::unique_ptr<VirtioNet> net_;
+  DeviceRegistry registry_;  // last: it points into the devices above, so it goes first
 };
 
 }  // namespace vmrr

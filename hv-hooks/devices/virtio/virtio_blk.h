@@ -43,6 +43,7 @@ class VirtioBlock : public VirtioMmioDevice {
   uint64_t NextDeadlineNs() const override;
   void RunTimers() override;
   size_t overlay_blocks() const { return overlay_.size(); }
+  std::string_view name() const override { return "virtio-blk"; }
 
  protected:
   uint32_t device_id() const override { return 2; }

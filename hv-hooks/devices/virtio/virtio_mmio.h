@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "hv-hooks/devices/device.h"
 #include "hv-hooks/devices/irq.h"
 #include "hv-hooks/devices/virtio/virtqueue.h"
 #include "hv-hooks/substrate/bus.h"
@@ -19,7 +20,7 @@
 
 namespace vmrr {
 
-class VirtioMmioDevice : public BusDevice, public Stateful {
+class VirtioMmioDevice : public BusDevice, public Device {
  public:
   static constexpr uint32_t kMagic = 0x74726976;      // "virt"
   static constexpr uint32_t kVendorId = 0x72726d76;   // "vmrr"
@@ -33,10 +34,6 @@ class VirtioMmioDevice : public BusDevice, public Stateful {
 
   uint64_t Read(uint64_t offset, unsigned size) override;
   void Write(uint64_t offset, unsigned size, uint64_t value) override;
-
-  // Timed work (virtio-blk completions); none by default.
-  virtual uint64_t NextDeadlineNs() const { return kNoDeadline; }
-  virtual void RunTimers() {}
 
   void SaveState(StateWriter& out) const final;
   void LoadState(StateReader& in) final;

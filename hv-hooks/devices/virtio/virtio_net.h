@@ -20,9 +20,11 @@ class VirtioNet : public VirtioMmioDevice {
   VirtioNet(GuestMemory& mem, const VirtualClock& clock, IrqLine irq, Environment& env,
             std::array<uint8_t, 6> mac);
 
+  std::string_view name() const override { return "virtio-net"; }
+
   // Moves received frames into posted receive buffers while both exist (at most one queue's
   // worth per call).
-  void PollInput();
+  void PollInput() override;
   bool WantsInput() const;
 
  protected:

@@ -15,6 +15,8 @@ class VirtioRng : public VirtioMmioDevice {
 
   VirtioRng(GuestMemory& mem, const VirtualClock& clock, IrqLine irq, Environment& env);
 
+  std::string_view name() const override { return "virtio-rng"; }
+
  protected:
   uint32_t device_id() const override { return 4; }
   uint64_t device_features() const override { return 0; }

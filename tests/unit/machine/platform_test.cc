@@ -1,5 +1,6 @@
 // PlatformDevices: every device at its platform_layout.h address, end to end through the
-// buses and the interrupt router, and one snapshot of the whole set.
+// buses and the interrupt router, one snapshot of the whole set, and the registry's manifest
+// refusing the state of another device set.
 #include <gtest/gtest.h>
 
 #include "hv-hooks/machine/platform_devices.h"
@@ -109,6 +110,44 @@ TEST_F(PlatformTest, SaveMutateRestoreWholePlatform) {
     mmio.Write(platform::kLapicBase + 0x80, 4, 0x20);
   });
   EXPECT_EQ(In(platform::kCom1Base + 7), 0x00);
+}
+
+TEST_F(PlatformTest, RegistryHoldsEveryDeviceInTimerOrder) {
+  // The relative order of the timed devices (PIT, RTC, local APIC, virtio-blk) is the order
+  // RunTimers had before the registry: interrupts due at one instant keep their order.
+  EXPECT_EQ(devices.registry().names(),
+            (std::vector<std::string>{"pic8259", "pit8254", "rtc-cmos", "local-apic", "io-apic",
+                                      "uart16550", "debug-exit", "pci-host", "virtio-rng",
+                                      "virtio-net"}));
+}
+
+TEST_F(PlatformTest, StateOfAnotherDeviceSetIsRefusedNamingItAndChangesNothing) {
+  PlatformDevices without_net(mem, clock, ic, env, PlatformConfig{});
+  const std::vector<uint8_t> theirs = SaveToBytes(without_net);
+  InitPic();
+  Out(platform::kCom1Base + 7, 0x42);
+  const std::vector<uint8_t> ours = SaveToBytes(devices);
+  try {
+    LoadFromBytes(devices, theirs);
+    FAIL() << "a snapshot without virtio-net loaded into a machine with it";
+  } catch (const StateError& e) {
+    EXPECT_NE(std::string(e.what()).find("only in this machine: virtio-net"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(SaveToBytes(devices), ours);
+  EXPECT_EQ(In(platform::kCom1Base + 7), 0x42);
+  EXPECT_THROW(LoadFromBytes(without_net, ours), StateError);
+}
+
+TEST_F(PlatformTest, PlatformStateVersion1IsRefused) {
+  StateWriter w;
+  w.Begin("PLAT", 1);
+  w.U8(1);
+  w.U8(0);
+  w.U8(1);
+  const std::vector<uint8_t> ours = SaveToBytes(devices);
+  EXPECT_THROW(LoadFromBytes(devices, w.bytes()), StateError);
+  EXPECT_EQ(SaveToBytes(devices), ours);
 }
 
 }  // namespace
