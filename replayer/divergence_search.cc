@@ -2,6 +2,7 @@
 #include "replayer/divergence_search.h"
 
 #include <capstone/capstone.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cinttypes>
@@ -14,14 +15,8 @@
 namespace vmrr {
 namespace {
 
-std::string Hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%" PRIx64, v);
-  return b;
-}
-
 void Diff(std::vector<std::string>* out, const char* name, uint64_t clean, uint64_t bad) {
-  if (clean != bad) out->push_back(std::string(name) + ": " + Hex(clean) + " (clean) vs " + Hex(bad) + " (diverged)");
+  if (clean != bad) out->push_back(fmt::format("{}: {:#x} (clean) vs {:#x} (diverged)", name, clean, bad));
 }
 
 std::vector<std::string> RegisterDiffs(const CpuState& a, const CpuState& b) {
@@ -56,7 +51,7 @@ std::vector<std::string> MemoryDiffs(const GuestMemory& a, const GuestMemory& b,
     *any = true;
     for (uint64_t i = page; i < page + kGuestPageSize && d.size() < 16; ++i)
       if (a.data()[i] != b.data()[i])
-        d.push_back("gpa " + Hex(i) + ": " + Hex(a.data()[i]) + " (clean) vs " + Hex(b.data()[i]) + " (diverged)");
+        d.push_back(fmt::format("gpa {:#x}: {:#x} (clean) vs {:#x} (diverged)", i, a.data()[i], b.data()[i]));
     if (d.size() >= 16) break;
   }
   return d;
@@ -141,7 +136,7 @@ std::optional<InstructionDifference> Refine(Pair& p, uint64_t lo, uint64_t hi, D
 
 void Describe(const InstructionDifference& d, const std::string& title, std::string* out) {
   *out += title + " icount " + std::to_string(d.icount) + " (instruction retired there: " + d.instruction +
-          " at rip " + Hex(d.rip) + ")\n";
+          " at rip " + fmt::format("{:#x}", d.rip) + ")\n";
   for (const auto& r : d.registers) *out += "    register " + r + "\n";
   for (const auto& m : d.memory) *out += "    memory " + m + "\n";
   if (d.registers.empty() && d.memory.empty() && d.other_state)
