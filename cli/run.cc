@@ -1,12 +1,11 @@
 // `vmrr run KERNEL`: boots a guest live on this host (console on the terminal, network over
 // loopback UDP), with no log, and exits with the guest's debug-exit status or a report of how
 // the guest failed (triple fault, HLT forever, instruction limit).
-#include <capstone/capstone.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
-#include <cinttypes>
-#include <cstdarg>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -18,6 +17,7 @@
 #include "hv-hooks/devices/platform_devices.h"
 #include "hv-hooks/live_environment.h"
 #include "hv-hooks/machine/machine.h"
+#include "replayer/disassemble.h"
 
 namespace vmrr::cli {
 namespace {
@@ -85,48 +85,14 @@ class RunEnvironment final : public Environment {
   bool after_ctrl_a_ = false;
 };
 
-std::string Format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string Format(const char* fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  return buf;
-}
-
-// The instruction at CS:RIP, disassembled with Capstone in the CPU's current mode.
-// back: bytes before RIP (1 to show the HLT a halted CPU has retired).
-std::string DisassembleAtRip(Machine& m, uint64_t back = 0) {
-  const CpuState& s = m.cpu().state();
-  const Segment& cs = s.seg[kCs];
-  const bool long_mode = (s.efer & (1u << 10)) && (cs.attr & kSegAttrL);
-  const cs_mode mode = long_mode ? CS_MODE_64 : (cs.attr & kSegAttrDb) ? CS_MODE_32 : CS_MODE_16;
-  const uint64_t linear = cs.base + s.rip - back;
-  uint8_t bytes[15];
-  size_t n = 0;
-  for (; n < sizeof bytes; ++n) {
-    uint64_t gpa;
-    if (!m.cpu().TranslateLinear(linear + n, &gpa) || !m.memory().Read(gpa, &bytes[n], 1)) break;
-  }
-  if (n == 0) return Format("0x%" PRIx64 ": <not mapped or not in RAM>", linear);
-  csh handle;
-  if (cs_open(CS_ARCH_X86, mode, &handle) != CS_ERR_OK) return "<capstone unavailable>";
-  cs_insn* insn = nullptr;
-  const size_t count = cs_disasm(handle, bytes, n, linear, 1, &insn);
-  std::string text;
-  if (count == 1) {
-    std::string hex;
-    for (uint16_t i = 0; i < insn[0].size; ++i) hex += Format("%02x ", insn[0].bytes[i]);
-    text = Format("0x%" PRIx64 ": %s %s   [%s]", linear, insn[0].mnemonic, insn[0].op_str,
-                  hex.empty() ? "" : hex.substr(0, hex.size() - 1).c_str());
-  } else {
-    text = Format("0x%" PRIx64 ": <undecodable: %02x %02x %02x %02x>", linear, bytes[0],
-                  n > 1 ? bytes[1] : 0, n > 2 ? bytes[2] : 0, n > 3 ? bytes[3] : 0);
-  }
-  cs_free(insn, count);
-  cs_close(&handle);
-  return text;
+// The instruction at CS:RIP - back with its address and bytes, for the fault report.
+std::string DescribeInstruction(Machine& m, uint64_t back = 0) {
+  const Disassembly d = DisassembleAtRip(m, back);
+  if (d.bytes.empty()) return fmt::format("{:#x}: <not mapped or not in RAM>", d.linear);
+  if (d.decoded) return fmt::format("{:#x}: {}   [{:02x}]", d.linear, d.text, fmt::join(d.bytes, " "));
+  const size_t shown = std::min<size_t>(d.bytes.size(), 4);
+  return fmt::format("{:#x}: <undecodable: {:02x}>", d.linear,
+                     fmt::join(d.bytes.begin(), d.bytes.begin() + shown, " "));
 }
 
 std::string Registers(Machine& m) {
@@ -135,29 +101,28 @@ std::string Registers(Machine& m) {
                                          "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
   std::string out;
   for (int i = 0; i < 16; ++i) {
-    out += Format("  %-3s %016" PRIx64 "%s", kNames[i], s.gpr[i], i % 4 == 3 ? "\n" : "");
+    out += fmt::format("  {:<3} {:016x}{}", kNames[i], s.gpr[i], i % 4 == 3 ? "\n" : "");
   }
-  out += Format("  rip %016" PRIx64 "  rflags %08" PRIx64 "  cs %04x  ss %04x  cpl %u\n", s.rip,
-                s.rflags, s.seg[kCs].selector, s.seg[kSs].selector, s.cpl);
-  out += Format("  cr0 %08" PRIx64 "  cr2 %016" PRIx64 "  cr3 %016" PRIx64 "  cr4 %08" PRIx64
-                "  efer %" PRIx64 "\n",
-                s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
-  out += Format("  idtr %016" PRIx64 "/%04x  gdtr %016" PRIx64 "/%04x\n", s.idtr.base, s.idtr.limit,
-                s.gdtr.base, s.gdtr.limit);
+  out += fmt::format("  rip {:016x}  rflags {:08x}  cs {:04x}  ss {:04x}  cpl {}\n", s.rip,
+                     s.rflags, s.seg[kCs].selector, s.seg[kSs].selector, unsigned{s.cpl});
+  out += fmt::format("  cr0 {:08x}  cr2 {:016x}  cr3 {:016x}  cr4 {:08x}  efer {:x}\n", s.cr0, s.cr2,
+                     s.cr3, s.cr4, s.efer);
+  out += fmt::format("  idtr {:016x}/{:04x}  gdtr {:016x}/{:04x}\n", s.idtr.base, s.idtr.limit,
+                     s.gdtr.base, s.gdtr.limit);
   return out;
 }
 
 std::string FaultReport(Machine& m, const char* what, const MachineResult& r) {
-  std::string out = Format("vmrr run: %s at icount %" PRIu64 "\n", what, r.icount);
+  std::string out = fmt::format("vmrr run: {} at icount {}\n", what, r.icount);
   out += Registers(m);
   const CpuState& s = m.cpu().state();
   uint64_t gpa;
   uint8_t prev = 0;
   if (s.halted && m.cpu().TranslateLinear(s.seg[kCs].base + s.rip - 1, &gpa) &&
       m.memory().Read(gpa, &prev, 1) && prev == 0xf4) {
-    out += "  halted at " + DisassembleAtRip(m, 1) + "\n";
+    out += "  halted at " + DescribeInstruction(m, 1) + "\n";
   } else {
-    out += "  instruction " + DisassembleAtRip(m) + "\n";
+    out += "  instruction " + DescribeInstruction(m) + "\n";
   }
   return out;
 }
@@ -231,7 +196,7 @@ int RunRun(MachineOptions o) {
       break;
     case MachineStop::kExitRequested:
     case MachineStop::kBreakpoint:
-      report = Format("vmrr run: stopped on request at icount %" PRIu64 "\n", r.icount);
+      report = fmt::format("vmrr run: stopped on request at icount {}\n", r.icount);
       status = kExitInterrupted;
       break;
   }
