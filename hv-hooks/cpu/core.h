@@ -85,6 +85,11 @@ inline constexpr unsigned kTlbSize = 1024;
 inline unsigned TlbIndex(uint64_t vpage) {
   return static_cast<unsigned>((vpage ^ (vpage >> 10) ^ (vpage >> 20)) % kTlbSize);
 }
+// The decoded-block jump cache: direct-mapped by the block's physical address.
+inline constexpr unsigned kJumpCacheSize = 4096;
+inline unsigned JumpCacheIndex(uint64_t phys) {
+  return static_cast<unsigned>((phys ^ (phys >> 12)) % kJumpCacheSize);
+}
 
 struct CpuCore final : public CodeWriteObserver {
   explicit CpuCore(CpuPlatform& platform);
@@ -136,7 +141,6 @@ struct CpuCore final : public CodeWriteObserver {
   std::unordered_map<uint64_t, std::unique_ptr<Block>> blocks;  // key: phys<<4 | mode
   std::unordered_map<uint64_t, std::vector<uint64_t>> page_blocks;  // page -> keys
   std::vector<std::unique_ptr<Block>> retired_blocks;  // freed at the next block boundary
-  static constexpr unsigned kJumpCacheSize = 4096;
   Block* jump_cache[kJumpCacheSize] = {};
   Block* current_block = nullptr;
   uint64_t stat_blocks_decoded = 0;

@@ -126,7 +126,7 @@ void CpuCore::OnCodeWrite(uint64_t gpa, uint64_t len) {
       if (bit == blocks.end()) continue;
       Block* b = bit->second.get();
       b->valid = false;
-      jump_cache[(b->phys ^ (b->phys >> 12)) % kJumpCacheSize] = nullptr;
+      jump_cache[JumpCacheIndex(b->phys)] = nullptr;
       if (b == current_block) end_block = true;  // the next instruction is re-decoded
       retired_blocks.push_back(std::move(bit->second));
       blocks.erase(bit);
@@ -140,7 +140,7 @@ void CpuCore::OnCodeWrite(uint64_t gpa, uint64_t len) {
 
 Block* CpuCore::LookupBlock(uint64_t phys) {
   uint64_t key = (phys << 4) | mode;
-  Block*& slot = jump_cache[(phys ^ (phys >> 12)) % kJumpCacheSize];
+  Block*& slot = jump_cache[JumpCacheIndex(phys)];
   if (slot && slot->phys == phys && slot->mode_key == mode) return slot;
   auto it = blocks.find(key);
   if (it == blocks.end()) return nullptr;

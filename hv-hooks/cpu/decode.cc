@@ -330,7 +330,7 @@ Block* CpuCore::DecodeBlock(uint64_t rip, uint64_t phys, bool* fetch_fault) {
   auto it = blocks.find(key);
   if (it != blocks.end()) retired_blocks.push_back(std::move(it->second));
   blocks[key] = std::move(b);
-  jump_cache[(phys ^ (phys >> 12)) % kJumpCacheSize] = raw;
+  jump_cache[JumpCacheIndex(phys)] = raw;
   ++stat_blocks_decoded;
   return raw;
 }
