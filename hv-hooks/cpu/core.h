@@ -63,9 +63,7 @@ struct Op {
 struct Block {
   uint64_t phys = 0;
   uint32_t mode_key = 0;
-  uint32_t bytes = 0;
   std::vector<Op> ops;
-  bool valid = true;
 };
 
 // Memory access kinds (for paging rights and #PF error codes).
@@ -105,7 +103,6 @@ struct CpuCore final : public CodeWriteObserver {
   bool nmi_pending = false;
   bool exit_requested = false;
   std::set<uint64_t> breakpoints;
-  bool skip_breakpoint_once = false;
 
   // per-instruction scratch
   uint64_t next_rip = 0;
@@ -126,9 +123,6 @@ struct CpuCore final : public CodeWriteObserver {
   static constexpr uint32_t kMaxDeliveriesWithoutRetire = 1u << 16;
 
   CpuMode mode = kModeReal;
-  // Depth of nested exception delivery (for #DF and triple fault).
-  int delivering = 0;
-  uint8_t delivering_vector = 0;
 
   TlbEntry tlb[kTlbSize];
   // The code page of the last block fetched in 64-bit mode (cleared with the TLB and on mode
@@ -155,8 +149,8 @@ struct CpuCore final : public CodeWriteObserver {
   void OnCodeWrite(uint64_t gpa, uint64_t len) override;
   RunResult Run(uint64_t target_icount);
   Block* LookupBlock(uint64_t phys);
-  Block* DecodeBlock(uint64_t rip, uint64_t phys, bool* fetch_fault);
-  bool DecodeOne(uint64_t rip, Op* op, const uint8_t* bytes, unsigned avail, int* status);
+  Block* DecodeBlock(uint64_t phys);
+  bool DecodeOne(Op* op, const uint8_t* bytes, unsigned avail, int* status);
   bool DecodeAt(uint64_t rip, Op* op);  // fetch (may fault) + decode one
   bool CheckEvents();  // delivers a pending interrupt; true if one was delivered
 
@@ -239,7 +233,6 @@ struct CpuCore final : public CodeWriteObserver {
   // ---- flags ----
   uint64_t& fl() { return s.rflags; }
   bool Cond(uint8_t cc) const;
-  void SetFlagsSzp(uint64_t res, unsigned size);
 
   // ---- segments & system ----
   bool LoadSegment(uint8_t seg, uint16_t sel);   // MOV/POP sreg semantics

@@ -102,7 +102,6 @@ void CpuCore::FlushTlb(bool include_global) {
 
 void CpuCore::FlushBlocks() {
   for (auto& [key, b] : blocks) {
-    b->valid = false;
     retired_blocks.push_back(std::move(b));
   }
   blocks.clear();
@@ -125,7 +124,6 @@ void CpuCore::OnCodeWrite(uint64_t gpa, uint64_t len) {
       auto bit = blocks.find(key);
       if (bit == blocks.end()) continue;
       Block* b = bit->second.get();
-      b->valid = false;
       jump_cache[JumpCacheIndex(b->phys)] = nullptr;
       if (b == current_block) end_block = true;  // the next instruction is re-decoded
       retired_blocks.push_back(std::move(bit->second));
@@ -215,13 +213,12 @@ RunResult CpuCore::Run(uint64_t target_icount) {
         fetch_cpl = s.cpl;
       }
     }
-    bool fetch_fault = false;
     const Op* ops;
     uint64_t nops;
     if (b) {
       ops = b->ops.data();
       nops = b->ops.size();
-    } else if (in_ram && (b = DecodeBlock(s.rip, phys, &fetch_fault)) != nullptr) {
+    } else if (in_ram && (b = DecodeBlock(phys)) != nullptr) {
       ops = b->ops.data();
       nops = b->ops.size();
     } else {
