@@ -7,12 +7,14 @@
 #include <cinttypes>
 #include <cstdio>
 #include <memory>
+#include <string>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/machine_options.h"
 #include "hv-hooks/live_environment.h"
 #include "logformat/error.h"
+#include "logformat/log_writer.h"
 #include "recorder/recording_session.h"
 
 namespace vmrr::cli {
@@ -21,7 +23,7 @@ namespace {
 struct RecordOptions {
   MachineOptions machine;
   std::string output;
-  uint64_t frame_age_ms = 250;
+  uint64_t frame_age_ms = log::kDefaultMaxFrameAgeNs / 1'000'000;
   uint64_t digest_interval = 1'000'000;
   uint64_t checkpoint_interval = 50'000'000;
   uint64_t machine_digest_interval = 0;  // 0: the checkpoint interval
@@ -154,8 +156,9 @@ void AddRecordCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--no-irq-records", o->no_irq_records, "do not log interrupt deliveries");
   cmd->add_option("--frame-age", o->frame_age_ms,
                   "close a log frame at the latest this many ms after its first record "
-                  "(default 250): a recorder killed at any moment loses at most the last frame; "
-                  "each frame costs 48 header bytes")
+                  "(default " + std::to_string(o->frame_age_ms) +
+                      "): a recorder killed at any moment loses at most the last frame; "
+                      "each frame costs 48 header bytes")
       ->check(CLI::Range(uint64_t{1}, uint64_t{60'000}));
   cmd->callback([o, exit_code] { *exit_code = Record(*o); });
 }
