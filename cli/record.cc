@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/console_escape.h"
 #include "cli/exit_codes.h"
 #include "cli/machine_options.h"
 #include "hv-hooks/live_environment.h"
@@ -92,7 +93,11 @@ int Record(RecordOptions o) {
     // per frame: an idle timer guest's event stream is ~2.4 KB/s at 100 ms, ~2 KB/s at 250.
     log::WriterOptions wo;
     wo.max_frame_age_ns = o.frame_age_ms * 1'000'000;
-    RecordingSession session(config, live, o.output, VMRR_VERSION, wo);
+    // Ctrl-A x on a terminal stops the recording as it stops `vmrr run`. The escape is filtered
+    // below the recorder, so it is not logged, and the stop is requested from the progress
+    // callback (between run chunks and idle slices), never inside an input point.
+    EscapeEnvironment escape(live, isatty(0) == 1);
+    RecordingSession session(config, escape, o.output, VMRR_VERSION, wo);
     g_session = &session;
     started = true;
     struct sigaction sa {};
@@ -103,6 +108,7 @@ int Record(RecordOptions o) {
     sigaction(SIGHUP, &sa, nullptr);
     uint64_t last_print = 0;
     auto progress = [&](const RecordProgress& p) {
+      if (escape.quit_requested()) session.RequestStop();
       if (!tty || p.wall_ns - last_print < 250'000'000) return;
       last_print = p.wall_ns;
       double secs = static_cast<double>(p.wall_ns) / 1e9;

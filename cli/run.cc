@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/console_escape.h"
 #include "cli/exit_codes.h"
 #include "cli/machine_options.h"
 #include "hv-hooks/devices/platform_devices.h"
@@ -30,59 +31,23 @@ extern "C" void OnStopSignal(int) {
   if (g_machine) g_machine->RequestStop();
 }
 
-// The live environment as `vmrr run` uses it: idle waits are cut into short slices so that a
-// stop request ends a guest that sleeps in HLT, and on a terminal Ctrl-A x stops the run
-// (raw mode hands Ctrl-C to the guest, as QEMU -nographic does).
-class RunEnvironment final : public Environment {
+// The live environment as `vmrr run` uses it: on a terminal Ctrl-A x stops the run (the escape
+// `vmrr record` shares), and idle waits are cut into short slices so that a stop request ends a
+// guest that sleeps in HLT.
+class RunEnvironment final : public EscapeEnvironment {
  public:
-  RunEnvironment(LiveEnvironment& live, bool escape) : live_(live), escape_(escape) {}
+  RunEnvironment(LiveEnvironment& live, bool escape)
+      : EscapeEnvironment(live, escape, [] { OnStopSignal(0); }) {}
 
-  int64_t SampleTime(uint64_t icount) override { return live_.SampleTime(icount); }
-  std::vector<uint8_t> PollConsoleInput(uint64_t icount, size_t max_bytes) override {
-    std::vector<uint8_t> in = live_.PollConsoleInput(icount, max_bytes);
-    if (!escape_) return in;
-    std::vector<uint8_t> out;
-    for (uint8_t b : in) {
-      if (after_ctrl_a_) {
-        after_ctrl_a_ = false;
-        if (b == 'x' || b == 'X') {
-          OnStopSignal(0);
-          continue;
-        }
-        out.push_back(0x01);
-        if (b == 0x01) continue;  // Ctrl-A Ctrl-A sends one Ctrl-A
-      } else if (b == 0x01) {
-        after_ctrl_a_ = true;
-        continue;
-      }
-      out.push_back(b);
-    }
-    return out;
-  }
-  bool PollNetFrame(uint64_t icount, std::vector<uint8_t>* frame) override {
-    return live_.PollNetFrame(icount, frame);
-  }
-  void GetEntropy(uint64_t icount, std::span<uint8_t> out) override { live_.GetEntropy(icount, out); }
-  void ConsoleOutput(uint64_t icount, std::span<const uint8_t> bytes) override {
-    live_.ConsoleOutput(icount, bytes);
-  }
-  void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override {
-    live_.NetFrameSent(icount, frame);
-  }
   bool WaitForInput(int64_t deadline_host_ns) override {
     constexpr int64_t kSliceNs = 50'000'000;
     for (;;) {
       const int64_t now = LiveEnvironment::HostNowNs();
       if (now >= deadline_host_ns || g_stop.load()) return false;
       const int64_t slice = deadline_host_ns - now > kSliceNs ? now + kSliceNs : deadline_host_ns;
-      if (live_.WaitForInput(slice)) return true;
+      if (inner_.WaitForInput(slice)) return true;
     }
   }
-
- private:
-  LiveEnvironment& live_;
-  bool escape_;
-  bool after_ctrl_a_ = false;
 };
 
 // The instruction at CS:RIP - back with its address and bytes, for the fault report.
