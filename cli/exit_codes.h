@@ -1,7 +1,12 @@
 // The exit statuses of the vmrr binary, in one place, so that scripts can tell failures apart.
-// A guest that ends through the debug-exit port makes vmrr exit with (code << 1) | 1, which is
-// always odd; vmrr's own statuses for how a guest run ended are even (4, 8, 10, 130). The odd
-// ones below (1, 3, 5, 7, 11) are host or log errors, never a guest's verdict.
+// A guest that ends through the debug-exit port makes `vmrr run` and `vmrr record` exit with
+// (code << 1) | 1, as QEMU's isa-debug-exit does, which is always odd: the even statuses below
+// are never a guest's. Of the odd ones, run and record can return 1 and 3 themselves (an
+// unexpected failure; a disk image, port, terminal or log file that cannot be used), which are
+// also the statuses of guest codes 0 and 1; vmrr prints a message on stderr ("vmrr run: ...",
+// "vmrr record: ...") before exiting with either, a guest's exit prints none, and a recording's
+// End record names the reason (`vmrr inspect --records`). 5, 7 and 11 come only from inspect
+// and replay, which never exit with a guest's status.
 #pragma once
 
 #include "logformat/error.h"

@@ -1,6 +1,7 @@
 // `vmrr inspect LOG`: what a log holds (header, icount range, frames, records per kind,
 // compression) and whether it is whole; --records lists records, --verify checks every
 // checksum and snapshot, --json prints the same for tools.
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -30,20 +31,8 @@ struct InspectOptions {
 };
 
 std::string HexBytes(const std::vector<uint8_t>& b, size_t max = 16) {
-  std::string s;
-  char buf[4];
-  for (size_t i = 0; i < b.size() && i < max; ++i) {
-    std::snprintf(buf, sizeof buf, "%02x", b[i]);
-    s += buf;
-  }
-  if (b.size() > max) s += "...";
-  return s;
-}
-
-std::string Hex64(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
-  return buf;
+  const size_t n = std::min(b.size(), max);
+  return fmt::format("{:02x}{}", fmt::join(b.begin(), b.begin() + n, ""), b.size() > max ? "..." : "");
 }
 
 std::string IsoTime(uint64_t unix_ns) {
@@ -74,14 +63,14 @@ json RecordFields(const lf::Record& r) {
         } else if constexpr (std::is_same_v<T, lf::Output>) {
           j["channel"] = b.channel == lf::OutputChannel::kConsole ? "console" : "net";
           j["total_bytes"] = b.total_bytes;
-          j["digest"] = Hex64(b.digest);
+          j["digest"] = fmt::format("{:016x}", b.digest);
         } else if constexpr (std::is_same_v<T, lf::Digest>) {
           j["scope"] = b.scope == lf::DigestScope::kCpu ? "cpu" : "machine";
-          j["hash"] = Hex64(b.hash);
+          j["hash"] = fmt::format("{:016x}", b.hash);
         } else if constexpr (std::is_same_v<T, lf::Checkpoint>) {
           j["snapshot_id"] = b.snapshot_id;
           j["snapshot_size"] = b.snapshot_size;
-          j["state_digest"] = Hex64(b.state_digest);
+          j["state_digest"] = fmt::format("{:016x}", b.state_digest);
         } else if constexpr (std::is_same_v<T, lf::SnapshotChunk>) {
           j["snapshot_id"] = b.snapshot_id;
           j["offset"] = b.offset;
@@ -92,7 +81,7 @@ json RecordFields(const lf::Record& r) {
         } else if constexpr (std::is_same_v<T, lf::End>) {
           j["reason"] = lf::EndReasonName(b.reason);
           j["exit_code"] = b.exit_code;
-          j["final_digest"] = Hex64(b.final_digest);
+          j["final_digest"] = fmt::format("{:016x}", b.final_digest);
         } else if constexpr (std::is_same_v<T, lf::IdleWake>) {
           j["input"] = b.input;
         } else {

@@ -7,12 +7,15 @@
 #include <cinttypes>
 #include <cstdio>
 #include <memory>
+#include <string>
 
 #include "cli/commands.h"
+#include "cli/console_escape.h"
 #include "cli/exit_codes.h"
 #include "cli/machine_options.h"
 #include "hv-hooks/host/live_environment.h"
 #include "logformat/error.h"
+#include "logformat/log_writer.h"
 #include "recorder/recording_session.h"
 
 namespace vmrr::cli {
@@ -21,7 +24,7 @@ namespace {
 struct RecordOptions {
   MachineOptions machine;
   std::string output;
-  uint64_t frame_age_ms = 250;
+  uint64_t frame_age_ms = log::kDefaultMaxFrameAgeNs / 1'000'000;
   uint64_t digest_interval = 1'000'000;
   uint64_t checkpoint_interval = 50'000'000;
   uint64_t machine_digest_interval = 0;  // 0: the checkpoint interval
@@ -90,7 +93,11 @@ int Record(RecordOptions o) {
     // per frame: an idle timer guest's event stream is ~2.4 KB/s at 100 ms, ~2 KB/s at 250.
     log::WriterOptions wo;
     wo.max_frame_age_ns = o.frame_age_ms * 1'000'000;
-    RecordingSession session(config, live, o.output, VMRR_VERSION, wo);
+    // Ctrl-A x on a terminal stops the recording as it stops `vmrr run`. The escape is filtered
+    // below the recorder, so it is not logged, and the stop is requested from the progress
+    // callback (between run chunks and idle slices), never inside an input point.
+    EscapeEnvironment escape(live, isatty(0) == 1);
+    RecordingSession session(config, escape, o.output, VMRR_VERSION, wo);
     g_session = &session;
     started = true;
     struct sigaction sa {};
@@ -101,6 +108,7 @@ int Record(RecordOptions o) {
     sigaction(SIGHUP, &sa, nullptr);
     uint64_t last_print = 0;
     auto progress = [&](const RecordProgress& p) {
+      if (escape.quit_requested()) session.RequestStop();
       if (!tty || p.wall_ns - last_print < 250'000'000) return;
       last_print = p.wall_ns;
       double secs = static_cast<double>(p.wall_ns) / 1e9;
@@ -154,8 +162,9 @@ void AddRecordCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--no-irq-records", o->no_irq_records, "do not log interrupt deliveries");
   cmd->add_option("--frame-age", o->frame_age_ms,
                   "close a log frame at the latest this many ms after its first record "
-                  "(default 250): a recorder killed at any moment loses at most the last frame; "
-                  "each frame costs 48 header bytes")
+                  "(default " + std::to_string(o->frame_age_ms) +
+                      "): a recorder killed at any moment loses at most the last frame; "
+                      "each frame costs 48 header bytes")
       ->check(CLI::Range(uint64_t{1}, uint64_t{60'000}));
   cmd->callback([o, exit_code] { *exit_code = Record(*o); });
 }

@@ -1,23 +1,24 @@
 // `vmrr run KERNEL`: boots a guest live on this host (console on the terminal, network over
 // loopback UDP), with no log, and exits with the guest's debug-exit status or a report of how
 // the guest failed (triple fault, HLT forever, instruction limit).
-#include <capstone/capstone.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
-#include <cinttypes>
-#include <cstdarg>
 #include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/console_escape.h"
 #include "cli/exit_codes.h"
 #include "cli/machine_options.h"
 #include "hv-hooks/machine/platform_devices.h"
 #include "hv-hooks/host/live_environment.h"
 #include "hv-hooks/machine/machine.h"
+#include "replayer/disassemble.h"
 
 namespace vmrr::cli {
 namespace {
@@ -30,103 +31,33 @@ extern "C" void OnStopSignal(int) {
   if (g_machine) g_machine->RequestStop();
 }
 
-// The live environment as `vmrr run` uses it: idle waits are cut into short slices so that a
-// stop request ends a guest that sleeps in HLT, and on a terminal Ctrl-A x stops the run
-// (raw mode hands Ctrl-C to the guest, as QEMU -nographic does).
-class RunEnvironment final : public Environment {
+// The live environment as `vmrr run` uses it: on a terminal Ctrl-A x stops the run (the escape
+// `vmrr record` shares), and idle waits are cut into short slices so that a stop request ends a
+// guest that sleeps in HLT.
+class RunEnvironment final : public EscapeEnvironment {
  public:
-  RunEnvironment(LiveEnvironment& live, bool escape) : live_(live), escape_(escape) {}
+  RunEnvironment(LiveEnvironment& live, bool escape)
+      : EscapeEnvironment(live, escape, [] { OnStopSignal(0); }) {}
 
-  int64_t SampleTime(uint64_t icount) override { return live_.SampleTime(icount); }
-  std::vector<uint8_t> PollConsoleInput(uint64_t icount, size_t max_bytes) override {
-    std::vector<uint8_t> in = live_.PollConsoleInput(icount, max_bytes);
-    if (!escape_) return in;
-    std::vector<uint8_t> out;
-    for (uint8_t b : in) {
-      if (after_ctrl_a_) {
-        after_ctrl_a_ = false;
-        if (b == 'x' || b == 'X') {
-          OnStopSignal(0);
-          continue;
-        }
-        out.push_back(0x01);
-        if (b == 0x01) continue;  // Ctrl-A Ctrl-A sends one Ctrl-A
-      } else if (b == 0x01) {
-        after_ctrl_a_ = true;
-        continue;
-      }
-      out.push_back(b);
-    }
-    return out;
-  }
-  bool PollNetFrame(uint64_t icount, std::vector<uint8_t>* frame) override {
-    return live_.PollNetFrame(icount, frame);
-  }
-  void GetEntropy(uint64_t icount, std::span<uint8_t> out) override { live_.GetEntropy(icount, out); }
-  void ConsoleOutput(uint64_t icount, std::span<const uint8_t> bytes) override {
-    live_.ConsoleOutput(icount, bytes);
-  }
-  void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override {
-    live_.NetFrameSent(icount, frame);
-  }
   bool WaitForInput(uint64_t icount, int64_t deadline_host_ns) override {
     constexpr int64_t kSliceNs = 50'000'000;
     for (;;) {
       const int64_t now = LiveEnvironment::HostNowNs();
       if (now >= deadline_host_ns || g_stop.load()) return false;
       const int64_t slice = deadline_host_ns - now > kSliceNs ? now + kSliceNs : deadline_host_ns;
-      if (live_.WaitForInput(icount, slice)) return true;
+      if (inner_.WaitForInput(icount, slice)) return true;
     }
   }
-
- private:
-  LiveEnvironment& live_;
-  bool escape_;
-  bool after_ctrl_a_ = false;
 };
 
-std::string Format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string Format(const char* fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  return buf;
-}
-
-// The instruction at CS:RIP, disassembled with Capstone in the CPU's current mode.
-// back: bytes before RIP (1 to show the HLT a halted CPU has retired).
-std::string DisassembleAtRip(Machine& m, uint64_t back = 0) {
-  const CpuState& s = m.cpu().state();
-  const Segment& cs = s.seg[kCs];
-  const bool long_mode = (s.efer & (1u << 10)) && (cs.attr & kSegAttrL);
-  const cs_mode mode = long_mode ? CS_MODE_64 : (cs.attr & kSegAttrDb) ? CS_MODE_32 : CS_MODE_16;
-  const uint64_t linear = cs.base + s.rip - back;
-  uint8_t bytes[15];
-  size_t n = 0;
-  for (; n < sizeof bytes; ++n) {
-    uint64_t gpa;
-    if (!m.cpu().TranslateLinear(linear + n, &gpa) || !m.memory().Read(gpa, &bytes[n], 1)) break;
-  }
-  if (n == 0) return Format("0x%" PRIx64 ": <not mapped or not in RAM>", linear);
-  csh handle;
-  if (cs_open(CS_ARCH_X86, mode, &handle) != CS_ERR_OK) return "<capstone unavailable>";
-  cs_insn* insn = nullptr;
-  const size_t count = cs_disasm(handle, bytes, n, linear, 1, &insn);
-  std::string text;
-  if (count == 1) {
-    std::string hex;
-    for (uint16_t i = 0; i < insn[0].size; ++i) hex += Format("%02x ", insn[0].bytes[i]);
-    text = Format("0x%" PRIx64 ": %s %s   [%s]", linear, insn[0].mnemonic, insn[0].op_str,
-                  hex.empty() ? "" : hex.substr(0, hex.size() - 1).c_str());
-  } else {
-    text = Format("0x%" PRIx64 ": <undecodable: %02x %02x %02x %02x>", linear, bytes[0],
-                  n > 1 ? bytes[1] : 0, n > 2 ? bytes[2] : 0, n > 3 ? bytes[3] : 0);
-  }
-  cs_free(insn, count);
-  cs_close(&handle);
-  return text;
+// The instruction at CS:RIP - back with its address and bytes, for the fault report.
+std::string DescribeInstruction(Machine& m, uint64_t back = 0) {
+  const Disassembly d = DisassembleAtRip(m, back);
+  if (d.bytes.empty()) return fmt::format("{:#x}: <not mapped or not in RAM>", d.linear);
+  if (d.decoded) return fmt::format("{:#x}: {}   [{:02x}]", d.linear, d.text, fmt::join(d.bytes, " "));
+  const size_t shown = std::min<size_t>(d.bytes.size(), 4);
+  return fmt::format("{:#x}: <undecodable: {:02x}>", d.linear,
+                     fmt::join(d.bytes.begin(), d.bytes.begin() + shown, " "));
 }
 
 std::string Registers(Machine& m) {
@@ -135,29 +66,28 @@ std::string Registers(Machine& m) {
                                          "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
   std::string out;
   for (int i = 0; i < 16; ++i) {
-    out += Format("  %-3s %016" PRIx64 "%s", kNames[i], s.gpr[i], i % 4 == 3 ? "\n" : "");
+    out += fmt::format("  {:<3} {:016x}{}", kNames[i], s.gpr[i], i % 4 == 3 ? "\n" : "");
   }
-  out += Format("  rip %016" PRIx64 "  rflags %08" PRIx64 "  cs %04x  ss %04x  cpl %u\n", s.rip,
-                s.rflags, s.seg[kCs].selector, s.seg[kSs].selector, s.cpl);
-  out += Format("  cr0 %08" PRIx64 "  cr2 %016" PRIx64 "  cr3 %016" PRIx64 "  cr4 %08" PRIx64
-                "  efer %" PRIx64 "\n",
-                s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
-  out += Format("  idtr %016" PRIx64 "/%04x  gdtr %016" PRIx64 "/%04x\n", s.idtr.base, s.idtr.limit,
-                s.gdtr.base, s.gdtr.limit);
+  out += fmt::format("  rip {:016x}  rflags {:08x}  cs {:04x}  ss {:04x}  cpl {}\n", s.rip,
+                     s.rflags, s.seg[kCs].selector, s.seg[kSs].selector, unsigned{s.cpl});
+  out += fmt::format("  cr0 {:08x}  cr2 {:016x}  cr3 {:016x}  cr4 {:08x}  efer {:x}\n", s.cr0, s.cr2,
+                     s.cr3, s.cr4, s.efer);
+  out += fmt::format("  idtr {:016x}/{:04x}  gdtr {:016x}/{:04x}\n", s.idtr.base, s.idtr.limit,
+                     s.gdtr.base, s.gdtr.limit);
   return out;
 }
 
 std::string FaultReport(Machine& m, const char* what, const MachineResult& r) {
-  std::string out = Format("vmrr run: %s at icount %" PRIu64 "\n", what, r.icount);
+  std::string out = fmt::format("vmrr run: {} at icount {}\n", what, r.icount);
   out += Registers(m);
   const CpuState& s = m.cpu().state();
   uint64_t gpa;
   uint8_t prev = 0;
   if (s.halted && m.cpu().TranslateLinear(s.seg[kCs].base + s.rip - 1, &gpa) &&
       m.memory().Read(gpa, &prev, 1) && prev == 0xf4) {
-    out += "  halted at " + DisassembleAtRip(m, 1) + "\n";
+    out += "  halted at " + DescribeInstruction(m, 1) + "\n";
   } else {
-    out += "  instruction " + DisassembleAtRip(m) + "\n";
+    out += "  instruction " + DescribeInstruction(m) + "\n";
   }
   return out;
 }
@@ -231,12 +161,12 @@ int RunRun(MachineOptions o) {
       break;
     case MachineStop::kExitRequested:
     case MachineStop::kBreakpoint:
-      report = Format("vmrr run: stopped on request at icount %" PRIu64 "\n", r.icount);
+      report = fmt::format("vmrr run: stopped on request at icount {}\n", r.icount);
       status = kExitInterrupted;
       break;
     case MachineStop::kHostError:
-      report = Format("vmrr run: host error at icount %" PRIu64 ", the machine was stopped: %s\n", r.icount,
-                      machine->host_error().c_str());
+      report = fmt::format("vmrr run: host error at icount {}, the machine was stopped: {}\n", r.icount,
+                           machine->host_error());
       status = kExitIo;
       break;
   }

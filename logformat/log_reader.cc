@@ -4,6 +4,7 @@
 #include "logformat/log_reader.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <lz4.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -21,12 +22,6 @@
 
 namespace vmrr::log {
 namespace {
-
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 bool GetBytes(const uint8_t** p, const uint8_t* end, size_t limit, std::string* out) {
   uint64_t n;
@@ -82,8 +77,8 @@ size_t ParseHeader(std::span<const uint8_t> bytes, LogHeader* header) {
   uint64_t computed = XXH3_64bits(b, kHeaderFixedSize + body_size);
   if (stored != computed)
     throw LogError(ErrorCode::kDamaged, kHeaderFixedSize + body_size,
-                   "log header: checksum mismatch (stored " + Hex(stored) + ", computed " +
-                       Hex(computed) + ")");
+                   fmt::format("log header: checksum mismatch (stored {:#x}, computed {:#x})",
+                               stored, computed));
 
   const uint8_t* p = b + kHeaderFixedSize;
   const uint8_t* end = p + body_size;
@@ -120,7 +115,7 @@ std::string ParseFrameHeader(const uint8_t b[kFrameHeaderSize], FrameHeader* h) 
   uint32_t stored = static_cast<uint32_t>(LoadLe(b + 44, 4));
   uint32_t computed = static_cast<uint32_t>(XXH3_64bits(b, 44) & 0xffffffffu);
   if (stored != computed)
-    return "frame header checksum mismatch (stored " + Hex(stored) + ", computed " + Hex(computed) + ")";
+    return fmt::format("frame header checksum mismatch (stored {:#x}, computed {:#x})", stored, computed);
   h->stored_size = static_cast<uint32_t>(LoadLe(b + 4, 4));
   h->raw_size = static_cast<uint32_t>(LoadLe(b + 8, 4));
   h->record_count = static_cast<uint32_t>(LoadLe(b + 12, 4));
@@ -375,8 +370,8 @@ std::span<const uint8_t> LogReader::FramePayload(size_t index, std::vector<uint8
   const uint8_t* stored = data_ + f.offset + kFrameHeaderSize;
   uint64_t sum = XXH3_64bits(stored, f.header.stored_size);
   if (sum != f.header.payload_checksum)
-    FrameError(index, "payload checksum mismatch (stored " + Hex(f.header.payload_checksum) +
-                          ", computed " + Hex(sum) + ")");
+    FrameError(index, fmt::format("payload checksum mismatch (stored {:#x}, computed {:#x})",
+                                  f.header.payload_checksum, sum));
   if (f.header.codec == FrameCodec::kRaw) return {stored, f.header.stored_size};
   scratch->resize(f.header.raw_size);
   int n = LZ4_decompress_safe(reinterpret_cast<const char*>(stored), reinterpret_cast<char*>(scratch->data()),

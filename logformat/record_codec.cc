@@ -5,6 +5,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "logformat/byte_order.h"
 #include "logformat/format.h"
 #include "logformat/varint.h"
 
@@ -14,17 +15,9 @@ namespace {
 constexpr unsigned kInlineLengthMax = 6;
 constexpr unsigned kExplicitLength = 7;
 
-void PutU64(std::vector<uint8_t>& out, uint64_t v) {
-  uint8_t b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
-  out.insert(out.end(), b, b + 8);
-}
-
 bool GetU64(const uint8_t** p, const uint8_t* end, uint64_t* v) {
   if (end - *p < 8) return false;
-  uint64_t r = 0;
-  for (int i = 0; i < 8; ++i) r |= static_cast<uint64_t>((*p)[i]) << (8 * i);
-  *v = r;
+  *v = LoadLe64(*p);
   *p += 8;
   return true;
 }
@@ -125,14 +118,14 @@ void RecordEncoder::Encode(const Record& record, std::vector<uint8_t>& out) {
         } else if constexpr (std::is_same_v<T, Output>) {
           s.push_back(static_cast<uint8_t>(b.channel));
           PutVarint(s, b.total_bytes);
-          PutU64(s, b.digest);
+          AppendLe(s, b.digest, 8);
         } else if constexpr (std::is_same_v<T, Digest>) {
           s.push_back(static_cast<uint8_t>(b.scope));
-          PutU64(s, b.hash);
+          AppendLe(s, b.hash, 8);
         } else if constexpr (std::is_same_v<T, Checkpoint>) {
           PutVarint(s, b.snapshot_id);
           PutVarint(s, b.snapshot_size);
-          PutU64(s, b.state_digest);
+          AppendLe(s, b.state_digest, 8);
         } else if constexpr (std::is_same_v<T, SnapshotChunk>) {
           PutVarint(s, b.snapshot_id);
           PutVarint(s, b.offset);
@@ -143,7 +136,7 @@ void RecordEncoder::Encode(const Record& record, std::vector<uint8_t>& out) {
         } else if constexpr (std::is_same_v<T, End>) {
           s.push_back(static_cast<uint8_t>(b.reason));
           PutVarint(s, ZigZag(b.exit_code));
-          PutU64(s, b.final_digest);
+          AppendLe(s, b.final_digest, 8);
         } else if constexpr (std::is_same_v<T, IdleWake>) {
           s.push_back(b.input ? 1 : 0);
         } else {

@@ -1,27 +1,20 @@
 // SearchDivergence: clean re-run, then side-by-side refinement down to one instruction.
 #include "replayer/divergence_search.h"
 
-#include <capstone/capstone.h>
+#include <fmt/format.h>
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
 #include <cstring>
 
 #include "hv-hooks/substrate/guest_memory.h"
+#include "replayer/disassemble.h"
 #include "replayer/verified_replay.h"
 
 namespace vmrr {
 namespace {
 
-std::string Hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%" PRIx64, v);
-  return b;
-}
-
 void Diff(std::vector<std::string>* out, const char* name, uint64_t clean, uint64_t bad) {
-  if (clean != bad) out->push_back(std::string(name) + ": " + Hex(clean) + " (clean) vs " + Hex(bad) + " (diverged)");
+  if (clean != bad) out->push_back(fmt::format("{}: {:#x} (clean) vs {:#x} (diverged)", name, clean, bad));
 }
 
 std::vector<std::string> RegisterDiffs(const CpuState& a, const CpuState& b) {
@@ -56,7 +49,7 @@ std::vector<std::string> MemoryDiffs(const GuestMemory& a, const GuestMemory& b,
     *any = true;
     for (uint64_t i = page; i < page + kGuestPageSize && d.size() < 16; ++i)
       if (a.data()[i] != b.data()[i])
-        d.push_back("gpa " + Hex(i) + ": " + Hex(a.data()[i]) + " (clean) vs " + Hex(b.data()[i]) + " (diverged)");
+        d.push_back(fmt::format("gpa {:#x}: {:#x} (clean) vs {:#x} (diverged)", i, a.data()[i], b.data()[i]));
     if (d.size() >= 16) break;
   }
   return d;
@@ -116,7 +109,12 @@ std::optional<InstructionDifference> Refine(Pair& p, uint64_t lo, uint64_t hi, D
     bool found = false;
     uint64_t prev = lo;
     for (uint64_t i = std::min(lo + step, hi);; i = std::min(i + step, hi)) {
-      if (step == 1) at_step.instruction = DisassembleAtRip(p.clean().machine(), &at_step.rip);
+      if (step == 1) {
+        Machine& m = p.clean().machine();
+        const Disassembly d = DisassembleAtRip(m);
+        at_step.instruction = d.decoded ? d.text : "?";
+        at_step.rip = m.cpu().state().rip;
+      }
       if (p.AdvanceDiffers(i, scope)) {
         found = true;
         hi = i;
@@ -141,7 +139,7 @@ std::optional<InstructionDifference> Refine(Pair& p, uint64_t lo, uint64_t hi, D
 
 void Describe(const InstructionDifference& d, const std::string& title, std::string* out) {
   *out += title + " icount " + std::to_string(d.icount) + " (instruction retired there: " + d.instruction +
-          " at rip " + Hex(d.rip) + ")\n";
+          " at rip " + fmt::format("{:#x}", d.rip) + ")\n";
   for (const auto& r : d.registers) *out += "    register " + r + "\n";
   for (const auto& m : d.memory) *out += "    memory " + m + "\n";
   if (d.registers.empty() && d.memory.empty() && d.other_state)
@@ -149,32 +147,6 @@ void Describe(const InstructionDifference& d, const std::string& title, std::str
 }
 
 }  // namespace
-
-std::string DisassembleAtRip(Machine& m, uint64_t* rip_out) {
-  const CpuState& s = m.cpu().state();
-  *rip_out = s.rip;
-  const bool long_mode = (s.efer & (1u << 10)) && (s.seg[1].attr & kSegAttrL);
-  const bool d32 = s.seg[1].attr & kSegAttrDb;
-  const cs_mode mode = long_mode ? CS_MODE_64 : d32 ? CS_MODE_32 : CS_MODE_16;
-  const uint64_t linear = (long_mode ? 0 : s.seg[1].base) + s.rip;
-  uint8_t bytes[15];
-  size_t n = 0;
-  for (; n < sizeof bytes; ++n) {
-    uint64_t gpa;
-    if (!m.cpu().TranslateLinear(linear + n, &gpa) || !m.memory().Read(gpa, &bytes[n], 1)) break;
-  }
-  if (n == 0) return "?";
-  csh h;
-  if (cs_open(CS_ARCH_X86, mode, &h) != CS_ERR_OK) return "?";
-  cs_insn* insn = nullptr;
-  std::string text = "?";
-  if (cs_disasm(h, bytes, n, linear, 1, &insn) == 1) {
-    text = std::string(insn[0].mnemonic) + (insn[0].op_str[0] ? " " : "") + insn[0].op_str;
-    cs_free(insn, 1);
-  }
-  cs_close(&h);
-  return text;
-}
 
 uint64_t DivergenceReport::first_divergent_icount() const {
   if (first_state_difference) return first_state_difference->icount;

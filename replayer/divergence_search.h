@@ -77,7 +77,4 @@ struct SearchInputs {
 
 DivergenceReport SearchDivergence(const SearchInputs& in);
 
-// Capstone disassembly of the instruction at the machine's current RIP ("?" if unreadable).
-std::string DisassembleAtRip(Machine& m, uint64_t* rip_out);
-
 }  // namespace vmrr

@@ -1,6 +1,7 @@
 // ReplaySession: up-front checks, the replay, the summary.
 #include "replayer/replay_session.h"
 
+#include <fmt/format.h>
 #include <time.h>
 
 #include <vector>
@@ -15,16 +16,6 @@ uint64_t MonotonicNs() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-std::string HexDigest(const std::array<uint8_t, 16>& d) {
-  static const char* kHex = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : d) {
-    s += kHex[b >> 4];
-    s += kHex[b & 15];
-  }
-  return s;
 }
 
 }  // namespace
@@ -64,10 +55,10 @@ ReplaySession::ReplaySession(const std::string& log_path, ReplayOptions options)
     }
     if (got.size != want->size || got.xxh128 != want->xxh128)
       throw ReplayRefused(ReplayRefused::Code::kImageMismatch,
-                          "disk image '" + *disk_path_ + "' is not the one recorded: " +
-                              std::to_string(got.size) + " bytes, XXH128 " + HexDigest(got.xxh128) +
-                              "; the log wants " + std::to_string(want->size) + " bytes, XXH128 " +
-                              HexDigest(want->xxh128));
+                          fmt::format("disk image '{}' is not the one recorded: {} bytes, XXH128 {:02x}; "
+                                      "the log wants {} bytes, XXH128 {:02x}",
+                                      *disk_path_, got.size, fmt::join(got.xxh128, ""), want->size,
+                                      fmt::join(want->xxh128, "")));
   }
 }
 

@@ -1,8 +1,7 @@
 // VerifiedReplay: the replay loop with its checks.
 #include "replayer/verified_replay.h"
 
-#include <cinttypes>
-#include <cstdio>
+#include <fmt/format.h>
 
 #include "hv-hooks/session/session_config.h"
 
@@ -13,12 +12,6 @@ bool IsVerification(const log::Record& r) {
   return std::holds_alternative<log::Digest>(r.body) || std::holds_alternative<log::Output>(r.body) ||
          std::holds_alternative<log::Checkpoint>(r.body) || std::holds_alternative<log::End>(r.body) ||
          std::holds_alternative<log::IrqDelivered>(r.body) || std::holds_alternative<log::Marker>(r.body);
-}
-
-std::string Hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "%016" PRIx64, v);
-  return b;
 }
 
 std::string Describe(const log::Record& r) {
@@ -128,9 +121,9 @@ void VerifiedReplay::Check(const log::Record& r) {
     uint64_t got = m.StateDigest(d->scope == log::DigestScope::kCpu ? DigestScope::kCpu : DigestScope::kFull);
     if (got != d->hash)
       throw Divergence(Divergence::Kind::kDigest, at,
-                       std::string(d->scope == log::DigestScope::kCpu ? "CPU" : "whole-machine") +
-                           " state digest at icount " + std::to_string(at) + " is " + Hex(got) +
-                           ", the log has " + Hex(d->hash));
+                       fmt::format("{} state digest at icount {} is {:016x}, the log has {:016x}",
+                                   d->scope == log::DigestScope::kCpu ? "CPU" : "whole-machine", at, got,
+                                   d->hash));
     ++digests_;
     if (d->scope == log::DigestScope::kMachine) last_full_match_ = at;
   } else if (const auto* o = std::get_if<log::Output>(&r.body)) {
@@ -141,19 +134,18 @@ void VerifiedReplay::Check(const log::Record& r) {
       const OutputDigest& got = machine_.env().output(o->channel);
       if (!(got == want))
         throw Divergence(Divergence::Kind::kOutput, at,
-                         std::string(o->channel == log::OutputChannel::kConsole ? "console" : "network") +
-                             " output differs by icount " + std::to_string(at) + ": " +
-                             std::to_string(got.total_bytes) + " bytes (digest " + Hex(got.digest) +
-                             "), the log has " + std::to_string(o->total_bytes) + " bytes (digest " +
-                             Hex(o->digest) + ")");
+                         fmt::format("{} output differs by icount {}: {} bytes (digest {:016x}), the "
+                                     "log has {} bytes (digest {:016x})",
+                                     o->channel == log::OutputChannel::kConsole ? "console" : "network",
+                                     at, got.total_bytes, got.digest, o->total_bytes, o->digest));
       ++outputs_;
     }
   } else if (const auto* c = std::get_if<log::Checkpoint>(&r.body)) {
     uint64_t got = m.StateDigest(DigestScope::kFull);
     if (got != c->state_digest)
       throw Divergence(Divergence::Kind::kDigest, at,
-                       "whole-machine state at checkpoint icount " + std::to_string(at) + " is " +
-                           Hex(got) + ", the log has " + Hex(c->state_digest));
+                       fmt::format("whole-machine state at checkpoint icount {} is {:016x}, the log has {:016x}",
+                                   at, got, c->state_digest));
     ++digests_;
     last_full_match_ = at;
     for (const auto& info : reader_.checkpoints())
@@ -206,7 +198,7 @@ void VerifiedReplay::Check(const log::Record& r) {
       uint64_t got = m.StateDigest(DigestScope::kFull);
       if (got != e->final_digest) {
         ok = false;
-        why = "final whole-machine digest " + Hex(got) + ", the log has " + Hex(e->final_digest);
+        why = fmt::format("final whole-machine digest {:016x}, the log has {:016x}", got, e->final_digest);
       }
     }
     if (!ok) throw Divergence(Divergence::Kind::kEnd, at, "at the end (icount " + std::to_string(at) + "): " + why);

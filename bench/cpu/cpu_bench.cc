@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "hv-hooks/cpu/cpu.h"
+#include "logformat/byte_order.h"
 #include "tests/unit/cpu/flat_machine.h"
 
 namespace {
@@ -40,9 +41,7 @@ bool Selected(const std::string& name) {
   return g_case_filter.empty() || name.find(g_case_filter) != std::string::npos;
 }
 
-void Put32le(Bytes& b, uint32_t v) {
-  for (int i = 0; i < 4; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
-}
+void Put32le(Bytes& b, uint32_t v) { AppendLe(b, v, 4); }
 
 // A platform whose interrupt controller drops the line when the CPU acknowledges it.
 class BenchPlatform : public TestPlatform {

@@ -86,9 +86,7 @@ void OpLoop(CpuCore& c, const Op& op) {
   if (op.mnemonic == ZYDIS_MNEMONIC_LOOPE) take = take && (c.s.rflags & kFlagZf);
   if (op.mnemonic == ZYDIS_MNEMONIC_LOOPNE) take = take && !(c.s.rflags & kFlagZf);
   if (take) {
-    const uint64_t saved_next = c.next_rip;
     if (!BranchTo(c, RelTarget(c, op), op.osize)) return;
-    (void)saved_next;
   }
   c.SetReg(kRcx, op.asize, cx);
 }
@@ -127,9 +125,7 @@ void OpRet(CpuCore& c, const Op& op) {
   const unsigned w = op.osize;
   uint64_t t;
   if (!c.PopPeek(&t, w, 0)) return;
-  const uint64_t saved_next = c.next_rip;
   if (!BranchTo(c, t, w)) return;
-  (void)saved_next;
   const uint64_t imm = op.nops > 0 && op.o[0].kind == kOpImm ? (op.o[0].disp & 0xffff) : 0;
   c.SetReg(kRsp, c.stack_size(), c.s.gpr[kRsp] + w + imm);
 }

@@ -64,9 +64,7 @@ struct Op {
 struct Block {
   uint64_t phys = 0;
   uint32_t mode_key = 0;
-  uint32_t bytes = 0;
   std::vector<Op> ops;
-  bool valid = true;
 };
 
 // Memory access kinds (for paging rights and #PF error codes).
@@ -87,6 +85,11 @@ inline constexpr unsigned kTlbSize = 1024;
 inline unsigned TlbIndex(uint64_t vpage) {
   return static_cast<unsigned>((vpage ^ (vpage >> 10) ^ (vpage >> 20)) % kTlbSize);
 }
+// The decoded-block jump cache: direct-mapped by the block's physical address.
+inline constexpr unsigned kJumpCacheSize = 4096;
+inline unsigned JumpCacheIndex(uint64_t phys) {
+  return static_cast<unsigned>((phys ^ (phys >> 12)) % kJumpCacheSize);
+}
 
 struct CpuCore final : public CodeWriteObserver {
   explicit CpuCore(CpuPlatform& platform);
@@ -103,7 +106,6 @@ struct CpuCore final : public CodeWriteObserver {
   bool exit_requested = false;
   std::atomic<bool> async_exit{false};  // Cpu::RequestExitAsync
   std::set<uint64_t> breakpoints;
-  bool skip_breakpoint_once = false;
 
   // per-instruction scratch
   uint64_t next_rip = 0;
@@ -124,9 +126,6 @@ struct CpuCore final : public CodeWriteObserver {
   static constexpr uint32_t kMaxDeliveriesWithoutRetire = 1u << 16;
 
   CpuMode mode = kModeReal;
-  // Depth of nested exception delivery (for #DF and triple fault).
-  int delivering = 0;
-  uint8_t delivering_vector = 0;
 
   TlbEntry tlb[kTlbSize];
   // The code page of the last block fetched in 64-bit mode (cleared with the TLB and on mode
@@ -139,7 +138,6 @@ struct CpuCore final : public CodeWriteObserver {
   std::unordered_map<uint64_t, std::unique_ptr<Block>> blocks;  // key: phys<<4 | mode
   std::unordered_map<uint64_t, std::vector<uint64_t>> page_blocks;  // page -> keys
   std::vector<std::unique_ptr<Block>> retired_blocks;  // freed at the next block boundary
-  static constexpr unsigned kJumpCacheSize = 4096;
   Block* jump_cache[kJumpCacheSize] = {};
   Block* current_block = nullptr;
   uint64_t stat_blocks_decoded = 0;
@@ -154,8 +152,8 @@ struct CpuCore final : public CodeWriteObserver {
   void OnCodeWrite(uint64_t gpa, uint64_t len) override;
   RunResult Run(uint64_t target_icount);
   Block* LookupBlock(uint64_t phys);
-  Block* DecodeBlock(uint64_t rip, uint64_t phys, bool* fetch_fault);
-  bool DecodeOne(uint64_t rip, Op* op, const uint8_t* bytes, unsigned avail, int* status);
+  Block* DecodeBlock(uint64_t phys);
+  bool DecodeOne(Op* op, const uint8_t* bytes, unsigned avail, int* status);
   bool DecodeAt(uint64_t rip, Op* op);  // fetch (may fault) + decode one
   bool CheckEvents();  // delivers a pending interrupt; true if one was delivered
 
@@ -238,7 +236,6 @@ struct CpuCore final : public CodeWriteObserver {
   // ---- flags ----
   uint64_t& fl() { return s.rflags; }
   bool Cond(uint8_t cc) const;
-  void SetFlagsSzp(uint64_t res, unsigned size);
 
   // ---- segments & system ----
   bool LoadSegment(uint8_t seg, uint16_t sel);   // MOV/POP sreg semantics

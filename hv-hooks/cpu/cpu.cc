@@ -102,7 +102,6 @@ void CpuCore::FlushTlb(bool include_global) {
 
 void CpuCore::FlushBlocks() {
   for (auto& [key, b] : blocks) {
-    b->valid = false;
     retired_blocks.push_back(std::move(b));
   }
   blocks.clear();
@@ -125,8 +124,7 @@ void CpuCore::OnCodeWrite(uint64_t gpa, uint64_t len) {
       auto bit = blocks.find(key);
       if (bit == blocks.end()) continue;
       Block* b = bit->second.get();
-      b->valid = false;
-      jump_cache[(b->phys ^ (b->phys >> 12)) % kJumpCacheSize] = nullptr;
+      jump_cache[JumpCacheIndex(b->phys)] = nullptr;
       if (b == current_block) end_block = true;  // the next instruction is re-decoded
       retired_blocks.push_back(std::move(bit->second));
       blocks.erase(bit);
@@ -140,7 +138,7 @@ void CpuCore::OnCodeWrite(uint64_t gpa, uint64_t len) {
 
 Block* CpuCore::LookupBlock(uint64_t phys) {
   uint64_t key = (phys << 4) | mode;
-  Block*& slot = jump_cache[(phys ^ (phys >> 12)) % kJumpCacheSize];
+  Block*& slot = jump_cache[JumpCacheIndex(phys)];
   if (slot && slot->phys == phys && slot->mode_key == mode) return slot;
   auto it = blocks.find(key);
   if (it == blocks.end()) return nullptr;
@@ -219,13 +217,12 @@ RunResult CpuCore::Run(uint64_t target_icount) {
         fetch_cpl = s.cpl;
       }
     }
-    bool fetch_fault = false;
     const Op* ops;
     uint64_t nops;
     if (b) {
       ops = b->ops.data();
       nops = b->ops.size();
-    } else if (in_ram && (b = DecodeBlock(s.rip, phys, &fetch_fault)) != nullptr) {
+    } else if (in_ram && (b = DecodeBlock(phys)) != nullptr) {
       ops = b->ops.data();
       nops = b->ops.size();
     } else {

@@ -151,9 +151,7 @@ Handler HandlerFor(unsigned mnemonic) {
 
 // Decodes one instruction from bytes. Returns false with *status set when the bytes are not
 // enough (ZYDIS_STATUS_NO_MORE_DATA); any other failure yields a faulting op.
-bool CpuCore::DecodeOne(uint64_t rip, Op* op, const uint8_t* bytes, unsigned avail,
-                        int* status) {
-  (void)rip;
+bool CpuCore::DecodeOne(Op* op, const uint8_t* bytes, unsigned avail, int* status) {
   const auto* dec = static_cast<const ZydisDecoder*>(decoders);
   ZydisDecodedInstruction in;
   ZydisDecodedOperand zops[ZYDIS_MAX_OPERAND_COUNT];
@@ -293,13 +291,12 @@ bool CpuCore::DecodeAt(uint64_t rip, Op* op) {
     uint64_t lin, v;
     if (!Linear(kCs, rip + have, 1, kExec, &lin) || !ReadLin(lin, 1, &v, kExec)) return false;
     buf[have++] = static_cast<uint8_t>(v);
-    if (DecodeOne(rip, op, buf, have, &status)) return true;
+    if (DecodeOne(op, buf, have, &status)) return true;
   }
-  return DecodeOne(rip, op, buf, 15, &status);
+  return DecodeOne(op, buf, 15, &status);
 }
 
-Block* CpuCore::DecodeBlock(uint64_t rip, uint64_t phys, bool* fetch_fault) {
-  *fetch_fault = false;
+Block* CpuCore::DecodeBlock(uint64_t phys) {
   const uint64_t page = phys >> kGuestPageShift;
   const uint8_t* host = mem.Span(page << kGuestPageShift, kGuestPageSize);
   assert(host);
@@ -313,7 +310,7 @@ Block* CpuCore::DecodeBlock(uint64_t rip, uint64_t phys, bool* fetch_fault) {
     unsigned avail = std::min<unsigned>(15, 4096 - pos);
     Op op;
     int status;
-    if (!DecodeOne(rip + (pos - start), &op, host + pos, avail, &status)) break;  // straddles
+    if (!DecodeOne(&op, host + pos, avail, &status)) break;  // straddles
     if (op.fn == OpUndefined && !b->ops.empty()) break;  // fault op starts its own block
     op.offset = pos - start;
     b->ops.push_back(op);
@@ -322,7 +319,6 @@ Block* CpuCore::DecodeBlock(uint64_t rip, uint64_t phys, bool* fetch_fault) {
     if (op.ends || pos >= 4096) break;
   }
   if (b->ops.empty()) return nullptr;  // first instruction straddles the page boundary
-  b->bytes = pos - start;
   Block* raw = b.get();
   uint64_t key = (phys << 4) | mode;
   page_blocks[page].push_back(key);
@@ -330,7 +326,7 @@ Block* CpuCore::DecodeBlock(uint64_t rip, uint64_t phys, bool* fetch_fault) {
   auto it = blocks.find(key);
   if (it != blocks.end()) retired_blocks.push_back(std::move(it->second));
   blocks[key] = std::move(b);
-  jump_cache[(phys ^ (phys >> 12)) % kJumpCacheSize] = raw;
+  jump_cache[JumpCacheIndex(phys)] = raw;
   ++stat_blocks_decoded;
   return raw;
 }

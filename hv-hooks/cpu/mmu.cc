@@ -99,7 +99,6 @@ bool CpuCore::Translate(uint64_t lin, Access acc, bool user, TlbEntry** out, boo
       return false;
     };
     uint64_t ent = 0;
-    uint64_t leaf_mask;  // offset bits covered by the leaf
     if (!lma && !pae) {
       uint64_t pde_addr = (s.cr3 & 0xfffff000u) + ((lin >> 22) & 0x3ff) * 4;
       uint64_t pde;
@@ -110,7 +109,6 @@ bool CpuCore::Translate(uint64_t lin, Access acc, bool user, TlbEntry** out, boo
       u_all &= (pde & kPteU) != 0;
       if ((pde & kPtePs) && (s.cr4 & 0x10)) {
         ent = pde;
-        leaf_mask = 0x3fffff;
         phys_page = ((pde & 0xffc00000u) | (((pde >> 13) & 0xff) << 32)) + (lin & 0x3ff000);
       } else {
         uint64_t pte_addr = (pde & 0xfffff000u) + ((lin >> 12) & 0x3ff) * 4;
@@ -119,7 +117,6 @@ bool CpuCore::Translate(uint64_t lin, Access acc, bool user, TlbEntry** out, boo
         entry_addr[levels++] = pte_addr;
         w_all &= (ent & kPteW) != 0;
         u_all &= (ent & kPteU) != 0;
-        leaf_mask = 0xfff;
         phys_page = ent & 0xfffff000u;
       }
     } else {
@@ -139,7 +136,6 @@ bool CpuCore::Translate(uint64_t lin, Access acc, bool user, TlbEntry** out, boo
         table = pdpte & kPhysMask;
         level = 2;
       }
-      leaf_mask = 0xfff;
       for (;; --level) {
         const unsigned shift = 12 + 9 * (level - 1);
         const uint64_t a = table + ((lin >> shift) & 511) * 8;
@@ -157,14 +153,13 @@ bool CpuCore::Translate(uint64_t lin, Access acc, bool user, TlbEntry** out, boo
         u_all &= (ent & kPteU) != 0;
         nx |= nxe && (ent & kPteNx);
         if (level == 1 || ps) {
-          leaf_mask = (uint64_t{1} << shift) - 1;
+          const uint64_t leaf_mask = (uint64_t{1} << shift) - 1;  // offset bits of the leaf
           phys_page = (ent & kPhysMask & ~leaf_mask) + (lin & leaf_mask & ~uint64_t{0xfff});
           break;
         }
         table = ent & kPhysMask;
       }
     }
-    (void)leaf_mask;
     // Permission check.
     bool ok = true;
     if (user && !u_all) ok = false;

@@ -767,14 +767,6 @@ void CpuCore::SetRflags(uint64_t v, uint64_t mask) {
   if ((old ^ s.rflags) & kFlagVm) UpdateMode();
 }
 
-void CpuCore::SetFlagsSzp(uint64_t res, unsigned size) {
-  res &= SizeMask(size);
-  s.rflags &= ~(kFlagSf | kFlagZf | kFlagPf);
-  if (res == 0) s.rflags |= kFlagZf;
-  if (res & SignBit(size)) s.rflags |= kFlagSf;
-  if (Parity(res)) s.rflags |= kFlagPf;
-}
-
 bool CpuCore::IoAllowed(uint16_t port, unsigned size) {
   if (!protected_mode()) return true;
   const unsigned iopl = (s.rflags & kFlagIopl) >> 12;

@@ -67,7 +67,9 @@ LiveEnvironment::LiveEnvironment(const LiveEnvironmentOptions& options) : option
                                              ICRNL | IXON);
       raw.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
       raw.c_cflag |= CS8;
-      raw.c_cc[VMIN] = 0;
+      // VMIN 1, not 0: with O_NONBLOCK a read with nothing typed then fails with EAGAIN, where
+      // VMIN 0 returns 0, which PollConsoleInput would take for the end of the input.
+      raw.c_cc[VMIN] = 1;
       raw.c_cc[VTIME] = 0;
       if (tcsetattr(fd, TCSANOW, &raw) == 0) restore_tty_ = true;
     }

@@ -1,12 +1,17 @@
 // ELF64 and Multiboot 1 loaders, the e820 memory map and format detection.
 #include "hv-hooks/machine/loader.h"
 
+#include <elf.h>
+#include <fmt/format.h>
+
 #include <algorithm>
-#include <cstdio>
+#include <bit>
+#include <cstddef>
 #include <cstring>
 #include <string>
 
 #include "hv-hooks/machine/platform_layout.h"
+#include "logformat/byte_order.h"
 
 namespace vmrr {
 
@@ -16,28 +21,26 @@ constexpr uint64_t kOneMiB = 0x100000;
 constexpr uint64_t kMultibootSearchBytes = 8192;
 constexpr unsigned kMaxProgramHeaders = 256;
 
-uint16_t Le16(std::span<const uint8_t> b, uint64_t off) {
-  return static_cast<uint16_t>(b[off] | (b[off + 1] << 8));
-}
-uint32_t Le32(std::span<const uint8_t> b, uint64_t off) {
-  return static_cast<uint32_t>(b[off]) | (static_cast<uint32_t>(b[off + 1]) << 8) |
-         (static_cast<uint32_t>(b[off + 2]) << 16) | (static_cast<uint32_t>(b[off + 3]) << 24);
-}
-uint64_t Le64(std::span<const uint8_t> b, uint64_t off) {
-  return Le32(b, off) | (static_cast<uint64_t>(Le32(b, off + 4)) << 32);
-}
-
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
+// <elf.h>'s structures are copied out of the image as they are: the only host is x86-64, and
+// ParseElfHeader refuses any file that is not little-endian.
+static_assert(std::endian::native == std::endian::little);
 
 [[noreturn]] void Fail(const std::string& what) { throw LoaderError(what); }
 
+// A header of type T at byte `off` of the (hostile) image, copied out; callers check the range
+// first with a message of their own, this check only keeps a missed one from reading past the end.
+template <typename T>
+T CopyOut(std::span<const uint8_t> image, uint64_t off) {
+  if (off > image.size() || sizeof(T) > image.size() - off) {
+    Fail(fmt::format("header at {:#x} runs past the end of the {}-byte image", off, image.size()));
+  }
+  T v;
+  std::memcpy(&v, image.data() + off, sizeof v);
+  return v;
+}
+
 bool IsElf(std::span<const uint8_t> image) {
-  return image.size() >= 4 && image[0] == 0x7f && image[1] == 'E' && image[2] == 'L' &&
-         image[3] == 'F';
+  return image.size() >= SELFMAG && std::memcmp(image.data(), ELFMAG, SELFMAG) == 0;
 }
 
 // One piece of the image to place in RAM: file bytes [file_off, file_off+file_bytes) at gpa,
@@ -50,23 +53,22 @@ struct Piece {
 void CheckPiece(const GuestMemory& mem, std::span<const uint8_t> image, const Piece& p,
                 const std::string& what) {
   if (p.file_bytes > p.mem_bytes) {
-    Fail(what + ": file size " + Hex(p.file_bytes) + " exceeds memory size " + Hex(p.mem_bytes));
+    Fail(fmt::format("{}: file size {:#x} exceeds memory size {:#x}", what, p.file_bytes, p.mem_bytes));
   }
   if (p.file_off > image.size() || p.file_bytes > image.size() - p.file_off) {
-    Fail(what + ": file bytes [" + Hex(p.file_off) + ", +" + Hex(p.file_bytes) +
-         ") run past the end of the " + std::to_string(image.size()) + "-byte image");
+    Fail(fmt::format("{}: file bytes [{:#x}, +{:#x}) run past the end of the {}-byte image", what,
+                     p.file_off, p.file_bytes, image.size()));
   }
   if (p.gpa > ~uint64_t{0} - p.mem_bytes) {
-    Fail(what + ": address " + Hex(p.gpa) + " + size " + Hex(p.mem_bytes) + " overflows");
+    Fail(fmt::format("{}: address {:#x} + size {:#x} overflows", what, p.gpa, p.mem_bytes));
   }
   if (!mem.Contains(p.gpa, p.mem_bytes)) {
-    Fail(what + ": [" + Hex(p.gpa) + ", " + Hex(p.gpa + p.mem_bytes) +
-         ") lies outside guest RAM (" + Hex(mem.size()) + " bytes)");
+    Fail(fmt::format("{}: [{:#x}, {:#x}) lies outside guest RAM ({:#x} bytes)", what, p.gpa,
+                     p.gpa + p.mem_bytes, mem.size()));
   }
   if (p.mem_bytes && p.gpa < kLoaderAreaEnd && p.gpa + p.mem_bytes > kLoaderAreaBase) {
-    Fail(what + ": [" + Hex(p.gpa) + ", " + Hex(p.gpa + p.mem_bytes) +
-         ") overlaps the loader's GDT/page-table area [" + Hex(kLoaderAreaBase) + ", " +
-         Hex(kLoaderAreaEnd) + ")");
+    Fail(fmt::format("{}: [{:#x}, {:#x}) overlaps the loader's GDT/page-table area [{:#x}, {:#x})",
+                     what, p.gpa, p.gpa + p.mem_bytes, kLoaderAreaBase, kLoaderAreaEnd));
   }
 }
 
@@ -76,8 +78,7 @@ void CheckNoOverlap(const std::vector<Piece>& pieces) {
       const Piece& a = pieces[i];
       const Piece& b = pieces[j];
       if (a.mem_bytes && b.mem_bytes && a.gpa < b.gpa + b.mem_bytes && b.gpa < a.gpa + a.mem_bytes) {
-        Fail("segments " + std::to_string(i) + " and " + std::to_string(j) + " overlap at " +
-             Hex(std::max(a.gpa, b.gpa)));
+        Fail(fmt::format("segments {} and {} overlap at {:#x}", i, j, std::max(a.gpa, b.gpa)));
       }
     }
   }
@@ -85,7 +86,7 @@ void CheckNoOverlap(const std::vector<Piece>& pieces) {
 
 void RequireLoaderArea(const GuestMemory& mem) {
   if (mem.size() < kOneMiB) {
-    Fail("guest RAM (" + Hex(mem.size()) + " bytes) is smaller than the 1 MiB the loader needs");
+    Fail(fmt::format("guest RAM ({:#x} bytes) is smaller than the 1 MiB the loader needs", mem.size()));
   }
 }
 
@@ -103,12 +104,12 @@ void Place(GuestMemory& mem, std::span<const uint8_t> image, const std::vector<P
 
 void Write64(GuestMemory& mem, uint64_t gpa, uint64_t v) {
   uint8_t b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
+  StoreLe(b, v, 8);
   mem.Write(gpa, b, 8);
 }
 void Write32(GuestMemory& mem, uint64_t gpa, uint32_t v) {
   uint8_t b[4];
-  for (int i = 0; i < 4; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
+  StoreLe(b, v, 4);
   mem.Write(gpa, b, 4);
 }
 
@@ -148,30 +149,37 @@ struct ElfHeader {
 
 // Common ELF checks; returns the program header table position.
 ElfHeader ParseElfHeader(std::span<const uint8_t> image, bool is64) {
-  const uint64_t ehsize = is64 ? 64 : 52;
+  const uint64_t ehsize = is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
   if (!IsElf(image)) Fail("not an ELF file (bad magic)");
   if (image.size() < ehsize) Fail("ELF header truncated (" + std::to_string(image.size()) + " bytes)");
-  if (image[4] != (is64 ? 2 : 1)) Fail(is64 ? "ELF class is not ELF64" : "ELF class is not ELF32");
-  if (image[5] != 1) Fail("ELF data encoding is not little-endian");
-  if (image[6] != 1) Fail("ELF version is not 1");
-  const uint16_t type = Le16(image, 16);
-  const uint16_t machine = Le16(image, 18);
-  if (type != 2) Fail("ELF type " + std::to_string(type) + " is not ET_EXEC (statically linked executable)");
-  if (is64 && machine != 62) Fail("ELF machine " + std::to_string(machine) + " is not x86-64 (62)");
-  if (!is64 && machine != 3) Fail("ELF machine " + std::to_string(machine) + " is not i386 (3)");
-  ElfHeader h;
-  if (is64) {
-    h.entry = Le64(image, 24);
-    h.phoff = Le64(image, 32);
-    h.phentsize = Le16(image, 54);
-    h.phnum = Le16(image, 56);
-  } else {
-    h.entry = Le32(image, 24);
-    h.phoff = Le32(image, 28);
-    h.phentsize = Le16(image, 42);
-    h.phnum = Le16(image, 44);
+  if (image[EI_CLASS] != (is64 ? ELFCLASS64 : ELFCLASS32)) {
+    Fail(is64 ? "ELF class is not ELF64" : "ELF class is not ELF32");
   }
-  const uint16_t want = is64 ? 56 : 32;
+  if (image[EI_DATA] != ELFDATA2LSB) Fail("ELF data encoding is not little-endian");
+  if (image[EI_VERSION] != EV_CURRENT) Fail("ELF version is not 1");
+  ElfHeader h;
+  uint16_t type, machine;
+  if (is64) {
+    const auto e = CopyOut<Elf64_Ehdr>(image, 0);
+    type = e.e_type;
+    machine = e.e_machine;
+    h.entry = e.e_entry;
+    h.phoff = e.e_phoff;
+    h.phentsize = e.e_phentsize;
+    h.phnum = e.e_phnum;
+  } else {
+    const auto e = CopyOut<Elf32_Ehdr>(image, 0);
+    type = e.e_type;
+    machine = e.e_machine;
+    h.entry = e.e_entry;
+    h.phoff = e.e_phoff;
+    h.phentsize = e.e_phentsize;
+    h.phnum = e.e_phnum;
+  }
+  if (type != ET_EXEC) Fail("ELF type " + std::to_string(type) + " is not ET_EXEC (statically linked executable)");
+  if (is64 && machine != EM_X86_64) Fail("ELF machine " + std::to_string(machine) + " is not x86-64 (62)");
+  if (!is64 && machine != EM_386) Fail("ELF machine " + std::to_string(machine) + " is not i386 (3)");
+  const uint16_t want = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
   if (h.phentsize != want) {
     Fail("ELF program header entry size " + std::to_string(h.phentsize) + " is not " +
          std::to_string(want));
@@ -183,8 +191,8 @@ ElfHeader ParseElfHeader(std::span<const uint8_t> image, bool is64) {
   }
   const uint64_t table = uint64_t{h.phnum} * h.phentsize;
   if (h.phoff > image.size() || table > image.size() - h.phoff) {
-    Fail("ELF program headers [" + Hex(h.phoff) + ", +" + Hex(table) + ") truncated: image has " +
-         std::to_string(image.size()) + " bytes");
+    Fail(fmt::format("ELF program headers [{:#x}, +{:#x}) truncated: image has {} bytes", h.phoff,
+                     table, image.size()));
   }
   return h;
 }
@@ -199,21 +207,24 @@ ElfSegments CollectLoads(const GuestMemory& mem, std::span<const uint8_t> image,
   ElfSegments out;
   for (unsigned i = 0; i < h.phnum; ++i) {
     const uint64_t ph = h.phoff + uint64_t{i} * h.phentsize;
-    if (Le32(image, ph) != 1) continue;  // PT_LOAD
     Piece p;
     uint64_t vaddr;
     if (is64) {
-      p.file_off = Le64(image, ph + 8);
-      vaddr = Le64(image, ph + 16);
-      p.gpa = Le64(image, ph + 24);
-      p.file_bytes = Le64(image, ph + 32);
-      p.mem_bytes = Le64(image, ph + 40);
+      const auto e = CopyOut<Elf64_Phdr>(image, ph);
+      if (e.p_type != PT_LOAD) continue;
+      p.file_off = e.p_offset;
+      vaddr = e.p_vaddr;
+      p.gpa = e.p_paddr;
+      p.file_bytes = e.p_filesz;
+      p.mem_bytes = e.p_memsz;
     } else {
-      p.file_off = Le32(image, ph + 4);
-      vaddr = Le32(image, ph + 8);
-      p.gpa = Le32(image, ph + 12);
-      p.file_bytes = Le32(image, ph + 16);
-      p.mem_bytes = Le32(image, ph + 20);
+      const auto e = CopyOut<Elf32_Phdr>(image, ph);
+      if (e.p_type != PT_LOAD) continue;
+      p.file_off = e.p_offset;
+      vaddr = e.p_vaddr;
+      p.gpa = e.p_paddr;
+      p.file_bytes = e.p_filesz;
+      p.mem_bytes = e.p_memsz;
     }
     CheckPiece(mem, image, p, "PT_LOAD segment " + std::to_string(i));
     out.pieces.push_back(p);
@@ -231,13 +242,13 @@ uint64_t ElfEntry(const ElfSegments& segs, uint64_t entry, bool require_identity
     const uint64_t v = segs.vaddr[i];
     if (p.mem_bytes && entry >= v && entry - v < p.mem_bytes) {
       if (require_identity && v != p.gpa) {
-        Fail("entry segment has p_vaddr " + Hex(v) + " != p_paddr " + Hex(p.gpa) +
-             " (guests must be identity-linked)");
+        Fail(fmt::format("entry segment has p_vaddr {:#x} != p_paddr {:#x} (guests must be "
+                         "identity-linked)", v, p.gpa));
       }
       return p.gpa + (entry - v);
     }
   }
-  Fail("entry point " + Hex(entry) + " is not inside any PT_LOAD segment");
+  Fail(fmt::format("entry point {:#x} is not inside any PT_LOAD segment", entry));
 }
 
 // Multiboot header found in the image: its offset and fields.
@@ -250,9 +261,9 @@ struct MultibootHeader {
 bool FindMultibootHeader(std::span<const uint8_t> image, MultibootHeader* out) {
   const uint64_t limit = std::min<uint64_t>(image.size(), kMultibootSearchBytes);
   for (uint64_t off = 0; off + 12 <= limit; off += 4) {
-    if (Le32(image, off) != kMultibootHeaderMagic) continue;
-    const uint32_t flags = Le32(image, off + 4);
-    const uint32_t sum = kMultibootHeaderMagic + flags + Le32(image, off + 8);
+    if (LoadLe32(image.data() + off) != kMultibootHeaderMagic) continue;
+    const uint32_t flags = LoadLe32(image.data() + off + 4);
+    const uint32_t sum = kMultibootHeaderMagic + flags + LoadLe32(image.data() + off + 8);
     if (sum != 0) continue;
     out->offset = off;
     out->flags = flags;
@@ -273,7 +284,9 @@ const char* KernelFormatName(KernelFormat format) {
 }
 
 KernelFormat DetectKernelFormat(std::span<const uint8_t> image) {
-  if (IsElf(image) && image.size() >= 20 && image[4] == 2 && Le16(image, 18) == 62) {
+  constexpr size_t kMachineEnd = offsetof(Elf64_Ehdr, e_machine) + sizeof(Elf64_Half);
+  if (IsElf(image) && image.size() >= kMachineEnd && image[EI_CLASS] == ELFCLASS64 &&
+      LoadLe16(image.data() + offsetof(Elf64_Ehdr, e_machine)) == EM_X86_64) {
     return KernelFormat::kElf64;
   }
   MultibootHeader h;
@@ -359,25 +372,26 @@ BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image) {
   // ignore) are understood; any other required bit (3-15) means we cannot boot it.
   const uint32_t unknown_required = mh.flags & 0xfff8u;
   if (unknown_required) {
-    Fail("Multiboot header requires unsupported features (flags " + Hex(mh.flags) + ")");
+    Fail(fmt::format("Multiboot header requires unsupported features (flags {:#x})", mh.flags));
   }
 
   std::vector<Piece> pieces;
   uint64_t entry;
   if (mh.flags & (1u << 16)) {
     if (mh.offset + 32 > image.size()) Fail("Multiboot a.out-kludge header truncated");
-    mh.header_addr = Le32(image, mh.offset + 12);
-    mh.load_addr = Le32(image, mh.offset + 16);
-    mh.load_end_addr = Le32(image, mh.offset + 20);
-    mh.bss_end_addr = Le32(image, mh.offset + 24);
-    mh.entry_addr = Le32(image, mh.offset + 28);
+    mh.header_addr = LoadLe32(image.data() + mh.offset + 12);
+    mh.load_addr = LoadLe32(image.data() + mh.offset + 16);
+    mh.load_end_addr = LoadLe32(image.data() + mh.offset + 20);
+    mh.bss_end_addr = LoadLe32(image.data() + mh.offset + 24);
+    mh.entry_addr = LoadLe32(image.data() + mh.offset + 28);
     if (mh.load_addr > mh.header_addr) {
-      Fail("Multiboot load_addr " + Hex(mh.load_addr) + " is above header_addr " + Hex(mh.header_addr));
+      Fail(fmt::format("Multiboot load_addr {:#x} is above header_addr {:#x}", mh.load_addr,
+                       mh.header_addr));
     }
     const uint64_t back = mh.header_addr - mh.load_addr;
     if (back > mh.offset) {
-      Fail("Multiboot header_addr - load_addr (" + Hex(back) +
-           ") reaches before the start of the file");
+      Fail(fmt::format("Multiboot header_addr - load_addr ({:#x}) reaches before the start of the file",
+                       back));
     }
     Piece p;
     p.gpa = mh.load_addr;
@@ -386,20 +400,22 @@ BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image) {
       p.file_bytes = image.size() - p.file_off;
     } else {
       if (mh.load_end_addr < mh.load_addr) {
-        Fail("Multiboot load_end_addr " + Hex(mh.load_end_addr) + " is below load_addr " + Hex(mh.load_addr));
+        Fail(fmt::format("Multiboot load_end_addr {:#x} is below load_addr {:#x}", mh.load_end_addr,
+                         mh.load_addr));
       }
       p.file_bytes = uint64_t{mh.load_end_addr} - mh.load_addr;
     }
     p.mem_bytes = p.file_bytes;
     if (mh.bss_end_addr != 0) {
       if (mh.bss_end_addr < p.gpa + p.file_bytes) {
-        Fail("Multiboot bss_end_addr " + Hex(mh.bss_end_addr) + " is below the end of the loaded image");
+        Fail(fmt::format("Multiboot bss_end_addr {:#x} is below the end of the loaded image",
+                         mh.bss_end_addr));
       }
       p.mem_bytes = uint64_t{mh.bss_end_addr} - p.gpa;
     }
     CheckPiece(mem, image, p, "Multiboot a.out-kludge image");
     if (mh.entry_addr < p.gpa || mh.entry_addr - p.gpa >= p.mem_bytes) {
-      Fail("Multiboot entry_addr " + Hex(mh.entry_addr) + " is outside the loaded image");
+      Fail(fmt::format("Multiboot entry_addr {:#x} is outside the loaded image", mh.entry_addr));
     }
     entry = mh.entry_addr;
     pieces.push_back(p);

@@ -16,6 +16,7 @@
 #include "hv-hooks/machine/platform_devices.h"
 #include "hv-hooks/substrate/bus.h"
 #include "hv-hooks/machine/loader.h"
+#include "logformat/byte_order.h"
 
 namespace vmrr {
 
@@ -137,9 +138,7 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
   bool ReadRandom(uint64_t* value) override {
     uint8_t b[8];
     env_fwd.GetEntropy(cpu->icount(), b);  // may StopForHostError (which ends the block)
-    uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= uint64_t{b[i]} << (8 * i);
-    *value = v;
+    *value = LoadLe64(b);
     return true;
   }
   bool ReadMsr(uint32_t msr, uint64_t* value) override {
@@ -490,7 +489,7 @@ std::vector<uint8_t> Machine::SaveSnapshot() const {
   SaveMemory(w, impl_->mem);
   std::vector<uint8_t> bytes = w.Take();
   const uint64_t sum = XXH3_64bits(bytes.data(), bytes.size());
-  for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<uint8_t>(sum >> (8 * i)));
+  AppendLe(bytes, sum, 8);
   return bytes;
 }
 
@@ -512,8 +511,7 @@ void Machine::LoadSnapshot(std::span<const uint8_t> bytes) {
     throw MachineError(MachineError::Code::kSnapshot, "bad snapshot: shorter than its checksum");
   }
   const std::span<const uint8_t> body = bytes.first(bytes.size() - 8);
-  uint64_t sum = 0;
-  for (int i = 0; i < 8; ++i) sum |= uint64_t{bytes[body.size() + i]} << (8 * i);
+  const uint64_t sum = LoadLe64(bytes.data() + body.size());
   if (sum != XXH3_64bits(body.data(), body.size())) {
     throw MachineError(MachineError::Code::kSnapshot, "bad snapshot: checksum mismatch (damaged or truncated)");
   }

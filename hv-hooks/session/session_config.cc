@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "logformat/byte_order.h"
 #include "logformat/varint.h"
 
 namespace vmrr {
@@ -83,7 +84,7 @@ SessionConfig DecodeSessionConfig(std::span<const uint8_t> bytes) {
   if (std::memcmp(magic, kMagic, 4) != 0) p.Fail("magic", "is not VMSC");
   uint8_t v[2];
   p.Bytes(v, 2, "version");
-  uint16_t version = static_cast<uint16_t>(v[0] | v[1] << 8);
+  uint16_t version = LoadLe16(v);
   if (version > kSessionConfigVersion) p.Fail("version", "is newer than this build understands");
   if (version < kSessionConfigVersion)
     p.Fail("version", "is older than this build replays (the log was written by vmrr 0.1, whose "

@@ -1,32 +1,24 @@
 // Bus: range map and access routing.
 #include "hv-hooks/substrate/bus.h"
 
-#include <cstdio>
+#include <fmt/format.h>
 
 namespace vmrr {
 
-namespace {
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-}  // namespace
-
 void Bus::Insert(BusDevice& device, uint64_t base, uint64_t length) {
-  if (length == 0) throw BusError(name_ + " bus: empty range at " + Hex(base));
-  if (base + length - 1 < base) throw BusError(name_ + " bus: range at " + Hex(base) + " wraps");
+  if (length == 0) throw BusError(fmt::format("{} bus: empty range at {:#x}", name_, base));
+  if (base + length - 1 < base) throw BusError(fmt::format("{} bus: range at {:#x} wraps", name_, base));
   uint64_t last = base + length - 1;
   auto next = ranges_.lower_bound(base);
   if (next != ranges_.end() && next->first <= last) {
-    throw BusError(name_ + " bus: range " + Hex(base) + ".." + Hex(last) + " overlaps one at " +
-                   Hex(next->first));
+    throw BusError(fmt::format("{} bus: range {:#x}..{:#x} overlaps one at {:#x}", name_, base, last,
+                               next->first));
   }
   if (next != ranges_.begin()) {
     auto prev = std::prev(next);
     if (prev->first + prev->second.length - 1 >= base) {
-      throw BusError(name_ + " bus: range " + Hex(base) + ".." + Hex(last) +
-                     " overlaps one at " + Hex(prev->first));
+      throw BusError(fmt::format("{} bus: range {:#x}..{:#x} overlaps one at {:#x}", name_, base,
+                                 last, prev->first));
     }
   }
   ranges_.emplace(base, Range{length, &device});

@@ -24,8 +24,7 @@ void StateReader::Fail(const std::string& message) const { throw StateError(pos_
 
 uint64_t StateReader::Le(unsigned n) {
   if (data_.size() - pos_ < n) Fail("truncated: needs " + std::to_string(n) + " more bytes");
-  uint64_t v = 0;
-  for (unsigned i = 0; i < n; ++i) v |= static_cast<uint64_t>(data_[pos_ + i]) << (8 * i);
+  const uint64_t v = LoadLe(data_.data() + pos_, n);
   pos_ += n;
   return v;
 }

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "logformat/byte_order.h"
+
 namespace vmrr {
 
 class StateError : public std::runtime_error {
@@ -39,9 +41,7 @@ class StateWriter {
   std::vector<uint8_t> Take() { return std::move(bytes_); }
 
  private:
-  void Le(uint64_t v, unsigned n) {
-    for (unsigned i = 0; i < n; ++i) bytes_.push_back(static_cast<uint8_t>(v >> (8 * i)));
-  }
+  void Le(uint64_t v, unsigned n) { AppendLe(bytes_, v, n); }
   std::vector<uint8_t> bytes_;
 };
 

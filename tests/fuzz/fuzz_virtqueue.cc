@@ -17,6 +17,7 @@
 #include "hv-hooks/devices/virtio/virtio_blk.h"
 #include "hv-hooks/devices/virtio/virtio_net.h"
 #include "hv-hooks/devices/virtio/virtio_rng.h"
+#include "logformat/byte_order.h"
 
 namespace {
 
@@ -63,8 +64,6 @@ const std::string& ImagePath() {
   return path;
 }
 
-uint16_t Le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
-
 void Program(VirtioMmioDevice& dev, unsigned queue, uint16_t size, uint64_t desc, uint64_t avail,
              uint64_t used) {
   dev.Write(0x30, 4, queue);
@@ -84,8 +83,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < kHeaderSize) return 0;
   uint8_t device = data[0] % 3;
   uint8_t flags = data[1];
-  uint16_t qsize = Le16(data + 2);
-  uint64_t desc = Le16(data + 4), avail = Le16(data + 6), used = Le16(data + 8);
+  uint16_t qsize = LoadLe16(data + 2);
+  uint64_t desc = LoadLe16(data + 4), avail = LoadLe16(data + 6), used = LoadLe16(data + 8);
   if (flags & 0x08) desc |= 0xfff00000;  // ring outside RAM
 
   Icount ic;

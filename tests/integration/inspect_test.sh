@@ -4,29 +4,28 @@
 # problem and their own exit status.
 set -u
 vmrr="$1"; make_log="$2"
-dir="$(mktemp -d)"; trap 'rm -rf "$dir"' EXIT
-"$make_log" "$dir" >/dev/null || { echo "FAIL: cannot make test logs"; exit 1; }
-fails=0
+source "$(dirname "$0")/lib.sh"
+"$make_log" "$tmp" >/dev/null || { echo "FAIL: cannot make test logs" >&2; exit 1; }
 expect() {  # expect NAME STATUS PATTERN -- ARGS...
   local name="$1" want="$2" pattern="$3"; shift 4
-  "$vmrr" "$@" >"$dir/out" 2>"$dir/err"; local got=$?
-  local lines; lines=$(wc -l <"$dir/err")
-  if [ "$got" -ne "$want" ]; then echo "FAIL $name: exit $got, want $want"; cat "$dir/err"; fails=$((fails+1)); return; fi
-  if ! grep -qE -e "$pattern" "$dir/err" "$dir/out"; then echo "FAIL $name: no /$pattern/ in output"; cat "$dir/out" "$dir/err"; fails=$((fails+1)); return; fi
-  if [ "$want" -ne 0 ] && [ "$lines" -ne 1 ]; then echo "FAIL $name: $lines error lines, want 1"; cat "$dir/err"; fails=$((fails+1)); return; fi
+  "$vmrr" "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+  local lines; lines=$(wc -l <"$tmp/err")
+  if [ "$got" -ne "$want" ]; then fail "$name: exit $got, want $want"; cat "$tmp/err" >&2; return; fi
+  if ! grep -qE -e "$pattern" "$tmp/err" "$tmp/out"; then fail "$name: no /$pattern/ in output"; cat "$tmp/out" "$tmp/err" >&2; return; fi
+  if [ "$want" -ne 0 ] && [ "$lines" -ne 1 ]; then fail "$name: $lines error lines, want 1"; cat "$tmp/err" >&2; return; fi
   echo "ok   $name"
 }
-expect complete        0 "state +complete"                -- inspect "$dir/complete.vlog"
-expect verify          0 "verify +every frame checksum"   -- inspect --verify "$dir/complete.vlog"
-expect records         0 "ConsoleIn +bytes=2 data=7879"    -- inspect --records "$dir/complete.vlog"
-expect json            0 '"state": "complete"'            -- inspect --json "$dir/complete.vlog"
-expect missing         3 "cannot open: No such file"      -- inspect "$dir/nope.vlog"
-expect not-a-log       4 "not a vmrr log"                 -- inspect "$dir/not-a-log.vlog"
-expect newer           5 "newer than this vmrr reads"     -- inspect "$dir/newer.vlog"
-expect truncated       6 "ends at offset [0-9]+ inside (the header of )?frame [0-9]+" -- inspect "$dir/truncated.vlog"
-expect damaged         7 "frame [0-9]+ at offset [0-9]+: payload checksum mismatch" -- inspect --verify "$dir/damaged.vlog"
-expect bad-option      2 "--frobnicate"                   -- inspect --frobnicate "$dir/complete.vlog"
+expect complete        0 "state +complete"                -- inspect "$tmp/complete.vlog"
+expect verify          0 "verify +every frame checksum"   -- inspect --verify "$tmp/complete.vlog"
+expect records         0 "ConsoleIn +bytes=2 data=7879"    -- inspect --records "$tmp/complete.vlog"
+expect json            0 '"state": "complete"'            -- inspect --json "$tmp/complete.vlog"
+expect missing         3 "cannot open: No such file"      -- inspect "$tmp/nope.vlog"
+expect not-a-log       4 "not a vmrr log"                 -- inspect "$tmp/not-a-log.vlog"
+expect newer           5 "newer than this vmrr reads"     -- inspect "$tmp/newer.vlog"
+expect truncated       6 "ends at offset [0-9]+ inside (the header of )?frame [0-9]+" -- inspect "$tmp/truncated.vlog"
+expect damaged         7 "frame [0-9]+ at offset [0-9]+: payload checksum mismatch" -- inspect --verify "$tmp/damaged.vlog"
+expect bad-option      2 "--frobnicate"                   -- inspect --frobnicate "$tmp/complete.vlog"
 # JSON is parseable and its counts agree with the log the generator wrote (1000 samples).
-if "$vmrr" inspect --json "$dir/complete.vlog" | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["kinds"]["TimeSample"]["count"]==1000, j["kinds"]; assert j["checkpoints"]==1'; then
-  echo "ok   json-counts"; else echo "FAIL json-counts"; fails=$((fails+1)); fi
-[ "$fails" -eq 0 ] || { echo "$fails inspect checks failed"; exit 1; }
+if "$vmrr" inspect --json "$tmp/complete.vlog" | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["kinds"]["TimeSample"]["count"]==1000, j["kinds"]; assert j["checkpoints"]==1'; then
+  echo "ok   json-counts"; else fail "json-counts"; fi
+[ "$failures" -eq 0 ] || { echo "$failures inspect checks failed" >&2; exit 1; }

@@ -179,6 +179,51 @@ for g in stress console; do
     fail "SIGINT $g: record status $st, want 130"
   fi
 done
+# Ctrl-A x on a terminal (a pty) stops a recording as it stops `vmrr run`, with status 130;
+# Ctrl-A Ctrl-A reaches the guest as one Ctrl-A. The escape is filtered below the recorder:
+# the log ends with End reason stopped and replays to the same console output.
+if ! python3 - "$vmrr" "$guests/console.elf" "$tmp" <<'PY'; then
+import os, pty, select, subprocess, sys, time, tty
+vmrr, guest, tmp = sys.argv[1:4]
+master, slave = pty.openpty()
+tty.setraw(slave)  # raw from the start: no line-discipline echo before vmrr sets it raw
+with open(f"{tmp}/esc.rec.err", "wb") as err:
+    p = subprocess.Popen([vmrr, "record", "--clock", "host", "-o", f"{tmp}/esc.log", guest],
+                         stdin=slave, stdout=slave, stderr=err, start_new_session=True)
+os.close(slave)
+out = b""
+def read_until(done, secs):
+    global out
+    end = time.time() + secs
+    while not done() and time.time() < end:
+        if select.select([master], [], [], 0.1)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the recorder exited and closed the pty
+                return
+            if not chunk:
+                return
+            out += chunk
+os.write(master, b"ab\x01\x01")
+read_until(lambda: b"ab\x01" in out, 60)
+os.write(master, b"\x01x")
+try:
+    status = p.wait(timeout=60)
+except subprocess.TimeoutExpired:
+    p.kill()
+    sys.exit("Ctrl-A x: vmrr record still running 60 s after Ctrl-A x")
+read_until(lambda: False, 0.5)
+open(f"{tmp}/esc.rec", "wb").write(out)
+if status != 130:
+    sys.exit(f"Ctrl-A x: record status {status}, want 130")
+if not out.endswith(b"\nab\x01"):
+    sys.exit(f"Ctrl-A x: console output {out!r}, want the banner line and the echo b'ab\\x01'")
+PY
+  fail "Ctrl-A x: recording through a pty (stderr: $(cat "$tmp/esc.rec.err"))"
+fi
+replay esc
+expect_match esc
+grep -q "end: stopped" "$tmp/esc.sum" || fail "Ctrl-A x: replay summary lacks 'end: stopped'"
 
 # 4. Refusals: one line on stderr, distinct status.
 refused() {  # what, log, want_status, regex, extra args...

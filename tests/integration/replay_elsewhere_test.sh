@@ -7,18 +7,7 @@
 set -u
 vmrr=$(readlink -f "$1")
 guests=$(readlink -f "$2")
-tmp=$(mktemp -d)
-load_pids=()
-cleanup() {
-  for p in "${load_pids[@]}"; do kill "$p" 2> /dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+source "$(dirname "$0")/lib.sh"
 
 mkdir -p "$tmp/here" "$tmp/there/sub"
 head -c 65536 /dev/urandom > "$tmp/here/disk.img"
@@ -34,7 +23,7 @@ rm disk.img  # the recorded path no longer exists
 # CPU load on both cores for the duration of the replays.
 for _ in 1 2; do
   (while :; do :; done) &
-  load_pids+=($!)
+  pids+=($!)
 done
 
 cd "$tmp/there/sub" || exit 1

@@ -7,18 +7,7 @@
 set -u
 vmrr=$1
 make_kernels=$2
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+source "$(dirname "$0")/lib.sh"
 
 "$make_kernels" "$tmp" || { echo "FAIL: make_test_kernels" >&2; exit 1; }
 

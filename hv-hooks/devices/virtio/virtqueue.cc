@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "logformat/byte_order.h"
+
 namespace vmrr {
 
 namespace {
@@ -15,11 +17,12 @@ constexpr uint16_t kAvailNoInterrupt = 1;
 bool ReadU16(const GuestMemory& mem, uint64_t gpa, uint16_t* v) {
   uint8_t b[2];
   if (!mem.Read(gpa, b, 2)) return false;
-  *v = static_cast<uint16_t>(b[0] | (b[1] << 8));
+  *v = LoadLe16(b);
   return true;
 }
 bool WriteU16(GuestMemory& mem, uint64_t gpa, uint16_t v) {
-  uint8_t b[2] = {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8)};
+  uint8_t b[2];
+  StoreLe(b, v, 2);
   return mem.Write(gpa, b, 2);
 }
 void Why(std::string* why, const char* text) {
@@ -84,10 +87,10 @@ Virtqueue::PopResult Virtqueue::Pop(const GuestMemory& mem, VirtqChain* chain, s
     uint8_t d[16];
     mem.Read(desc_addr + 16ull * i, d, 16);
     VirtqBuffer b;
-    std::memcpy(&b.addr, d, 8);
-    std::memcpy(&b.len, d + 8, 4);
-    uint16_t flags = static_cast<uint16_t>(d[12] | (d[13] << 8));
-    uint16_t next = static_cast<uint16_t>(d[14] | (d[15] << 8));
+    b.addr = LoadLe64(d);
+    b.len = LoadLe32(d + 8);
+    uint16_t flags = LoadLe16(d + 12);
+    uint16_t next = LoadLe16(d + 14);
     if (flags & kDescIndirect) {
       Why(why, "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
       return PopResult::kBroken;
@@ -120,9 +123,8 @@ bool Virtqueue::PushUsed(GuestMemory& mem, uint16_t head, uint32_t written) {
   if (!Valid(mem, nullptr)) return false;
   uint64_t elem = used_addr + 4 + 8ull * (next_used % size);
   uint8_t e[8];
-  uint32_t id = head;
-  std::memcpy(e, &id, 4);
-  std::memcpy(e + 4, &written, 4);
+  StoreLe(e, head, 4);
+  StoreLe(e + 4, written, 4);
   mem.Write(elem, e, 8);
   ++next_used;
   return WriteU16(mem, used_addr + 2, next_used);

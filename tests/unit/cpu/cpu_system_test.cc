@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 
+#include "logformat/byte_order.h"
 #include "tests/unit/cpu/cpu_test_util.h"
 
 namespace vmrr::testing {
@@ -15,9 +16,7 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-void Append32(Bytes& b, uint32_t v) {
-  for (int i = 0; i < 4; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
-}
+void Append32(Bytes& b, uint32_t v) { AppendLe(b, v, 4); }
 
 // ---- string instructions ------------------------------------------------------------------
 

@@ -7,8 +7,10 @@
 // without a fault or control transfer, RIP must have advanced by exactly that length.
 #include <Zydis/Zydis.h>
 #include <capstone/capstone.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -50,16 +52,6 @@ bool ExecutedByCpu(const ZydisDecodedInstruction& in) {
     default:
       return in.mnemonic == ZYDIS_MNEMONIC_POPCNT;
   }
-}
-
-std::string Hex(const uint8_t* b, size_t n) {
-  std::string s;
-  char t[4];
-  for (size_t i = 0; i < n; ++i) {
-    std::snprintf(t, sizeof t, "%02x", b[i]);
-    s += t;
-  }
-  return s;
 }
 
 struct ModeCase {
@@ -164,7 +156,7 @@ void CheckLengths(const ModeCase& mc, uint64_t seed) {
         ++cpu_mismatches;
         char line[160];
         std::snprintf(line, sizeof line, "  %s bytes=%s length %u but vmrr's RIP advanced by %lld\n",
-                      mc.name, Hex(b, in.length).c_str(), in.length,
+                      mc.name, fmt::format("{:02x}", fmt::join(b, b + in.length, "")).c_str(), in.length,
                       static_cast<long long>(rip - kCodeBase));
         if (cpu_mismatches <= 20) report += line;
       }
@@ -174,7 +166,9 @@ void CheckLengths(const ModeCase& mc, uint64_t seed) {
       if (mismatches <= 20) {
         char line[256];
         std::snprintf(line, sizeof line, "  %s bytes=%s zydis=%u capstone=%u (%s %s)\n",
-                      mc.name, Hex(b, in.length > insn->size ? in.length : insn->size).c_str(),
+                      mc.name,
+                      fmt::format("{:02x}", fmt::join(b, b + std::max<unsigned>(in.length, insn->size), ""))
+                          .c_str(),
                       in.length, insn->size, insn->mnemonic, insn->op_str);
         report += line;
       }

@@ -2,6 +2,7 @@
 #include "tests/unit/cpu_diff/diff_harness.h"
 
 #include <Zydis/Zydis.h>
+#include <fmt/format.h>
 
 #include <cinttypes>
 #include <cstdio>
@@ -25,16 +26,6 @@ const char* const kGprNames[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rs
 bool Is64(FlatMode m) { return m == FlatMode::kLong64; }
 bool IsReal(FlatMode m) { return m == FlatMode::kReal; }
 unsigned GprCount(FlatMode m) { return Is64(m) ? 16 : 8; }
-
-std::string Hex(const std::vector<uint8_t>& bytes) {
-  std::string out;
-  char b[4];
-  for (uint8_t x : bytes) {
-    std::snprintf(b, sizeof b, "%02x", x);
-    out += b;
-  }
-  return out;
-}
 
 std::string FlagsText(uint64_t f) {
   std::string t;
@@ -95,7 +86,7 @@ std::string Disassemble(FlatMode mode, const std::vector<uint8_t>& code, uint64_
                                     sizeof text, address + pos, nullptr);
     std::vector<uint8_t> bytes(code.begin() + pos, code.begin() + pos + in.length);
     std::snprintf(line, sizeof line, "    %08" PRIx64 ": %-30s %s\n", address + pos,
-                  Hex(bytes).c_str(), text);
+                  fmt::format("{:02x}", fmt::join(bytes, "")).c_str(), text);
     out += line;
     pos += in.length;
   }
@@ -321,7 +312,7 @@ std::string CompareOutcomes(const DiffCase& c, const DiffOutcome& v, const DiffO
 
   std::string r = "MISMATCH mode=" + std::string(FlatModeName(c.mode)) + " origin=" + c.origin +
                   (c.single_step ? " (vmrr single-stepped)" : "") + "\n";
-  r += "  bytes=" + Hex(c.code) + "\n";
+  r += fmt::format("  bytes={:02x}\n", fmt::join(c.code, ""));
   r += Disassemble(c.mode, c.code, kCodeBase);
   r += "  initial:";
   for (unsigned i = 0; i < n; ++i) {

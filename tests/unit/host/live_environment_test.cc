@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pty.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -68,6 +69,24 @@ TEST(LiveEnvironment, ConsoleInputIsPolledWithoutBlockingAndBounded) {
     EXPECT_NE(fcntl(in.r, F_GETFL) & O_NONBLOCK, 0);
   }
   EXPECT_EQ(fcntl(in.r, F_GETFL) & O_NONBLOCK, 0) << "stdin flags restored on destruction";
+}
+
+TEST(LiveEnvironment, TerminalWithNothingTypedIsNotAtItsEnd) {
+  int master = -1, slave = -1;
+  ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  LiveEnvironmentOptions o;
+  o.console_in_fd = slave;
+  o.console_out_fd = -1;
+  {
+    LiveEnvironment env(o);  // raw mode on the terminal
+    EXPECT_TRUE(env.PollConsoleInput(0, 16).empty()) << "nothing typed yet";
+    ASSERT_EQ(write(master, "x", 1), 1);
+    EXPECT_TRUE(env.WaitForInput(0, LiveEnvironment::HostNowNs() + 5'000'000'000));
+    std::vector<uint8_t> got = env.PollConsoleInput(0, 16);
+    EXPECT_EQ(std::string(got.begin(), got.end()), "x") << "a poll with nothing typed is not EOF";
+  }
+  close(slave);
+  close(master);
 }
 
 TEST(LiveEnvironment, WaitForInputSleepsUntilDeadlineOrInput) {

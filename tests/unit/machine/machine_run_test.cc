@@ -5,6 +5,7 @@
 #include "hv-hooks/machine/platform_devices.h"
 #include "hv-hooks/machine/loader.h"
 #include "hv-hooks/machine/machine.h"
+#include "logformat/byte_order.h"
 #include "tests/unit/machine/test_images.h"
 
 namespace vmrr {
@@ -387,7 +388,7 @@ TEST(MachineSnapshot, MalformedSnapshotsAreRejectedAndChangeNothing) {
   // Damage behind a valid checksum reaches the section parsers: each must refuse it.
   auto reseal = [](std::vector<uint8_t> body) {
     const uint64_t sum = XXH3_64bits(body.data(), body.size());
-    for (int i = 0; i < 8; ++i) body.push_back(static_cast<uint8_t>(sum >> (8 * i)));
+    AppendLe(body, sum, 8);
     return body;
   };
   const std::vector<uint8_t> body(good.begin(), good.end() - 8);

@@ -10,21 +10,18 @@
 #include <vector>
 
 #include "hv-hooks/environment.h"
+#include "logformat/byte_order.h"
 
 namespace vmrr::test {
 
-inline void Put16(std::vector<uint8_t>& b, size_t off, uint16_t v) {
-  if (b.size() < off + 2) b.resize(off + 2);
-  for (int i = 0; i < 2; ++i) b[off + i] = static_cast<uint8_t>(v >> (8 * i));
+// Little-endian field stores that grow the image as needed.
+inline void PutLe(std::vector<uint8_t>& b, size_t off, uint64_t v, unsigned bytes) {
+  if (b.size() < off + bytes) b.resize(off + bytes);
+  StoreLe(b.data() + off, v, bytes);
 }
-inline void Put32(std::vector<uint8_t>& b, size_t off, uint32_t v) {
-  if (b.size() < off + 4) b.resize(off + 4);
-  for (int i = 0; i < 4; ++i) b[off + i] = static_cast<uint8_t>(v >> (8 * i));
-}
-inline void Put64(std::vector<uint8_t>& b, size_t off, uint64_t v) {
-  if (b.size() < off + 8) b.resize(off + 8);
-  for (int i = 0; i < 8; ++i) b[off + i] = static_cast<uint8_t>(v >> (8 * i));
-}
+inline void Put16(std::vector<uint8_t>& b, size_t off, uint16_t v) { PutLe(b, off, v, 2); }
+inline void Put32(std::vector<uint8_t>& b, size_t off, uint32_t v) { PutLe(b, off, v, 4); }
+inline void Put64(std::vector<uint8_t>& b, size_t off, uint64_t v) { PutLe(b, off, v, 8); }
 
 struct Segment64 {
   uint64_t paddr;
