@@ -94,10 +94,8 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
     pc.virtio_rng = config.virtio_rng;
     pc.virtio_net = config.net;
     if (config.disk_image) {
-      VirtioBlock::Options o;
-      o.image_path = *config.disk_image;
-      o.write_through_base = config.disk_write_through;
-      pc.disk = o;
+      pc.disk = PlatformConfig::Disk{*config.disk_image, {.read_only = false,
+                                                          .write_through_base = config.disk_write_through}};
     }
     try {
       devices = std::make_unique<PlatformDevices>(mem, clock, *this, env_fwd, pc);
@@ -105,6 +103,7 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
       throw MachineError(MachineError::Code::kDisk, e.what());
     }
     devices->MapInto(ports, mmio);
+    devices->SetHostErrorHandler([this](const std::string& message) { HostError(message); });
     cpu = std::make_unique<Cpu>(*this);
     cpu->Reset();
     devices->interrupts().SetIntrLineCallback([this](bool level) { cpu->SetIntrLine(level); });
@@ -175,6 +174,11 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
   }
 
   // ---- run loop helpers ----------------------------------------------------------------
+  void HostError(const std::string& message) {
+    if (!host_error_pending) host_error = message;
+    host_error_pending = true;
+    cpu->RequestExit();
+  }
   void IoExit() {
     recheck = true;
     cpu->RequestExit();
@@ -360,12 +364,7 @@ void Machine::RequestStop() {
   impl_->cpu->RequestExitAsync();
 }
 
-void Machine::StopForHostError(const std::string& message) {
-  Impl& m = *impl_;
-  if (!m.host_error_pending) m.host_error = message;
-  m.host_error_pending = true;
-  m.cpu->RequestExit();
-}
+void Machine::StopForHostError(const std::string& message) { impl_->HostError(message); }
 
 const std::string& Machine::host_error() const { return impl_->host_error; }
 

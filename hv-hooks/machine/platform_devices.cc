@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "hv-hooks/host/file_disk_backend.h"
 #include "hv-hooks/machine/platform_layout.h"
 
 namespace vmrr {
@@ -36,8 +37,10 @@ PlatformDevices::PlatformDevices(GuestMemory& mem, const VirtualClock& clock,
     registry_.Add(*rng_, {Mmio(p::kVirtioRngBase, p::kVirtioMmioSize)});
   }
   if (config.disk) {
+    const PlatformConfig::Disk& d = *config.disk;
     blk_ = std::make_unique<VirtioBlock>(mem, clock, IrqLine(&router_, p::kVirtioBlkIrq),
-                                         *config.disk);
+                                         FileDiskBackend::Open(d.image_path, d.options.write_through_base),
+                                         d.options);
     registry_.Add(*blk_, {Mmio(p::kVirtioBlkBase, p::kVirtioMmioSize)});
   }
   if (config.virtio_net) {
@@ -45,6 +48,10 @@ PlatformDevices::PlatformDevices(GuestMemory& mem, const VirtualClock& clock,
                                        config.mac);
     registry_.Add(*net_, {Mmio(p::kVirtioNetBase, p::kVirtioMmioSize)});
   }
+}
+
+void PlatformDevices::SetHostErrorHandler(const std::function<void(const std::string&)>& handler) {
+  if (blk_) blk_->set_host_error_handler(handler);
 }
 
 void PlatformDevices::MapInto(PortBus& ports, MmioBus& mmio) { registry_.MapInto(ports, mmio); }

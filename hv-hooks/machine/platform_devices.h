@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,7 +34,11 @@ namespace vmrr {
 struct PlatformConfig {
   bool virtio_rng = true;
   // virtio-blk is present only with an image.
-  std::optional<VirtioBlock::Options> disk;
+  struct Disk {
+    std::string image_path;
+    VirtioBlock::Options options;
+  };
+  std::optional<Disk> disk;
   bool virtio_net = false;
   std::array<uint8_t, 6> mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 };
@@ -49,6 +54,9 @@ class PlatformDevices : public Stateful {
   // Maps every device at its platform address. Throws BusError if something already occupies
   // one of the ranges.
   void MapInto(PortBus& ports, MmioBus& mmio);
+  // Where host backends (the disk) report a failure while the machine runs; the Machine stops
+  // on it (StopForHostError).
+  void SetHostErrorHandler(const std::function<void(const std::string&)>& handler);
 
   // The CPU side of interrupts: SetIntrLineCallback, InterruptPending, Acknowledge.
   InterruptRouter& interrupts() { return router_; }

@@ -50,19 +50,25 @@ struct FuzzEnvironment : Environment {
   bool WaitForInput(uint64_t, int64_t) override { return false; }
 };
 
-const std::string& ImagePath() {
-  static const std::string path = [] {
-    char tmpl[] = "/tmp/vmrr_fuzz_virtqueue_XXXXXX";
-    int fd = mkstemp(tmpl);
-    if (fd >= 0) {
-      std::vector<uint8_t> image(64 * 512, 0x5c);
-      (void)!write(fd, image.data(), image.size());
-      close(fd);
-    }
-    return std::string(tmpl);
-  }();
-  return path;
-}
+// A 32 KiB image in memory whose host reads fail when the fuzzer's byte says so: the device
+// must report the failure as a host error and never crash or complete the request.
+class MemoryDisk : public DiskBackend {
+ public:
+  explicit MemoryDisk(bool fail) : fail_(fail), image_(64 * 512, 0x5c) {}
+  uint64_t size_bytes() const override { return image_.size(); }
+  bool Read(uint64_t offset, uint8_t* out, uint64_t len) override {
+    if (fail_ || offset > image_.size() || len > image_.size() - offset) return false;
+    std::memcpy(out, image_.data() + offset, len);
+    return true;
+  }
+  bool Write(uint64_t, const uint8_t*, uint64_t) override { return false; }
+  bool Flush() override { return true; }
+  std::string error() const override { return "memory disk failed"; }
+
+ private:
+  bool fail_;
+  std::vector<uint8_t> image_;
+};
 
 void Program(VirtioMmioDevice& dev, unsigned queue, uint16_t size, uint64_t desc, uint64_t avail,
              uint64_t used) {
@@ -100,13 +106,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   switch (device) {
     case 0: dev = std::make_unique<VirtioRng>(mem, clock, IrqLine(), env); break;
     case 1: {
-      VirtioBlock::Options o;
-      o.image_path = ImagePath();
-      try {
-        dev = std::make_unique<VirtioBlock>(mem, clock, IrqLine(), o);
-      } catch (const BlockImageError&) {
-        return 0;
-      }
+      auto blk = std::make_unique<VirtioBlock>(mem, clock, IrqLine(),
+                                               std::make_unique<MemoryDisk>((data[1] & 0x10) != 0), VirtioBlock::Options{});
+      blk->set_host_error_handler([](const std::string&) {});
+      dev = std::move(blk);
       break;
     }
     default: {

@@ -1,12 +1,7 @@
 // VirtioBlock: request parsing, overlay I/O, deterministic completion.
 #include "hv-hooks/devices/virtio/virtio_blk.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 
 namespace vmrr {
@@ -21,24 +16,19 @@ constexpr uint64_t kFeatureSegMax = 1ull << 2;
 }  // namespace
 
 VirtioBlock::VirtioBlock(GuestMemory& mem, const VirtualClock& clock, IrqLine irq,
-                         const Options& options)
-    : VirtioMmioDevice(mem, clock, irq, 1), options_(options) {
-  int flags = (options_.write_through_base && !options_.read_only) ? O_RDWR : O_RDONLY;
-  fd_ = open(options_.image_path.c_str(), flags | O_CLOEXEC);
-  if (fd_ < 0) {
-    throw BlockImageError("disk image '" + options_.image_path + "': " + std::strerror(errno) +
-                          " (check the path and its permissions)");
-  }
-  struct stat st {};
-  if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd_);
-    throw BlockImageError("disk image '" + options_.image_path + "' is not a regular file");
-  }
-  capacity_sectors_ = static_cast<uint64_t>(st.st_size) / kSectorSize;
+                         std::unique_ptr<DiskBackend> disk, const Options& options)
+    : VirtioMmioDevice(mem, clock, irq, 1), disk_(std::move(disk)), options_(options) {
+  capacity_sectors_ = disk_->size_bytes() / kSectorSize;
 }
 
-VirtioBlock::~VirtioBlock() {
-  if (fd_ >= 0) close(fd_);
+VirtioBlock::~VirtioBlock() = default;
+
+bool VirtioBlock::HostOk(bool ok) {
+  if (ok) return true;
+  host_failed_ = true;
+  if (!on_host_error_) throw std::logic_error("virtio-blk: " + disk_->error() + " (no host error handler)");
+  on_host_error_(disk_->error());
+  return false;
 }
 
 uint64_t VirtioBlock::device_features() const {
@@ -66,18 +56,8 @@ bool VirtioBlock::ReadDisk(uint64_t offset, uint8_t* out, uint64_t len) {
     auto it = overlay_.find(block);
     if (it != overlay_.end()) {
       std::memcpy(out, it->second.data() + in_block, n);
-    } else {
-      uint64_t done = 0;
-      while (done < n) {
-        ssize_t r = pread(fd_, out + done, n - done, static_cast<off_t>(offset + done));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return false;
-        if (r == 0) {  // past the end of a file whose size is not a sector multiple
-          std::memset(out + done, 0, n - done);
-          break;
-        }
-        done += static_cast<uint64_t>(r);
-      }
+    } else if (!HostOk(disk_->Read(offset, out, n))) {
+      return false;
     }
     out += n;
     offset += n;
@@ -87,16 +67,7 @@ bool VirtioBlock::ReadDisk(uint64_t offset, uint8_t* out, uint64_t len) {
 }
 
 bool VirtioBlock::WriteDisk(uint64_t offset, const uint8_t* in, uint64_t len) {
-  if (options_.write_through_base) {
-    uint64_t done = 0;
-    while (done < len) {
-      ssize_t r = pwrite(fd_, in + done, len - done, static_cast<off_t>(offset + done));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) return false;
-      done += static_cast<uint64_t>(r);
-    }
-    return true;
-  }
+  if (options_.write_through_base) return HostOk(disk_->Write(offset, in, len));
   while (len) {
     uint64_t block = offset / kOverlayBlock, in_block = offset % kOverlayBlock;
     uint64_t n = std::min(len, kOverlayBlock - in_block);
@@ -148,7 +119,7 @@ uint8_t VirtioBlock::Execute(const VirtqChain& chain, uint32_t* written) {
     }
     case kTypeFlush:
       // The overlay is memory and snapshots carry it; a write-through base is synced.
-      if (options_.write_through_base && fdatasync(fd_) != 0) return kStatusIoErr;
+      if (options_.write_through_base) HostOk(disk_->Flush());
       return kStatusOk;
     case kTypeGetId: {
       static constexpr char kId[20] = "vmrr-virtio-blk";
@@ -176,7 +147,11 @@ void VirtioBlock::QueueNotified(unsigned index) {
       return;
     }
     uint32_t written = 0;
+    host_failed_ = false;
     uint8_t status = chain.bad_address ? static_cast<uint8_t>(kStatusIoErr) : Execute(chain, &written);
+    // The host failed this request: it is never completed (the machine is stopping), so the
+    // guest cannot see an error that a replay of the recording would not reproduce.
+    if (host_failed_) return;
     // The status byte is the last writable byte of the chain.
     Virtqueue::WriteTo(mem_, chain, chain.writable_bytes - 1, &status, 1);
     written += 1;

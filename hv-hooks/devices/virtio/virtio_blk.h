@@ -1,26 +1,24 @@
-// virtio-blk (device ID 2, one request queue) backed by a raw image file. Reads come from an
-// overlay of written blocks over the base image; writes go to the overlay (kept in memory and
-// saved in snapshots), so the base image is never changed unless opened with
-// write_through_base. Requests are carried out when notified but complete (used ring +
+// virtio-blk (device ID 2, one request queue) on a DiskBackend (the host side of the image).
+// Reads come from an overlay of written blocks over the base image; writes go to the overlay
+// (kept in memory and saved in snapshots), so the base image is never changed unless
+// write_through_base. A backend failure is a host error (on_host_error): the request is
+// dropped, never completed with an error the guest would see, and the machine stops there. Requests are carried out when notified but complete (used ring +
 // interrupt) at a deterministic guest time, kLatencyNs plus one ns per byte later, never when
 // host I/O happens to finish. Supports IN, OUT, FLUSH and GET_ID; anything else is UNSUPP.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "hv-hooks/devices/virtio/disk_backend.h"
 #include "hv-hooks/devices/virtio/virtio_mmio.h"
 
 namespace vmrr {
-
-class BlockImageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 class VirtioBlock : public VirtioMmioDevice {
  public:
@@ -30,14 +28,18 @@ class VirtioBlock : public VirtioMmioDevice {
   static constexpr uint64_t kMaxRequestBytes = 1 << 20;  // larger requests fail with IOERR
 
   struct Options {
-    std::string image_path;
     bool read_only = false;
-    bool write_through_base = false;  // write to the image file itself
+    bool write_through_base = false;  // write to the image itself (the backend must be writable)
   };
 
-  // Throws BlockImageError if the image cannot be opened.
-  VirtioBlock(GuestMemory& mem, const VirtualClock& clock, IrqLine irq, const Options& options);
+  VirtioBlock(GuestMemory& mem, const VirtualClock& clock, IrqLine irq,
+              std::unique_ptr<DiskBackend> disk, const Options& options);
   ~VirtioBlock() override;
+  // Called on the machine's thread when the backend fails, with its message; the board stops
+  // the machine (Machine::StopForHostError). Without one, a failure is a logic_error.
+  void set_host_error_handler(std::function<void(const std::string&)> handler) {
+    on_host_error_ = std::move(handler);
+  }
 
   uint64_t capacity_sectors() const { return capacity_sectors_; }
   uint64_t NextDeadlineNs() const override;
@@ -65,8 +67,13 @@ class VirtioBlock : public VirtioMmioDevice {
   bool ReadDisk(uint64_t offset, uint8_t* out, uint64_t len);
   bool WriteDisk(uint64_t offset, const uint8_t* in, uint64_t len);
 
+  // false after reporting the backend's failure.
+  bool HostOk(bool ok);
+
+  std::unique_ptr<DiskBackend> disk_;
   Options options_;
-  int fd_ = -1;
+  std::function<void(const std::string&)> on_host_error_;
+  bool host_failed_ = false;
   uint64_t capacity_sectors_ = 0;
   std::map<uint64_t, std::vector<uint8_t>> overlay_;  // block index -> kOverlayBlock bytes
   std::deque<Pending> pending_;  // in submission order; due times never decrease

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "hv-hooks/devices/virtio/virtio_blk.h"
+#include "hv-hooks/host/file_disk_backend.h"
 #include "hv-hooks/devices/virtio/virtio_net.h"
 #include "hv-hooks/devices/virtio/virtio_rng.h"
 #include "test_support.h"
@@ -274,9 +275,8 @@ class VirtioBlkTest : public ::testing::Test {
 
   std::unique_ptr<VirtioBlock> Make(bool read_only = false) {
     VirtioBlock::Options o;
-    o.image_path = path;
     o.read_only = read_only;
-    return std::make_unique<VirtioBlock>(mem, clock, IrqLine(&irqs, 6), o);
+    return std::make_unique<VirtioBlock>(mem, clock, IrqLine(&irqs, 6), FileDiskBackend::Open(path, false), o);
   }
   // Builds header / data / status descriptors 0,1,2 and publishes them.
   void Request(Driver& d, uint32_t type, uint64_t sector, uint32_t data_len, bool data_write) {
@@ -326,9 +326,48 @@ TEST_F(VirtioBlkTest, ConfigReportsCapacity) {
 }
 
 TEST_F(VirtioBlkTest, MissingImageIsATypedError) {
-  VirtioBlock::Options o;
-  o.image_path = "/nonexistent/disk.img";
-  EXPECT_THROW(VirtioBlock(mem, clock, IrqLine(), o), BlockImageError);
+  EXPECT_THROW(FileDiskBackend::Open("/nonexistent/disk.img", false), BlockImageError);
+  EXPECT_THROW(FileDiskBackend::Open("/tmp", false), BlockImageError) << "not a regular file";
+}
+
+// A disk whose host reads fail after `good_reads` successful ones.
+class FailingDisk : public DiskBackend {
+ public:
+  explicit FailingDisk(int good_reads) : good_reads_(good_reads) {}
+  uint64_t size_bytes() const override { return 64 * 512; }
+  bool Read(uint64_t, uint8_t* out, uint64_t len) override {
+    if (good_reads_-- <= 0) return false;
+    std::memset(out, 0x5a, len);
+    return true;
+  }
+  bool Write(uint64_t, const uint8_t*, uint64_t) override { return false; }
+  bool Flush() override { return false; }
+  std::string error() const override { return "disk image 'failing': read failed: Input/output error"; }
+
+ private:
+  int good_reads_;
+};
+
+TEST_F(VirtioBlkTest, AHostReadFailureIsAHostErrorNeverAGuestVisibleIoError) {
+  VirtioBlock blk(mem, clock, IrqLine(&irqs, 6), std::make_unique<FailingDisk>(0), {});
+  std::vector<std::string> host_errors;
+  blk.set_host_error_handler([&](const std::string& m) { host_errors.push_back(m); });
+  Driver d(mem, blk);
+  d.Init(1);
+  Request(d, 0, 3, 1024, true);
+  ASSERT_EQ(host_errors.size(), 1u);
+  EXPECT_NE(host_errors[0].find("Input/output error"), std::string::npos);
+  EXPECT_EQ(Status(), 0xff) << "no status written: the guest must not see an I/O error";
+  EXPECT_EQ(blk.NextDeadlineNs(), kNoDeadline) << "and the request never completes";
+  EXPECT_EQ(irqs.rises[6], 0);
+  // A request that does not touch the host still works (the machine, not the device, stops).
+  VirtioBlock ok(mem, clock, IrqLine(&irqs, 6), std::make_unique<FailingDisk>(1), {});
+  ok.set_host_error_handler([&](const std::string& m) { host_errors.push_back(m); });
+  Driver d2(mem, ok);
+  d2.Init(1);
+  Request(d2, 0, 3, 512, true);
+  EXPECT_EQ(host_errors.size(), 1u);
+  EXPECT_EQ(Status(), 0);
 }
 
 TEST_F(VirtioBlkTest, ReadCompletesAtDeterministicVirtualTime) {

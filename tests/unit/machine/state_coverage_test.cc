@@ -20,6 +20,7 @@
 #include "hv-hooks/devices/rtc_cmos.h"
 #include "hv-hooks/devices/uart16550.h"
 #include "hv-hooks/devices/virtio/virtio_blk.h"
+#include "hv-hooks/host/file_disk_backend.h"
 #include "hv-hooks/devices/virtio/virtio_net.h"
 #include "hv-hooks/devices/virtio/virtio_rng.h"
 #include "tests/unit/devices/test_support.h"
@@ -1035,9 +1036,8 @@ const std::string& DiskImage() {
 
 struct BlkRig : VirtioRig<VirtioBlock> {
   BlkRig() {
-    VirtioBlock::Options o;
-    o.image_path = DiskImage();
-    Make(std::make_unique<VirtioBlock>(mem, clock, IrqLine(&irqs, 6), o));
+    Make(std::make_unique<VirtioBlock>(mem, clock, IrqLine(&irqs, 6), FileDiskBackend::Open(DiskImage(), false),
+                                       VirtioBlock::Options{}));
   }
   // A request: header at 0x70000+0x100*slot, data at 0xa0000+0x1000*slot, status byte.
   void Request(uint16_t slot, uint32_t type, uint64_t sector, bool notify = true) {
