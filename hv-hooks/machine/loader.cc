@@ -159,23 +159,17 @@ ElfHeader ParseElfHeader(std::span<const uint8_t> image, bool is64) {
   if (image[EI_VERSION] != EV_CURRENT) Fail("ELF version is not 1");
   ElfHeader h;
   uint16_t type, machine;
-  if (is64) {
-    const auto e = CopyOut<Elf64_Ehdr>(image, 0);
+  // Elf64_Ehdr and Elf32_Ehdr name the same fields; only their widths differ.
+  auto take = [&](const auto& e) {
     type = e.e_type;
     machine = e.e_machine;
     h.entry = e.e_entry;
     h.phoff = e.e_phoff;
     h.phentsize = e.e_phentsize;
     h.phnum = e.e_phnum;
-  } else {
-    const auto e = CopyOut<Elf32_Ehdr>(image, 0);
-    type = e.e_type;
-    machine = e.e_machine;
-    h.entry = e.e_entry;
-    h.phoff = e.e_phoff;
-    h.phentsize = e.e_phentsize;
-    h.phnum = e.e_phnum;
-  }
+  };
+  if (is64) take(CopyOut<Elf64_Ehdr>(image, 0));
+  else take(CopyOut<Elf32_Ehdr>(image, 0));
   if (type != ET_EXEC) Fail("ELF type " + std::to_string(type) + " is not ET_EXEC (statically linked executable)");
   if (is64 && machine != EM_X86_64) Fail("ELF machine " + std::to_string(machine) + " is not x86-64 (62)");
   if (!is64 && machine != EM_386) Fail("ELF machine " + std::to_string(machine) + " is not i386 (3)");
