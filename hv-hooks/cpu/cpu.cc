@@ -176,11 +176,8 @@ RunResult CpuCore::Run(uint64_t target_icount) {
     if (s.shutdown) return {StopReason::kShutdown, icount};
     if (icount >= target) return {StopReason::kTargetReached, icount};
     if (intr || nmi_pending) CheckEvents();
-    if (__builtin_expect(async_exit.load(std::memory_order_relaxed), 0)) {
-      async_exit.store(false, std::memory_order_relaxed);
-      return {StopReason::kExitRequested, icount};
-    }
-    if (__builtin_expect(s.shutdown || s.halted || exit_requested, 0)) {
+    if (__builtin_expect(s.shutdown || s.halted || exit_requested || async_exit.load(std::memory_order_relaxed), 0)) {
+      if (async_exit.exchange(false, std::memory_order_relaxed)) return {StopReason::kExitRequested, icount};
       if (s.shutdown) return {StopReason::kShutdown, icount};
       if (s.halted) return {StopReason::kHalted, icount};
       return {StopReason::kExitRequested, icount};
