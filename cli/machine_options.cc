@@ -124,7 +124,8 @@ int ExitStatusFor(const MachineError& e) {
   switch (e.code()) {
     case MachineError::Code::kConfig: return kExitUsage;
     case MachineError::Code::kDisk:
-    case MachineError::Code::kNet: return kExitIo;
+    case MachineError::Code::kNet:
+    case MachineError::Code::kHost: return kExitIo;
     case MachineError::Code::kKernel: return kExitBadImage;
     case MachineError::Code::kSnapshot: return kExitFailure;
   }

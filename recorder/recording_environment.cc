@@ -53,8 +53,9 @@ void RecordingEnvironment::NetFrameSent(uint64_t icount, std::span<const uint8_t
 bool RecordingEnvironment::WaitForInput(uint64_t icount, int64_t deadline_host_ns) {
   // The machine sees one wait with the live environment's answer; the recorder only slices it
   // to flush frames. A wait with nothing scheduled is an input (its answer decides whether
-  // the guest can ever wake) and is logged, unless a stop cut it short: then the machine
-  // stops without looking at the answer, and the replay stops before asking.
+  // the guest can ever wake) and is logged, also when a stop cuts it short: whether the
+  // machine then looks at the answer is its own decision, made after this one; a replay of
+  // a stopped recording takes a last IdleWake at the stop's icount as the wait it stopped in.
   for (;;) {
     writer_.Poll();
     int64_t slice_end = deadline_host_ns;
@@ -63,9 +64,8 @@ bool RecordingEnvironment::WaitForInput(uint64_t icount, int64_t deadline_host_n
       if (deadline_host_ns - now > options_.max_idle_wait_ns) slice_end = now + options_.max_idle_wait_ns;
     }
     bool ready = inner_.WaitForInput(icount, slice_end);
-    const bool stopped = interrupted_.load();
-    if (ready || slice_end == deadline_host_ns || stopped) {
-      if (deadline_host_ns == kWaitForever && !stopped) {
+    if (ready || slice_end == deadline_host_ns || interrupted_.load()) {
+      if (deadline_host_ns == kWaitForever) {
         writer_.Append(log::Record{icount, log::IdleWake{ready}});
         ++inputs_logged_;
       }

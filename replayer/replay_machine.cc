@@ -59,6 +59,10 @@ void ReplayMachine::Fail(std::exception_ptr failure) {
 MachineResult ReplayMachine::Run(uint64_t target) {
   const MachineResult r = machine_->Run(target);
   if (failure_) std::rethrow_exception(failure_);
+  if (r.stop == MachineStop::kHostError) {  // not the log's: the host failed (a disk read)
+    throw MachineError(MachineError::Code::kHost, "host error during the replay at icount " +
+                                                      std::to_string(r.icount) + ": " + machine_->host_error());
+  }
   return r;
 }
 

@@ -37,7 +37,8 @@ class ReplayMachine {
 
   // Runs to `target` (absolute icount), inverting the flip bit on the way if due. A failure
   // the environment or an observer reported (Fail) stops the machine at the instruction
-  // boundary after it, consistent; RunTo then throws it (Divergence, LogExhausted).
+  // boundary after it, consistent; RunTo then throws it (Divergence, LogExhausted). A host
+  // failure that is not the log's (a disk read) throws MachineError(kHost).
   MachineResult RunTo(uint64_t target);
   // Reports a failure from inside the machine (an observer's callback): the machine stops at
   // the next instruction boundary and RunTo throws `failure`. Only the first one counts.

@@ -31,9 +31,7 @@ const char* DivergenceKindName(Divergence::Kind kind) {
 ReplayingEnvironment::ReplayingEnvironment(RecordSource& inputs, ReplayingEnvironmentOptions options)
     : inputs_(inputs), options_(std::move(options)) {}
 
-const log::Record* ReplayingEnvironment::PeekInput() {
-  return Ahead(0);
-}
+const log::Record* ReplayingEnvironment::PeekInput(size_t i) { return Ahead(i); }
 
 const log::Record* ReplayingEnvironment::Ahead(size_t i) {
   while (ahead_.size() <= i && !source_done_) {
@@ -172,7 +170,11 @@ void ReplayingEnvironment::NetFrameSent(uint64_t icount, std::span<const uint8_t
 }
 
 bool ReplayingEnvironment::WaitForInput(uint64_t icount, int64_t deadline_host_ns) {
-  if (options_.stop_in_wait && options_.stop_in_wait(icount)) return false;
+  if (options_.stop_in_wait && options_.stop_in_wait(icount)) {
+    const log::Record* r = PeekInput();
+    if (r && r->icount == icount && r->kind_number() == static_cast<uint8_t>(log::RecordKind::kIdleWake)) Consume();
+    return false;
+  }
   if (deadline_host_ns != kWaitForever) return true;  // the machine does not use the answer
   const log::Record* r = Expect(icount, static_cast<uint8_t>(log::RecordKind::kIdleWake), "an idle wake-up");
   if (!r) return true;  // the machine stops at the failure without deciding anything

@@ -39,7 +39,8 @@ struct ReplayingEnvironmentOptions {
   // ended, the machine must not want more).
   bool log_complete = true;
   // Asked at every idle wait first: true if the recording was stopped during this wait (the
-  // replay session then stops the machine too); the wait returns at once, consuming nothing.
+  // replay session then stops the machine too); the wait returns at once, consuming only the
+  // IdleWake the cut wait logged, if it is the next input.
   std::function<bool(uint64_t icount)> stop_in_wait;
   // The first input the log cannot answer (see above); later ones are not reported.
   std::function<void(std::exception_ptr failure)> on_failure;
@@ -64,8 +65,8 @@ class ReplayingEnvironment : public Environment {
   // Throws Divergence(kMissedInput) if a logged input below `icount` was not consumed; the
   // session calls it at each verification point.
   void CheckNoInputBefore(uint64_t icount);
-  // The next logged input not yet consumed, if any.
-  const log::Record* PeekInput();
+  // The i-th logged input not yet consumed, if any.
+  const log::Record* PeekInput(size_t i = 0);
 
   const OutputDigest& output(log::OutputChannel c) const { return outputs_[static_cast<size_t>(c)]; }
   void set_output(log::OutputChannel c, const OutputDigest& d) { outputs_[static_cast<size_t>(c)] = d; }

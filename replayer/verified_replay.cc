@@ -32,10 +32,16 @@ VerifiedReplay::VerifiedReplay(const log::LogReader& reader, const SessionConfig
                [&] {
                  env_options.stop_in_wait = [this](uint64_t icount) {
                    // The recording was stopped in an idle wait here once every input it
-                   // logged at this icount had been taken.
+                   // logged at this icount had been taken, but for the IdleWake that wait
+                   // itself logged (whose answer the stopping machine did not use).
                    if (!stopped_at_ || icount != *stopped_at_) return false;
-                   const log::Record* next = machine_.env().PeekInput();
-                   if (next && next->icount == *stopped_at_) return false;
+                   ReplayingEnvironment& env = machine_.env();
+                   const log::Record* next = env.PeekInput();
+                   if (next && next->icount == icount) {
+                     if (next->kind_number() != static_cast<uint8_t>(log::RecordKind::kIdleWake)) return false;
+                     const log::Record* after = env.PeekInput(1);
+                     if (after && after->icount == icount) return false;
+                   }
                    machine_.machine().RequestStop();
                    return true;
                  };

@@ -74,6 +74,7 @@ void CpuCore::Reset() {
   intr = false;
   nmi_pending = false;
   exit_requested = false;
+  async_exit.store(false);
   deliveries_without_retire = 0;
   UpdateMode();
   FlushTlb(true);
@@ -175,9 +176,14 @@ RunResult CpuCore::Run(uint64_t target_icount) {
   for (;;) {
     if (s.shutdown) return {StopReason::kShutdown, icount};
     if (icount >= target) return {StopReason::kTargetReached, icount};
-    if (intr || nmi_pending) CheckEvents();
-    if (__builtin_expect(s.shutdown || s.halted || exit_requested || async_exit.load(std::memory_order_relaxed), 0)) {
+    // An asynchronous stop is taken before any pending event is delivered, so that it stops
+    // the CPU exactly where Run(target = this icount) would: never between an interrupt's
+    // delivery and its handler's first instruction.
+    if (__builtin_expect(intr || nmi_pending || async_exit.load(std::memory_order_relaxed), 0)) {
       if (async_exit.exchange(false, std::memory_order_relaxed)) return {StopReason::kExitRequested, icount};
+      CheckEvents();
+    }
+    if (__builtin_expect(s.shutdown || s.halted || exit_requested, 0)) {
       if (s.shutdown) return {StopReason::kShutdown, icount};
       if (s.halted) return {StopReason::kHalted, icount};
       return {StopReason::kExitRequested, icount};
@@ -396,7 +402,7 @@ void Cpu::LoadState(StateReader& r) {
   // Older versions lack the TLB, so they cannot say what a guest that edited its page tables
   // without INVLPG would see next: refused rather than guessed.
   if (r.Begin("CPU0", kCpuStateVersion) < kCpuStateVersion)
-    r.Fail("CPU0: state version older than 3 (no saved TLB; written by vmrr 0.1) cannot be restored");
+    r.Fail("CPU0: state version older than 3 (no saved TLB) cannot be restored");
   CpuState s;
   for (uint64_t& v : s.gpr) v = r.U64();
   s.rip = r.U64();
@@ -472,6 +478,7 @@ void Cpu::LoadState(StateReader& r) {
   c.fetch_vpage = fetch_vpage;
   c.fetch_ppage = fetch_ppage;
   c.fetch_cpl = fetch_cpl;
+  c.async_exit.store(false);  // a stop asked of the state just replaced
   c.FlushBlocks();
 }
 

@@ -2,6 +2,8 @@
 // manifest-checked, all-or-nothing save/load of every registered device.
 #include "hv-hooks/devices/device_registry.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <span>
@@ -11,11 +13,7 @@ namespace vmrr {
 
 namespace {
 
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
-  return buf;
-}
+std::string Hex(uint64_t v) { return fmt::format("{:#x}", v); }
 
 const char* SpaceName(BusWindow::Space s) {
   return s == BusWindow::Space::kPort ? "port I/O" : "MMIO";

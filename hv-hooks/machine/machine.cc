@@ -314,12 +314,12 @@ MachineResult Machine::Run(uint64_t target_icount) {
     // The CPU does not check breakpoints on the first instruction of each Cpu::Run; this loop
     // calls Cpu::Run many times, so it checks machine breakpoints at those boundaries itself
     // (except at the very start of Machine::Run, so that continuing makes progress).
+    if (m.host_error_pending) continue;  // an input point just failed
     if (!m.breakpoints.empty() && !first_cpu_run) {
       const CpuState& st = cpu.state();
       if (m.breakpoints.count(st.seg[kCs].base + st.rip)) return result(MachineStop::kBreakpoint);
     }
     first_cpu_run = false;
-    if (m.host_error_pending) continue;  // an input point just failed
     const RunResult r = cpu.Run(stop);
     switch (r.reason) {
       case StopReason::kTargetReached:
@@ -351,7 +351,8 @@ MachineResult Machine::Run(uint64_t target_icount) {
     m.InputPoint();
     dev.RunTimers();
     m.recheck = true;
-    if (!input && next_ns == kNoDeadline && !cpu.intr_line() && dev.NextDeadlineNs() == kNoDeadline) {
+    if (!input && !m.host_error_pending && next_ns == kNoDeadline && !cpu.intr_line() &&
+        dev.NextDeadlineNs() == kNoDeadline) {
       // Nothing arrived and nothing is scheduled: no input can ever wake this guest (input
       // closed, or a replay whose log has none left).
       return result(MachineStop::kHaltedForever);

@@ -29,7 +29,7 @@ struct BootState;
 // cannot be opened, network port in use, malformed kernel). The message names what to fix.
 class MachineError : public std::runtime_error {
  public:
-  enum class Code { kConfig, kDisk, kNet, kKernel, kSnapshot };
+  enum class Code { kConfig, kDisk, kNet, kKernel, kSnapshot, kHost };
   MachineError(Code code, const std::string& message)
       : std::runtime_error(message), code_(code) {}
   Code code() const { return code_; }
@@ -37,7 +37,6 @@ class MachineError : public std::runtime_error {
  private:
   Code code_;
 };
-
 
 enum class MachineStop : uint8_t {
   kGuestExit,        // the guest wrote the debug-exit port; exit_status is set

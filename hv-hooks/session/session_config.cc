@@ -87,8 +87,8 @@ SessionConfig DecodeSessionConfig(std::span<const uint8_t> bytes) {
   uint16_t version = LoadLe16(v);
   if (version > kSessionConfigVersion) p.Fail("version", "is newer than this build understands");
   if (version < kSessionConfigVersion)
-    p.Fail("version", "is older than this build replays (the log was written by vmrr 0.1, whose "
-                      "state digests were computed over a different CPU state)");
+    p.Fail("version", "is older than 2, which this build needs (older logs' state digests were "
+                      "computed over a CPU state without the TLB)");
   SessionConfig c;
   const uint64_t machine_len = p.Varint("machine configuration length");
   if (machine_len > kMaxMachineConfig) p.Fail("machine configuration", "is longer than 8 KiB");

@@ -2,9 +2,10 @@
 // Reads come from an overlay of written blocks over the base image; writes go to the overlay
 // (kept in memory and saved in snapshots), so the base image is never changed unless
 // write_through_base. A backend failure is a host error (on_host_error): the request is
-// dropped, never completed with an error the guest would see, and the machine stops there. Requests are carried out when notified but complete (used ring +
-// interrupt) at a deterministic guest time, kLatencyNs plus one ns per byte later, never when
-// host I/O happens to finish. Supports IN, OUT, FLUSH and GET_ID; anything else is UNSUPP.
+// dropped, never completed with an error the guest would see, and the machine stops there.
+// Requests are carried out when notified but complete (used ring + interrupt) at a
+// deterministic guest time, kLatencyNs plus one ns per byte later, never when host I/O
+// happens to finish. Supports IN, OUT, FLUSH and GET_ID; anything else is UNSUPP.
 #pragma once
 
 #include <cstdint>

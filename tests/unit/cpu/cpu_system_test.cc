@@ -227,6 +227,26 @@ TEST_F(CpuTest, InterruptWaitsForIfAndTheStiShadow) {
   EXPECT_EQ(cpu.icount() - start, 4u + 1u);   // delivery does not count
 }
 
+TEST_F(CpuTest, AnAsyncExitIsTakenBeforeAPendingInterruptIsDelivered) {
+  // sti; nop; nop; hlt -- with the INTR line high, an async exit requested before Run must stop
+  // the CPU where Run(target = this icount) would: no INTA, no delivery, RIP unchanged. Else a
+  // recording stopped here would log an interrupt its replay (which stops by target) never takes.
+  Start(FlatMode::kLong64, {0xfb, 0x90, 0x90, 0xf4});
+  ASSERT_EQ(cpu.Run(cpu.icount() + 2).reason, StopReason::kTargetReached);  // sti; nop
+  cpu.SetIntrLine(true);
+  const uint64_t at = cpu.icount();
+  const uint64_t rip = st().rip;
+  cpu.RequestExitAsync();
+  const RunResult r = cpu.Run(at + 100);
+  EXPECT_EQ(r.reason, StopReason::kExitRequested);
+  EXPECT_EQ(r.icount, at);
+  EXPECT_EQ(platform.acks, 0u);
+  EXPECT_EQ(st().rip, rip);
+  // The request is consumed: the next Run delivers the interrupt.
+  RunToHalt();
+  EXPECT_EQ(platform.acks, 1u);
+}
+
 TEST_F(CpuTest, NoInterruptWithIfClearAndHltWakeUp) {
   Start(FlatMode::kLong64, {0x90, 0x90, 0xf4});
   platform.next_vector = 0x41;

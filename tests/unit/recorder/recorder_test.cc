@@ -104,13 +104,13 @@ TEST(RecordingEnvironment, AForeverWaitsAnswerIsLoggedAndAFiniteOnesIsNot) {
     EXPECT_TRUE(env.PollConsoleInput(3, 16).empty());  // an empty poll is never logged
     EXPECT_TRUE(env.WaitForInput(5, LiveEnvironment::HostNowNs() + 1'000'000));  // not an input
     // A forever wait goes on until input may be there (the live answer false only ends a
-    // slice), unless a stop cuts it short: then the machine ignores the answer, nothing logged.
+    // slice), unless a stop cuts it short: logged too, with the answer it had.
     fake.answer = false;
     env.InterruptWait();
     EXPECT_FALSE(env.WaitForInput(8, Environment::kWaitForever));
     w.Finish(9, log::End{});
   }
-  std::vector<log::Record> expect = {{3, log::IdleWake{true}}, {9, log::End{}}};
+  std::vector<log::Record> expect = {{3, log::IdleWake{true}}, {8, log::IdleWake{false}}, {9, log::End{}}};
   EXPECT_EQ(AllRecords(bytes), expect);
 }
 

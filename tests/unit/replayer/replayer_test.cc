@@ -215,13 +215,17 @@ TEST(ReplayingEnvironment, IdleWaitsReturnAtOnceWithTheRecordingsAnswer) {
             Divergence::Kind::kInput);
   EXPECT_EQ(env2.SampleTime(10), 0) << "after a failure every answer is neutral";
   EXPECT_EQ(reported, 1) << "only the first failure is reported";
-  // stop_in_wait: the recording was stopped in this wait; nothing is consumed.
-  VectorRecordSource u({{10, log::IdleWake{true}}});
+  // stop_in_wait: the recording was stopped in this wait; only the IdleWake that wait logged
+  // is consumed, nothing after it.
+  VectorRecordSource u({{10, log::IdleWake{true}}, {12, log::TimeSample{1}}});
   ReplayingEnvironmentOptions so;
-  so.stop_in_wait = [](uint64_t icount) { return icount == 10; };
+  so.stop_in_wait = [](uint64_t icount) { return icount == 10 || icount == 11; };
   ReplayingEnvironment env3(u, so);
+  EXPECT_FALSE(env3.WaitForInput(11, Environment::kWaitForever));
+  EXPECT_EQ(env3.inputs_consumed(), 0u) << "an IdleWake of another icount stays";
   EXPECT_FALSE(env3.WaitForInput(10, Environment::kWaitForever));
-  EXPECT_EQ(env3.inputs_consumed(), 0u);
+  EXPECT_EQ(env3.inputs_consumed(), 1u);
+  EXPECT_EQ(env3.PeekInput()->icount, 12u);
 }
 
 TEST(ReplayingEnvironment, DetectsEveryInputDivergence) {
