@@ -1,0 +1,383 @@
+// bzImage: the setup header is parsed as the boot protocol says, payloads compressed here with
+// each of the four libraries decompress to the ELF they hold, and every malformed, truncated or
+// oversized input is a LoaderError naming what is wrong.
+#include "hv-hooks/machine/bzimage.h"
+
+#include <gtest/gtest.h>
+#include <lz4.h>
+#include <lzma.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "tests/unit/machine/test_images.h"
+
+namespace vmrr {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+using test::Put16;
+using test::Put32;
+using test::Put64;
+
+enum class Format { kXz, kGzip, kZstd, kLz4 };
+const Format kFormats[] = {Format::kXz, Format::kGzip, Format::kZstd, Format::kLz4};
+const char* Name(Format f) {
+  switch (f) {
+    case Format::kXz: return "XZ";
+    case Format::kGzip: return "gzip";
+    case Format::kZstd: return "zstd";
+    case Format::kLz4: return "LZ4";
+  }
+  return "?";
+}
+
+// XZ as the kernel builds it (scripts/xz_wrap.sh): the x86 BCJ filter, then LZMA2, CRC32 check.
+Bytes CompressXz(const Bytes& in, uint32_t preset = 6) {
+  lzma_options_lzma opt;
+  EXPECT_FALSE(lzma_lzma_preset(&opt, preset));
+  opt.dict_size = std::min<uint32_t>(opt.dict_size, 1u << 20);
+  lzma_filter filters[] = {{LZMA_FILTER_X86, nullptr}, {LZMA_FILTER_LZMA2, &opt},
+                           {LZMA_VLI_UNKNOWN, nullptr}};
+  Bytes out(lzma_stream_buffer_bound(in.size()));
+  size_t pos = 0;
+  EXPECT_EQ(lzma_stream_buffer_encode(filters, LZMA_CHECK_CRC32, nullptr, in.data(), in.size(),
+                                      out.data(), &pos, out.size()),
+            LZMA_OK);
+  out.resize(pos);
+  return out;
+}
+
+Bytes CompressGzip(const Bytes& in, int level = 9) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  Bytes out(deflateBound(&z, in.size()) + 64);
+  z.next_in = const_cast<Bytef*>(in.data());
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = out.data();
+  z.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+Bytes CompressZstd(const Bytes& in, int level = 19) {
+  Bytes out(ZSTD_compressBound(in.size()));
+  const size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), level);
+  EXPECT_FALSE(ZSTD_isError(n));
+  out.resize(n);
+  return out;
+}
+
+// The LZ4 legacy frame (lz4 -l): magic, then [u32 compressed size][block] per 8 MiB of input.
+Bytes CompressLz4Legacy(const Bytes& in) {
+  Bytes out = {0x02, 0x21, 0x4C, 0x18};
+  constexpr size_t kBlock = 8u << 20;
+  for (size_t off = 0; off < in.size(); off += kBlock) {
+    const int n = static_cast<int>(std::min(kBlock, in.size() - off));
+    Bytes block(LZ4_compressBound(n));
+    const int c = LZ4_compress_default(reinterpret_cast<const char*>(in.data() + off),
+                                       reinterpret_cast<char*>(block.data()), n,
+                                       static_cast<int>(block.size()));
+    EXPECT_GT(c, 0);
+    AppendLe(out, static_cast<uint32_t>(c), 4);
+    out.insert(out.end(), block.begin(), block.begin() + c);
+  }
+  return out;
+}
+
+Bytes Compress(Format f, const Bytes& in, bool fast = false) {
+  switch (f) {
+    case Format::kXz: return CompressXz(in, fast ? 0 : 6);
+    case Format::kGzip: return CompressGzip(in, fast ? 1 : 9);
+    case Format::kZstd: return CompressZstd(in, fast ? 1 : 19);
+    case Format::kLz4: return CompressLz4Legacy(in);
+  }
+  return {};
+}
+
+// The kernel build appends the decompressed size (u32 LE) to every payload but gzip's.
+Bytes WithSizeTrailer(Bytes payload, uint64_t size) {
+  AppendLe(payload, static_cast<uint32_t>(size), 4);
+  return payload;
+}
+
+// A small valid vmlinux stand-in: an x86-64 ELF64 with code and some less compressible data.
+Bytes Vmlinux() {
+  Bytes data(3000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>((i * 7919) >> 5);
+  return test::MakeElf64(0x1000000, {{0x1000000, test::kHelloCode}, {0x1200000, data}});
+}
+
+constexpr uint32_t kPayloadOffset = 0x40;  // from the protected-mode code at (1 + 1) * 512
+
+// A minimal protocol-2.15 bzImage: boot sector + one setup sector (the header), then the
+// protected-mode part with the payload at kPayloadOffset.
+Bytes MakeBzImage(const Bytes& payload, uint32_t init_size = 16u << 20) {
+  Bytes b(1024, 0);
+  b[0x1f1] = 1;                     // setup_sects
+  Put32(b, 0x1f4, static_cast<uint32_t>((kPayloadOffset + payload.size() + 15) / 16));
+  Put16(b, 0x1fe, 0xAA55);          // boot_flag
+  b[0x200] = 0xEB;                  // jump ...
+  b[0x201] = 0x6a;                  // ... to 0x26c: the header's end for 2.15
+  Put32(b, 0x202, 0x53726448);      // "HdrS"
+  Put16(b, 0x206, 0x020f);          // version
+  b[0x211] = 0x01;                  // loadflags: LOADED_HIGH
+  Put32(b, 0x214, 0x100000);        // code32_start
+  Put32(b, 0x22c, 0x7fffffff);      // initrd_addr_max
+  Put32(b, 0x230, 0x200000);        // kernel_alignment
+  b[0x234] = 1;                     // relocatable_kernel
+  b[0x235] = 21;                    // min_alignment
+  Put16(b, 0x236, 0x3);             // xloadflags: KERNEL_64 | CAN_BE_LOADED_ABOVE_4G
+  Put32(b, 0x238, 2047);            // cmdline_size
+  Put32(b, 0x248, kPayloadOffset);  // payload_offset
+  Put32(b, 0x24c, static_cast<uint32_t>(payload.size()));
+  Put64(b, 0x258, 0x1000000);       // pref_address
+  Put32(b, 0x260, init_size);
+  b.resize(1024 + kPayloadOffset, 0x90);
+  b.insert(b.end(), payload.begin(), payload.end());
+  return b;
+}
+
+// The LoaderError message of f(), or "" when it returns (any other exception propagates).
+std::string ErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const LoaderError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string ParseError(const Bytes& image) {
+  return ErrorOf([&] { (void)ParseBzImage(image); });
+}
+std::string DecompressError(const Bytes& payload, uint64_t max_output = 16u << 20) {
+  return ErrorOf([&] { (void)DecompressKernelPayload(payload, max_output); });
+}
+
+TEST(BzImage, ParsesTheSetupHeader) {
+  const Bytes payload = CompressXz(Vmlinux());
+  const Bytes image = MakeBzImage(payload);
+  EXPECT_TRUE(LooksLikeBzImage(image));
+  EXPECT_FALSE(LooksLikeBzImage(Vmlinux()));
+  EXPECT_FALSE(LooksLikeBzImage(Bytes(0x205, 0)));
+  const BzImage bz = ParseBzImage(image);
+  EXPECT_EQ(bz.protocol, 0x020f);
+  EXPECT_EQ(bz.setup_sects, 1);
+  EXPECT_EQ(bz.loadflags, 1);
+  EXPECT_EQ(bz.code32_start, 0x100000u);
+  EXPECT_EQ(bz.initrd_addr_max, 0x7fffffffu);
+  EXPECT_EQ(bz.kernel_alignment, 0x200000u);
+  EXPECT_TRUE(bz.relocatable_kernel);
+  EXPECT_EQ(bz.min_alignment, 21);
+  EXPECT_EQ(bz.xloadflags, kXlfKernel64 | kXlfCanBeLoadedAbove4G);
+  EXPECT_EQ(bz.cmdline_size, 2047u);
+  EXPECT_EQ(bz.payload_offset, kPayloadOffset);
+  EXPECT_EQ(bz.payload_length, payload.size());
+  EXPECT_EQ(bz.pref_address, 0x1000000u);
+  EXPECT_EQ(bz.init_size, 16u << 20);
+  EXPECT_EQ(bz.protected_mode_offset, 1024u);
+  ASSERT_EQ(bz.setup_header.size(), 0x26cu - 0x1f1u);
+  EXPECT_TRUE(std::equal(bz.setup_header.begin(), bz.setup_header.end(), image.begin() + 0x1f1));
+  EXPECT_EQ(bz.payload.data(), image.data() + 1024 + kPayloadOffset);
+  EXPECT_EQ(bz.payload.size(), payload.size());
+
+  // setup_sects 0 means 4: the protected-mode code then starts at 5 * 512.
+  Bytes four = image;
+  four[0x1f1] = 0;
+  four.insert(four.begin() + 1024, 3 * 512, 0);
+  const BzImage bz4 = ParseBzImage(four);
+  EXPECT_EQ(bz4.setup_sects, 4);
+  EXPECT_EQ(bz4.protected_mode_offset, 5u * 512);
+  EXPECT_TRUE(std::equal(bz4.payload.begin(), bz4.payload.end(), payload.begin(), payload.end()));
+}
+
+TEST(BzImage, DecompressesEveryFormatWithAndWithoutTheSizeTrailer) {
+  const Bytes elf = Vmlinux();
+  for (Format f : kFormats) {
+    SCOPED_TRACE(Name(f));
+    const Bytes plain = Compress(f, elf);
+    for (const Bytes& payload : {plain, WithSizeTrailer(plain, elf.size())}) {
+      const Bytes image = MakeBzImage(payload);  // bz.payload points into it
+      const BzImage bz = ParseBzImage(image);
+      EXPECT_EQ(DecompressBzImageKernel(bz), elf);
+      EXPECT_EQ(DecompressKernelPayload(payload, elf.size()), elf);  // exactly at the cap
+      EXPECT_NE(DecompressError(payload, elf.size() - 1).find("limit"), std::string::npos)
+          << DecompressError(payload, elf.size() - 1);
+    }
+  }
+}
+
+TEST(BzImage, EveryTruncationIsALoaderError) {
+  const Bytes elf = Vmlinux();
+  for (Format f : kFormats) {
+    SCOPED_TRACE(Name(f));
+    const Bytes plain = Compress(f, elf);
+    // Without the trailer every cut of the stream fails (one LZ4 block: its legacy frame has no
+    // end marker, so a cut at a block boundary of a longer one would be a shorter valid stream).
+    for (size_t n = 0; n < plain.size(); ++n) {
+      EXPECT_NE(DecompressError(Bytes(plain.begin(), plain.begin() + n)), "") << "cut at " << n;
+    }
+    // With it, every cut but the one removing the whole trailer fails.
+    const Bytes trailed = WithSizeTrailer(plain, elf.size());
+    for (size_t n = plain.size() + 1; n < trailed.size(); ++n) {
+      EXPECT_NE(DecompressError(Bytes(trailed.begin(), trailed.begin() + n)), "") << "cut at " << n;
+    }
+    // Every cut of the image is refused by the parser (the payload runs past its end).
+    const Bytes image = MakeBzImage(trailed);
+    for (size_t n = 0; n < image.size(); ++n) {
+      const Bytes cut(image.begin(), image.begin() + n);
+      EXPECT_NE(ErrorOf([&] { (void)DecompressBzImageKernel(ParseBzImage(cut)); }), "")
+          << "cut at " << n;
+    }
+  }
+}
+
+TEST(BzImage, RejectsUnknownMagicAndNonElfOutput) {
+  const std::string bzip2 = DecompressError({'B', 'Z', 'h', '9', 0x31, 0x41, 0x59});
+  EXPECT_NE(bzip2.find("unsupported compression format: it starts with 42 5A 68 39 31 41"),
+            std::string::npos) << bzip2;
+  EXPECT_NE(DecompressError({0x5D, 0x00, 0x00, 0x80, 0x00}).find("5D 00 00 80 00"), std::string::npos);
+  EXPECT_NE(DecompressError({}).find("(none)"), std::string::npos);
+  EXPECT_NE(DecompressError({0x1F, 0x9E, 1, 2}).find("1F 9E"), std::string::npos);  // old gzip
+
+  const Bytes text = {'n', 'o', 't', ' ', 'a', 'n', ' ', 'E', 'L', 'F', '!', '\n'};
+  for (Format f : kFormats) {
+    SCOPED_TRACE(Name(f));
+    const std::string e = DecompressError(Compress(f, text));
+    EXPECT_NE(e.find("is not an ELF vmlinux: it starts with 6E 6F 74 20"), std::string::npos) << e;
+  }
+  const Bytes elf32 = test::MakeElf32(0x100000, 0x100000, test::kHelloCode);
+  EXPECT_NE(DecompressError(CompressGzip(elf32)).find("not a little-endian ELF64"), std::string::npos);
+  Bytes arm = Vmlinux();
+  Put16(arm, 18, 183);  // EM_AARCH64
+  EXPECT_NE(DecompressError(CompressZstd(arm)).find("machine 183, not x86-64"), std::string::npos);
+}
+
+TEST(BzImage, RejectsMalformedSetupHeaders) {
+  const Bytes good = MakeBzImage(CompressGzip(Vmlinux()));
+  const auto with = [&](const std::function<void(Bytes&)>& edit) {
+    Bytes b = good;
+    edit(b);
+    return ParseError(b);
+  };
+  EXPECT_NE(ParseError(Bytes(0x205, 0)).find("too short"), std::string::npos);
+  const Bytes no_version(good.begin(), good.begin() + 0x207);  // signatures, half a version
+  EXPECT_TRUE(LooksLikeBzImage(no_version));
+  EXPECT_NE(ParseError(no_version).find("519 bytes is too short"), std::string::npos);
+  EXPECT_NE(with([](Bytes& b) { Put16(b, 0x1fe, 0x55AA); }).find("boot_flag at 0x1fe is 0x55aa"),
+            std::string::npos);
+  EXPECT_NE(with([](Bytes& b) { b[0x205] = 'X'; }).find("no \"HdrS\" signature"), std::string::npos);
+  const std::string old = with([](Bytes& b) { Put16(b, 0x206, 0x020b); });
+  EXPECT_NE(old.find("boot protocol 2.11 is older than the 2.12 required"), std::string::npos) << old;
+  EXPECT_EQ(with([](Bytes& b) { Put16(b, 0x206, 0x020c); }), "");
+  EXPECT_NE(with([](Bytes& b) { b[0x201] = 0x10; }).find("the setup header ends at 0x212"),
+            std::string::npos);
+  EXPECT_NE(with([](Bytes& b) { b[0x201] = 0x8f; }).find("ends at 0x291"), std::string::npos);
+  EXPECT_NE(with([](Bytes& b) { b[0x211] = 0; }).find("LOADED_HIGH"), std::string::npos);
+  EXPECT_NE(with([](Bytes& b) { Put32(b, 0x260, 0); }).find("init_size is 0"), std::string::npos);
+  EXPECT_NE(with([](Bytes& b) { b[0x1f1] = 0xff; }).find("(setup_sects 255 + 1)"), std::string::npos);
+  EXPECT_NE(with([](Bytes& b) { Put32(b, 0x248, 0); }).find("no payload"), std::string::npos);
+  EXPECT_NE(with([](Bytes& b) { Put32(b, 0x24c, 0); }).find("no payload"), std::string::npos);
+  const std::string far = with([](Bytes& b) { Put32(b, 0x248, 0xffffffff); });
+  EXPECT_NE(far.find("runs past the end"), std::string::npos) << far;
+  EXPECT_NE(with([](Bytes& b) { Put32(b, 0x24c, 0xffffffff); }).find("payload_length 0xffffffff"),
+            std::string::npos);
+  EXPECT_NE(with([](Bytes& b) { Put32(b, 0x24c, LoadLe32(b.data() + 0x24c) + 1); })
+                .find("runs past the end"),
+            std::string::npos);
+  // A header whose own length reaches past a short image.
+  Bytes stub(0x210, 0);
+  std::copy(good.begin(), good.begin() + 0x210, stub.begin());
+  EXPECT_NE(ParseError(stub).find("past the end of the 528-byte image"), std::string::npos);
+}
+
+TEST(BzImage, DecompressionBombsFailAtTheCap) {
+  const Bytes zeros(64u << 20, 0);
+  for (Format f : kFormats) {
+    SCOPED_TRACE(Name(f));
+    const Bytes bomb = Compress(f, zeros, /*fast=*/true);
+    EXPECT_LT(bomb.size(), 4u << 20);
+    const std::string e = DecompressError(bomb, 1u << 20);
+    EXPECT_NE(e.find(std::string(Name(f)) + " payload"), std::string::npos) << e;
+    EXPECT_NE(e.find("1 MiB limit"), std::string::npos) << e;
+    // Through the header: init_size is the default cap.
+    const Bytes image = MakeBzImage(bomb, 2u << 20);
+    const BzImage bz = ParseBzImage(image);
+    EXPECT_NE(ErrorOf([&] { (void)DecompressBzImageKernel(bz); }).find("2 MiB limit"),
+              std::string::npos);
+  }
+  // No caller can lift the cap past 512 MiB.
+  EXPECT_EQ(kMaxDecompressedKernel, 512u << 20);
+}
+
+TEST(BzImage, TheSizeTrailerMustMatchAndNothingElseMayFollow) {
+  const Bytes elf = Vmlinux();
+  for (Format f : kFormats) {
+    SCOPED_TRACE(Name(f));
+    const Bytes plain = Compress(f, elf);
+    const std::string wrong = DecompressError(WithSizeTrailer(plain, elf.size() + 1));
+    EXPECT_NE(wrong.find("size trailer says"), std::string::npos) << wrong;
+    Bytes five = WithSizeTrailer(plain, elf.size());
+    five.push_back(0);
+    EXPECT_NE(DecompressError(five), "");
+  }
+  Bytes xz = WithSizeTrailer(CompressXz(elf), elf.size());
+  xz.push_back(0);
+  EXPECT_NE(DecompressError(xz).find("5 bytes follow the end of the stream"), std::string::npos);
+}
+
+TEST(BzImage, CorruptStreamsAreLoaderErrors) {
+  const Bytes elf = Vmlinux();
+  for (Format f : kFormats) {
+    SCOPED_TRACE(Name(f));
+    const Bytes plain = WithSizeTrailer(Compress(f, elf), elf.size());
+    // Flip each byte after the magic in turn: an error or (where no check covers it) some
+    // output, but never a crash; the ELF check and the trailer catch most.
+    for (size_t i = 6; i < plain.size(); ++i) {
+      Bytes b = plain;
+      b[i] ^= 0x5a;
+      (void)DecompressError(b);
+    }
+  }
+}
+
+// The Debian kernel, when this machine has one (the tests install no kernel package).
+TEST(BzImage, DecompressesTheHostsKernel) {
+  std::vector<std::filesystem::path> kernels;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/boot", ec)) {
+    if (entry.path().filename().string().rfind("vmlinuz-", 0) == 0) kernels.push_back(entry.path());
+  }
+  if (kernels.empty()) GTEST_SKIP() << "no /boot/vmlinuz-* on this machine";
+  std::sort(kernels.begin(), kernels.end());
+  for (const auto& path : kernels) {
+    SCOPED_TRACE(path.string());
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      ADD_FAILURE() << "cannot read " << path;
+      continue;
+    }
+    const Bytes image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_TRUE(LooksLikeBzImage(image));
+    const BzImage bz = ParseBzImage(image);
+    EXPECT_TRUE(bz.xloadflags & kXlfKernel64);
+    const Bytes elf = DecompressBzImageKernel(bz);
+    ASSERT_GE(elf.size(), 64u);
+    EXPECT_EQ(elf[4], 2);                    // ELFCLASS64
+    EXPECT_EQ(LoadLe16(elf.data() + 18), 62);  // EM_X86_64
+    EXPECT_LE(elf.size(), bz.init_size);
+  }
+}
+
+}  // namespace
+}  // namespace vmrr
