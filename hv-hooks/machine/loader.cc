@@ -202,24 +202,18 @@ ElfSegments CollectLoads(const GuestMemory& mem, std::span<const uint8_t> image,
   for (unsigned i = 0; i < h.phnum; ++i) {
     const uint64_t ph = h.phoff + uint64_t{i} * h.phentsize;
     Piece p;
-    uint64_t vaddr;
-    if (is64) {
-      const auto e = CopyOut<Elf64_Phdr>(image, ph);
-      if (e.p_type != PT_LOAD) continue;
+    uint64_t vaddr = 0;
+    // Elf64_Phdr and Elf32_Phdr name the same fields (in another order and width).
+    auto take = [&](const auto& e) {
+      if (e.p_type != PT_LOAD) return false;
       p.file_off = e.p_offset;
       vaddr = e.p_vaddr;
       p.gpa = e.p_paddr;
       p.file_bytes = e.p_filesz;
       p.mem_bytes = e.p_memsz;
-    } else {
-      const auto e = CopyOut<Elf32_Phdr>(image, ph);
-      if (e.p_type != PT_LOAD) continue;
-      p.file_off = e.p_offset;
-      vaddr = e.p_vaddr;
-      p.gpa = e.p_paddr;
-      p.file_bytes = e.p_filesz;
-      p.mem_bytes = e.p_memsz;
-    }
+      return true;
+    };
+    if (!(is64 ? take(CopyOut<Elf64_Phdr>(image, ph)) : take(CopyOut<Elf32_Phdr>(image, ph)))) continue;
     CheckPiece(mem, image, p, "PT_LOAD segment " + std::to_string(i));
     out.pieces.push_back(p);
     out.vaddr.push_back(vaddr);
