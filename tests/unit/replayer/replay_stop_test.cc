@@ -266,6 +266,23 @@ const std::vector<uint8_t> kRngCode = {0xb9, 0x0a, 0x00, 0x00, 0x00, 0xff, 0xc9,
 constexpr uint64_t kRdrandIcount = 21;
 constexpr uint64_t kAfterRdrand = kBase + 0xd;
 
+// The stopped machine `m` is consistent: its snapshot restores elsewhere to the same whole
+// state, which runs on to the guest's exit at end_icount. Returns the restored run's result.
+MachineResult ExpectResumesFromItsSnapshot(Machine& m, const MachineConfig& config, uint64_t digest,
+                                           uint64_t end_icount, ScriptedHost& host) {
+  const std::vector<uint8_t> snap = m.SaveSnapshot();
+  Machine restored(config, host);
+  restored.LoadSnapshot(snap);
+  EXPECT_EQ(restored.StateDigest(DigestScope::kFull), digest);
+  const MachineResult fin = restored.Run();
+  EXPECT_EQ(fin.stop, MachineStop::kGuestExit);
+  EXPECT_EQ(fin.icount, end_icount);
+  // And into the stopped machine itself: LoadSnapshot clears the host error.
+  m.LoadSnapshot(snap);
+  EXPECT_TRUE(m.host_error().empty());
+  return fin;
+}
+
 TEST(ReplayFailure, TamperedEntropyStopsRightAfterTheInstructionThatAsked) {
   const std::string kernel = WriteFile("rng.elf", test::CodeGuest(kRngCode));
   const std::string log_path = TempPath("rng.vmrr");
@@ -332,19 +349,8 @@ TEST(ReplayFailure, TamperedEntropyStopsRightAfterTheInstructionThatAsked) {
     EXPECT_EQ(again.stop, MachineStop::kHostError);
     EXPECT_EQ(again.icount, kRdrandIcount + 1);
     EXPECT_EQ(m.StateDigest(DigestScope::kFull), digest);
-    // The stopped machine's snapshot restores and runs on to the guest's exit.
-    std::vector<uint8_t> snap = m.SaveSnapshot();
     ScriptedHost host;
-    Machine restored(rc.machine, host);
-    restored.LoadSnapshot(snap);
-    EXPECT_EQ(restored.StateDigest(DigestScope::kFull), digest);
-    MachineResult fin = restored.Run();
-    EXPECT_EQ(fin.stop, MachineStop::kGuestExit);
-    EXPECT_EQ(fin.exit_status, (2 << 1) | 1);
-    EXPECT_EQ(fin.icount, end_icount);
-    // And into the stopped machine itself: LoadSnapshot clears the host error.
-    m.LoadSnapshot(snap);
-    EXPECT_TRUE(m.host_error().empty());
+    EXPECT_EQ(ExpectResumesFromItsSnapshot(m, rc.machine, digest, end_icount, host).exit_status, (2 << 1) | 1);
     std::remove(tampered.c_str());
   }
   std::remove(kernel.c_str());
@@ -438,14 +444,8 @@ TEST(ReplayFailure, ACutLogReplaysToItsLastWholeFrameAndStopsConsistentlyPastIt)
     const uint64_t digest = m.StateDigest(DigestScope::kFull);
     EXPECT_EQ(m.Run().stop, MachineStop::kHostError);
     EXPECT_EQ(m.icount(), first_missing + 1);
-    std::vector<uint8_t> snap = m.SaveSnapshot();
     ScriptedHost host;
-    Machine restored(rc.machine, host);
-    restored.LoadSnapshot(snap);
-    EXPECT_EQ(restored.StateDigest(DigestScope::kFull), digest);
-    MachineResult fin = restored.Run();
-    EXPECT_EQ(fin.stop, MachineStop::kGuestExit);
-    EXPECT_EQ(fin.icount, end_icount);
+    ExpectResumesFromItsSnapshot(m, rc.machine, digest, end_icount, host);
     std::remove(cut_path.c_str());
   }
   std::remove(kernel.c_str());
