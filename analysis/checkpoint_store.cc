@@ -106,7 +106,11 @@ MachineResult CheckpointStore::GoTo(ReplayMachine& rm, uint64_t icount) {
   Restore(rm, from);
   if (from.icount == target && !to_end) return MachineResult{MachineStop::kTargetReached, target, 0};
   const MachineResult r = rm.RunTo(icount);
-  if (r.stop != MachineStop::kTargetReached && r.icount < icount) end_ = r;
+  // The replay's own stops end the recording; a breakpoint or a RequestStop does not.
+  if (r.icount < icount && (r.stop == MachineStop::kGuestExit || r.stop == MachineStop::kShutdown ||
+                            r.stop == MachineStop::kHaltedForever)) {
+    end_ = r;
+  }
   return r;
 }
 

@@ -30,7 +30,8 @@ class CheckpointStore {
   // budget is still kept (bytes_held() then exceeds the budget). Does not change rm's future.
   void Take(ReplayMachine& rm);
   // Tells the store where the replay stops (a RunTo that returned before its target: guest
-  // exit, shutdown, halted forever). GoTo also learns it itself when it runs into the stop.
+  // exit, shutdown, halted forever). GoTo also learns it itself when it runs into one of
+  // those stops (not a breakpoint's or RequestStop's).
   void NoteEnd(const MachineResult& end);
 
   // Restores the nearest checkpoint at or before `icount` into `rm` and runs forward exactly

@@ -157,6 +157,29 @@ TEST_F(CheckpointStoreTest, GoToAnyIcountInRandomOrderMatchesAFreshReplay) {
               store.bytes_held(), store.bytes_held() / store.size(), points.size(), ms, ms / points.size());
 }
 
+TEST_F(CheckpointStoreTest, WithACheckpointAtTheEndGoToPastItStopsAtTheEnd) {
+  auto rm = NewReplay();
+  CheckpointStore store;
+  const MachineResult end = Fill(*rm, store, end_icount_ / 4);
+  ASSERT_EQ(end.icount, end_icount_);
+  const uint64_t end_digest = rm->machine().StateDigest(DigestScope::kFull);
+  store.Take(*rm);  // after the guest exited: running on from it would leave the recording
+  store.NoteEnd(end);
+  ASSERT_EQ(store.icounts().back(), end_icount_);
+  for (uint64_t ic : {end_icount_ + 1, end_icount_, end_icount_ + 1'000'000, end_icount_ / 2, end_icount_ + 1}) {
+    const MachineResult r = store.GoTo(*rm, ic);
+    if (ic < end_icount_) {
+      EXPECT_EQ(r.stop, MachineStop::kTargetReached);
+      continue;
+    }
+    EXPECT_EQ(r.stop, MachineStop::kGuestExit) << "GoTo " << ic;
+    EXPECT_EQ(r.icount, end_icount_) << "GoTo " << ic;
+    EXPECT_EQ(r.exit_status, end.exit_status) << "GoTo " << ic;
+    EXPECT_EQ(rm->machine().icount(), end_icount_) << "GoTo " << ic;
+    EXPECT_EQ(rm->machine().StateDigest(DigestScope::kFull), end_digest) << "GoTo " << ic;
+  }
+}
+
 TEST_F(CheckpointStoreTest, TheBudgetHoldsAndThinningKeepsTheFirstAndSpacesOldOnesSparser) {
   // Measure one checkpoint, then allow about ten of them for a run that takes ~200.
   size_t one = 0;
