@@ -18,6 +18,7 @@ declare -A allowed=(
   [hv-hooks/session]='^hv-hooks/machine/machine_config\.h$|^hv-hooks/substrate/|^logformat/'
   [recorder]='^hv-hooks/|^logformat/'
   [replayer]='^hv-hooks/|^logformat/'
+  [analysis]='^hv-hooks/|^logformat/|^replayer/'
 )
 
 checked=0
