@@ -315,19 +315,45 @@ void ApplyBootState(const BootState& boot, CpuState* s) {
   s->shutdown = false;
 }
 
-BootState LoadElf64(GuestMemory& mem, std::span<const uint8_t> image) {
+Elf64Plan PlanElf64(const GuestMemory& mem, std::span<const uint8_t> image,
+                    ElfEntryAddress entry) {
   RequireLoaderArea(mem);
   const ElfHeader h = ParseElfHeader(image, true);
   const ElfSegments segs = CollectLoads(mem, image, h, true);
-  const uint64_t entry = ElfEntry(segs, h.entry, true);
+  Elf64Plan plan;
+  if (entry == ElfEntryAddress::kVirtual) {
+    plan.entry = ElfEntry(segs, h.entry, true);
+  } else {
+    const bool inside = std::any_of(segs.pieces.begin(), segs.pieces.end(), [&](const Piece& p) {
+      return p.mem_bytes && h.entry >= p.gpa && h.entry - p.gpa < p.mem_bytes;
+    });
+    if (!inside) {
+      Fail(fmt::format("entry point {:#x} is not inside any PT_LOAD segment's physical range",
+                       h.entry));
+    }
+    plan.entry = h.entry;
+  }
+  for (const Piece& p : segs.pieces) {
+    plan.segments.push_back({p.gpa, p.file_off, p.file_bytes, p.mem_bytes});
+  }
+  return plan;
+}
 
-  BootState boot;
-  boot.format = KernelFormat::kElf64;
-  Place(mem, image, segs.pieces, &boot);
+void PlaceElf64(GuestMemory& mem, std::span<const uint8_t> image, const Elf64Plan& plan,
+                BootState* boot) {
+  std::vector<Piece> pieces;
+  for (const Elf64Plan::Segment& s : plan.segments) {
+    pieces.push_back({s.gpa, s.file_off, s.file_bytes, s.mem_bytes});
+  }
+  Place(mem, image, pieces, boot);
+}
+
+CpuState EnterLongMode(GuestMemory& mem, uint64_t rip) {
   WriteGdt(mem);
   // Identity map of 4 GiB with 2 MiB pages: PML4 -> one PDPT -> four PDs.
   constexpr uint64_t kPdpt = kBootPml4Addr + 0x1000, kPd0 = kBootPml4Addr + 0x2000;
   constexpr uint64_t kPresentWrite = 0x3, kLarge = 0x80;
+  static_assert(kPd0 + 4 * 0x1000 <= kLoaderAreaEnd && kIdentityMapBytes == (4ull * 512) << 21);
   std::vector<uint8_t> zeros(0x1000, 0);
   for (uint64_t a = kBootPml4Addr; a < kPd0 + 4 * 0x1000; a += 0x1000) mem.Write(a, zeros.data(), 0x1000);
   Write64(mem, kBootPml4Addr, kPdpt | kPresentWrite);
@@ -337,15 +363,23 @@ BootState LoadElf64(GuestMemory& mem, std::span<const uint8_t> image) {
       Write64(mem, kPd0 + 0x1000 * i + 8 * j, ((i * 512 + j) << 21) | kPresentWrite | kLarge);
     }
   }
-  CpuState& s = boot.cpu;
-  s = FlatState(kBootCode64Selector, kAttrCode64);
+  CpuState s = FlatState(kBootCode64Selector, kAttrCode64);
   s.cr0 = 0x80010033;  // PG | WP | NE | ET | MP | PE
   s.cr3 = kBootPml4Addr;
   s.cr4 = 0x20;        // PAE
   s.efer = 0xd01;      // NXE | LMA | LME | SCE
-  s.gpr[kRdi] = mem.size();
-  s.rip = entry;
-  boot.entry = entry;
+  s.rip = rip;
+  return s;
+}
+
+BootState LoadElf64(GuestMemory& mem, std::span<const uint8_t> image) {
+  const Elf64Plan plan = PlanElf64(mem, image, ElfEntryAddress::kVirtual);
+  BootState boot;
+  boot.format = KernelFormat::kElf64;
+  PlaceElf64(mem, image, plan, &boot);
+  boot.cpu = EnterLongMode(mem, plan.entry);
+  boot.cpu.gpr[kRdi] = mem.size();
+  boot.entry = plan.entry;
   return boot;
 }
 

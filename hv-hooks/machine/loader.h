@@ -78,6 +78,32 @@ struct BootState {
 // PAT, ...).
 void ApplyBootState(const BootState& boot, CpuState* state);
 
+// The pieces of LoadElf64, shared with the Linux boot-protocol loader (linux_boot.h).
+// An ELF64 x86-64 ET_EXEC's PT_LOAD segments, validated (the same checks as LoadElf64: inside
+// the file, inside guest RAM, outside the loader area, no two overlapping) but not yet written.
+struct Elf64Plan {
+  struct Segment {
+    uint64_t gpa = 0, file_off = 0, file_bytes = 0, mem_bytes = 0;
+  };
+  std::vector<Segment> segments;  // at p_paddr, in program-header order
+  uint64_t entry = 0;             // guest-physical entry point
+};
+// kVirtual: e_entry lies in a segment's [p_vaddr, +p_memsz), which must be identity-linked
+// (LoadElf64's test guests). kPhysical: e_entry lies in a segment's [p_paddr, +p_memsz), as
+// for a vmlinux, whose e_entry is phys_startup_64.
+enum class ElfEntryAddress : uint8_t { kVirtual, kPhysical };
+Elf64Plan PlanElf64(const GuestMemory& mem, std::span<const uint8_t> image, ElfEntryAddress entry);
+// Copies the planned segments (zero-filling past p_filesz) and records them in boot->segments.
+void PlaceElf64(GuestMemory& mem, std::span<const uint8_t> image, const Elf64Plan& plan,
+                BootState* boot);
+// Writes the boot GDT at kBootGdtAddr and the identity map of the low 4 GiB (2 MiB pages) at
+// kBootPml4Addr, and returns the long-mode entry state at rip: CS = kBootCode64Selector, the
+// data segments kBootDataSelector (flat), CR0 PG|WP|NE|ET|MP|PE, CR4.PAE, EFER
+// NXE|LMA|LME|SCE, CR3 = kBootPml4Addr, RFLAGS 0x2 (interrupts disabled), RSP kBootStackTop,
+// every other GPR 0.
+inline constexpr uint64_t kIdentityMapBytes = 4ull << 30;
+CpuState EnterLongMode(GuestMemory& mem, uint64_t rip);
+
 BootState LoadElf64(GuestMemory& mem, std::span<const uint8_t> image);
 BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image);
 // Detects the format and calls the matching loader; LoaderError for an unknown format.

@@ -1,0 +1,66 @@
+// The Linux x86 64-bit boot protocol (Documentation/arch/x86/boot.rst, zero-page.rst), as
+// Firecracker uses it: the bzImage's payload is decompressed on the host, the vmlinux ELF's
+// PT_LOAD segments are placed at their physical addresses, boot_params (the "zero page") is
+// built with the setup header, the command line, the initrd and the e820 map, and the CPU
+// starts at the ELF entry (startup_64, physical) in long mode. The guest's own decompressor
+// and real-mode setup never run.
+//
+// Not yet used by Machine::LoadKernel or the CLI (issue 12: the kernel needs x87/SSE first).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "hv-hooks/machine/loader.h"
+
+namespace vmrr {
+
+// Fixed low addresses (below 1 MiB, clear of the loader area [0x8000, 0xf000) that holds the
+// GDT and the identity page tables): Firecracker's zero page and command line addresses.
+inline constexpr uint64_t kBootParamsAddr = 0x7000;   // 4 KiB struct boot_params
+inline constexpr uint64_t kBootParamsSize = 0x1000;
+inline constexpr uint64_t kCmdlineAddr = 0x20000;     // NUL-terminated command line
+inline constexpr uint64_t kCmdlineAreaEnd = 0x7f000;  // below kBootStackTop's page
+// Every kernel segment lies at or above this (the low MiB holds the structures above).
+inline constexpr uint64_t kLinuxKernelMinAddr = 0x100000;
+
+// boot_params offsets (zero-page.rst) and setup-header offsets within it (boot.rst).
+namespace zeropage {
+inline constexpr uint64_t kExtRamdiskImage = 0x0c0;
+inline constexpr uint64_t kExtRamdiskSize = 0x0c4;
+inline constexpr uint64_t kExtCmdLinePtr = 0x0c8;
+inline constexpr uint64_t kE820Entries = 0x1e8;
+inline constexpr uint64_t kSentinel = 0x1ef;
+inline constexpr uint64_t kTypeOfLoader = 0x210;
+inline constexpr uint64_t kLoadflags = 0x211;
+inline constexpr uint64_t kRamdiskImage = 0x218;
+inline constexpr uint64_t kRamdiskSize = 0x21c;
+inline constexpr uint64_t kHeapEndPtr = 0x224;
+inline constexpr uint64_t kCmdLinePtr = 0x228;
+inline constexpr uint64_t kE820Table = 0x2d0;
+inline constexpr uint64_t kE820EntrySize = 20;  // u64 addr, u64 size, u32 type (packed)
+inline constexpr unsigned kE820Max = 128;
+inline constexpr uint8_t kUndefinedLoader = 0xff;
+}  // namespace zeropage
+
+// Loads a bzImage (LooksLikeBzImage) for the 64-bit boot protocol into `mem`:
+// - the payload decompressed (DecompressBzImageKernel) and its PT_LOAD segments placed at
+//   p_paddr (each at or above 1 MiB and below 4 GiB, inside RAM: a LoaderError naming the
+//   segment and the RAM size otherwise); e_entry must lie in a segment's physical range;
+// - boot_params at kBootParamsAddr: zeros, the setup header copied at 0x1f1, type_of_loader
+//   0xff, loadflags LOADED_HIGH only, cmd_line_ptr (+ ext_) = kCmdlineAddr holding `cmdline`
+//   and a NUL (refused when longer than the header's cmdline_size), ramdisk_image/size (+ ext_)
+//   for the initrd (0/0 when it is empty), the e820 table from MemoryMap(mem.size());
+// - the initrd page-aligned as high as possible in RAM below min(initrd_addr_max + 1, RAM top),
+//   above the kernel's end (the larger of its last segment's end and its lowest segment plus
+//   init_size), outside every reserved e820 range; refused when it does not fit;
+// - the CPU in long mode (EnterLongMode: the 4 GiB identity map and the boot GDT) at the ELF
+//   entry with RSI = kBootParamsAddr, interrupts disabled.
+// Nothing is written to guest memory before everything has been validated.
+// The returned state has format kUnknown (no KernelFormat for Linux yet), entry = RIP and the
+// kernel segments placed.
+BootState LoadLinuxKernel(GuestMemory& mem, std::span<const uint8_t> bzimage,
+                          std::span<const uint8_t> initrd, const std::string& cmdline);
+
+}  // namespace vmrr
