@@ -226,6 +226,13 @@ expect_match esc
 grep -q "end: stopped" "$tmp/esc.sum" || fail "Ctrl-A x: replay summary lacks 'end: stopped'"
 
 # 4. Refusals: one line on stderr, distinct status.
+# Flips every bit of the byte at offset $2 of file $1 (writing a fixed byte would leave the
+# file unchanged whenever it already held that byte: 1 run in 256 on random data).
+flip_byte() {
+  local b
+  b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+  printf "\\$(printf '%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 refused() {  # what, log, want_status, regex, extra args...
   local what=$1 log=$2 want=$3 re=$4
   shift 4
@@ -241,10 +248,12 @@ printf '\x02' | dd of="$tmp/newer.log" bs=1 seek=8 conv=notrunc status=none
 refused "newer format" "$tmp/newer.log" 5 "newer"
 cp "$tmp/i-timer.log" "$tmp/damaged.log"
 size=$(stat -c %s "$tmp/damaged.log")
-printf '\xa5' | dd of="$tmp/damaged.log" bs=1 seek=$((size / 3)) conv=notrunc status=none
+flip_byte "$tmp/damaged.log" $((size / 3))
 refused "damaged frame" "$tmp/damaged.log" 7 "frame [0-9]+"
 cp "$tmp/disk.img" "$tmp/other.img"
-printf 'X' | dd of="$tmp/other.img" bs=1 seek=4096 conv=notrunc status=none
+flip_byte "$tmp/other.img" 4096
+cmp -s "$tmp/disk.img" "$tmp/other.img" && fail "other disk image: the copy was not changed"
+
 refused "other disk image" "$tmp/i-disk.log" 12 "not the one recorded" --disk "$tmp/other.img"
 refused "missing disk image" "$tmp/i-disk.log" 12 "cannot open" --disk "$tmp/nonexistent.img"
 cp "$tmp/disk.img" "$tmp/copy.img"
