@@ -139,6 +139,7 @@ int ExitStatusFor(const MachineResult& r) {
     case MachineStop::kHaltedForever: return kExitGuestFault;
     case MachineStop::kTargetReached: return kExitInstructionLimit;
     case MachineStop::kBreakpoint:
+    case MachineStop::kWatchpoint:
     case MachineStop::kExitRequested: return kExitInterrupted;
     case MachineStop::kHostError: return kExitIo;
   }

@@ -161,6 +161,7 @@ int RunRun(MachineOptions o) {
       break;
     case MachineStop::kExitRequested:
     case MachineStop::kBreakpoint:
+    case MachineStop::kWatchpoint:
       report = fmt::format("vmrr run: stopped on request at icount {}\n", r.icount);
       status = kExitInterrupted;
       break;

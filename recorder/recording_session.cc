@@ -39,6 +39,7 @@ log::EndReason EndReasonFor(MachineStop stop) {
     case MachineStop::kHaltedForever: return log::EndReason::kShutdown;
     case MachineStop::kTargetReached: return log::EndReason::kInstructionLimit;
     case MachineStop::kBreakpoint:
+    case MachineStop::kWatchpoint:
     case MachineStop::kExitRequested: return log::EndReason::kStopped;
     case MachineStop::kHostError: return log::EndReason::kError;
   }

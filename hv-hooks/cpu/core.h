@@ -106,6 +106,25 @@ struct CpuCore final : public CodeWriteObserver {
   bool exit_requested = false;
   std::atomic<bool> async_exit{false};  // Cpu::RequestExitAsync
   std::set<uint64_t> breakpoints;
+  // Debugger watchpoints (Cpu::SetWatchpoints) and the inclusive linear page ranges they cover.
+  // TLB entries of watched pages carry host == nullptr, so every fast path (which tests host)
+  // falls back to ReadLin/WriteLin's slow path, where CheckWatch looks.
+  std::vector<Watchpoint> watchpoints;
+  std::vector<std::pair<uint64_t, uint64_t>> watch_pages;
+  bool watch_stop = false;  // a watched access happened in the current instruction
+  WatchHit watch_hit;
+  bool IsWatchedPage(uint64_t vpage) const {
+    for (const auto& [first, last] : watch_pages)
+      if (vpage >= first && vpage <= last) return true;
+    return false;
+  }
+  // The host pointer a TLB entry for vpage -> ppage carries: nullptr for MMIO and for pages a
+  // watchpoint covers.
+  uint8_t* TlbHost(uint64_t vpage, uint64_t ppage) {
+    if (__builtin_expect(!watch_pages.empty(), 0) && IsWatchedPage(vpage)) return nullptr;
+    return mem.Span(ppage, kGuestPageSize);
+  }
+  void CheckWatch(uint64_t lin, unsigned size, uint8_t kind);
 
   // per-instruction scratch
   uint64_t next_rip = 0;
@@ -156,6 +175,7 @@ struct CpuCore final : public CodeWriteObserver {
   bool DecodeOne(Op* op, const uint8_t* bytes, unsigned avail, int* status);
   bool DecodeAt(uint64_t rip, Op* op);  // fetch (may fault) + decode one
   bool CheckEvents();  // delivers a pending interrupt; true if one was delivered
+  uint64_t OpsBeforeBreakpoint(const Op* ops, uint64_t n, uint64_t ip_mask) const;
 
   // ---- faults ----
   void Fault(uint8_t vector, uint32_t error = 0, bool has_error = true);

@@ -19,6 +19,7 @@ const char* StopReasonName(StopReason reason) {
     case StopReason::kShutdown: return "shutdown";
     case StopReason::kBreakpoint: return "breakpoint";
     case StopReason::kExitRequested: return "exit requested";
+    case StopReason::kWatchpoint: return "watchpoint";
   }
   return "?";
 }
@@ -75,6 +76,7 @@ void CpuCore::Reset() {
   nmi_pending = false;
   exit_requested = false;
   async_exit.store(false);
+  watch_stop = false;
   deliveries_without_retire = 0;
   UpdateMode();
   FlushTlb(true);
@@ -183,7 +185,11 @@ RunResult CpuCore::Run(uint64_t target_icount) {
       if (async_exit.exchange(false, std::memory_order_relaxed)) return {StopReason::kExitRequested, icount};
       CheckEvents();
     }
-    if (__builtin_expect(s.shutdown || s.halted || exit_requested, 0)) {
+    if (__builtin_expect(s.shutdown || s.halted || exit_requested || watch_stop, 0)) {
+      if (watch_stop) {  // an event delivery, or a faulting instruction, touched a watched range
+        watch_stop = false;
+        return {StopReason::kWatchpoint, icount};
+      }
       if (s.shutdown) return {StopReason::kShutdown, icount};
       if (s.halted) return {StopReason::kHalted, icount};
       return {StopReason::kExitRequested, icount};
@@ -212,7 +218,8 @@ RunResult CpuCore::Run(uint64_t target_icount) {
         continue;
       }
       phys = te->ppage | (lin & 0xfff);
-      in_ram = te->host != nullptr;
+      // A watched page's entry has no host pointer but is still RAM: its code is cached.
+      in_ram = te->host != nullptr || mem.Span(te->ppage, kGuestPageSize) != nullptr;
       b = in_ram ? LookupBlock(phys) : nullptr;
       if (in_ram && mode == kModeLong64) {
         fetch_vpage = s.rip >> 12;
@@ -241,11 +248,12 @@ RunResult CpuCore::Run(uint64_t target_icount) {
     uint64_t n = std::min<uint64_t>(nops, target - icount);
     if (icount < s.interrupt_shadow_until) n = std::min<uint64_t>(n, s.interrupt_shadow_until - icount);
     const bool tf = (s.rflags & kFlagTf) != 0;
-    if (tf || !breakpoints.empty()) n = 1;
+    if (tf) n = 1;
+    const uint64_t ip_mask = long64() ? ~uint64_t{0} : (mode == kModeProt32 || mode == kModeCompat32) ? 0xffffffffu : 0xffffu;
+    if (__builtin_expect(!breakpoints.empty(), 0) && n > 1) n = OpsBeforeBreakpoint(ops, n, ip_mask);
 
     current_block = b;
     const uint64_t base_rip = s.rip;
-    const uint64_t ip_mask = long64() ? ~uint64_t{0} : (mode == kModeProt32 || mode == kModeCompat32) ? 0xffffffffu : 0xffffu;
     end_block = false;
     bool retired_last = false;
     for (uint64_t i = 0; i < n; ++i) {
@@ -261,7 +269,7 @@ RunResult CpuCore::Run(uint64_t target_icount) {
       ++icount;
       deliveries_without_retire = 0;
       retired_last = true;
-      if (end_block || halted_now) break;
+      if (end_block || halted_now || watch_stop) break;
     }
     current_block = nullptr;
     retired_blocks.clear();
@@ -277,8 +285,28 @@ RunResult CpuCore::Run(uint64_t target_icount) {
       s.dr[6] |= 0x4000;
       Deliver(1, false, 0, false, s.rip, true);
     }
+    if (watch_stop) {
+      watch_stop = false;
+      return {StopReason::kWatchpoint, icount};
+    }
     if (exit_requested) return {StopReason::kExitRequested, icount};
   }
+}
+
+// How many of the first n ops of the block at s.rip run before one whose linear RIP is a
+// breakpoint (op 0 is never counted: the loop top checked it, or it is the first instruction
+// of this Run). One ordered-set lookup per block, so that breakpoints cost nothing in blocks
+// that hold none.
+uint64_t CpuCore::OpsBeforeBreakpoint(const Op* ops, uint64_t n, uint64_t ip_mask) const {
+  const uint64_t base = s.seg[kCs].base;
+  const uint64_t last_ip = (s.rip + ops[n - 1].offset) & ip_mask;  // offsets ascend
+  if (last_ip >= s.rip) {  // the usual case: no IP wrap inside the block
+    auto it = breakpoints.upper_bound(base + s.rip);
+    if (it == breakpoints.end() || *it > base + last_ip) return n;
+  }
+  for (uint64_t i = 1; i < n; ++i)
+    if (breakpoints.count(base + ((s.rip + ops[i].offset) & ip_mask))) return i;
+  return n;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -317,6 +345,23 @@ void Cpu::RequestExitAsync() { core_->async_exit.store(true, std::memory_order_r
 void Cpu::AddBreakpoint(uint64_t linear_rip) { core_->breakpoints.insert(linear_rip); }
 void Cpu::RemoveBreakpoint(uint64_t linear_rip) { core_->breakpoints.erase(linear_rip); }
 void Cpu::ClearBreakpoints() { core_->breakpoints.clear(); }
+void Cpu::SetWatchpoints(std::vector<Watchpoint> watchpoints) {
+  CpuCore& c = *core_;
+  c.watch_pages.clear();
+  for (const Watchpoint& w : watchpoints) {
+    if (w.length == 0) continue;
+    const uint64_t first = w.linear >> 12;
+    const uint64_t last_byte = w.length - 1 > ~uint64_t{0} - w.linear ? ~uint64_t{0} : w.linear + w.length - 1;
+    c.watch_pages.emplace_back(first, last_byte >> 12);
+  }
+  std::erase_if(watchpoints, [](const Watchpoint& w) { return w.length == 0; });
+  c.watchpoints = std::move(watchpoints);
+  // Re-derive every TLB entry's host pointer; the translations themselves stay as they are.
+  for (TlbEntry& e : c.tlb)
+    if (e.vpage != kNoTlbPage) e.host = c.TlbHost(e.vpage, e.ppage);
+}
+const std::vector<Watchpoint>& Cpu::watchpoints() const { return core_->watchpoints; }
+const WatchHit& Cpu::last_watch_hit() const { return core_->watch_hit; }
 bool Cpu::TranslateLinear(uint64_t linear, uint64_t* gpa) const {
   return core_->WalkNoSideEffects(linear, gpa);
 }
@@ -468,11 +513,12 @@ void Cpu::LoadState(StateReader& r) {
   c.icount = icount;
   c.intr = intr;
   c.nmi_pending = nmi;
+  c.watch_stop = false;
   c.deliveries_without_retire = stalled;
   c.UpdateMode();
   c.FlushTlb(true);
   for (auto& [index, e] : tlb) {
-    e.host = c.mem.Span(e.ppage, kGuestPageSize);
+    e.host = c.TlbHost(e.vpage, e.ppage);
     c.tlb[index] = e;
   }
   c.fetch_vpage = fetch_vpage;

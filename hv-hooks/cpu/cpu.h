@@ -82,12 +82,34 @@ enum class StopReason : uint8_t {
   kShutdown,        // triple fault; the CPU stays stopped until Reset()
   kBreakpoint,      // about to execute an instruction at a breakpoint (not retired)
   kExitRequested,   // RequestExit() was called by a platform callback or another thread
+  kWatchpoint,      // an instruction that touched a watched range retired (or faulted)
 };
 const char* StopReasonName(StopReason reason);
 
 struct RunResult {
   StopReason reason = StopReason::kTargetReached;
   uint64_t icount = 0;
+};
+
+// A host-side watchpoint on a range of linear addresses (a debugger's, not the guest's
+// DR0-DR3): any number, any length.
+inline constexpr uint8_t kWatchWrite = 1, kWatchRead = 2;
+struct Watchpoint {
+  uint64_t linear = 0;
+  uint64_t length = 1;
+  uint8_t kinds = kWatchWrite;  // kWatchWrite | kWatchRead
+
+  bool operator==(const Watchpoint&) const = default;
+};
+// The first access an instruction made to a watched range.
+struct WatchHit {
+  uint64_t icount = 0;    // of the accessing instruction (before it retired)
+  uint64_t rip = 0;       // its RIP
+  uint64_t address = 0;   // the accessed linear address, clipped into the watched range
+  uint8_t kind = kWatchWrite;  // kWatchWrite or kWatchRead
+  Watchpoint watch;       // the watchpoint hit
+
+  bool operator==(const WatchHit&) const = default;
 };
 
 struct CpuCore;
@@ -138,6 +160,17 @@ class Cpu final : public Stateful {
   void AddBreakpoint(uint64_t linear_rip);
   void RemoveBreakpoint(uint64_t linear_rip);
   void ClearBreakpoints();
+
+  // Host-side watchpoints (replaces the whole set). Only the pages holding a watched byte
+  // leave the TLB's fast path: accesses to them take the checked slow path, everything else
+  // runs at full speed. An instruction whose data access (read or write, of the kinds the
+  // watchpoint names; instruction fetch excluded) overlaps a watched range finishes, then Run
+  // returns kWatchpoint with last_watch_hit() describing the first such access. Watchpoints
+  // are not CPU state: saving, loading and digests ignore them, and they never change what
+  // the guest sees (the TLB keeps exactly the translations it would hold without them).
+  void SetWatchpoints(std::vector<Watchpoint> watchpoints);
+  const std::vector<Watchpoint>& watchpoints() const;
+  const WatchHit& last_watch_hit() const;
 
   // Translation of a linear address through the guest's page tables without side effects
   // (no A/D updates, no faults); for debuggers and forensics.

@@ -3,6 +3,8 @@
 // (RAM through host pointers, everything else through the platform's MMIO).
 #include "hv-hooks/cpu/core.h"
 
+#include <algorithm>
+
 namespace vmrr {
 namespace {
 
@@ -189,7 +191,7 @@ bool CpuCore::Translate(uint64_t lin, Access acc, bool user, TlbEntry** out, boo
   if (!(s.efer & (1u << 10)) && !paging()) phys_page &= 0xfffff000u;
   e.vpage = vpage;
   e.ppage = phys_page;
-  e.host = mem.Span(phys_page, kGuestPageSize);
+  e.host = TlbHost(vpage, phys_page);
   e.rights = rights;
   *out = &e;
   return true;
@@ -270,6 +272,23 @@ bool CpuCore::WritePhys(uint64_t gpa, unsigned size, uint64_t v) {
   return true;
 }
 
+void CpuCore::CheckWatch(uint64_t lin, unsigned size, uint8_t kind) {
+  if (watch_stop) return;  // the first watched access of an instruction is the one reported
+  for (const Watchpoint& w : watchpoints) {
+    // Overlap of [lin, lin + size) and [w.linear, w.linear + w.length), free of overflow at
+    // the top of the address space.
+    const bool overlap = lin >= w.linear ? lin - w.linear < w.length : w.linear - lin < size;
+    if (!(w.kinds & kind) || !overlap) continue;
+    watch_stop = true;
+    watch_hit.icount = icount;
+    watch_hit.rip = s.rip;
+    watch_hit.address = std::max(lin, w.linear);
+    watch_hit.kind = kind;
+    watch_hit.watch = w;
+    return;
+  }
+}
+
 bool CpuCore::ReadLin(uint64_t lin, unsigned size, uint64_t* v, Access acc) {
   const bool user = s.cpl == 3 && !sys_access;
   if (!long64() && !(s.efer & (1u << 10))) lin &= 0xffffffffu;
@@ -283,6 +302,7 @@ bool CpuCore::ReadLin(uint64_t lin, unsigned size, uint64_t* v, Access acc) {
       *v = x;
       return true;
     }
+    if (!watch_pages.empty() && acc != kExec) CheckWatch(lin, size, kWatchRead);
     return ReadPhys(e->ppage + off, size, v);
   }
   // Split across two pages: both translations before any access.
@@ -292,6 +312,7 @@ bool CpuCore::ReadLin(uint64_t lin, unsigned size, uint64_t* v, Access acc) {
   const uint64_t p1 = e->ppage + off;
   if (!Translate(lin + first, acc, user, &e2)) return false;
   const uint64_t p2 = e2->ppage;
+  if (!watch_pages.empty() && acc != kExec) CheckWatch(lin, size, kWatchRead);
   uint64_t lo, hi;
   if (!ReadPhys(p1, first, &lo) || !ReadPhys(p2, size - first, &hi)) return false;
   *v = lo | (hi << (8 * first));
@@ -310,6 +331,7 @@ bool CpuCore::WriteLin(uint64_t lin, unsigned size, uint64_t v) {
       mem.NoteWrite(e->ppage + off, size);
       return true;
     }
+    if (!watch_pages.empty()) CheckWatch(lin, size, kWatchWrite);
     return WritePhys(e->ppage + off, size, v);
   }
   const unsigned first = 4096 - off;
@@ -318,6 +340,7 @@ bool CpuCore::WriteLin(uint64_t lin, unsigned size, uint64_t v) {
   const uint64_t p1 = e->ppage + off;
   if (!Translate(lin + first, kWrite, user, &e2)) return false;
   const uint64_t p2 = e2->ppage;
+  if (!watch_pages.empty()) CheckWatch(lin, size, kWatchWrite);
   return WritePhys(p1, first, v) && WritePhys(p2, size - first, v >> (8 * first));
 }
 

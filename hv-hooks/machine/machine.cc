@@ -79,6 +79,7 @@ const char* MachineStopName(MachineStop stop) {
     case MachineStop::kHaltedForever: return "halted forever (HLT with interrupts disabled)";
     case MachineStop::kBreakpoint: return "breakpoint";
     case MachineStop::kExitRequested: return "stop requested";
+    case MachineStop::kWatchpoint: return "watchpoint";
     case MachineStop::kHostError: return "host error";
   }
   return "unknown";
@@ -329,6 +330,8 @@ MachineResult Machine::Run(uint64_t target_icount) {
         return result(MachineStop::kShutdown);
       case StopReason::kBreakpoint:
         return result(MachineStop::kBreakpoint);
+      case StopReason::kWatchpoint:
+        return result(MachineStop::kWatchpoint);
       case StopReason::kHalted:
         break;
     }
@@ -393,6 +396,9 @@ void Machine::RemoveBreakpoint(uint64_t linear_rip) {
 void Machine::ClearBreakpoints() {
   impl_->breakpoints.clear();
   impl_->cpu->ClearBreakpoints();
+}
+void Machine::SetWatchpoints(std::vector<Watchpoint> watchpoints) {
+  impl_->cpu->SetWatchpoints(std::move(watchpoints));
 }
 
 // ---------------------------------------------------------------------------------------

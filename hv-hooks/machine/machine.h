@@ -46,6 +46,7 @@ enum class MachineStop : uint8_t {
   kBreakpoint,       // a CPU breakpoint
   kExitRequested,    // RequestStop() (signal handler, debugger)
   kHostError,        // StopForHostError(): the environment or a host backend could not answer
+  kWatchpoint,       // an instruction touched a watched range (cpu().last_watch_hit()); it retired
 };
 const char* MachineStopName(MachineStop stop);
 
@@ -128,6 +129,9 @@ class Machine {
   void AddBreakpoint(uint64_t linear_rip);
   void RemoveBreakpoint(uint64_t linear_rip);
   void ClearBreakpoints();
+  // Debugger watchpoints (Cpu::SetWatchpoints): Run returns kWatchpoint after the instruction
+  // that touched one; cpu().last_watch_hit() says which access.
+  void SetWatchpoints(std::vector<Watchpoint> watchpoints);
 
   // Whole-machine snapshot (CPU, clock, devices, memory with zero pages elided). Restoring it
   // into a machine with the same MachineConfig gives byte-identical behaviour. LoadSnapshot
