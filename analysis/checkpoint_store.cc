@@ -63,6 +63,13 @@ void CheckpointStore::Thin() {
   }
 }
 
+std::optional<uint64_t> CheckpointStore::NearestAtOrBefore(uint64_t icount) const {
+  auto it = std::upper_bound(checkpoints_.begin(), checkpoints_.end(), icount,
+                             [](uint64_t ic, const Entry& c) { return ic < c.icount; });
+  if (it == checkpoints_.begin()) return std::nullopt;
+  return std::prev(it)->icount;
+}
+
 void CheckpointStore::NoteEnd(const MachineResult& end) { end_ = end; }
 
 std::vector<uint64_t> CheckpointStore::icounts() const {

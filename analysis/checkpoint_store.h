@@ -41,6 +41,9 @@ class CheckpointStore {
   // (Divergence, LogExhausted, MachineError) propagates.
   MachineResult GoTo(ReplayMachine& rm, uint64_t icount);
 
+  // The icount of the nearest checkpoint at or before `icount`, if any.
+  std::optional<uint64_t> NearestAtOrBefore(uint64_t icount) const;
+
   size_t size() const { return checkpoints_.size(); }
   size_t bytes_held() const { return bytes_held_; }
   size_t budget_bytes() const { return budget_; }

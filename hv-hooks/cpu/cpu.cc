@@ -183,7 +183,9 @@ RunResult CpuCore::Run(uint64_t target_icount) {
     // delivery and its handler's first instruction.
     if (__builtin_expect(intr || nmi_pending || async_exit.load(std::memory_order_relaxed), 0)) {
       if (async_exit.exchange(false, std::memory_order_relaxed)) return {StopReason::kExitRequested, icount};
-      CheckEvents();
+      // A delivered event moves RIP to its handler: that is a new position, whose breakpoint
+      // counts even at the start of a Run (only the instruction Run started at is skipped).
+      if (CheckEvents()) first = false;
     }
     if (__builtin_expect(s.shutdown || s.halted || exit_requested || watch_stop, 0)) {
       if (watch_stop) {  // an event delivery, or a faulting instruction, touched a watched range

@@ -156,7 +156,9 @@ class Cpu final : public Stateful {
   void RequestExitAsync();
 
   // Host-side breakpoints on linear RIP values; Run stops before executing them, except for
-  // the first instruction of a Run call (so that continuing from a breakpoint makes progress).
+  // the instruction a Run call starts at (so that continuing from a breakpoint makes
+  // progress). An event delivered at that boundary moves RIP to the handler, whose breakpoint
+  // does count.
   void AddBreakpoint(uint64_t linear_rip);
   void RemoveBreakpoint(uint64_t linear_rip);
   void ClearBreakpoints();

@@ -1,0 +1,284 @@
+#include "analysis/time_travel.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+#include <variant>
+
+namespace vmrr::analysis {
+
+const char* TravelStopName(TravelStop::Kind kind) {
+  switch (kind) {
+    case TravelStop::Kind::kTarget: return "target";
+    case TravelStop::Kind::kBreakpoint: return "breakpoint";
+    case TravelStop::Kind::kWatchpoint: return "watchpoint";
+    case TravelStop::Kind::kBegin: return "beginning of the recording";
+    case TravelStop::Kind::kEnd: return "end of the recording";
+    case TravelStop::Kind::kInterrupted: return "interrupted";
+  }
+  return "?";
+}
+
+namespace {
+
+ReplayingEnvironmentOptions EnvOptions(const log::LogReader& reader) {
+  ReplayingEnvironmentOptions o;
+  o.log_complete = reader.complete();
+  return o;
+}
+
+const log::CheckpointInfo& FirstCheckpoint(const log::LogReader& reader) {
+  if (reader.checkpoints().empty())
+    throw std::invalid_argument("log '" + reader.name() + "' holds no starting snapshot");
+  return reader.checkpoints().front();
+}
+
+}  // namespace
+
+TimeTravel::TimeTravel(const log::LogReader& reader, const SessionConfig& config,
+                       const std::optional<std::string>& disk_path, TimeTravelOptions options)
+    : reader_(reader), options_(options) {
+  if (options_.checkpoint_interval == 0) options_.checkpoint_interval = 1;
+  if (options_.slice == 0) options_.slice = 1;
+  rm_ = std::make_unique<ReplayMachine>(reader, config, disk_path, FirstCheckpoint(reader), EnvOptions(reader));
+  store_ = std::make_unique<CheckpointStore>(options_.checkpoint_memory);
+  begin_ = rm_->machine().icount();
+  furthest_ = begin_;
+  store_->Take(*rm_);
+  // The recording's end: its End record (in the last frame that holds records), else the last
+  // icount a cut log covers.
+  end_ = reader.frames().empty() ? begin_ : reader.frames().back().header.last_icount;
+  std::vector<log::Record> records;
+  for (size_t i = reader.frames().size(); i-- > 0 && !end_record_;) {
+    reader.ReadFrame(i, &records);
+    for (const log::Record& r : records) {
+      if (const auto* e = std::get_if<log::End>(&r.body)) {
+        end_record_ = *e;
+        end_ = r.icount;
+      }
+    }
+    if (!records.empty()) break;
+  }
+  end_ = std::max(end_, begin_);
+}
+
+TimeTravel::~TimeTravel() = default;
+
+uint64_t TimeTravel::icount() const { return rm_->machine().icount(); }
+Machine& TimeTravel::machine() { return rm_->machine(); }
+
+void TimeTravel::AddBreakpoint(uint64_t linear) { breakpoints_.insert(linear); }
+void TimeTravel::RemoveBreakpoint(uint64_t linear) { breakpoints_.erase(linear); }
+void TimeTravel::SetWatchpoints(std::vector<Watchpoint> watchpoints) { watchpoints_ = std::move(watchpoints); }
+
+uint64_t TimeTravel::Linear() {
+  const CpuState& s = rm_->machine().cpu().state();
+  return s.seg[kCs].base + s.rip;  // as Machine's breakpoints compare
+}
+
+void TimeTravel::Arm(bool on, const std::vector<Watchpoint>& watches) {
+  Machine& m = rm_->machine();
+  m.ClearBreakpoints();
+  if (on)
+    for (uint64_t b : breakpoints_) m.AddBreakpoint(b);
+  m.SetWatchpoints(on ? watches : std::vector<Watchpoint>{});
+}
+
+void TimeTravel::NoteStop(const MachineResult& r) {
+  if (r.stop == MachineStop::kGuestExit || r.stop == MachineStop::kShutdown ||
+      r.stop == MachineStop::kHaltedForever) {
+    end_ = std::min(end_, r.icount);
+    store_->NoteEnd(r);
+  }
+}
+
+void TimeTravel::MaybeCheckpoint() {
+  const uint64_t ic = icount();
+  if (ic % options_.checkpoint_interval != 0) return;
+  if (store_->NearestAtOrBefore(ic) == ic) return;
+  store_->Take(*rm_);
+}
+
+void TimeTravel::RunQuiet(uint64_t target) {
+  Arm(false, {});
+  while (icount() < target) {
+    const uint64_t from = icount();
+    const uint64_t boundary = (from / options_.checkpoint_interval + 1) * options_.checkpoint_interval;
+    const MachineResult r = rm_->RunTo(std::min(target, boundary));
+    replayed_ += r.icount - from;
+    furthest_ = std::max(furthest_, r.icount);
+    if (r.stop != MachineStop::kTargetReached) {
+      NoteStop(r);
+      if (r.icount == from || r.stop != MachineStop::kExitRequested) return;
+    }
+    MaybeCheckpoint();
+  }
+}
+
+std::optional<TimeTravel::Hit> TimeTravel::RunArmed(uint64_t target, bool check_first) {
+  if (check_first && breakpoints_.count(Linear())) return Hit{TravelStop::Kind::kBreakpoint, icount(), {}, Linear()};
+  const uint64_t from = icount();
+  const MachineResult r = rm_->RunTo(target);
+  replayed_ += r.icount - from;
+  furthest_ = std::max(furthest_, r.icount);
+  switch (r.stop) {
+    case MachineStop::kTargetReached:
+    case MachineStop::kExitRequested:
+      return std::nullopt;
+    case MachineStop::kBreakpoint:
+      return Hit{TravelStop::Kind::kBreakpoint, r.icount, {}, Linear()};
+    case MachineStop::kWatchpoint:
+      return Hit{TravelStop::Kind::kWatchpoint, r.icount, rm_->machine().cpu().last_watch_hit()};
+    case MachineStop::kGuestExit:
+    case MachineStop::kShutdown:
+    case MachineStop::kHaltedForever:
+    case MachineStop::kHostError:
+      NoteStop(r);
+      return Hit{TravelStop::Kind::kEnd, r.icount, {}};
+  }
+  return std::nullopt;
+}
+
+TravelStop TimeTravel::GoTo(uint64_t target) {
+  target = std::clamp(target, begin_, end_);
+  Arm(false, {});
+  const uint64_t now = icount();
+  if (target != now) {
+    const uint64_t from = store_->NearestAtOrBefore(target).value_or(begin_);
+    // Run forward from here when no checkpoint lies between here and the target.
+    if (target < now || from > now) store_->GoTo(*rm_, from);
+    RunQuiet(target);
+  }
+  TravelStop s;
+  s.kind = icount() == end_ && target == end_ ? TravelStop::Kind::kEnd
+           : icount() == begin_ && target == begin_ ? TravelStop::Kind::kBegin
+                                                     : TravelStop::Kind::kTarget;
+  s.icount = icount();
+  return s;
+}
+
+TravelStop TimeTravel::StepForward() {
+  if (icount() >= end_) return TravelStop{TravelStop::Kind::kEnd, icount(), {}};
+  RunQuiet(icount() + 1);
+  return TravelStop{icount() >= end_ ? TravelStop::Kind::kEnd : TravelStop::Kind::kTarget, icount(), {}};
+}
+
+TravelStop TimeTravel::StepBackward() {
+  if (icount() <= begin_) return TravelStop{TravelStop::Kind::kBegin, icount(), {}};
+  TravelStop s = GoTo(icount() - 1);
+  s.kind = TravelStop::Kind::kTarget;  // it moved: a step, wherever it landed
+  return s;
+}
+
+TravelStop TimeTravel::Found(const Hit& h) {
+  TravelStop s;
+  s.kind = h.kind;
+  s.icount = h.icount;
+  s.watch = h.watch;
+  return s;
+}
+
+TravelStop TimeTravel::ContinueForward(const Interrupt& interrupt) {
+  bool check_first = false;  // continuing from a breakpoint executes it
+  for (;;) {
+    if (icount() >= end_) {
+      Arm(false, {});
+      return TravelStop{TravelStop::Kind::kEnd, icount(), {}};
+    }
+    const uint64_t from = icount();
+    const uint64_t boundary = (from / options_.checkpoint_interval + 1) * options_.checkpoint_interval;
+    Arm(true, watchpoints_);
+    const std::optional<Hit> h = RunArmed(std::min({end_, from + options_.slice, boundary}), check_first);
+    Arm(false, {});
+    check_first = true;  // a slice boundary on a breakpoint stops there
+    MaybeCheckpoint();
+    if (h) {
+      if (h->kind == TravelStop::Kind::kEnd) return TravelStop{TravelStop::Kind::kEnd, icount(), {}};
+      return Found(*h);
+    }
+    if (interrupt && interrupt()) return TravelStop{TravelStop::Kind::kInterrupted, icount(), {}};
+  }
+}
+
+std::optional<TimeTravel::Hit> TimeTravel::ScanBackward(uint64_t hi, bool use_breakpoints,
+                                                         const std::vector<Watchpoint>& watches,
+                                                         const Interrupt& interrupt, bool* interrupted) {
+  *interrupted = false;
+  const std::set<uint64_t> saved_bps = breakpoints_;
+  if (!use_breakpoints) breakpoints_.clear();
+  struct Restore {
+    std::set<uint64_t>& bps;
+    const std::set<uint64_t>& saved;
+    ~Restore() { bps = saved; }
+  } restore_bps{breakpoints_, saved_bps};
+  while (hi > begin_) {
+    const uint64_t lo = std::min(store_->NearestAtOrBefore(hi - 1).value_or(begin_), hi - 1);
+    GoTo(lo);
+    std::optional<Hit> last;
+    bool check_first = true;  // a breakpoint at lo itself is before hi
+    while (icount() < hi) {
+      const uint64_t from = icount();
+      const uint64_t boundary = (from / options_.checkpoint_interval + 1) * options_.checkpoint_interval;
+      Arm(true, watches);
+      const std::optional<Hit> h = RunArmed(std::min({hi, from + options_.slice, boundary}), check_first);
+      Arm(false, {});
+      MaybeCheckpoint();
+      if (h) {
+        if (h->kind == TravelStop::Kind::kEnd) break;
+        Hit at = *h;
+        if (at.kind == TravelStop::Kind::kWatchpoint) at.icount = at.watch.icount;  // before it
+        last = at;
+        check_first = false;  // go on past the breakpoint just found
+        continue;
+      }
+      check_first = true;
+      if (interrupt && interrupt()) {
+        *interrupted = true;
+        return std::nullopt;
+      }
+    }
+    if (last) return last;
+    hi = lo;
+  }
+  return std::nullopt;
+}
+
+TravelStop TimeTravel::ContinueBackward(const Interrupt& interrupt) {
+  bool interrupted = false;
+  const std::optional<Hit> h = ScanBackward(icount(), true, watchpoints_, interrupt, &interrupted);
+  if (interrupted) return TravelStop{TravelStop::Kind::kInterrupted, icount(), {}};
+  if (!h) {
+    GoTo(begin_);
+    return TravelStop{TravelStop::Kind::kBegin, icount(), {}};
+  }
+  MoveTo(*h);
+  return Found(*h);
+}
+
+void TimeTravel::MoveTo(const Hit& h) {
+  GoTo(h.icount);
+  if (h.kind != TravelStop::Kind::kBreakpoint || Linear() == h.linear) return;
+  // The breakpoint is on the first instruction of an event handler entered at this boundary:
+  // the position GoTo reaches is before the delivery; take it, armed with that breakpoint.
+  const std::set<uint64_t> saved = breakpoints_;
+  breakpoints_ = {h.linear};
+  Arm(true, {});
+  const std::optional<Hit> again = RunArmed(h.icount + 1, false);
+  Arm(false, {});
+  breakpoints_ = saved;
+  if (!again || again->kind != TravelStop::Kind::kBreakpoint || icount() != h.icount)
+    throw std::logic_error("time travel: the breakpoint found at icount " + std::to_string(h.icount) +
+                           " was not hit again there");
+}
+
+std::optional<WatchHit> TimeTravel::LastWriteBefore(uint64_t addr, uint64_t len, const Interrupt& interrupt) {
+  const uint64_t now = icount();
+  bool interrupted = false;
+  const std::optional<Hit> h =
+      ScanBackward(now, false, {Watchpoint{addr, std::max<uint64_t>(len, 1), kWatchWrite}}, interrupt, &interrupted);
+  GoTo(now);
+  if (!h) return std::nullopt;
+  return h->watch;
+}
+
+}  // namespace vmrr::analysis
