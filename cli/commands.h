@@ -12,5 +12,12 @@ void AddRecordCommand(CLI::App& app, int* exit_code);
 void AddReplayCommand(CLI::App& app, int* exit_code);
 // `run`: a live boot without a log (cli/run.cc).
 void AddRunCommand(CLI::App& app, int* exit_code);
+// `debug`: gdb over a recording, forwards and backwards (cli/debug.cc).
+void AddDebugCommand(CLI::App& app, int* exit_code);
+
+// Inside a catch block of a command that opens a log for replay: prints the exception being
+// handled as "vmrr COMMAND: message" and returns its exit status (the statuses of `vmrr
+// replay`); rethrows what it does not know.
+int ReportReplayError(const char* command);
 
 }  // namespace vmrr::cli

@@ -41,13 +41,16 @@ bool ParsePorts(const std::string& s, uint16_t* local, uint16_t* peer) {
   }
 }
 
-uint64_t ParseSize(const std::string& s) {
+
+}  // namespace
+
+uint64_t ParseSize(const std::string& option, const std::string& s) {
   size_t pos = 0;
   unsigned long long v = 0;
   try {
     v = std::stoull(s, &pos);
   } catch (const std::exception&) {
-    throw CLI::ValidationError("--memory", "'" + s + "' is not a size (e.g. 128M)");
+    throw CLI::ValidationError(option, "'" + s + "' is not a size (e.g. 128M)");
   }
   std::string suffix = s.substr(pos);
   uint64_t mult = 1;
@@ -55,15 +58,13 @@ uint64_t ParseSize(const std::string& s) {
   else if (suffix.empty()) mult = 1;
   else if (suffix == "M" || suffix == "m") mult = 1ull << 20;
   else if (suffix == "G" || suffix == "g") mult = 1ull << 30;
-  else throw CLI::ValidationError("--memory", "unknown size suffix '" + suffix + "' (K, M or G)");
+  else throw CLI::ValidationError(option, "unknown size suffix '" + suffix + "' (K, M or G)");
   return v * mult;
 }
 
-}  // namespace
-
 MachineConfig ToMachineConfig(const MachineOptions& o) {
   MachineConfig c;
-  c.memory_bytes = ParseSize(o.memory);
+  c.memory_bytes = ParseSize("--memory", o.memory);
   c.clock_mode = o.clock == "host" ? VirtualClock::Mode::kHost : VirtualClock::Mode::kIcount;
   c.sample_interval = o.sample_interval;
   c.icount_epoch_ns = o.epoch_ns;

@@ -30,6 +30,8 @@ struct MachineOptions {
 void AddMachineOptions(CLI::App* cmd, MachineOptions* o);
 // Throws CLI::ValidationError naming the option on a malformed value.
 MachineConfig ToMachineConfig(const MachineOptions& o);
+// "128M", "1G", "4096": bytes; throws CLI::ValidationError naming `option` otherwise.
+uint64_t ParseSize(const std::string& option, const std::string& s);
 LiveEnvironmentOptions ToLiveOptions(const MachineOptions& o);
 
 // --net udp:HOST:PEER_PORT[:LOCAL_PORT] (HOST loopback, LOCAL defaults to PEER + 1) ->

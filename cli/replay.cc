@@ -101,13 +101,22 @@ int Replay(const ReplayCliOptions& o) {
       return kExitDivergence;
     }
     return kExitOk;
-  } catch (const log::LogError& e) {
+  } catch (...) {
     close_console();
-    std::fprintf(stderr, "vmrr replay: %s\n", e.what());
+    return ReportReplayError("replay");
+  }
+}
+
+}  // namespace
+
+int ReportReplayError(const char* command) {
+  try {
+    throw;
+  } catch (const log::LogError& e) {
+    std::fprintf(stderr, "vmrr %s: %s\n", command, e.what());
     return ExitCodeFor(e.code());
   } catch (const ReplayRefused& e) {
-    close_console();
-    std::fprintf(stderr, "vmrr replay: %s\n", e.what());
+    std::fprintf(stderr, "vmrr %s: %s\n", command, e.what());
     switch (e.code()) {
       case ReplayRefused::Code::kImageMismatch: return kExitImageMismatch;
       case ReplayRefused::Code::kNoCheckpoint: return kExitTruncated;
@@ -115,13 +124,10 @@ int Replay(const ReplayCliOptions& o) {
     }
     return kExitFailure;
   } catch (const MachineError& e) {
-    close_console();
-    std::fprintf(stderr, "vmrr replay: %s\n", e.what());
+    std::fprintf(stderr, "vmrr %s: %s\n", command, e.what());
     return e.code() == MachineError::Code::kSnapshot ? kExitDamaged : kExitFailure;
   }
 }
-
-}  // namespace
 
 void AddReplayCommand(CLI::App& app, int* exit_code) {
   auto o = std::make_shared<ReplayCliOptions>();

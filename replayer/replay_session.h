@@ -63,6 +63,8 @@ class ReplaySession {
 
   const log::LogReader& reader() const { return reader_; }
   const SessionConfig& config() const { return config_; }
+  // The disk image the replay uses (checked against the log's hash), if the guest has one.
+  const std::optional<std::string>& disk_path() const { return disk_path_; }
 
  private:
   log::LogReader reader_;

@@ -208,6 +208,8 @@ bool CpuCore::WalkNoSideEffects(uint64_t lin, uint64_t* gpa) const {
     return mem.Read(a, v, n);
   };
   const bool pae = s.cr4 & 0x20, lma = s.efer & (1u << 10);
+  // A non-canonical address has no translation in long mode (an access to it is #GP).
+  if (lma && static_cast<uint64_t>(static_cast<int64_t>(lin << 16) >> 16) != lin) return false;
   uint64_t ent;
   if (!lma && !pae) {
     uint64_t pde;
