@@ -5,12 +5,17 @@
 // byte budget, checkpoints are evicted so that spacing grows with age (dense near the newest
 // position, exponentially sparser further back; the first one is always kept).
 //
-// Each checkpoint is a full ReplayMachine::Saved (its machine snapshot is LZ4-compressed with
-// zero pages elided); checkpoints do not yet share unchanged pages (see README.md).
+// Checkpoints are incremental: each holds the machine's state without RAM
+// (ReplayMachine::SavedCore, a few KiB) and a map of RAM pages shared with the other
+// checkpoints, in which only the pages the guest (or a device's DMA) dirtied since the
+// previous Take or restore are new copies: GuestMemory's dirty tracking, which this store owns
+// (it clears the dirty bits after each Take and restore). A restore writes back only the pages
+// whose content differs between the current memory and the checkpoint's.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -50,18 +55,50 @@ class CheckpointStore {
   std::vector<uint64_t> icounts() const;
   const std::optional<MachineResult>& end() const { return end_; }
 
+  // Guest pages held (shared pages counted once).
+  size_t pages_held() const { return counts_->pages; }
+
  private:
+  // RAM as pages shared between checkpoints: a map of 64-page chunks, each an array of page
+  // pointers; a null pointer is a page (or chunk) of zeros. Immutable once built.
+  static constexpr size_t kChunkPages = 64;
+  struct Counts {
+    size_t pages = 0, chunks = 0;
+  };
+  struct Page {
+    explicit Page(Counts* c) : counts(c) { ++counts->pages; }
+    ~Page() { --counts->pages; }
+    Counts* counts;
+    uint8_t bytes[kGuestPageSize];
+  };
+  struct Chunk {
+    explicit Chunk(Counts* c) : counts(c) { ++counts->chunks; }
+    Chunk(const Chunk& o) : counts(o.counts), pages(o.pages) { ++counts->chunks; }
+    ~Chunk() { --counts->chunks; }
+    Counts* counts;
+    std::shared_ptr<const Page> pages[kChunkPages];
+  };
+  using PageMap = std::vector<std::shared_ptr<const Chunk>>;
+
   struct Entry {
     uint64_t icount = 0;
-    size_t bytes = 0;
-    ReplayMachine::Saved saved;
+    size_t core_bytes = 0;
+    ReplayMachine::SavedCore core;
+    std::shared_ptr<const PageMap> pages;
   };
-  static size_t BytesOf(const ReplayMachine::Saved& s);
+  static size_t CoreBytesOf(const ReplayMachine::SavedCore& s);
+  // The map of `mem` now: current_ plus the dirty pages (all pages when there is no current_).
+  std::shared_ptr<const PageMap> Capture(const GuestMemory& mem);
   void Thin();
   void Restore(ReplayMachine& rm, const Entry& e);
+  void Recount();
 
+  // Declared first so that it outlives every page and chunk.
+  std::unique_ptr<Counts> counts_ = std::make_unique<Counts>();
+  std::shared_ptr<const PageMap> memory_;  // what RAM held at the last Take or restore
   size_t budget_;
   size_t bytes_held_ = 0;
+  size_t core_bytes_ = 0;
   uint64_t current_ = 0;  // icount of the latest Take: the position thinning measures from
   std::vector<Entry> checkpoints_;  // sorted by icount
   std::optional<MachineResult> end_;

@@ -84,6 +84,18 @@ ReplayMachine::Saved ReplayMachine::Save() const {
   return Saved{machine_->SaveSnapshot(), env_.SaveState(), inputs_.position(), flip_pending()};
 }
 
+ReplayMachine::SavedCore ReplayMachine::SaveCore() const {
+  return SavedCore{machine_->SaveCoreState(), env_.SaveState(), inputs_.position(), flip_pending()};
+}
+
+void ReplayMachine::RestoreCore(const SavedCore& s) {
+  machine_->LoadCoreState(s.core);
+  env_.LoadState(s.env);
+  inputs_.Seek(s.position);
+  failure_ = nullptr;
+  if (flip_) flip_done_ = !s.flip_pending;
+}
+
 void ReplayMachine::Restore(const Saved& s) {
   machine_->LoadSnapshot(s.snapshot);
   env_.LoadState(s.env);

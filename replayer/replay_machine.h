@@ -52,6 +52,16 @@ class ReplayMachine {
   };
   Saved Save() const;
   void Restore(const Saved& saved);
+  // The same without guest RAM (Machine::SaveCoreState): for checkpoint stores that keep the
+  // memory pages themselves. RestoreCore leaves RAM as it is.
+  struct SavedCore {
+    std::vector<uint8_t> core;
+    ReplayingEnvironment::State env;
+    LogPosition position;
+    bool flip_pending = false;
+  };
+  SavedCore SaveCore() const;
+  void RestoreCore(const SavedCore& saved);
 
   Machine& machine() { return *machine_; }
   ReplayingEnvironment& env() { return env_; }

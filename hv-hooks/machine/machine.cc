@@ -483,8 +483,7 @@ void ApplyMemory(GuestMemory& mem, const std::vector<uint64_t>& pages,
 }
 }  // namespace
 
-std::vector<uint8_t> Machine::SaveSnapshot() const {
-  StateWriter w;
+void Machine::SaveCore(StateWriter& w) const {
   SaveMachineConfig(w, config_);
   impl_->clock.SaveState(w);
   impl_->cpu->SaveState(w);
@@ -492,6 +491,11 @@ std::vector<uint8_t> Machine::SaveSnapshot() const {
   w.Begin("LOOP", 1);
   w.U64(impl_->next_stop);
   w.Bool(impl_->recheck);
+}
+
+std::vector<uint8_t> Machine::SaveSnapshot() const {
+  StateWriter w;
+  SaveCore(w);
   SaveMemory(w, impl_->mem);
   std::vector<uint8_t> bytes = w.Take();
   const uint64_t sum = XXH3_64bits(bytes.data(), bytes.size());
@@ -499,7 +503,13 @@ std::vector<uint8_t> Machine::SaveSnapshot() const {
   return bytes;
 }
 
-void Machine::LoadSnapshot(std::span<const uint8_t> bytes) {
+std::vector<uint8_t> Machine::SaveCoreState() const {
+  StateWriter w;
+  SaveCore(w);
+  return w.Take();
+}
+
+void Machine::LoadSections(std::span<const uint8_t> body, bool with_memory) {
   Impl& m = *impl_;
   // Everything is parsed and checked before anything changes: component sections are loaded
   // into the live components only after a backup of them was taken, and restored from it if a
@@ -513,14 +523,6 @@ void Machine::LoadSnapshot(std::span<const uint8_t> bytes) {
   std::vector<uint8_t> contents;
   uint64_t next_stop = 0;
   bool recheck = true;
-  if (bytes.size() < 8) {
-    throw MachineError(MachineError::Code::kSnapshot, "bad snapshot: shorter than its checksum");
-  }
-  const std::span<const uint8_t> body = bytes.first(bytes.size() - 8);
-  const uint64_t sum = LoadLe64(bytes.data() + body.size());
-  if (sum != XXH3_64bits(body.data(), body.size())) {
-    throw MachineError(MachineError::Code::kSnapshot, "bad snapshot: checksum mismatch (damaged or truncated)");
-  }
   try {
     StateReader r(body);
     CheckConfig(r, config_);
@@ -530,7 +532,7 @@ void Machine::LoadSnapshot(std::span<const uint8_t> bytes) {
     r.Begin("LOOP", 1);
     next_stop = r.U64();
     recheck = r.Bool();
-    ReadMemory(r, m.mem, &pages, &contents);
+    if (with_memory) ReadMemory(r, m.mem, &pages, &contents);
     r.ExpectEnd();
   } catch (const StateError& e) {
     StateReader undo(saved);
@@ -539,13 +541,27 @@ void Machine::LoadSnapshot(std::span<const uint8_t> bytes) {
     m.devices->LoadState(undo);
     throw MachineError(MachineError::Code::kSnapshot, std::string("bad snapshot: ") + e.what());
   }
-  ApplyMemory(m.mem, pages, contents);
+  if (with_memory) ApplyMemory(m.mem, pages, contents);
   m.next_stop = next_stop;
   m.recheck = recheck;
   m.stop_requested.store(false);
   m.host_error_pending = false;  // the failure belonged to the state just replaced
   m.host_error.clear();
 }
+
+void Machine::LoadSnapshot(std::span<const uint8_t> bytes) {
+  if (bytes.size() < 8) {
+    throw MachineError(MachineError::Code::kSnapshot, "bad snapshot: shorter than its checksum");
+  }
+  const std::span<const uint8_t> body = bytes.first(bytes.size() - 8);
+  const uint64_t sum = LoadLe64(bytes.data() + body.size());
+  if (sum != XXH3_64bits(body.data(), body.size())) {
+    throw MachineError(MachineError::Code::kSnapshot, "bad snapshot: checksum mismatch (damaged or truncated)");
+  }
+  LoadSections(body, true);
+}
+
+void Machine::LoadCoreState(std::span<const uint8_t> bytes) { LoadSections(bytes, false); }
 
 uint64_t Machine::StateDigest(DigestScope scope) const {
   XXH3_state_t* st = XXH3_createState();

@@ -138,11 +138,18 @@ class Machine {
   // throws MachineError(kSnapshot) on malformed bytes and leaves the machine unchanged.
   std::vector<uint8_t> SaveSnapshot() const;
   void LoadSnapshot(std::span<const uint8_t> bytes);
+  // The same without guest RAM (CPU, clock, devices, run loop; no checksum), for checkpoint
+  // stores that keep memory themselves (pages shared between checkpoints). LoadCoreState
+  // leaves RAM as it is; it throws MachineError(kSnapshot) and changes nothing on bad bytes.
+  std::vector<uint8_t> SaveCoreState() const;
+  void LoadCoreState(std::span<const uint8_t> bytes);
 
   // 128-bit digest (XXH3) of the state in the given scope, folded to 64 bits for logs.
   uint64_t StateDigest(DigestScope scope) const;
 
  private:
+  void SaveCore(StateWriter& w) const;
+  void LoadSections(std::span<const uint8_t> body, bool with_memory);
   class Impl;
   MachineConfig config_;
   Environment* env_;
