@@ -144,7 +144,17 @@ TravelStop TimeTravel::GoTo(uint64_t target) {
   Arm(false, {});
   const uint64_t now = icount();
   if (target != now) {
-    const uint64_t from = store_->NearestAtOrBefore(target).value_or(begin_);
+    uint64_t from = store_->NearestAtOrBefore(target).value_or(begin_);
+    // A checkpoint of the log's own between that one and the target (and here) is nearer:
+    // restore it and keep it in the store.
+    const log::CheckpointInfo* seed = LogCheckpointAtOrBefore(target);
+    if (seed && seed->icount > from + options_.checkpoint_interval &&
+        (target < now || seed->icount > now + options_.checkpoint_interval)) {
+      rm_->SeekToCheckpoint(*seed);
+      store_->Take(*rm_);
+      ++seeded_;
+      from = seed->icount;
+    }
     // Run forward from here when no checkpoint lies between here and the target.
     if (target < now || from > now) store_->GoTo(*rm_, from);
     RunQuiet(target);
@@ -200,6 +210,13 @@ TravelStop TimeTravel::ContinueForward(const Interrupt& interrupt) {
   }
 }
 
+const log::CheckpointInfo* TimeTravel::LogCheckpointAtOrBefore(uint64_t icount) const {
+  const auto& cks = reader_.checkpoints();
+  auto it = std::upper_bound(cks.begin(), cks.end(), icount,
+                             [](uint64_t ic, const log::CheckpointInfo& c) { return ic < c.icount; });
+  return it == cks.begin() ? nullptr : &*std::prev(it);
+}
+
 std::optional<TimeTravel::Hit> TimeTravel::ScanBackward(uint64_t hi, bool use_breakpoints,
                                                          const std::vector<Watchpoint>& watches,
                                                          const Interrupt& interrupt, bool* interrupted) {
@@ -212,7 +229,9 @@ std::optional<TimeTravel::Hit> TimeTravel::ScanBackward(uint64_t hi, bool use_br
     ~Restore() { bps = saved; }
   } restore_bps{breakpoints_, saved_bps};
   while (hi > begin_) {
-    const uint64_t lo = std::min(store_->NearestAtOrBefore(hi - 1).value_or(begin_), hi - 1);
+    uint64_t lo = store_->NearestAtOrBefore(hi - 1).value_or(begin_);
+    if (const log::CheckpointInfo* c = LogCheckpointAtOrBefore(hi - 1)) lo = std::max(lo, c->icount);
+    lo = std::min(lo, hi - 1);
     GoTo(lo);
     std::optional<Hit> last;
     bool check_first = true;  // a breakpoint at lo itself is before hi

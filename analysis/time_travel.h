@@ -95,6 +95,8 @@ class TimeTravel {
   // Everything the replay has executed so far is deterministic; these count work done, for
   // benchmarks and tests.
   uint64_t instructions_replayed() const { return replayed_; }
+  // How many of the log's own checkpoints were restored to seed the store.
+  uint64_t log_checkpoints_used() const { return seeded_; }
 
  private:
   struct Hit {
@@ -110,6 +112,7 @@ class TimeTravel {
   void Arm(bool on, const std::vector<Watchpoint>& watches);
   void NoteStop(const MachineResult& r);
   void MaybeCheckpoint();
+  const log::CheckpointInfo* LogCheckpointAtOrBefore(uint64_t icount) const;
   uint64_t Linear();
   // The last stop (armed with breakpoints if use_breakpoints, and `watches`) in [begin, hi),
   // searching windows between checkpoints from hi downwards; the position afterwards is
@@ -130,6 +133,7 @@ class TimeTravel {
   std::optional<log::End> end_record_;
   uint64_t furthest_ = 0;  // the highest icount the replay has reached
   uint64_t replayed_ = 0;
+  uint64_t seeded_ = 0;
   std::set<uint64_t> breakpoints_;
   std::vector<Watchpoint> watchpoints_;
 };

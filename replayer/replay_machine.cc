@@ -24,7 +24,8 @@ ReplayMachine::ReplayMachine(const log::LogReader& reader, const SessionConfig& 
                              const std::optional<std::string>& disk_path,
                              const log::CheckpointInfo& start, ReplayingEnvironmentOptions env_options,
                              std::optional<BitFlip> flip)
-    : boot_env_(std::make_unique<BootEnvironment>()),
+    : reader_(reader),
+      boot_env_(std::make_unique<BootEnvironment>()),
       inputs_(reader, PositionAfterCheckpoint(reader, start)),
       env_(inputs_, [&] {
         env_options.on_failure = [this](std::exception_ptr failure) { Fail(failure); };
@@ -82,6 +83,16 @@ MachineResult ReplayMachine::RunTo(uint64_t target) {
 
 ReplayMachine::Saved ReplayMachine::Save() const {
   return Saved{machine_->SaveSnapshot(), env_.SaveState(), inputs_.position(), flip_pending()};
+}
+
+void ReplayMachine::SeekToCheckpoint(const log::CheckpointInfo& checkpoint) {
+  const LogPosition after = PositionAfterCheckpoint(reader_, checkpoint);
+  const std::vector<uint8_t> snapshot = reader_.ReadSnapshot(checkpoint);
+  machine_->LoadSnapshot(snapshot);
+  env_.LoadState(ReplayingEnvironment::State{});  // as a replay constructed here starts
+  inputs_.Seek(after);
+  failure_ = nullptr;
+  if (flip_) flip_done_ = flip_->icount < machine_->icount();
 }
 
 ReplayMachine::SavedCore ReplayMachine::SaveCore() const {

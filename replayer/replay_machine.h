@@ -62,12 +62,17 @@ class ReplayMachine {
   };
   SavedCore SaveCore() const;
   void RestoreCore(const SavedCore& saved);
+  // Moves the replay to one of the log's own checkpoints (its snapshot, and the log's inputs
+  // from just after it), as if it had been constructed there. Throws LogError (damaged
+  // snapshot) and MachineError(kSnapshot), leaving the replay where it was.
+  void SeekToCheckpoint(const log::CheckpointInfo& checkpoint);
 
   Machine& machine() { return *machine_; }
   ReplayingEnvironment& env() { return env_; }
   bool flip_pending() const { return flip_ && !flip_done_; }
 
  private:
+  const log::LogReader& reader_;
   class BootEnvironment;
   std::unique_ptr<BootEnvironment> boot_env_;
   LogRecordSource inputs_;

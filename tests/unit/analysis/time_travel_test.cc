@@ -65,6 +65,17 @@ class TimeTravelTest : public ::testing::Test {
     ASSERT_EQ(rs.result.stop, MachineStop::kGuestExit);
     ASSERT_EQ(host.console, "TTTTT");
     end_ = rs.result.icount;
+    // The same run recorded with a log checkpoint every 50,000 instructions.
+    seeded_log_ = TempPath("timer-seeded.vmrr");
+    {
+      SessionConfig s = c;
+      s.digest_interval = 10'000;
+      s.checkpoint_interval = 50'000;
+      s.machine_digest_interval = 50'000;
+      test::FakeEnvironment h2;
+      RecordingSession again(s, h2, seeded_log_, "time_travel_test", log::WriterOptions{});
+      ASSERT_EQ(again.Run(0, {}).result.icount, end_);
+    }
 
     // The oracle: one plain forward replay, stepped one instruction at a time.
     log::LogReader reader = log::LogReader::Open(log_);
@@ -86,6 +97,7 @@ class TimeTravelTest : public ::testing::Test {
   static void TearDownTestSuite() {
     std::remove(kernel_.c_str());
     std::remove(log_.c_str());
+    std::remove(seeded_log_.c_str());
   }
 
   void SetUp() override {
@@ -114,7 +126,7 @@ class TimeTravelTest : public ::testing::Test {
     return Watchpoint{top - 48, 48, kWatchWrite};
   }
 
-  static inline std::string kernel_, log_;
+  static inline std::string kernel_, log_, seeded_log_;
   static inline uint64_t end_ = 0;
   static inline std::vector<uint64_t> rip_, digest_, rsp_, deliveries_;
   std::optional<log::LogReader> reader_;
@@ -250,6 +262,31 @@ TEST_F(TimeTravelTest, InterruptStopsABackwardSearch) {
   EXPECT_EQ(s.kind, TravelStop::Kind::kInterrupted);
   EXPECT_EQ(polls, 3);
   ExpectAt(tt_->icount());
+}
+
+TEST_F(TimeTravelTest, TheLogsOwnCheckpointsSeedTheStore) {
+  log::LogReader reader = log::LogReader::Open(seeded_log_);
+  ASSERT_GE(reader.checkpoints().size(), 8u);
+  TimeTravelOptions o;
+  o.checkpoint_interval = 1000;
+  TimeTravel tt(reader, config_, std::nullopt, o);
+  tt.GoTo(end_ - 10);
+  EXPECT_EQ(tt.machine().StateDigest(DigestScope::kCpu), digest_[end_ - 10]);
+  EXPECT_GE(tt.log_checkpoints_used(), 1u);
+  EXPECT_LT(tt.instructions_replayed(), 50'000u) << "replayed from the last log checkpoint, not from 0";
+  std::mt19937_64 rng(11);
+  for (int k = 0; k < 50; ++k) {
+    const uint64_t at = rng() % (end_ + 1);
+    tt.GoTo(at);
+    ASSERT_EQ(tt.machine().StateDigest(DigestScope::kCpu), digest_[at]) << "icount " << at;
+  }
+  tt.SetWatchpoints({FrameWatch()});
+  tt.GoTo(end_);
+  for (size_t k = deliveries_.size(); k-- > 0;) {
+    const TravelStop s = tt.ContinueBackward();
+    ASSERT_EQ(s.kind, TravelStop::Kind::kWatchpoint) << k;
+    EXPECT_EQ(s.icount, deliveries_[k]);
+  }
 }
 
 TEST_F(TimeTravelTest, CheckpointsStayWithinTheBudget) {
