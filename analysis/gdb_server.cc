@@ -237,7 +237,7 @@ std::string GdbServer::MonitorText(const std::string& command, const TimeTravel:
   if (w.empty() || w[0] == "help") {
     return "vmrr monitor commands:\n"
            "  icount                 where the replay is (instructions retired since power-on)\n"
-           "  goto ICOUNT            move to that icount (then: maint flush register-cache)\n"
+           "  goto ICOUNT|begin|end  move there (then: maint flush register-cache)\n"
            "  events [N]             the N (default 10) logged inputs and interrupts either side of here\n"
            "  who-wrote ADDR [LEN]   the last instruction before here that wrote [ADDR, ADDR+LEN)\n"
            "  help                   this text\n";
@@ -246,8 +246,10 @@ std::string GdbServer::MonitorText(const std::string& command, const TimeTravel:
     return fmt::format("icount {} (recording: {} .. {})\n", tt_.icount(), tt_.begin_icount(), tt_.end_icount());
   }
   if (w[0] == "goto") {
-    const std::optional<uint64_t> ic = w.size() == 2 ? ParseNumber(w[1]) : std::nullopt;
-    if (!ic) return "usage: monitor goto ICOUNT\n";
+    std::optional<uint64_t> ic = w.size() == 2 ? ParseNumber(w[1]) : std::nullopt;
+    if (w.size() == 2 && w[1] == "end") ic = tt_.end_icount();
+    if (w.size() == 2 && w[1] == "begin") ic = tt_.begin_icount();
+    if (!ic) return "usage: monitor goto ICOUNT|begin|end\n";
     const TravelStop s = tt_.GoTo(*ic);
     last_stop_ = s;
     return fmt::format("at icount {}{}\n", s.icount,

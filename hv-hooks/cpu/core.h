@@ -106,6 +106,24 @@ struct CpuCore final : public CodeWriteObserver {
   bool exit_requested = false;
   std::atomic<bool> async_exit{false};  // Cpu::RequestExitAsync
   std::set<uint64_t> breakpoints;
+  // A filter over the pages holding breakpoints (one bit per hash of the linear page number),
+  // so that a block on a page without one costs one bit test, not a set lookup.
+  uint64_t bp_pages[64] = {};
+  static unsigned BpPageBit(uint64_t lin) {
+    const uint64_t p = lin >> 12;
+    return static_cast<unsigned>((p ^ (p >> 12) ^ (p >> 24)) & 4095);
+  }
+  bool BpPageMaybe(uint64_t lin) const {
+    const unsigned b = BpPageBit(lin);
+    return (bp_pages[b >> 6] >> (b & 63)) & 1;
+  }
+  void RebuildBpPages() {
+    for (auto& w : bp_pages) w = 0;
+    for (uint64_t lin : breakpoints) {
+      const unsigned b = BpPageBit(lin);
+      bp_pages[b >> 6] |= uint64_t{1} << (b & 63);
+    }
+  }
   // Debugger watchpoints (Cpu::SetWatchpoints) and the inclusive linear page ranges they cover.
   // TLB entries of watched pages carry host == nullptr, so every fast path (which tests host)
   // falls back to ReadLin/WriteLin's slow path, where CheckWatch looks.

@@ -197,7 +197,7 @@ RunResult CpuCore::Run(uint64_t target_icount) {
       return {StopReason::kExitRequested, icount};
     }
 
-    if (!breakpoints.empty() && !first &&
+    if (!breakpoints.empty() && !first && BpPageMaybe(s.seg[kCs].base + s.rip) &&
         breakpoints.count(s.seg[kCs].base + s.rip)) {
       return {StopReason::kBreakpoint, icount};
     }
@@ -302,6 +302,8 @@ RunResult CpuCore::Run(uint64_t target_icount) {
 uint64_t CpuCore::OpsBeforeBreakpoint(const Op* ops, uint64_t n, uint64_t ip_mask) const {
   const uint64_t base = s.seg[kCs].base;
   const uint64_t last_ip = (s.rip + ops[n - 1].offset) & ip_mask;  // offsets ascend
+  // A block spans at most two pages; neither holding a breakpoint is the common case.
+  if (!BpPageMaybe(base + s.rip) && !BpPageMaybe(base + last_ip)) return n;
   if (last_ip >= s.rip) {  // the usual case: no IP wrap inside the block
     auto it = breakpoints.upper_bound(base + s.rip);
     if (it == breakpoints.end() || *it > base + last_ip) return n;
@@ -344,9 +346,18 @@ void Cpu::RequestExit() {
   core_->end_block = true;
 }
 void Cpu::RequestExitAsync() { core_->async_exit.store(true, std::memory_order_relaxed); }
-void Cpu::AddBreakpoint(uint64_t linear_rip) { core_->breakpoints.insert(linear_rip); }
-void Cpu::RemoveBreakpoint(uint64_t linear_rip) { core_->breakpoints.erase(linear_rip); }
-void Cpu::ClearBreakpoints() { core_->breakpoints.clear(); }
+void Cpu::AddBreakpoint(uint64_t linear_rip) {
+  core_->breakpoints.insert(linear_rip);
+  core_->RebuildBpPages();
+}
+void Cpu::RemoveBreakpoint(uint64_t linear_rip) {
+  core_->breakpoints.erase(linear_rip);
+  core_->RebuildBpPages();
+}
+void Cpu::ClearBreakpoints() {
+  core_->breakpoints.clear();
+  core_->RebuildBpPages();
+}
 void Cpu::SetWatchpoints(std::vector<Watchpoint> watchpoints) {
   CpuCore& c = *core_;
   c.watch_pages.clear();
