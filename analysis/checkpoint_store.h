@@ -13,6 +13,7 @@
 // whose content differs between the current memory and the checkpoint's.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -76,7 +77,7 @@ class CheckpointStore {
     Chunk(const Chunk& o) : counts(o.counts), pages(o.pages) { ++counts->chunks; }
     ~Chunk() { --counts->chunks; }
     Counts* counts;
-    std::shared_ptr<const Page> pages[kChunkPages];
+    std::array<std::shared_ptr<const Page>, kChunkPages> pages;
   };
   using PageMap = std::vector<std::shared_ptr<const Chunk>>;
 

@@ -46,9 +46,6 @@ std::string DescribeRecord(const log::Record& r) {
         else if constexpr (std::is_same_v<T, log::Entropy>) return fmt::format("entropy {} bytes", b.bytes.size());
         else if constexpr (std::is_same_v<T, log::IdleWake>) return b.input ? "idle wake (input)" : "idle wake (none)";
         else if constexpr (std::is_same_v<T, log::IrqDelivered>) return fmt::format("interrupt vector {:#x}", b.vector);
-        else if constexpr (std::is_same_v<T, log::Output>)
-          return fmt::format("{} output, {} bytes so far", b.channel == log::OutputChannel::kNet ? "net" : "console",
-                             b.total_bytes);
         else if constexpr (std::is_same_v<T, log::End>) return "end of the recording";
         else return "";
       },
