@@ -93,6 +93,7 @@ void TimeTravel::NoteStop(const MachineResult& r) {
 }
 
 void TimeTravel::MaybeCheckpoint() {
+  if (post_delivery_) return;  // checkpoints hold the state Run(icount) reaches, before deliveries
   const uint64_t ic = icount();
   if (ic % options_.checkpoint_interval != 0) return;
   if (store_->NearestAtOrBefore(ic) == ic) return;
@@ -101,6 +102,7 @@ void TimeTravel::MaybeCheckpoint() {
 
 void TimeTravel::RunQuiet(uint64_t target) {
   Arm(false, {});
+  if (icount() < target) post_delivery_ = false;
   while (icount() < target) {
     const uint64_t from = icount();
     const uint64_t boundary = (from / options_.checkpoint_interval + 1) * options_.checkpoint_interval;
@@ -121,14 +123,23 @@ std::optional<TimeTravel::Hit> TimeTravel::RunArmed(uint64_t target, bool check_
   const MachineResult r = rm_->RunTo(target);
   replayed_ += r.icount - from;
   furthest_ = std::max(furthest_, r.icount);
+  const Cpu& cpu = rm_->machine().cpu();
+  // Run(target) stops before a delivery at target, so only a stop can leave the state after one.
+  post_delivery_ = cpu.last_delivery_icount() == r.icount;
   switch (r.stop) {
     case MachineStop::kTargetReached:
     case MachineStop::kExitRequested:
       return std::nullopt;
     case MachineStop::kBreakpoint:
-      return Hit{TravelStop::Kind::kBreakpoint, r.icount, {}, Linear()};
-    case MachineStop::kWatchpoint:
-      return Hit{TravelStop::Kind::kWatchpoint, r.icount, rm_->machine().cpu().last_watch_hit()};
+      return Hit{TravelStop::Kind::kBreakpoint, r.icount, {}, Linear(), post_delivery_};
+    case MachineStop::kWatchpoint: {
+      // Found going backwards, the position is just before the access: before the writing
+      // instruction, which for a handler's first instruction is after the delivery at its
+      // boundary; or before the delivery itself when the delivery wrote (its stack frame).
+      const WatchHit& w = cpu.last_watch_hit();
+      const bool by_handler_entry = r.icount == w.icount + 1 && cpu.last_delivery_icount() == w.icount;
+      return Hit{TravelStop::Kind::kWatchpoint, r.icount, w, cpu.state().seg[kCs].base + w.rip, by_handler_entry};
+    }
     case MachineStop::kGuestExit:
     case MachineStop::kShutdown:
     case MachineStop::kHaltedForever:
@@ -143,7 +154,8 @@ TravelStop TimeTravel::GoTo(uint64_t target) {
   target = std::clamp(target, begin_, end_);
   Arm(false, {});
   const uint64_t now = icount();
-  if (target != now) {
+  undo_step_.reset();
+  if (target != now || post_delivery_) {
     uint64_t from = store_->NearestAtOrBefore(target).value_or(begin_);
     // A checkpoint of the log's own between that one and the target (and here) is nearer:
     // restore it and keep it in the store.
@@ -155,8 +167,10 @@ TravelStop TimeTravel::GoTo(uint64_t target) {
       ++seeded_;
       from = seed->icount;
     }
-    // Run forward from here when no checkpoint lies between here and the target.
-    if (target < now || from > now) store_->GoTo(*rm_, from);
+    // Run forward from here when no checkpoint lies between here and the target (and here is
+    // the state Run(now) reaches).
+    if (target < now || from > now || post_delivery_) store_->GoTo(*rm_, from);
+    post_delivery_ = false;
     RunQuiet(target);
   }
   TravelStop s;
@@ -169,15 +183,29 @@ TravelStop TimeTravel::GoTo(uint64_t target) {
 
 TravelStop TimeTravel::StepForward() {
   if (icount() >= end_) return TravelStop{TravelStop::Kind::kEnd, icount(), {}};
+  // From the state after a delivery, a step back must return to it, not to the state before.
+  std::optional<Hit> back;
+  if (post_delivery_) back = Here();
   RunQuiet(icount() + 1);
+  undo_step_ = back;
   return TravelStop{icount() >= end_ ? TravelStop::Kind::kEnd : TravelStop::Kind::kTarget, icount(), {}};
 }
 
 TravelStop TimeTravel::StepBackward() {
-  if (icount() <= begin_) return TravelStop{TravelStop::Kind::kBegin, icount(), {}};
-  TravelStop s = GoTo(icount() - 1);
+  if (icount() <= begin_ && !post_delivery_) return TravelStop{TravelStop::Kind::kBegin, icount(), {}};
+  if (undo_step_ && undo_step_->icount + 1 == icount()) {
+    const Hit back = *undo_step_;
+    MoveTo(back);
+    return TravelStop{TravelStop::Kind::kTarget, icount(), {}};
+  }
+  // From the state after a delivery, the step back is to the state before it.
+  TravelStop s = GoTo(post_delivery_ ? icount() : icount() - 1);
   s.kind = TravelStop::Kind::kTarget;  // it moved: a step, wherever it landed
   return s;
+}
+
+TimeTravel::Hit TimeTravel::Here() {
+  return Hit{TravelStop::Kind::kTarget, icount(), {}, Linear(), post_delivery_};
 }
 
 TravelStop TimeTravel::Found(const Hit& h) {
@@ -204,8 +232,10 @@ TravelStop TimeTravel::ContinueForward(const Interrupt& interrupt) {
     MaybeCheckpoint();
     if (h) {
       if (h->kind == TravelStop::Kind::kEnd) return TravelStop{TravelStop::Kind::kEnd, icount(), {}};
+      undo_step_.reset();
       return Found(*h);
     }
+    if (icount() >= end_) continue;  // reports the end
     if (interrupt && interrupt()) return TravelStop{TravelStop::Kind::kInterrupted, icount(), {}};
   }
 }
@@ -217,7 +247,7 @@ const log::CheckpointInfo* TimeTravel::LogCheckpointAtOrBefore(uint64_t icount) 
   return it == cks.begin() ? nullptr : &*std::prev(it);
 }
 
-std::optional<TimeTravel::Hit> TimeTravel::ScanBackward(uint64_t hi, bool use_breakpoints,
+std::optional<TimeTravel::Hit> TimeTravel::ScanBackward(const Hit& from, bool use_breakpoints,
                                                          const std::vector<Watchpoint>& watches,
                                                          const Interrupt& interrupt, bool* interrupted) {
   *interrupted = false;
@@ -228,26 +258,34 @@ std::optional<TimeTravel::Hit> TimeTravel::ScanBackward(uint64_t hi, bool use_br
     const std::set<uint64_t>& saved;
     ~Restore() { bps = saved; }
   } restore_bps{breakpoints_, saved_bps};
-  while (hi > begin_) {
-    uint64_t lo = store_->NearestAtOrBefore(hi - 1).value_or(begin_);
-    if (const log::CheckpointInfo* c = LogCheckpointAtOrBefore(hi - 1)) lo = std::max(lo, c->icount);
-    lo = std::min(lo, hi - 1);
+  uint64_t hi = from.icount;
+  // From the state after a delivery at hi, that delivery's own writes are before here too.
+  bool include_delivery_at_hi = from.post_delivery;
+  while (hi > begin_ || include_delivery_at_hi) {
+    uint64_t lo = hi == begin_ ? begin_ : store_->NearestAtOrBefore(hi - 1).value_or(begin_);
+    if (hi > begin_)
+      if (const log::CheckpointInfo* c = LogCheckpointAtOrBefore(hi - 1)) lo = std::max(lo, c->icount);
+    lo = std::min(lo, hi == begin_ ? begin_ : hi - 1);
     GoTo(lo);
     std::optional<Hit> last;
     bool check_first = true;  // a breakpoint at lo itself is before hi
+    auto take = [&](Hit at) {
+      if (at.kind == TravelStop::Kind::kWatchpoint) at.icount = at.watch.icount;  // before the access
+      last = at;
+    };
     while (icount() < hi) {
-      const uint64_t from = icount();
-      const uint64_t boundary = (from / options_.checkpoint_interval + 1) * options_.checkpoint_interval;
+      const uint64_t at = icount();
+      const uint64_t boundary = (at / options_.checkpoint_interval + 1) * options_.checkpoint_interval;
       Arm(true, watches);
-      const std::optional<Hit> h = RunArmed(std::min({hi, from + options_.slice, boundary}), check_first);
+      const std::optional<Hit> h = RunArmed(std::min({hi, at + options_.slice, boundary}), check_first);
       Arm(false, {});
       MaybeCheckpoint();
       if (h) {
         if (h->kind == TravelStop::Kind::kEnd) break;
-        Hit at = *h;
-        if (at.kind == TravelStop::Kind::kWatchpoint) at.icount = at.watch.icount;  // before it
-        last = at;
-        check_first = false;  // go on past the breakpoint just found
+        take(*h);
+        // Go on past a breakpoint just found; after a watched access (which may have been a
+        // delivery's, into a handler) a breakpoint where the replay now is still counts.
+        check_first = h->kind != TravelStop::Kind::kBreakpoint;
         continue;
       }
       check_first = true;
@@ -256,7 +294,16 @@ std::optional<TimeTravel::Hit> TimeTravel::ScanBackward(uint64_t hi, bool use_br
         return std::nullopt;
       }
     }
+    if (include_delivery_at_hi && icount() == hi) {
+      // The delivery at hi (and only it: a stop after the instruction at hi is after here).
+      Arm(true, watches);
+      const std::optional<Hit> h = RunArmed(hi + 1, check_first);
+      Arm(false, {});
+      if (h && h->kind == TravelStop::Kind::kWatchpoint && h->icount == hi && h->watch.icount == hi) take(*h);
+    }
+    include_delivery_at_hi = false;
     if (last) return last;
+    if (hi == begin_) break;
     hi = lo;
   }
   return std::nullopt;
@@ -264,7 +311,8 @@ std::optional<TimeTravel::Hit> TimeTravel::ScanBackward(uint64_t hi, bool use_br
 
 TravelStop TimeTravel::ContinueBackward(const Interrupt& interrupt) {
   bool interrupted = false;
-  const std::optional<Hit> h = ScanBackward(icount(), true, watchpoints_, interrupt, &interrupted);
+  undo_step_.reset();
+  const std::optional<Hit> h = ScanBackward(Here(), true, watchpoints_, interrupt, &interrupted);
   if (interrupted) return TravelStop{TravelStop::Kind::kInterrupted, icount(), {}};
   if (!h) {
     GoTo(begin_);
@@ -276,9 +324,9 @@ TravelStop TimeTravel::ContinueBackward(const Interrupt& interrupt) {
 
 void TimeTravel::MoveTo(const Hit& h) {
   GoTo(h.icount);
-  if (h.kind != TravelStop::Kind::kBreakpoint || Linear() == h.linear) return;
-  // The breakpoint is on the first instruction of an event handler entered at this boundary:
-  // the position GoTo reaches is before the delivery; take it, armed with that breakpoint.
+  if (!h.post_delivery) return;
+  // The position is a handler's first instruction, entered by a delivery at this boundary;
+  // GoTo reaches the state before the delivery: take it, with a breakpoint on that entry.
   const std::set<uint64_t> saved = breakpoints_;
   breakpoints_ = {h.linear};
   Arm(true, {});
@@ -286,16 +334,18 @@ void TimeTravel::MoveTo(const Hit& h) {
   Arm(false, {});
   breakpoints_ = saved;
   if (!again || again->kind != TravelStop::Kind::kBreakpoint || icount() != h.icount)
-    throw std::logic_error("time travel: the breakpoint found at icount " + std::to_string(h.icount) +
-                           " was not hit again there");
+    throw std::logic_error("time travel: the handler entry found at icount " + std::to_string(h.icount) +
+                           " was not reached again there");
 }
 
 std::optional<WatchHit> TimeTravel::LastWriteBefore(uint64_t addr, uint64_t len, const Interrupt& interrupt) {
-  const uint64_t now = icount();
+  const Hit here = Here();
+  const std::optional<Hit> undo = undo_step_;
   bool interrupted = false;
   const std::optional<Hit> h =
-      ScanBackward(now, false, {Watchpoint{addr, std::max<uint64_t>(len, 1), kWatchWrite}}, interrupt, &interrupted);
-  GoTo(now);
+      ScanBackward(here, false, {Watchpoint{addr, std::max<uint64_t>(len, 1), kWatchWrite}}, interrupt, &interrupted);
+  MoveTo(here);
+  undo_step_ = undo;
   if (!h) return std::nullopt;
   return h->watch;
 }

@@ -4,7 +4,10 @@
 //
 // Positions are icounts: the state at icount N is the one a replay from the start reaches
 // with Machine::Run(N) (after N retired instructions, before any event delivered at that
-// boundary), so every position has one state and moving to it reproduces that state exactly.
+// boundary), and moving to it reproduces that state exactly. An icount with an event
+// delivered at its boundary also has the state after the delivery (RIP at the handler, before
+// its first instruction): breakpoints on handler entries stop there in both directions, and a
+// write by a handler's first instruction is found there; GoTo and plain steps never land on it.
 // The replay advances in slices, taking a checkpoint every `checkpoint_interval` instructions
 // it reaches for the first time (into a memory-bounded CheckpointStore); going backwards
 // restores the nearest checkpoint before the target and runs forward.
@@ -33,7 +36,7 @@ namespace vmrr::analysis {
 
 struct TimeTravelOptions {
   size_t checkpoint_memory = CheckpointStore::kDefaultBudgetBytes;
-  uint64_t checkpoint_interval = 2'000'000;  // instructions between automatic checkpoints
+  uint64_t checkpoint_interval = 1'000'000;  // instructions between automatic checkpoints
   // Instructions run between two looks at the interrupt callback (a few ms of replay).
   uint64_t slice = 500'000;
 };
@@ -103,8 +106,14 @@ class TimeTravel {
     TravelStop::Kind kind;
     uint64_t icount;
     WatchHit watch;
-    uint64_t linear = 0;  // a breakpoint's address
+    uint64_t linear = 0;  // the linear RIP of the position (a breakpoint's address)
+    // The position is the state after an event delivered at this icount's boundary (a
+    // breakpoint on a handler's entry; a write by a handler's first instruction).
+    bool post_delivery = false;
   };
+  // Where the replay is, exactly: an icount and, for an icount with a delivery at its
+  // boundary, which of its two states.
+  Hit Here();
   // Runs to `target` (> icount) with nothing armed, taking checkpoints on the way.
   void RunQuiet(uint64_t target);
   // One armed slice to `target`: returns a stop, or nullopt when target was reached.
@@ -114,10 +123,10 @@ class TimeTravel {
   void MaybeCheckpoint();
   const log::CheckpointInfo* LogCheckpointAtOrBefore(uint64_t icount) const;
   uint64_t Linear();
-  // The last stop (armed with breakpoints if use_breakpoints, and `watches`) in [begin, hi),
+  // The last stop (armed with breakpoints if use_breakpoints, and `watches`) before `from`,
   // searching windows between checkpoints from hi downwards; the position afterwards is
   // somewhere in the last window searched.
-  std::optional<Hit> ScanBackward(uint64_t hi, bool use_breakpoints, const std::vector<Watchpoint>& watches,
+  std::optional<Hit> ScanBackward(const Hit& from, bool use_breakpoints, const std::vector<Watchpoint>& watches,
                                   const Interrupt& interrupt, bool* interrupted);
   // Moves to a stop ScanBackward found: GoTo(h.icount), then, for a breakpoint on an event
   // handler's first instruction, into the delivery at that boundary.
@@ -132,6 +141,8 @@ class TimeTravel {
   uint64_t end_ = 0;
   std::optional<log::End> end_record_;
   uint64_t furthest_ = 0;  // the highest icount the replay has reached
+  bool post_delivery_ = false;  // the current state is after a delivery at icount()
+  std::optional<Hit> undo_step_;  // StepForward from a post-delivery state: where StepBackward goes
   uint64_t replayed_ = 0;
   uint64_t seeded_ = 0;
   std::set<uint64_t> breakpoints_;

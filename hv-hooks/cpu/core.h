@@ -130,6 +130,7 @@ struct CpuCore final : public CodeWriteObserver {
   std::vector<Watchpoint> watchpoints;
   std::vector<std::pair<uint64_t, uint64_t>> watch_pages;
   bool watch_stop = false;  // a watched access happened in the current instruction
+  uint64_t last_delivery_icount = ~uint64_t{0};  // Cpu::last_delivery_icount
   WatchHit watch_hit;
   bool IsWatchedPage(uint64_t vpage) const {
     for (const auto& [first, last] : watch_pages)

@@ -77,6 +77,7 @@ void CpuCore::Reset() {
   exit_requested = false;
   async_exit.store(false);
   watch_stop = false;
+  last_delivery_icount = ~uint64_t{0};
   deliveries_without_retire = 0;
   UpdateMode();
   FlushTlb(true);
@@ -375,6 +376,7 @@ void Cpu::SetWatchpoints(std::vector<Watchpoint> watchpoints) {
 }
 const std::vector<Watchpoint>& Cpu::watchpoints() const { return core_->watchpoints; }
 const WatchHit& Cpu::last_watch_hit() const { return core_->watch_hit; }
+uint64_t Cpu::last_delivery_icount() const { return core_->last_delivery_icount; }
 bool Cpu::TranslateLinear(uint64_t linear, uint64_t* gpa) const {
   return core_->WalkNoSideEffects(linear, gpa);
 }
@@ -527,6 +529,7 @@ void Cpu::LoadState(StateReader& r) {
   c.intr = intr;
   c.nmi_pending = nmi;
   c.watch_stop = false;
+  c.last_delivery_icount = ~uint64_t{0};
   c.deliveries_without_retire = stalled;
   c.UpdateMode();
   c.FlushTlb(true);

@@ -173,6 +173,11 @@ class Cpu final : public Stateful {
   void SetWatchpoints(std::vector<Watchpoint> watchpoints);
   const std::vector<Watchpoint>& watchpoints() const;
   const WatchHit& last_watch_hit() const;
+  // The icount at which the CPU last delivered an event (interrupt, NMI or exception) since
+  // Reset or LoadState (~0 if none). At a stop whose icount equals it, the state is the one
+  // after that delivery: an icount with a delivery at its boundary has two states, before
+  // and after it (Run(target) always stops before). Not CPU state: never saved.
+  uint64_t last_delivery_icount() const;
 
   // Translation of a linear address through the guest's page tables without side effects
   // (no A/D updates, no faults); for debuggers and forensics.

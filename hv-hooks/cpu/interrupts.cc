@@ -195,6 +195,7 @@ static bool DeliverOnce(CpuCore& c, uint8_t vector, bool has_error, uint32_t err
 void CpuCore::Deliver(uint8_t vector, bool has_error, uint32_t error, bool software,
                       uint64_t return_rip, bool external) {
   s.halted = false;
+  last_delivery_icount = icount;
   if (++deliveries_without_retire > kMaxDeliveriesWithoutRetire) {
     s.shutdown = true;  // stuck in deliveries that never reach an instruction: see core.h
     return;

@@ -308,5 +308,137 @@ TEST_F(TimeTravelTest, CheckpointsStayWithinTheBudget) {
   EXPECT_LE(small.checkpoints().bytes_held(), o.checkpoint_memory + one);
 }
 
+// The same guest with an ISR whose first instruction writes memory (push rax ... pop rax):
+// the stack slot below the interrupt frame is written by the delivery (the frame) and then by
+// the handler's first instruction, at the same icount, in two different states of it.
+class HandlerWriteTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::vector<uint8_t> code = test::TimerCode(false);
+    const std::vector<uint8_t> divisor = {0xb0, 0xa9, 0xe6, 0x40, 0xb0, 0x04, 0xe6, 0x40};
+    auto at = std::search(code.begin(), code.end(), divisor.begin(), divisor.end());
+    ASSERT_NE(at, code.end());
+    at[1] = 0x80;
+    at[5] = 0x00;
+    code.resize(0x80);
+    code.insert(code.end(), {0x50, 0xff, 0xc3, 0xb0, 0x20, 0xe6, 0x20, 0x66, 0xba, 0xf8, 0x03, 0xb0, 0x54,
+                             0xee, 0x58, 0x48, 0xcf});
+    kernel_ = TempPath("isr-push.elf");
+    {
+      const std::vector<uint8_t> elf =
+          test::MakeElf64(0x100000, {{0x100000, code}, {0x200000, test::IdtWithTimerVector(kIsr)}});
+      std::ofstream f(kernel_, std::ios::binary | std::ios::trunc);
+      f.write(reinterpret_cast<const char*>(elf.data()), static_cast<std::streamsize>(elf.size()));
+    }
+    log_ = TempPath("isr-push.vmrr");
+    SessionConfig c;
+    c.machine.memory_bytes = 16ull << 20;
+    c.kernel_path = kernel_;
+    test::FakeEnvironment host;
+    RecordingSession session(c, host, log_, "time_travel_test", log::WriterOptions{});
+    const RecordSummary rs = session.Run(0, {});
+    ASSERT_EQ(rs.result.stop, MachineStop::kGuestExit);
+    ASSERT_EQ(host.console, "TTTTT");
+    // Oracle: the delivery icounts, and the RIP and RSP just before each delivery.
+    log::LogReader reader = log::LogReader::Open(log_);
+    const SessionConfig config = DecodeSessionConfig(reader.header().machine_config);
+    ReplayMachine rm(reader, config, std::nullopt, reader.checkpoints().front(), ReplayingEnvironmentOptions{});
+    Deliveries d;
+    rm.machine().SetObserver(&d);
+    rm.RunTo(~uint64_t{0});
+    deliveries_ = d.at;
+    ReplayMachine again(reader, config, std::nullopt, reader.checkpoints().front(), ReplayingEnvironmentOptions{});
+    for (uint64_t ic : deliveries_) {
+      again.RunTo(ic);
+      rip_before_.push_back(again.machine().cpu().state().rip);
+      rsp_before_.push_back(again.machine().cpu().state().gpr[kRsp]);
+    }
+  }
+  static void TearDownTestSuite() {
+    std::remove(kernel_.c_str());
+    std::remove(log_.c_str());
+  }
+  void SetUp() override {
+    reader_.emplace(log::LogReader::Open(log_));
+    config_ = DecodeSessionConfig(reader_->header().machine_config);
+    TimeTravelOptions o;
+    o.checkpoint_interval = 1000;
+    o.slice = 300;
+    tt_.emplace(*reader_, config_, std::nullopt, o);
+    // The frame (40 bytes below the aligned RSP) and the pushed RAX below it.
+    const uint64_t top = rsp_before_.front() & ~uint64_t{15};
+    tt_->SetWatchpoints({Watchpoint{top - 48, 48, kWatchWrite}});
+  }
+  uint64_t rip() { return tt_->machine().cpu().state().rip; }
+
+  static inline std::string kernel_, log_;
+  static inline std::vector<uint64_t> deliveries_, rip_before_, rsp_before_;
+  std::optional<log::LogReader> reader_;
+  SessionConfig config_;
+  std::optional<TimeTravel> tt_;
+};
+
+TEST_F(HandlerWriteTest, ForwardStopsAfterTheDeliveryThenAfterThePush) {
+  ASSERT_EQ(deliveries_.size(), 5u);
+  for (size_t k = 0; k < deliveries_.size(); ++k) {
+    TravelStop s = tt_->ContinueForward();
+    ASSERT_EQ(s.kind, TravelStop::Kind::kWatchpoint);
+    EXPECT_EQ(s.icount, deliveries_[k]);
+    EXPECT_EQ(rip(), kIsr);  // after the delivery, before the handler's first instruction
+    s = tt_->ContinueForward();
+    ASSERT_EQ(s.kind, TravelStop::Kind::kWatchpoint);
+    EXPECT_EQ(s.icount, deliveries_[k] + 1);
+    EXPECT_EQ(s.watch.rip, kIsr);
+  }
+}
+
+TEST_F(HandlerWriteTest, BackwardStopsBeforeThePushThenBeforeTheDelivery) {
+  tt_->GoTo(tt_->end_icount());
+  for (size_t k = deliveries_.size(); k-- > 0;) {
+    TravelStop s = tt_->ContinueBackward();
+    ASSERT_EQ(s.kind, TravelStop::Kind::kWatchpoint) << k;
+    EXPECT_EQ(s.icount, deliveries_[k]);
+    EXPECT_EQ(rip(), kIsr) << "before the push: the handler's entry, after the delivery";
+    s = tt_->ContinueBackward();
+    ASSERT_EQ(s.kind, TravelStop::Kind::kWatchpoint) << k;
+    EXPECT_EQ(s.icount, deliveries_[k]);
+    EXPECT_EQ(rip(), rip_before_[k]) << "before the delivery that wrote the frame";
+  }
+  EXPECT_EQ(tt_->ContinueBackward().kind, TravelStop::Kind::kBegin);
+}
+
+TEST_F(HandlerWriteTest, FromAfterADeliveryBackwardsFindsThatDelivery) {
+  const TravelStop s = tt_->ContinueForward();  // the frame written by the first delivery
+  ASSERT_EQ(s.kind, TravelStop::Kind::kWatchpoint);
+  ASSERT_EQ(rip(), kIsr);
+  const TravelStop b = tt_->ContinueBackward();
+  ASSERT_EQ(b.kind, TravelStop::Kind::kWatchpoint);
+  EXPECT_EQ(b.icount, deliveries_[0]);
+  EXPECT_EQ(rip(), rip_before_[0]);
+}
+
+TEST_F(HandlerWriteTest, StepsUndoEachOtherAtAHandlerEntry) {
+  tt_->SetWatchpoints({});
+  tt_->AddBreakpoint(kIsr);
+  ASSERT_EQ(tt_->ContinueForward().kind, TravelStop::Kind::kBreakpoint);
+  ASSERT_EQ(tt_->icount(), deliveries_[0]);
+  ASSERT_EQ(rip(), kIsr);
+  const uint64_t digest = tt_->machine().StateDigest(DigestScope::kCpu);
+  tt_->StepForward();
+  EXPECT_EQ(tt_->icount(), deliveries_[0] + 1);
+  tt_->StepBackward();
+  EXPECT_EQ(tt_->icount(), deliveries_[0]);
+  EXPECT_EQ(rip(), kIsr);
+  EXPECT_EQ(tt_->machine().StateDigest(DigestScope::kCpu), digest);
+  // From the handler's entry a step back goes to before the delivery; GoTo never lands after one.
+  tt_->StepBackward();
+  EXPECT_EQ(tt_->icount(), deliveries_[0]);
+  EXPECT_EQ(rip(), rip_before_[0]);
+  ASSERT_EQ(tt_->ContinueForward().kind, TravelStop::Kind::kBreakpoint);
+  ASSERT_EQ(rip(), kIsr);
+  tt_->GoTo(deliveries_[0]);
+  EXPECT_EQ(rip(), rip_before_[0]);
+}
+
 }  // namespace
 }  // namespace vmrr::analysis
