@@ -9,11 +9,15 @@
  * Prints per-thread iterations, times switched in and checksum status, then
  * "RESULT stress <counter> lost <lost> switches <n>".
  * Exit 0; 2 a worker's checksum was wrong; 3 counter larger than possible; 4 workers not done
- * after 200000 ticks. Also built as stress.mb.elf. */
+ * after 200000 ticks. Also built as stress.mb.elf.
+ * Built with STRESS_FOREVER defined (stress_forever.c), the workload runs in rounds until
+ * the machine is stopped: see there. */
 #include "rt.h"
 
 #define WORKERS 4
+#ifndef ITER
 #define ITER 100000u
+#endif
 #define STACK 16384
 
 struct thread {
@@ -29,6 +33,9 @@ static struct thread threads[WORKERS + 1];  /* 0 is the main thread (stack: boot
 static volatile unsigned current;
 static volatile uint64_t shared_counter;
 static volatile uint64_t switches, ticks;
+#ifdef STRESS_FOREVER
+static volatile uint64_t rounds_done;  /* written once per round, by the main thread */
+#endif
 
 /* The work done between the racy load and store: a small loop, so that the window holds
  * branches (QEMU's TCG takes interrupts only between translated blocks). */
@@ -113,6 +120,9 @@ int kmain(uint64_t ram_bytes) {
   pic_unmask(PLAT_PIT_IRQ);
   pit_start_hz(10000);
   cli();
+#ifdef STRESS_FOREVER
+  for (;;) {
+#endif
   for (;;) {
     int all = 1;
     for (unsigned id = 1; id <= WORKERS; ++id) all &= threads[id].done;
@@ -123,6 +133,27 @@ int kmain(uint64_t ram_bytes) {
     }
     wait_for_interrupt();  /* the main thread idles until it is switched out and back */
   }
+#ifdef STRESS_FOREVER
+  /* Every worker is done; interrupts are off (IF = 0 outside wait_for_interrupt), so the
+   * main thread checks the round and restarts the workers without being preempted. */
+  for (unsigned id = 1; id <= WORKERS; ++id) {
+    if (threads[id].checksum != want[id] || threads[id].iterations != ITER) {
+      printf("stress: round %lu: thread %u checksum WRONG\n", rounds_done, id);
+      return 2;
+    }
+  }
+  rounds_done = rounds_done + 1;
+  printf("round %lu counter %lu switches %lu\n", rounds_done, shared_counter, switches);
+  shared_counter = 0;
+  ticks = 0;
+  for (unsigned id = 1; id <= WORKERS; ++id) {
+    threads[id].iterations = 0;
+    threads[id].checksum = 0;
+    make_thread(id);
+    threads[id].done = 0;
+  }
+  }
+#endif
   pic_mask(PLAT_PIT_IRQ);
   pit_stop();
   sti();
