@@ -262,7 +262,20 @@ finally:
         srv.kill()
         fail("vmrr debug did not exit after k")
 
-# 6. Bad input: one line on stderr and a distinct status.
+# 6. The default mode: vmrr debug starts gdb itself (here a wrapper that adds batch commands
+#    after the ones vmrr passes: the symbols file and `target remote`).
+wrapper = os.path.join(tmp, "gdb-wrapper.sh")
+with open(wrapper, "w") as f:
+    f.write("#!/bin/sh\nexec gdb -nx -batch \"$@\" -ex 'break pit_irq' -ex continue "
+            "-ex 'monitor icount' -ex 'reverse-stepi' -ex 'monitor icount'\n")
+os.chmod(wrapper, 0o755)
+p = subprocess.run([vmrr, "debug", crash_log, "--symbols", os.path.join(guests, "crash.elf"), "--gdb", wrapper],
+                   capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+icounts = [int(x) for x in re.findall(r"^icount (\d+) \(recording", p.stdout + p.stderr, re.M)]
+if p.returncode != 0 or len(icounts) != 2 or icounts[1] != icounts[0] - 1 or "pit_irq" not in p.stdout:
+    fail(f"vmrr debug starting gdb: status {p.returncode}, icounts {icounts}\n{p.stdout[-2000:]}{p.stderr[-1000:]}")
+
+# 7. Bad input: one line on stderr and a distinct status.
 p = subprocess.run([vmrr, "debug", os.path.join(tmp, "missing.vmrr"), "--server-only"],
                    capture_output=True, text=True, timeout=30)
 if p.returncode not in (3, 4) or len(p.stderr.strip().splitlines()) != 1:
