@@ -1,6 +1,7 @@
 #include "analysis/time_travel.h"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 #include <utility>
 #include <variant>
@@ -40,6 +41,7 @@ TimeTravel::TimeTravel(const log::LogReader& reader, const SessionConfig& config
     : reader_(reader), options_(options) {
   if (options_.checkpoint_interval == 0) options_.checkpoint_interval = 1;
   if (options_.slice == 0) options_.slice = 1;
+  slice_ = options_.slice;
   rm_ = std::make_unique<ReplayMachine>(reader, config, disk_path, FirstCheckpoint(reader), EnvOptions(reader));
   store_ = std::make_unique<CheckpointStore>(options_.checkpoint_memory);
   begin_ = rm_->machine().icount();
@@ -98,6 +100,23 @@ void TimeTravel::MaybeCheckpoint() {
   if (ic % options_.checkpoint_interval != 0) return;
   if (store_->NearestAtOrBefore(ic) == ic) return;
   store_->Take(*rm_);
+}
+
+// Slices between two looks at the interrupt callback are sized by how long they take, so that
+// a Ctrl-C is seen within ~10 ms however fast this build replays (a sanitizer build is ~10x
+// slower). Where a slice ends changes nothing the replay does: stops are exact whatever the
+// chunking, and checkpoints sit at fixed icounts.
+TimeTravel::SliceTimer::SliceTimer(TimeTravel* tt)
+    : tt_(tt), from_(tt->icount()), t0_(std::chrono::steady_clock::now()) {}
+TimeTravel::SliceTimer::~SliceTimer() {
+  constexpr double kTargetNs = 10e6;
+  const uint64_t ran = tt_->icount() > from_ ? tt_->icount() - from_ : 0;
+  const double ns = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                            std::chrono::steady_clock::now() - t0_)
+                                            .count());
+  if (ran < tt_->slice_ / 2 || ns <= 0) return;  // a stop or a short slice says little
+  const double want = static_cast<double>(ran) * kTargetNs / ns;
+  tt_->slice_ = static_cast<uint64_t>(std::clamp(want, 10'000.0, static_cast<double>(tt_->options_.slice)));
 }
 
 void TimeTravel::RunQuiet(uint64_t target) {
@@ -226,7 +245,8 @@ TravelStop TimeTravel::ContinueForward(const Interrupt& interrupt) {
     const uint64_t from = icount();
     const uint64_t boundary = (from / options_.checkpoint_interval + 1) * options_.checkpoint_interval;
     Arm(true, watchpoints_);
-    const std::optional<Hit> h = RunArmed(std::min({end_, from + options_.slice, boundary}), check_first);
+    const SliceTimer timer(this);
+    const std::optional<Hit> h = RunArmed(std::min({end_, from + slice_, boundary}), check_first);
     Arm(false, {});
     check_first = true;  // a slice boundary on a breakpoint stops there
     MaybeCheckpoint();
@@ -277,7 +297,8 @@ std::optional<TimeTravel::Hit> TimeTravel::ScanBackward(const Hit& from, bool us
       const uint64_t at = icount();
       const uint64_t boundary = (at / options_.checkpoint_interval + 1) * options_.checkpoint_interval;
       Arm(true, watches);
-      const std::optional<Hit> h = RunArmed(std::min({hi, at + options_.slice, boundary}), check_first);
+      const SliceTimer timer(this);
+      const std::optional<Hit> h = RunArmed(std::min({hi, at + slice_, boundary}), check_first);
       Arm(false, {});
       MaybeCheckpoint();
       if (h) {

@@ -17,6 +17,7 @@
 // in each window, so they are exact whatever the distance.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -37,7 +38,8 @@ namespace vmrr::analysis {
 struct TimeTravelOptions {
   size_t checkpoint_memory = CheckpointStore::kDefaultBudgetBytes;
   uint64_t checkpoint_interval = 1'000'000;  // instructions between automatic checkpoints
-  // Instructions run between two looks at the interrupt callback (a few ms of replay).
+  // At most this many instructions between two looks at the interrupt callback; fewer when
+  // the replay is slow, so that the callback is looked at every ~10 ms.
   uint64_t slice = 500'000;
 };
 
@@ -142,6 +144,17 @@ class TimeTravel {
   std::optional<log::End> end_record_;
   uint64_t furthest_ = 0;  // the highest icount the replay has reached
   bool post_delivery_ = false;  // the current state is after a delivery at icount()
+  uint64_t slice_ = 0;  // the current slice length (see SliceTimer)
+  class SliceTimer {
+   public:
+    explicit SliceTimer(TimeTravel* tt);
+    ~SliceTimer();
+
+   private:
+    TimeTravel* tt_;
+    uint64_t from_;
+    std::chrono::steady_clock::time_point t0_;
+  };
   std::optional<Hit> undo_step_;  // StepForward from a post-delivery state: where StepBackward goes
   uint64_t replayed_ = 0;
   uint64_t seeded_ = 0;
