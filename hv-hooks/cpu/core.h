@@ -22,7 +22,8 @@ struct CpuCore;
 struct Op;
 using Handler = void (*)(CpuCore&, const Op&);
 
-enum OperandKind : uint8_t { kOpNone, kOpReg, kOpMem, kOpImm, kOpSreg, kOpCr, kOpDr, kOpPtr };
+enum OperandKind : uint8_t { kOpNone, kOpReg, kOpMem, kOpImm, kOpSreg, kOpCr, kOpDr, kOpPtr,
+                           kOpMmx, kOpXmm };
 inline constexpr uint8_t kNoReg = 0xff;
 inline constexpr uint8_t kRipReg = 0xfe;
 
@@ -332,5 +333,27 @@ void RegisterControl(Handler* table);
 void RegisterDataMove(Handler* table);
 void RegisterSystem(Handler* table);
 void RegisterInterrupts(Handler* table);
+void RegisterFpu(Handler* table);
+
+// x87/MMX/SSE/XSAVE availability (fpu.cc), as the SDM's exception tables give it: each raises
+// the exception and returns false, or returns true. Every x87, MMX, SSE and XSAVE handler
+// calls the one for its class before anything else.
+//   CheckFpuAvailable         x87 non-waiting (FNINIT, FNSTSW...): CR0.EM or TS -> #NM
+//   CheckFpuAvailableWaiting  other x87: as above, then a pending unmasked x87 exception -> #MF
+//   CheckWaitAvailable        WAIT/FWAIT: CR0.TS and MP -> #NM, then pending -> #MF
+//   CheckMmxAvailable         MMX: CR0.EM -> #UD, CR0.TS -> #NM, pending x87 -> #MF
+//   CheckSseAvailable         SSE-SSSE3: CR0.EM or !CR4.OSFXSR -> #UD, CR0.TS -> #NM
+//   CheckFxsrAvailable        FXSAVE/FXRSTOR: CR0.EM or TS -> #NM
+//   CheckXsaveAvailable       XSAVE family: !CR4.OSXSAVE -> #UD, CR0.TS -> #NM
+bool CheckFpuAvailable(CpuCore& c);
+bool CheckFpuAvailableWaiting(CpuCore& c);
+bool CheckWaitAvailable(CpuCore& c);
+bool CheckMmxAvailable(CpuCore& c);
+bool CheckSseAvailable(CpuCore& c);
+bool CheckFxsrAvailable(CpuCore& c);
+bool CheckXsaveAvailable(CpuCore& c);
+// The x87 environment FNINIT gives (FCW 037FH, FSW 0, all tags empty, pointers and opcode 0);
+// the data registers are not touched.
+void FpuInit(CpuState& s);
 
 }  // namespace vmrr

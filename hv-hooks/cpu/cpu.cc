@@ -71,6 +71,10 @@ void CpuCore::Reset() {
   s.pat = 0x0007040600070406ull;
   s.apic_base = 0xfee00900;
   s.xcr0 = 1;
+  // x87 after RESET (SDM Vol. 3 Table 9-1): FCW 0040H, FSW 0, FTW 5555H (every register
+  // valid, holding +0.0), pointers and opcode 0; MXCSR 1F80H, XMM registers 0.
+  s.fcw = 0x0040;
+  s.ftw = 0xff;
   icount = 0;
   intr = false;
   nmi_pending = false;
@@ -389,8 +393,8 @@ const char* Cpu::ModelName() { return "vmrr deterministic x86-64 CPU v1"; }
 
 namespace {
 // 2: deliveries_without_retire. 3: the TLB and the fetch-page cache (translations the guest
-// can observe when it edits page tables without INVLPG).
-constexpr uint32_t kCpuStateVersion = 3;
+// can observe when it edits page tables without INVLPG). 4: the x87/MMX/SSE state.
+constexpr uint32_t kCpuStateVersion = 4;
 
 void PutSeg(StateWriter& w, const Segment& g) {
   w.U16(g.selector);
@@ -431,6 +435,23 @@ void Cpu::SaveState(StateWriter& w) const {
                      s.apic_base, s.pat, s.misc_enable, s.mtrr_def_type}) {
     w.U64(v);
   }
+  for (const X87Reg& x : s.st) {
+    w.U64(x.mant);
+    w.U16(x.sign_exp);
+  }
+  w.U16(s.fcw);
+  w.U16(s.fsw);
+  w.U8(s.ftw);
+  w.U16(s.fop);
+  w.U64(s.fip);
+  w.U64(s.fdp);
+  w.U16(s.fcs);
+  w.U16(s.fds);
+  for (const auto& x : s.xmm) {
+    w.U64(x[0]);
+    w.U64(x[1]);
+  }
+  w.U32(s.mxcsr);
   w.U8(s.cpl);
   w.Bool(s.halted);
   w.Bool(s.shutdown);
@@ -459,10 +480,14 @@ void Cpu::SaveState(StateWriter& w) const {
 }
 
 void Cpu::LoadState(StateReader& r) {
-  // Older versions lack the TLB, so they cannot say what a guest that edited its page tables
-  // without INVLPG would see next: refused rather than guessed.
-  if (r.Begin("CPU0", kCpuStateVersion) < kCpuStateVersion)
+  // Version 2 lacks the TLB, so it cannot say what a guest that edited its page tables
+  // without INVLPG would see next; version 3 lacks the x87/SSE registers. Both are refused
+  // rather than guessed.
+  const uint32_t version = r.Begin("CPU0", kCpuStateVersion);
+  if (version < 3)
     r.Fail("CPU0: state version older than 3 (no saved TLB) cannot be restored");
+  if (version < kCpuStateVersion)
+    r.Fail("CPU0: state version 3 (no x87/SSE registers) cannot be restored by this build");
   CpuState s;
   for (uint64_t& v : s.gpr) v = r.U64();
   s.rip = r.U64();
@@ -481,6 +506,23 @@ void Cpu::LoadState(StateReader& r) {
                       &s.tsc_aux, &s.apic_base, &s.pat, &s.misc_enable, &s.mtrr_def_type}) {
     *v = r.U64();
   }
+  for (X87Reg& x : s.st) {
+    x.mant = r.U64();
+    x.sign_exp = r.U16();
+  }
+  s.fcw = r.U16();
+  s.fsw = r.U16();
+  s.ftw = r.U8();
+  s.fop = r.U16();
+  s.fip = r.U64();
+  s.fdp = r.U64();
+  s.fcs = r.U16();
+  s.fds = r.U16();
+  for (auto& x : s.xmm) {
+    x[0] = r.U64();
+    x[1] = r.U64();
+  }
+  s.mxcsr = r.U32();
   s.cpl = static_cast<uint8_t>(r.Bounded(r.U8(), 3, "cpl"));
   s.halted = r.Bool();
   s.shutdown = r.Bool();
@@ -523,6 +565,10 @@ void Cpu::LoadState(StateReader& r) {
   if (s.rip >> 32 && !((s.efer & (1u << 10)) && (s.seg[kCs].attr & kSegAttrL))) {
     r.Fail("CPU0: RIP above 4 GiB outside 64-bit mode");
   }
+  // FXRSTOR/LDMXCSR/XSETBV refuse these values, so no run of this CPU produces them.
+  if (s.mxcsr & ~kMxcsrMask) r.Fail("CPU0: reserved MXCSR bits");
+  if (s.fop >> 11) r.Fail("CPU0: x87 opcode wider than 11 bits");
+  if (!(s.xcr0 & 1) || (s.xcr0 & ~kXcr0Supported)) r.Fail("CPU0: invalid XCR0");
   if (s.interrupt_shadow_until > icount + 2) r.Fail("CPU0: interrupt shadow too far ahead");
   c.s = s;
   c.icount = icount;

@@ -50,6 +50,23 @@ struct DescriptorTable {
   bool operator==(const DescriptorTable&) const = default;
 };
 
+// One x87 data register: the 64-bit significand (bit 63 the explicit integer bit) and the
+// sign (bit 15) with the 15-bit biased exponent. MMX register i is mant of physical register
+// i; an MMX write also sets sign_exp to 0xffff (SDM 9.5.1).
+struct X87Reg {
+  uint64_t mant = 0;
+  uint16_t sign_exp = 0;
+
+  bool operator==(const X87Reg&) const = default;
+};
+
+// x87 control word after FNINIT, MXCSR after reset, and the MXCSR bits this CPU supports
+// (MXCSR_MASK in the FXSAVE image: every bit 0-15, DAZ included).
+inline constexpr uint16_t kFcwInit = 0x037f;
+inline constexpr uint32_t kMxcsrInit = 0x1f80, kMxcsrMask = 0xffff;
+// XCR0 components this CPU implements: x87 (bit 0) and SSE (bit 1).
+inline constexpr uint64_t kXcr0Supported = 3;
+
 // Every architectural register the CPU implements. Plain data: zero-initialised, copyable,
 // compared with == in tests.
 struct CpuState {
@@ -66,6 +83,18 @@ struct CpuState {
   uint64_t sysenter_cs = 0, sysenter_esp = 0, sysenter_eip = 0;
   uint64_t tsc_offset = 0, tsc_aux = 0, apic_base = 0, pat = 0, misc_enable = 0;
   uint64_t mtrr_def_type = 0;
+  // x87 / MMX / SSE state. The default values are those FNINIT and reset give (the x87 part
+  // of Reset uses the SDM's power-up values instead; see Reset in cpu.cc).
+  X87Reg st[8] = {};     // physical registers R0-R7; ST(i) is st[(TOP + i) & 7]
+  uint16_t fcw = kFcwInit;
+  uint16_t fsw = 0;      // TOP in bits 11-13
+  uint8_t ftw = 0;       // abridged tag word: bit i set = R(i) not empty (the full tag word of
+                         // FSTENV/FSAVE is derived from it and the register contents)
+  uint16_t fop = 0;      // last x87 opcode, 11 bits
+  uint64_t fip = 0, fdp = 0;  // last x87 instruction and data pointers (offsets)
+  uint16_t fcs = 0, fds = 0;  // their selectors (not saved by FXSAVE64 / REX.W forms)
+  uint64_t xmm[16][2] = {};   // [i][0] bits 0-63, [i][1] bits 64-127
+  uint32_t mxcsr = kMxcsrInit;
   uint8_t cpl = 0;
   bool halted = false;
   bool shutdown = false;  // triple fault: the CPU does nothing until Reset

@@ -12,16 +12,13 @@ namespace {
 
 // Raises the exception in op.aux: decode failures (#UD, #GP for >15 bytes) and the x87/MMX/
 // SSE groups, whose fault depends on CR0 at run time.
-enum UdClass : uint64_t { kUdPlain = 0, kUdX87 = 1, kUdSimd = 2, kUdGp = 3, kUdWait = 4 };
+enum UdClass : uint64_t { kUdPlain = 0, kUdX87 = 1, kUdSimd = 2, kUdGp = 3 };
 void OpUndefined(CpuCore& c, const Op& op) {
-  const bool em = c.s.cr0 & 4, ts = c.s.cr0 & 8, mp = c.s.cr0 & 2;
+  const bool em = c.s.cr0 & 4, ts = c.s.cr0 & 8;
   switch (op.aux) {
     case kUdX87:
       if (em || ts) return c.FaultNoErr(7);
       return c.Ud();
-    case kUdWait:
-      if (ts && mp) return c.FaultNoErr(7);
-      return;  // FWAIT with no pending x87 exception is a no-op
     case kUdSimd:
       if (em) return c.Ud();
       if (ts) return c.FaultNoErr(7);
@@ -44,6 +41,7 @@ struct Table {
     RegisterDataMove(fn.data());
     RegisterSystem(fn.data());
     RegisterInterrupts(fn.data());
+    RegisterFpu(fn.data());
   }
 };
 const Table& DispatchTable() {
@@ -57,6 +55,18 @@ bool IsAllowedExt(ZydisISAExt e) {
     case ZYDIS_ISA_EXT_BMI1: case ZYDIS_ISA_EXT_MOVBE: case ZYDIS_ISA_EXT_RDRAND:
     case ZYDIS_ISA_EXT_RDSEED: case ZYDIS_ISA_EXT_RDTSCP: case ZYDIS_ISA_EXT_PAUSE:
     case ZYDIS_ISA_EXT_CLFSH: case ZYDIS_ISA_EXT_CET:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The x87/MMX/SSE/XSAVE groups: only the instructions fpu.cc implements leave OpUndefined.
+bool IsFpExt(ZydisISAExt e) {
+  switch (e) {
+    case ZYDIS_ISA_EXT_X87: case ZYDIS_ISA_EXT_MMX: case ZYDIS_ISA_EXT_SSE:
+    case ZYDIS_ISA_EXT_SSE2: case ZYDIS_ISA_EXT_SSE3: case ZYDIS_ISA_EXT_SSSE3:
+    case ZYDIS_ISA_EXT_XSAVE: case ZYDIS_ISA_EXT_XSAVEOPT:
       return true;
     default:
       return false;
@@ -192,16 +202,11 @@ bool CpuCore::DecodeOne(Op* op, const uint8_t* bytes, unsigned avail, int* statu
                           in.mnemonic == ZYDIS_MNEMONIC_MFENCE ||
                           in.meta.category == ZYDIS_CATEGORY_PREFETCH ||
                           in.meta.category == ZYDIS_CATEGORY_WIDENOP;
-  if (in.mnemonic == ZYDIS_MNEMONIC_FWAIT) {
-    op->fn = OpUndefined;
-    op->aux = kUdWait;
-    op->len = in.length;
-    op->ends = true;
-    return true;
-  }
   // POPCNT is advertised (CPUID.1:ECX[23]) though Zydis files it under SSE4.
   const bool popcnt = in.mnemonic == ZYDIS_MNEMONIC_POPCNT;
-  if (!IsAllowedExt(ext) && !fence_like && !popcnt) {
+  const bool fp_implemented = IsFpExt(ext) && in.encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY &&
+                              DispatchTable().fn[in.mnemonic] != nullptr;
+  if (!IsAllowedExt(ext) && !fence_like && !popcnt && !fp_implemented) {
     op->fn = OpUndefined;
     if (ext == ZYDIS_ISA_EXT_X87) op->aux = kUdX87;
     else if (ext == ZYDIS_ISA_EXT_MMX || ext == ZYDIS_ISA_EXT_SSE || ext == ZYDIS_ISA_EXT_SSE2 ||
@@ -231,6 +236,12 @@ bool CpuCore::DecodeOne(Op* op, const uint8_t* bytes, unsigned avail, int* statu
         } else if (cls == ZYDIS_REGCLASS_CONTROL) {
           o.kind = kOpCr;
           o.reg = static_cast<uint8_t>(z.reg.value - ZYDIS_REGISTER_CR0);
+        } else if (cls == ZYDIS_REGCLASS_MMX) {
+          o.kind = kOpMmx;
+          o.reg = static_cast<uint8_t>(z.reg.value - ZYDIS_REGISTER_MM0);
+        } else if (cls == ZYDIS_REGCLASS_XMM) {
+          o.kind = kOpXmm;
+          o.reg = static_cast<uint8_t>(z.reg.value - ZYDIS_REGISTER_XMM0);
         } else if (cls == ZYDIS_REGCLASS_DEBUG) {
           o.kind = kOpDr;
           o.reg = static_cast<uint8_t>(z.reg.value - ZYDIS_REGISTER_DR0);

@@ -832,6 +832,18 @@ void CpuCore::Cpuid(uint32_t leaf, uint32_t sub, uint32_t out[4]) const {
     case 7:
       if (sub == 0) out[1] = (1u << 3) | (1u << 18);  // BMI1, RDSEED
       return;
+    case 0xd:
+      // XSAVE state components: x87 and SSE only, standard form, XSAVEOPT. Not reachable by
+      // a guest that honours leaf 0's maximum (7) and CPUID.1:ECX.XSAVE (0) until the
+      // FPU/SSE work of issue 11 is complete and advertised (FPU_NOTES.md).
+      if (sub == 0) {
+        out[0] = static_cast<uint32_t>(kXcr0Supported);  // XCR0 bits that may be set
+        out[1] = 576;  // size for the components XCR0 enables (legacy area + header)
+        out[2] = 576;  // size for every supported component
+      } else if (sub == 1) {
+        out[0] = 1;    // XSAVEOPT
+      }
+      return;
     case 0x80000000:
       out[0] = 0x80000008;
       return;

@@ -86,9 +86,12 @@ SessionConfig DecodeSessionConfig(std::span<const uint8_t> bytes) {
   p.Bytes(v, 2, "version");
   uint16_t version = LoadLe16(v);
   if (version > kSessionConfigVersion) p.Fail("version", "is newer than this build understands");
-  if (version < kSessionConfigVersion)
+  if (version < 2)
     p.Fail("version", "is older than 2, which this build needs (older logs' state digests were "
                       "computed over a CPU state without the TLB)");
+  if (version < kSessionConfigVersion)
+    p.Fail("version", "is 2, older than the 3 this build needs (version 2 logs' snapshots and "
+                      "state digests are of a CPU state without the x87/SSE registers)");
   SessionConfig c;
   const uint64_t machine_len = p.Varint("machine configuration length");
   if (machine_len > kMaxMachineConfig) p.Fail("machine configuration", "is longer than 8 KiB");

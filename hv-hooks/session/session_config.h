@@ -39,8 +39,9 @@ class SessionConfigError : public std::runtime_error {
 
 // 2: the machine configuration in MachineConfig's own encoding (one codec for snapshots and
 // logs), and the state digests of the CPU state version that carries the TLB. Version 1
-// logs are refused: their digests were computed over a different CPU state.
-inline constexpr uint16_t kSessionConfigVersion = 2;
+// logs are refused: their digests were computed over a different CPU state. 3: CPU state
+// version 4 (x87/MMX/SSE registers) in snapshots and digests; version 2 logs are refused.
+inline constexpr uint16_t kSessionConfigVersion = 3;
 
 std::vector<uint8_t> EncodeSessionConfig(const SessionConfig& config);
 // Throws SessionConfigError naming the field that is malformed or out of range. Bytes after

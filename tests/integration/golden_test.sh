@@ -15,37 +15,57 @@ source "$(dirname "$0")/lib.sh"
 # What this version wrote, and what any later version must read from the same bytes. Per log:
 #   records per kind | frames | checkpoints | last icount | End final digest | digests a replay checks
 declare -A kinds frames checkpoints last_icount final_digest digests
-kinds[hello]="Checkpoint=1 Digest=5 End=1 Marker=1 Output=6 SnapshotChunk=1"
-frames[hello]=3; checkpoints[hello]=1; last_icount[hello]=4343
-final_digest[hello]=4d5b6d3d7e4b3ea6; digests[hello]=5
-kinds[clock]="Checkpoint=2 Digest=10 End=1 Entropy=7 Marker=1 Output=9 SnapshotChunk=2"
-frames[clock]=5; checkpoints[clock]=2; last_icount[clock]=651032
-final_digest[clock]=efc87314ce00048d; digests[clock]=11
-kinds[timer]="Checkpoint=1 Digest=22 End=1 IrqDelivered=89 Marker=1 Output=6 SnapshotChunk=1"
-frames[timer]=4; checkpoints[timer]=1; last_icount[timer]=21282557
-final_digest[timer]=7b89ac7e2d8c5920; digests[timer]=22
-kinds[console]="Checkpoint=1 ConsoleIn=1 Digest=7 End=1 IdleWake=1 IrqDelivered=1 Marker=1 Output=7 SnapshotChunk=1"
-frames[console]=3; checkpoints[console]=1; last_icount[console]=6813
-final_digest[console]=f16e6c74efa234ad; digests[console]=7
-kinds[timer-host]="Checkpoint=1 Digest=13 End=1 IrqDelivered=89 Marker=1 Output=6 SnapshotChunk=1 TimeSample=67"
-frames[timer-host]=6; checkpoints[timer-host]=1; last_icount[timer-host]=12544602
-final_digest[timer-host]=e66fbe283e2b11c4; digests[timer-host]=13
+# Session configuration version 2 logs (CPU state v3): still inspected, replay refused.
+kinds[2:hello]="Checkpoint=1 Digest=5 End=1 Marker=1 Output=6 SnapshotChunk=1"
+frames[2:hello]=3; checkpoints[2:hello]=1; last_icount[2:hello]=4343
+final_digest[2:hello]=4d5b6d3d7e4b3ea6; digests[2:hello]=5
+kinds[2:clock]="Checkpoint=2 Digest=10 End=1 Entropy=7 Marker=1 Output=9 SnapshotChunk=2"
+frames[2:clock]=5; checkpoints[2:clock]=2; last_icount[2:clock]=651032
+final_digest[2:clock]=efc87314ce00048d; digests[2:clock]=11
+kinds[2:timer]="Checkpoint=1 Digest=22 End=1 IrqDelivered=89 Marker=1 Output=6 SnapshotChunk=1"
+frames[2:timer]=4; checkpoints[2:timer]=1; last_icount[2:timer]=21282557
+final_digest[2:timer]=7b89ac7e2d8c5920; digests[2:timer]=22
+kinds[2:console]="Checkpoint=1 ConsoleIn=1 Digest=7 End=1 IdleWake=1 IrqDelivered=1 Marker=1 Output=7 SnapshotChunk=1"
+frames[2:console]=3; checkpoints[2:console]=1; last_icount[2:console]=6813
+final_digest[2:console]=f16e6c74efa234ad; digests[2:console]=7
+kinds[2:timer-host]="Checkpoint=1 Digest=13 End=1 IrqDelivered=89 Marker=1 Output=6 SnapshotChunk=1 TimeSample=67"
+frames[2:timer-host]=6; checkpoints[2:timer-host]=1; last_icount[2:timer-host]=12544602
+final_digest[2:timer-host]=e66fbe283e2b11c4; digests[2:timer-host]=13
 
-for name in hello clock timer console timer-host; do
-  log="$golden/$name.vlog"
-  [ -f "$log" ] || { fail "$name: $log missing"; continue; }
+# Session configuration version 3 logs (CPU state v4, x87/SSE registers), in v3/.
+kinds[3:hello]="Checkpoint=1 Digest=5 End=1 Marker=1 Output=6 SnapshotChunk=1"
+frames[3:hello]=3; checkpoints[3:hello]=1; last_icount[3:hello]=4343
+final_digest[3:hello]=ef95e0115bb4b67e; digests[3:hello]=5
+kinds[3:clock]="Checkpoint=2 Digest=10 End=1 Entropy=7 Marker=1 Output=9 SnapshotChunk=2"
+frames[3:clock]=5; checkpoints[3:clock]=2; last_icount[3:clock]=651042
+final_digest[3:clock]=4d01a7149911bf53; digests[3:clock]=11
+kinds[3:timer]="Checkpoint=1 Digest=22 End=1 IrqDelivered=89 Marker=1 Output=6 SnapshotChunk=1"
+frames[3:timer]=4; checkpoints[3:timer]=1; last_icount[3:timer]=21282557
+final_digest[3:timer]=e363309dbb2f47cb; digests[3:timer]=22
+kinds[3:console]="Checkpoint=1 ConsoleIn=1 Digest=7 End=1 IdleWake=1 IrqDelivered=1 Marker=1 Output=7 SnapshotChunk=1"
+frames[3:console]=3; checkpoints[3:console]=1; last_icount[3:console]=6813
+final_digest[3:console]=e02a1a99ad318536; digests[3:console]=7
+kinds[3:timer-host]="Checkpoint=1 Digest=13 End=1 IrqDelivered=89 Marker=1 Output=6 SnapshotChunk=1 TimeSample=67"
+frames[3:timer-host]=6; checkpoints[3:timer-host]=1; last_icount[3:timer-host]=12128504
+final_digest[3:timer-host]=339ba462ae5ae346; digests[3:timer-host]=13
+
+for key in 2:hello 2:clock 2:timer 2:console 2:timer-host 3:hello 3:clock 3:timer 3:console 3:timer-host; do
+  version=${key%%:*}; name=${key#*:}
+  dir="$golden"; [ "$version" = 3 ] && dir="$golden/v3"
+  log="$dir/$name.vlog"
+  [ -f "$log" ] || { fail "v$version $name: $log missing"; continue; }
   # inspect --verify: every frame checksum, record and snapshot valid, the log complete.
-  if "$vmrr" inspect --verify "$log" > "$tmp/$name.verify" 2>&1 &&
-     grep -q "^verify  *every frame checksum, record and snapshot is valid" "$tmp/$name.verify"; then
-    echo "ok   $name: inspect --verify"
+  if "$vmrr" inspect --verify "$log" > "$tmp/$version-$name.verify" 2>&1 &&
+     grep -q "^verify  *every frame checksum, record and snapshot is valid" "$tmp/$version-$name.verify"; then
+    echo "ok   v$version $name: inspect --verify"
   else
-    fail "$name: inspect --verify"; cat "$tmp/$name.verify" >&2
+    fail "v$version $name: inspect --verify"; cat "$tmp/$version-$name.verify" >&2
   fi
   # The decoded header, counts and End record against the known answers.
-  if ! "$vmrr" inspect --json --records "$log" > "$tmp/$name.json" 2> "$tmp/$name.json.err"; then
-    fail "$name: inspect --json"; cat "$tmp/$name.json.err" >&2
-  elif python3 - "$tmp/$name.json" "${kinds[$name]}" "${frames[$name]}" "${checkpoints[$name]}" \
-       "${last_icount[$name]}" "${final_digest[$name]}" <<'EOF'
+  if ! "$vmrr" inspect --json --records "$log" > "$tmp/$version-$name.json" 2> "$tmp/$version-$name.json.err"; then
+    fail "v$version $name: inspect --json"; cat "$tmp/$version-$name.json.err" >&2
+  elif python3 - "$tmp/$version-$name.json" "${kinds[$key]}" "${frames[$key]}" "${checkpoints[$key]}" \
+       "${last_icount[$key]}" "${final_digest[$key]}" <<'EOF'
 import json, sys
 path, kinds, frames, checkpoints, last_icount, final_digest = sys.argv[1:]
 j = json.load(open(path))
@@ -73,24 +93,34 @@ for e in errors: print(e, file=sys.stderr)
 sys.exit(1 if errors else 0)
 EOF
   then
-    echo "ok   $name: header, records per kind, frames, End"
+    echo "ok   v$version $name: header, records per kind, frames, End"
   else
-    fail "$name: inspect --json differs from the known answers"
+    fail "v$version $name: inspect --json differs from the known answers"
   fi
   # Replay to the end: every digest verified, the same console bytes.
-  "$vmrr" replay --console-out "$tmp/$name.console" "$log" > "$tmp/$name.sum" 2> "$tmp/$name.err"
+  if [ "$version" = 2 ]; then
+    if "$vmrr" replay "$log" > "$tmp/$version-$name.sum" 2>&1; then
+      fail "$name (v2): replay accepted a session configuration version 2 log"
+    elif grep -q "version is 2, older than the 3 this build needs" "$tmp/$version-$name.sum"; then
+      echo "ok   $name (v2): replay refused with the version message"
+    else
+      fail "$name (v2): replay failed without the version message"; cat "$tmp/$version-$name.sum" >&2
+    fi
+    continue
+  fi
+  "$vmrr" replay --console-out "$tmp/$version-$name.console" "$log" > "$tmp/$version-$name.sum" 2> "$tmp/$version-$name.err"
   status=$?
   if [ "$status" -ne 0 ]; then
-    fail "$name: replay exit $status"; cat "$tmp/$name.sum" "$tmp/$name.err" >&2
-  elif ! grep -q "^replay: matched the whole log" "$tmp/$name.sum" ||
-       ! grep -q "^  instructions: ${last_icount[$name]}$" "$tmp/$name.sum" ||
-       ! grep -q "^  digests checked: ${digests[$name]}$" "$tmp/$name.sum" ||
-       ! grep -q "^  end: guest-exit, exit code 0$" "$tmp/$name.sum"; then
-    fail "$name: replay summary differs from the known answers"; cat "$tmp/$name.sum" >&2
-  elif ! cmp "$golden/$name.console" "$tmp/$name.console" >&2; then
-    fail "$name: replayed console output differs from $name.console"
+    fail "v$version $name: replay exit $status"; cat "$tmp/$version-$name.sum" "$tmp/$version-$name.err" >&2
+  elif ! grep -q "^replay: matched the whole log" "$tmp/$version-$name.sum" ||
+       ! grep -q "^  instructions: ${last_icount[$key]}$" "$tmp/$version-$name.sum" ||
+       ! grep -q "^  digests checked: ${digests[$key]}$" "$tmp/$version-$name.sum" ||
+       ! grep -q "^  end: guest-exit, exit code 0$" "$tmp/$version-$name.sum"; then
+    fail "v$version $name: replay summary differs from the known answers"; cat "$tmp/$version-$name.sum" >&2
+  elif ! cmp "$dir/$name.console" "$tmp/$version-$name.console" >&2; then
+    fail "v$version $name: replayed console output differs from $name.console"
   else
-    echo "ok   $name: replay matched, ${digests[$name]} digests, console output"
+    echo "ok   v$version $name: replay matched, ${digests[$key]} digests, console output"
   fi
 done
 [ "$failures" -eq 0 ] || { echo "$failures golden-log checks failed" >&2; exit 1; }

@@ -76,6 +76,23 @@ struct CpuRig {
                              s.sysenter_cs, s.sysenter_esp, s.sysenter_eip, s.tsc_offset,
                              s.tsc_aux, s.apic_base, s.pat, s.misc_enable, s.mtrr_def_type};
     for (int i = 0; i < 15; ++i) t(at + " msr " + std::to_string(i), msrs[i]);
+    for (int i = 0; i < 8; ++i) {
+      t(at + " st " + std::to_string(i) + " mant", s.st[i].mant);
+      t(at + " st " + std::to_string(i) + " sign_exp", s.st[i].sign_exp);
+    }
+    t(at + " fcw", s.fcw);
+    t(at + " fsw", s.fsw);
+    t(at + " ftw", s.ftw);
+    t(at + " fop", s.fop);
+    t(at + " fip", s.fip);
+    t(at + " fdp", s.fdp);
+    t(at + " fcs", s.fcs);
+    t(at + " fds", s.fds);
+    for (int i = 0; i < 16; ++i) {
+      t(at + " xmm " + std::to_string(i) + " lo", s.xmm[i][0]);
+      t(at + " xmm " + std::to_string(i) + " hi", s.xmm[i][1]);
+    }
+    t(at + " mxcsr", s.mxcsr);
     t(at + " cpl", s.cpl);
     t(at + " halted", s.halted);
     t(at + " shutdown", s.shutdown);
@@ -164,6 +181,25 @@ TEST(StateCoverage, CpuStateFields) {
   p.push_back(Field("pat", [](CpuState& s) { s.pat = 0x0007010600070106ull; }));
   p.push_back(Field("misc_enable", [](CpuState& s) { s.misc_enable = 1; }));
   p.push_back(Field("mtrr_def_type", [](CpuState& s) { s.mtrr_def_type = 0xc06; }));
+  for (int i = 0; i < 8; ++i) {
+    const std::string n = "st[" + std::to_string(i) + "]";
+    p.push_back(Field(n + ".mant", [i](CpuState& s) { s.st[i].mant ^= 0x8000000000000001ull << i; }));
+    p.push_back(Field(n + ".sign_exp", [i](CpuState& s) { s.st[i].sign_exp ^= 0x8000 | i; }));
+  }
+  p.push_back(Field("fcw", [](CpuState& s) { s.fcw = 0x027f; }));
+  p.push_back(Field("fsw", [](CpuState& s) { s.fsw = 0x3800; }));
+  p.push_back(Field("ftw", [](CpuState& s) { s.ftw = 0x81; }));
+  p.push_back(Field("fop", [](CpuState& s) { s.fop = 0x7ff; }));
+  p.push_back(Field("fip", [](CpuState& s) { s.fip = 0xb123; }));
+  p.push_back(Field("fdp", [](CpuState& s) { s.fdp = 0x8456; }));
+  p.push_back(Field("fcs", [](CpuState& s) { s.fcs = 0x08; }));
+  p.push_back(Field("fds", [](CpuState& s) { s.fds = 0x10; }));
+  for (int i = 0; i < 16; ++i) {
+    const std::string n = "xmm[" + std::to_string(i) + "]";
+    p.push_back(Field(n + "[0]", [i](CpuState& s) { s.xmm[i][0] = 0x1000 + i; }));
+    p.push_back(Field(n + "[1]", [i](CpuState& s) { s.xmm[i][1] = 0x2000 + i; }));
+  }
+  p.push_back(Field("mxcsr", [](CpuState& s) { s.mxcsr = 0x9f80; }));  // FZ set
   p.push_back(Field("cpl", [](CpuState& s) { s.cpl = 3; }));
   p.push_back(Field("halted", [](CpuState& s) { s.halted = true; }));
   p.push_back(Field("shutdown", [](CpuState& s) { s.shutdown = true; }));
