@@ -291,11 +291,15 @@ std::optional<std::string> GdbServer::Handle(std::string_view p, const TimeTrave
   try {
     switch (p[0]) {
       case '?': return StopReply(last_stop_);
-      case 'g': return EncodeGPacket(tt_.machine().cpu().state());
+      case 'g': {
+        const CpuState& st = tt_.machine().cpu().state();
+        return EncodeGPacket(st, FpuViewOf(st));
+      }
       case 'p': {
         const std::optional<uint64_t> n = ParseHexU64(p.substr(1));
         if (!n || *n > 0xffff) return "E01";
-        const std::optional<std::string> v = EncodeRegister(tt_.machine().cpu().state(), static_cast<unsigned>(*n));
+        const CpuState& st = tt_.machine().cpu().state();
+        const std::optional<std::string> v = EncodeRegister(st, static_cast<unsigned>(*n), FpuViewOf(st));
         return v ? *v : "E01";
       }
       case 'G': case 'P': case 'M': case 'X': return std::string(kReadOnly);

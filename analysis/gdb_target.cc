@@ -335,4 +335,38 @@ std::optional<XferRequest> ParseXferFeaturesRead(std::string_view packet) {
   return XferRequest{std::string(packet.substr(0, colon)), (*range)[0], (*range)[1]};
 }
 
+FpuView FpuViewOf(const CpuState& cpu) {
+  FpuView v;
+  const unsigned top = (cpu.fsw >> 11) & 7;
+  for (unsigned i = 0; i < 8; ++i) {
+    const X87Reg& r = cpu.st[(top + i) & 7];
+    for (unsigned b = 0; b < 8; ++b) v.st[i][b] = static_cast<uint8_t>(r.mant >> (8 * b));
+    v.st[i][8] = static_cast<uint8_t>(r.sign_exp);
+    v.st[i][9] = static_cast<uint8_t>(r.sign_exp >> 8);
+  }
+  uint16_t tag = 0;
+  for (unsigned p = 0; p < 8; ++p) {
+    const X87Reg& r = cpu.st[p];
+    const unsigned exp = r.sign_exp & 0x7fff;
+    unsigned t;
+    if (!((cpu.ftw >> p) & 1)) t = 3;
+    else if (exp == 0x7fff) t = 2;
+    else if (exp == 0) t = r.mant == 0 ? 1 : 2;
+    else t = (r.mant >> 63) & 1 ? 0 : 2;
+    tag |= static_cast<uint16_t>(t << (2 * p));
+  }
+  v.fctrl = cpu.fcw;
+  v.fstat = cpu.fsw;
+  v.ftag = tag;
+  v.fiseg = cpu.fcs;
+  v.fioff = static_cast<uint32_t>(cpu.fip);
+  v.foseg = cpu.fds;
+  v.fooff = static_cast<uint32_t>(cpu.fdp);
+  v.fop = cpu.fop;
+  for (unsigned i = 0; i < 16; ++i)
+    for (unsigned b = 0; b < 16; ++b) v.xmm[i][b] = static_cast<uint8_t>(cpu.xmm[i][b / 8] >> (8 * (b % 8)));
+  v.mxcsr = cpu.mxcsr;
+  return v;
+}
+
 }  // namespace vmrr::analysis

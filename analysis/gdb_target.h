@@ -17,10 +17,8 @@
 
 namespace vmrr::analysis {
 
-// The x87 and SSE state, which CpuState does not hold yet: the encoders take it separately so
-// an FPU can be plugged in without changing the register model. The defaults are the state
-// after FNINIT and a fresh MXCSR (what a kernel sets up and gdb shows for an unused FPU), not
-// the power-on values (FCW 0x40, tag word 0x5555).
+// The x87 and SSE registers in gdb's layout (FpuViewOf builds it from a CpuState). The
+// defaults are the state after FNINIT and a fresh MXCSR.
 struct FpuView {
   // ST(0)..ST(7) in stack order (ST(i) is physical register (TOP + i) mod 8), each in the
   // 80-bit extended format as stored in memory: significand bytes 0-7, sign and exponent 8-9.
@@ -40,6 +38,10 @@ struct FpuView {
 // One register as gdb sees it over the wire. regnum is the remote register number (the
 // description's order, which 'p'/'P' use); offset is its byte offset in the 'g' reply. These
 // are not gdb's internal register numbers, which differ from fs_base on.
+// The x87/SSE part of `cpu` as gdb wants it: ST(i) in stack order, the full tag word
+// (00 valid, 01 zero, 10 special, 11 empty) from the CPU's abridged one.
+FpuView FpuViewOf(const CpuState& cpu);
+
 struct GdbRegister {
   std::string_view name;
   unsigned bitsize;

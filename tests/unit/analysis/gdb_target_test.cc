@@ -179,6 +179,39 @@ TEST(GdbTarget, FpuViewIsEncoded) {
   EXPECT_EQ(Field(g, "mxcsr"), "c09f0000");
 }
 
+TEST(GdbTarget, FpuViewOfTheCpuStackOrderAndFullTags) {
+  CpuState s;
+  s.fsw = 6u << 11;  // TOP = 6: ST(0) is R6, ST(1) is R7, ST(2) is R0
+  s.st[6] = X87Reg{0x8000000000000000ull, 0x3fff};  // 1.0: valid
+  s.st[7] = X87Reg{0, 0};                           // +0: zero
+  s.st[0] = X87Reg{0xc000000000000000ull, 0xffff};  // -QNaN: special
+  s.st[1] = X87Reg{1, 0};                           // a denormal: special
+  s.ftw = (1u << 6) | (1u << 7) | (1u << 0) | (1u << 1);
+  s.fcw = 0x027f;
+  s.fop = 0x1d9;
+  s.xmm[3][0] = 0x0706050403020100ull;
+  s.xmm[3][1] = 0x0f0e0d0c0b0a0908ull;
+  s.mxcsr = 0x9fc0;
+  const FpuView v = FpuViewOf(s);
+  const std::array<uint8_t, 10> one = {0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f};
+  EXPECT_EQ(v.st[0], one);
+  EXPECT_EQ(v.st[1], (std::array<uint8_t, 10>{}));
+  EXPECT_EQ(v.st[2][9], 0xff);
+  EXPECT_EQ(v.st[2][7], 0xc0);
+  // R0 special (10), R1 special (10), R2-R5 empty (11), R6 valid (00), R7 zero (01).
+  EXPECT_EQ(v.ftag, 0b01'00'11'11'11'11'10'10);
+  EXPECT_EQ(v.fctrl, 0x027f);
+  EXPECT_EQ(v.fstat, 6u << 11);
+  EXPECT_EQ(v.fop, 0x1d9);
+  for (unsigned b = 0; b < 16; ++b) EXPECT_EQ(v.xmm[3][b], b);
+  EXPECT_EQ(v.mxcsr, 0x9fc0u);
+  // Through the g packet: st0 at its offset, as 1.0.
+  const std::string g = EncodeGPacket(s, v);
+  const GdbRegister* st0 = FindGdbRegister("st0");
+  ASSERT_NE(st0, nullptr);
+  EXPECT_EQ(g.substr(2 * st0->offset, 20), "0000000000000080ff3f");
+}
+
 TEST(GdbTarget, PRepliesAreTheGSlices) {
   CpuState cpu = DistinctState();
   FpuView fpu;
