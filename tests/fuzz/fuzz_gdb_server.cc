@@ -33,12 +33,7 @@ struct Fixture {
     kernel = base + ".elf";
     log = base + ".vmrr";
     // The timer guest with a short PIT period: five interrupts in ~400k instructions.
-    std::vector<uint8_t> code = vmrr::test::TimerCode(false);
-    const std::vector<uint8_t> divisor = {0xb0, 0xa9, 0xe6, 0x40, 0xb0, 0x04, 0xe6, 0x40};
-    auto at = std::search(code.begin(), code.end(), divisor.begin(), divisor.end());
-    if (at == code.end()) std::abort();
-    at[1] = 0x40;
-    at[5] = 0x00;
+    const std::vector<uint8_t> code = vmrr::test::TimerCode(false, 0x40);
     const std::vector<uint8_t> elf =
         vmrr::test::MakeElf64(0x100000, {{0x100000, code}, {0x200000, vmrr::test::IdtWithTimerVector(0x100080)}});
     std::ofstream(kernel, std::ios::binary).write(reinterpret_cast<const char*>(elf.data()),

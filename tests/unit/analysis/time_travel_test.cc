@@ -37,46 +37,41 @@ struct Deliveries : MachineObserver {
   std::vector<uint64_t> at;
 };
 
+// Writes `code` (with TimerGuest's IDT) as an ELF at `kernel` and records it in icount mode
+// into `log` with `config`'s intervals; returns the recording's end (the guest's exit).
+uint64_t RecordTimerGuest(const std::vector<uint8_t>& code, const std::string& kernel, const std::string& log,
+                          SessionConfig config = {}) {
+  const std::vector<uint8_t> elf =
+      test::MakeElf64(0x100000, {{0x100000, code}, {0x200000, test::IdtWithTimerVector(kIsr)}});
+  std::ofstream(kernel, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(elf.data()), static_cast<std::streamsize>(elf.size()));
+  config.machine.memory_bytes = 16ull << 20;
+  config.kernel_path = kernel;
+  test::FakeEnvironment host;
+  RecordingSession session(config, host, log, "time_travel_test", log::WriterOptions{});
+  const RecordSummary rs = session.Run(0, {});
+  EXPECT_EQ(rs.result.stop, MachineStop::kGuestExit);
+  EXPECT_EQ(host.console, "TTTTT");
+  return rs.result.icount;
+}
+
 class TimeTravelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // TimerGuest with the PIT divisor 0x4a9 lowered to 0x20: the same five interrupts in a
+    // fortieth of the instructions, so that the oracle can step through all of them (also in
+    // the sanitizer build).
     kernel_ = TempPath("timer.elf");
-    {
-      // TimerGuest with the PIT divisor 0x4a9 lowered to 0x20: the same five interrupts in a
-      // fortieth of the instructions, so that the oracle can step through all of them (also
-      // in the sanitizer build).
-      std::vector<uint8_t> code = test::TimerCode(false);
-      const std::vector<uint8_t> divisor = {0xb0, 0xa9, 0xe6, 0x40, 0xb0, 0x04, 0xe6, 0x40};
-      auto at = std::search(code.begin(), code.end(), divisor.begin(), divisor.end());
-      ASSERT_NE(at, code.end());
-      at[1] = 0x20;
-      at[5] = 0x00;
-      const std::vector<uint8_t> elf = test::MakeElf64(
-          0x100000, {{0x100000, code}, {0x200000, test::IdtWithTimerVector(kIsr)}});
-      std::ofstream f(kernel_, std::ios::binary | std::ios::trunc);
-      f.write(reinterpret_cast<const char*>(elf.data()), static_cast<std::streamsize>(elf.size()));
-    }
     log_ = TempPath("timer.vmrr");
-    SessionConfig c;
-    c.machine.memory_bytes = 16ull << 20;
-    c.kernel_path = kernel_;
-    test::FakeEnvironment host;
-    RecordingSession session(c, host, log_, "time_travel_test", log::WriterOptions{});
-    const RecordSummary rs = session.Run(0, {});
-    ASSERT_EQ(rs.result.stop, MachineStop::kGuestExit);
-    ASSERT_EQ(host.console, "TTTTT");
-    end_ = rs.result.icount;
-    // The same run recorded with a log checkpoint every 10,000 instructions.
     seeded_log_ = TempPath("timer-seeded.vmrr");
-    {
-      SessionConfig s = c;
-      s.digest_interval = 10'000;
-      s.checkpoint_interval = 10'000;
-      s.machine_digest_interval = 10'000;
-      test::FakeEnvironment h2;
-      RecordingSession again(s, h2, seeded_log_, "time_travel_test", log::WriterOptions{});
-      ASSERT_EQ(again.Run(0, {}).result.icount, end_);
-    }
+    const std::vector<uint8_t> code = test::TimerCode(false, 0x20);
+    end_ = RecordTimerGuest(code, kernel_, log_);
+    // The same run recorded with a log checkpoint every 10,000 instructions.
+    SessionConfig s;
+    s.digest_interval = 10'000;
+    s.checkpoint_interval = 10'000;
+    s.machine_digest_interval = 10'000;
+    ASSERT_EQ(RecordTimerGuest(code, kernel_, seeded_log_, s), end_);
 
     // The oracle: one plain forward replay, stepped one instruction at a time.
     log::LogReader reader = log::LogReader::Open(log_);
@@ -315,31 +310,13 @@ TEST_F(TimeTravelTest, CheckpointsStayWithinTheBudget) {
 class HandlerWriteTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::vector<uint8_t> code = test::TimerCode(false);
-    const std::vector<uint8_t> divisor = {0xb0, 0xa9, 0xe6, 0x40, 0xb0, 0x04, 0xe6, 0x40};
-    auto at = std::search(code.begin(), code.end(), divisor.begin(), divisor.end());
-    ASSERT_NE(at, code.end());
-    at[1] = 0x80;
-    at[5] = 0x00;
+    std::vector<uint8_t> code = test::TimerCode(false, 0x80);
     code.resize(0x80);
     code.insert(code.end(), {0x50, 0xff, 0xc3, 0xb0, 0x20, 0xe6, 0x20, 0x66, 0xba, 0xf8, 0x03, 0xb0, 0x54,
                              0xee, 0x58, 0x48, 0xcf});
     kernel_ = TempPath("isr-push.elf");
-    {
-      const std::vector<uint8_t> elf =
-          test::MakeElf64(0x100000, {{0x100000, code}, {0x200000, test::IdtWithTimerVector(kIsr)}});
-      std::ofstream f(kernel_, std::ios::binary | std::ios::trunc);
-      f.write(reinterpret_cast<const char*>(elf.data()), static_cast<std::streamsize>(elf.size()));
-    }
     log_ = TempPath("isr-push.vmrr");
-    SessionConfig c;
-    c.machine.memory_bytes = 16ull << 20;
-    c.kernel_path = kernel_;
-    test::FakeEnvironment host;
-    RecordingSession session(c, host, log_, "time_travel_test", log::WriterOptions{});
-    const RecordSummary rs = session.Run(0, {});
-    ASSERT_EQ(rs.result.stop, MachineStop::kGuestExit);
-    ASSERT_EQ(host.console, "TTTTT");
+    RecordTimerGuest(code, kernel_, log_);
     // Oracle: the delivery icounts, and the RIP and RSP just before each delivery.
     log::LogReader reader = log::LogReader::Open(log_);
     const SessionConfig config = DecodeSessionConfig(reader.header().machine_config);
