@@ -334,6 +334,9 @@ void RegisterDataMove(Handler* table);
 void RegisterSystem(Handler* table);
 void RegisterInterrupts(Handler* table);
 void RegisterFpu(Handler* table);
+void RegisterSse(Handler* table);
+// The SSE2 CMPSD handler (sse.cc); the table slot for CMPSD holds the string instruction.
+Handler SseCmpsdHandler();
 
 // x87/MMX/SSE/XSAVE availability (fpu.cc), as the SDM's exception tables give it: each raises
 // the exception and returns false, or returns true. Every x87, MMX, SSE and XSAVE handler

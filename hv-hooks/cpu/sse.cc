@@ -1,0 +1,312 @@
+// SSE/SSE2 floating point (issue 11, see FPU_NOTES.md): scalar and packed single/double
+// ADD/SUB/MUL/DIV/SQRT/MIN/MAX, CMPcc, (U)COMIS, and the FP conversions.
+//
+// Determinism: every operation is the very same SSE/SSE2 instruction executed on the host
+// (SSE2 is the x86-64 baseline; IEEE 754 fixes every result and flag of these instructions,
+// including the x86-specific NaN propagation, MIN/MAX operand order and integer indefinite,
+// so they are identical on every x86-64 host). The instruction runs in inline asm (volatile,
+// so the compiler can neither fold nor move it across the MXCSR switch) under a host MXCSR
+// built from the guest's: rounding control, DAZ and FTZ copied, every exception masked, flags
+// cleared. The flags the host raised are merged into the guest's sticky flags, and the host
+// MXCSR is restored before returning.
+//
+// Unmasked guest exceptions (first version, documented simplification): the result is
+// computed with every exception masked; if a flag arose whose guest mask is clear, the
+// result is discarded (destination unchanged) and #XM (CR4.OSXMMEXCPT=1) or #UD is raised.
+// If an unmasked exception is a pre-computation one (IE, DE, ZE), only the pre-computation
+// flags are merged (the SDM: post-computation exceptions are then not checked); otherwise all
+// flags are merged. Known gap: with UM=0 the SDM signals underflow for a tiny result even
+// when it is exact; the masked host computation does not flag that case, so it does not
+// fault here.
+#include <Zydis/Zydis.h>
+#include <emmintrin.h>
+
+#include <cstring>
+
+#include "hv-hooks/cpu/core.h"
+
+namespace vmrr {
+
+namespace {
+constexpr uint64_t kCr4Osxmmexcpt = 1u << 10;
+
+using Vec = __m128i;
+using HostFn = void (*)(Vec& d, Vec s);
+
+Vec ToVec(const uint64_t q[2]) { return _mm_set_epi64x(static_cast<long long>(q[1]), static_cast<long long>(q[0])); }
+void FromVec(Vec v, uint64_t q[2]) { std::memcpy(q, &v, 16); }
+
+uint32_t HostGetCsr() {
+  uint32_t v;
+  asm volatile("stmxcsr %0" : "=m"(v));
+  return v;
+}
+void HostSetCsr(uint32_t v) { asm volatile("ldmxcsr %0" : : "m"(v)); }
+
+// The host MXCSR for a guest MXCSR: FTZ (15), RC (13-14), DAZ (6); all masks set, no flags.
+uint32_t HostCsrFor(uint32_t guest) { return (guest & 0xe040u) | 0x1f80u; }
+
+// Runs fn(d, s) under the guest's rounding/DAZ/FTZ; returns the exception flags it raised.
+uint32_t RunHost(uint32_t guest_mxcsr, HostFn fn, Vec& d, Vec s) {
+  const uint32_t saved = HostGetCsr();
+  HostSetCsr(HostCsrFor(guest_mxcsr));
+  fn(d, s);
+  const uint32_t flags = HostGetCsr() & 0x3f;
+  HostSetCsr(saved);
+  return flags;
+}
+
+// Merges flags into the guest MXCSR and decides the fault. false = fault raised (the caller
+// must not write its destination).
+bool SseCommit(CpuCore& c, uint32_t flags) {
+  const uint32_t unmasked = flags & ~(c.s.mxcsr >> 7) & 0x3f;
+  if (unmasked & 7) flags &= 7;
+  c.s.mxcsr |= flags;
+  if (!unmasked) return true;
+  if (c.s.cr4 & kCr4Osxmmexcpt) c.FaultNoErr(19);
+  else c.Ud();
+  return false;
+}
+
+bool MemLinear(CpuCore& c, const Op& op, const Operand& o, unsigned size, Access acc,
+               unsigned align, uint64_t* lin) {
+  const uint64_t off = c.EffectiveAddress(op, o);
+  if (!c.Linear(o.seg, off, size, acc, lin)) return false;
+  if (align && (*lin & (align - 1))) {
+    c.Gp(0);
+    return false;
+  }
+  return true;
+}
+
+// Reads an XMM register or `bytes` (4, 8 or 16; 16 must be aligned, as legacy SSE requires)
+// of memory into the low bytes of q (the rest zero).
+bool ReadSrc(CpuCore& c, const Op& op, const Operand& o, unsigned bytes, uint64_t q[2]) {
+  if (o.kind == kOpXmm) {
+    q[0] = c.s.xmm[o.reg][0];
+    q[1] = c.s.xmm[o.reg][1];
+    return true;
+  }
+  q[0] = q[1] = 0;
+  uint64_t lin;
+  if (!MemLinear(c, op, o, bytes, kRead, bytes == 16 ? 16 : 0, &lin)) return false;
+  if (bytes == 4) {
+    uint64_t v;
+    if (!c.ReadLin(lin, 4, &v)) return false;
+    q[0] = v & 0xffffffffu;
+    return true;
+  }
+  if (!c.ReadLin(lin, 8, &q[0])) return false;
+  return bytes != 16 || c.ReadLin(lin + 8, 8, &q[1]);
+}
+
+// ---- xmm, xmm/m: one host instruction, destination = o[0] ------------------------------
+
+#define VMRR_SSE_FN(NAME, INSN) \
+  void NAME(Vec& d, Vec s) { asm volatile(INSN " %1, %0" : "+x"(d) : "x"(s)); }
+VMRR_SSE_FN(HAddss, "addss") VMRR_SSE_FN(HAddsd, "addsd") VMRR_SSE_FN(HAddps, "addps")
+VMRR_SSE_FN(HAddpd, "addpd") VMRR_SSE_FN(HSubss, "subss") VMRR_SSE_FN(HSubsd, "subsd")
+VMRR_SSE_FN(HSubps, "subps") VMRR_SSE_FN(HSubpd, "subpd") VMRR_SSE_FN(HMulss, "mulss")
+VMRR_SSE_FN(HMulsd, "mulsd") VMRR_SSE_FN(HMulps, "mulps") VMRR_SSE_FN(HMulpd, "mulpd")
+VMRR_SSE_FN(HDivss, "divss") VMRR_SSE_FN(HDivsd, "divsd") VMRR_SSE_FN(HDivps, "divps")
+VMRR_SSE_FN(HDivpd, "divpd") VMRR_SSE_FN(HSqrtss, "sqrtss") VMRR_SSE_FN(HSqrtsd, "sqrtsd")
+VMRR_SSE_FN(HSqrtps, "sqrtps") VMRR_SSE_FN(HSqrtpd, "sqrtpd") VMRR_SSE_FN(HMinss, "minss")
+VMRR_SSE_FN(HMinsd, "minsd") VMRR_SSE_FN(HMinps, "minps") VMRR_SSE_FN(HMinpd, "minpd")
+VMRR_SSE_FN(HMaxss, "maxss") VMRR_SSE_FN(HMaxsd, "maxsd") VMRR_SSE_FN(HMaxps, "maxps")
+VMRR_SSE_FN(HMaxpd, "maxpd")
+VMRR_SSE_FN(HCvtss2sd, "cvtss2sd") VMRR_SSE_FN(HCvtsd2ss, "cvtsd2ss")
+VMRR_SSE_FN(HCvtdq2ps, "cvtdq2ps") VMRR_SSE_FN(HCvtps2dq, "cvtps2dq")
+VMRR_SSE_FN(HCvttps2dq, "cvttps2dq") VMRR_SSE_FN(HCvtdq2pd, "cvtdq2pd")
+VMRR_SSE_FN(HCvtpd2dq, "cvtpd2dq") VMRR_SSE_FN(HCvttpd2dq, "cvttpd2dq")
+VMRR_SSE_FN(HCvtps2pd, "cvtps2pd") VMRR_SSE_FN(HCvtpd2ps, "cvtpd2ps")
+#undef VMRR_SSE_FN
+
+template <uint8_t kPred>
+void HCmpps(Vec& d, Vec s) { asm volatile("cmpps %2, %1, %0" : "+x"(d) : "x"(s), "i"(kPred)); }
+template <uint8_t kPred>
+void HCmppd(Vec& d, Vec s) { asm volatile("cmppd %2, %1, %0" : "+x"(d) : "x"(s), "i"(kPred)); }
+template <uint8_t kPred>
+void HCmpss(Vec& d, Vec s) { asm volatile("cmpss %2, %1, %0" : "+x"(d) : "x"(s), "i"(kPred)); }
+template <uint8_t kPred>
+void HCmpsd(Vec& d, Vec s) { asm volatile("cmpsd %2, %1, %0" : "+x"(d) : "x"(s), "i"(kPred)); }
+
+// Executes fn on (dest, source of `bytes`) and writes the destination unless a fault.
+void ExecXmm(CpuCore& c, const Op& op, HostFn fn, unsigned bytes) {
+  if (!CheckSseAvailable(c)) return;
+  uint64_t sq[2];
+  if (!ReadSrc(c, op, op.o[1], bytes, sq)) return;
+  uint64_t* dq = c.s.xmm[op.o[0].reg];
+  Vec d = ToVec(dq);
+  const uint32_t flags = RunHost(c.s.mxcsr, fn, d, ToVec(sq));
+  if (!SseCommit(c, flags)) return;
+  FromVec(d, dq);
+}
+
+template <HostFn kFn, unsigned kBytes>
+void OpXmm(CpuCore& c, const Op& op) { ExecXmm(c, op, kFn, kBytes); }
+
+// CMPPS/CMPPD/CMPSS/CMPSD xmm, xmm/m, imm8: predicates 0-7 (imm bits 3-7 ignored by legacy
+// SSE; the host instruction gets the predicate as an immediate).
+constexpr HostFn kCmpps[8] = {HCmpps<0>, HCmpps<1>, HCmpps<2>, HCmpps<3>,
+                              HCmpps<4>, HCmpps<5>, HCmpps<6>, HCmpps<7>};
+constexpr HostFn kCmppd[8] = {HCmppd<0>, HCmppd<1>, HCmppd<2>, HCmppd<3>,
+                              HCmppd<4>, HCmppd<5>, HCmppd<6>, HCmppd<7>};
+constexpr HostFn kCmpss[8] = {HCmpss<0>, HCmpss<1>, HCmpss<2>, HCmpss<3>,
+                              HCmpss<4>, HCmpss<5>, HCmpss<6>, HCmpss<7>};
+constexpr HostFn kCmpsd[8] = {HCmpsd<0>, HCmpsd<1>, HCmpsd<2>, HCmpsd<3>,
+                              HCmpsd<4>, HCmpsd<5>, HCmpsd<6>, HCmpsd<7>};
+
+template <const HostFn* kTable, unsigned kBytes>
+void OpCmp(CpuCore& c, const Op& op) {
+  ExecXmm(c, op, kTable[op.o[2].disp & 7], kBytes);
+}
+
+// ---- (U)COMISS / (U)COMISD: ZF PF CF from the host, OF SF AF cleared ---------------------
+
+template <bool kDouble, bool kUnordered>
+void HostCompare(Vec a, Vec b, uint8_t* zf, uint8_t* pf, uint8_t* cf) {
+  if (kDouble && kUnordered)
+    asm volatile("ucomisd %3, %4\n\tsetz %0\n\tsetp %1\n\tsetc %2"
+                 : "=q"(*zf), "=q"(*pf), "=q"(*cf) : "x"(b), "x"(a) : "cc");
+  else if (kDouble)
+    asm volatile("comisd %3, %4\n\tsetz %0\n\tsetp %1\n\tsetc %2"
+                 : "=q"(*zf), "=q"(*pf), "=q"(*cf) : "x"(b), "x"(a) : "cc");
+  else if (kUnordered)
+    asm volatile("ucomiss %3, %4\n\tsetz %0\n\tsetp %1\n\tsetc %2"
+                 : "=q"(*zf), "=q"(*pf), "=q"(*cf) : "x"(b), "x"(a) : "cc");
+  else
+    asm volatile("comiss %3, %4\n\tsetz %0\n\tsetp %1\n\tsetc %2"
+                 : "=q"(*zf), "=q"(*pf), "=q"(*cf) : "x"(b), "x"(a) : "cc");
+}
+
+template <bool kDouble, bool kUnordered>
+void OpComis(CpuCore& c, const Op& op) {
+  if (!CheckSseAvailable(c)) return;
+  uint64_t sq[2];
+  if (!ReadSrc(c, op, op.o[1], kDouble ? 8 : 4, sq)) return;
+  const Vec a = ToVec(c.s.xmm[op.o[0].reg]), b = ToVec(sq);
+  uint8_t zf, pf, cf;
+  const uint32_t saved = HostGetCsr();
+  HostSetCsr(HostCsrFor(c.s.mxcsr));
+  HostCompare<kDouble, kUnordered>(a, b, &zf, &pf, &cf);
+  const uint32_t flags = HostGetCsr() & 0x3f;
+  HostSetCsr(saved);
+  if (!SseCommit(c, flags)) return;
+  c.s.rflags = (c.s.rflags & ~(kFlagCf | kFlagPf | kFlagAf | kFlagZf | kFlagSf | kFlagOf)) |
+               (zf ? kFlagZf : 0) | (pf ? kFlagPf : 0) | (cf ? kFlagCf : 0);
+}
+
+// ---- CVTSI2SS/SD: xmm, r/m32/64 ----------------------------------------------------------
+
+template <bool kDouble>
+void OpCvtsi2s(CpuCore& c, const Op& op) {
+  if (!CheckSseAvailable(c)) return;
+  uint64_t v;
+  if (!c.Read(op, op.o[1], &v)) return;
+  const bool wide = op.o[1].size == 8;
+  uint64_t* dq = c.s.xmm[op.o[0].reg];
+  Vec d = ToVec(dq);
+  const uint32_t saved = HostGetCsr();
+  HostSetCsr(HostCsrFor(c.s.mxcsr));
+  if (kDouble && wide) asm volatile("cvtsi2sdq %1, %0" : "+x"(d) : "r"(v));
+  else if (kDouble) asm volatile("cvtsi2sdl %k1, %0" : "+x"(d) : "r"(v));
+  else if (wide) asm volatile("cvtsi2ssq %1, %0" : "+x"(d) : "r"(v));
+  else asm volatile("cvtsi2ssl %k1, %0" : "+x"(d) : "r"(v));
+  const uint32_t flags = HostGetCsr() & 0x3f;
+  HostSetCsr(saved);
+  if (!SseCommit(c, flags)) return;
+  FromVec(d, dq);
+}
+
+// ---- CVT(T)SS2SI / CVT(T)SD2SI: r32/64, xmm/m ---------------------------------------------
+
+template <bool kDouble, bool kTruncate>
+void OpCvts2si(CpuCore& c, const Op& op) {
+  if (!CheckSseAvailable(c)) return;
+  uint64_t sq[2];
+  if (!ReadSrc(c, op, op.o[1], kDouble ? 8 : 4, sq)) return;
+  const bool wide = op.o[0].size == 8;
+  const Vec s = ToVec(sq);
+  uint64_t r = 0;
+  const uint32_t saved = HostGetCsr();
+  HostSetCsr(HostCsrFor(c.s.mxcsr));
+  if (kDouble && kTruncate) {
+    if (wide) asm volatile("cvttsd2siq %1, %0" : "=r"(r) : "x"(s));
+    else asm volatile("cvttsd2sil %1, %k0" : "=r"(r) : "x"(s));
+  } else if (kDouble) {
+    if (wide) asm volatile("cvtsd2siq %1, %0" : "=r"(r) : "x"(s));
+    else asm volatile("cvtsd2sil %1, %k0" : "=r"(r) : "x"(s));
+  } else if (kTruncate) {
+    if (wide) asm volatile("cvttss2siq %1, %0" : "=r"(r) : "x"(s));
+    else asm volatile("cvttss2sil %1, %k0" : "=r"(r) : "x"(s));
+  } else {
+    if (wide) asm volatile("cvtss2siq %1, %0" : "=r"(r) : "x"(s));
+    else asm volatile("cvtss2sil %1, %k0" : "=r"(r) : "x"(s));
+  }
+  const uint32_t flags = HostGetCsr() & 0x3f;
+  HostSetCsr(saved);
+  if (!SseCommit(c, flags)) return;
+  c.SetReg(op.o[0].reg, wide ? 8 : 4, r);
+}
+
+}  // namespace
+
+// SSE2 CMPSD (F2 0F C2) shares its mnemonic with the string CMPSD; decode.cc asks for it here.
+Handler SseCmpsdHandler() { return OpCmp<kCmpsd, 8>; }
+
+void RegisterSse(Handler* t) {
+  t[ZYDIS_MNEMONIC_ADDSS] = OpXmm<HAddss, 4>;
+  t[ZYDIS_MNEMONIC_ADDSD] = OpXmm<HAddsd, 8>;
+  t[ZYDIS_MNEMONIC_ADDPS] = OpXmm<HAddps, 16>;
+  t[ZYDIS_MNEMONIC_ADDPD] = OpXmm<HAddpd, 16>;
+  t[ZYDIS_MNEMONIC_SUBSS] = OpXmm<HSubss, 4>;
+  t[ZYDIS_MNEMONIC_SUBSD] = OpXmm<HSubsd, 8>;
+  t[ZYDIS_MNEMONIC_SUBPS] = OpXmm<HSubps, 16>;
+  t[ZYDIS_MNEMONIC_SUBPD] = OpXmm<HSubpd, 16>;
+  t[ZYDIS_MNEMONIC_MULSS] = OpXmm<HMulss, 4>;
+  t[ZYDIS_MNEMONIC_MULSD] = OpXmm<HMulsd, 8>;
+  t[ZYDIS_MNEMONIC_MULPS] = OpXmm<HMulps, 16>;
+  t[ZYDIS_MNEMONIC_MULPD] = OpXmm<HMulpd, 16>;
+  t[ZYDIS_MNEMONIC_DIVSS] = OpXmm<HDivss, 4>;
+  t[ZYDIS_MNEMONIC_DIVSD] = OpXmm<HDivsd, 8>;
+  t[ZYDIS_MNEMONIC_DIVPS] = OpXmm<HDivps, 16>;
+  t[ZYDIS_MNEMONIC_DIVPD] = OpXmm<HDivpd, 16>;
+  t[ZYDIS_MNEMONIC_SQRTSS] = OpXmm<HSqrtss, 4>;
+  t[ZYDIS_MNEMONIC_SQRTSD] = OpXmm<HSqrtsd, 8>;
+  t[ZYDIS_MNEMONIC_SQRTPS] = OpXmm<HSqrtps, 16>;
+  t[ZYDIS_MNEMONIC_SQRTPD] = OpXmm<HSqrtpd, 16>;
+  t[ZYDIS_MNEMONIC_MINSS] = OpXmm<HMinss, 4>;
+  t[ZYDIS_MNEMONIC_MINSD] = OpXmm<HMinsd, 8>;
+  t[ZYDIS_MNEMONIC_MINPS] = OpXmm<HMinps, 16>;
+  t[ZYDIS_MNEMONIC_MINPD] = OpXmm<HMinpd, 16>;
+  t[ZYDIS_MNEMONIC_MAXSS] = OpXmm<HMaxss, 4>;
+  t[ZYDIS_MNEMONIC_MAXSD] = OpXmm<HMaxsd, 8>;
+  t[ZYDIS_MNEMONIC_MAXPS] = OpXmm<HMaxps, 16>;
+  t[ZYDIS_MNEMONIC_MAXPD] = OpXmm<HMaxpd, 16>;
+  t[ZYDIS_MNEMONIC_CMPPS] = OpCmp<kCmpps, 16>;
+  t[ZYDIS_MNEMONIC_CMPPD] = OpCmp<kCmppd, 16>;
+  t[ZYDIS_MNEMONIC_CMPSS] = OpCmp<kCmpss, 4>;
+  // CMPSD: see SseCmpsdHandler.
+  t[ZYDIS_MNEMONIC_COMISS] = OpComis<false, false>;
+  t[ZYDIS_MNEMONIC_COMISD] = OpComis<true, false>;
+  t[ZYDIS_MNEMONIC_UCOMISS] = OpComis<false, true>;
+  t[ZYDIS_MNEMONIC_UCOMISD] = OpComis<true, true>;
+  t[ZYDIS_MNEMONIC_CVTSI2SS] = OpCvtsi2s<false>;
+  t[ZYDIS_MNEMONIC_CVTSI2SD] = OpCvtsi2s<true>;
+  t[ZYDIS_MNEMONIC_CVTSS2SI] = OpCvts2si<false, false>;
+  t[ZYDIS_MNEMONIC_CVTSD2SI] = OpCvts2si<true, false>;
+  t[ZYDIS_MNEMONIC_CVTTSS2SI] = OpCvts2si<false, true>;
+  t[ZYDIS_MNEMONIC_CVTTSD2SI] = OpCvts2si<true, true>;
+  t[ZYDIS_MNEMONIC_CVTSS2SD] = OpXmm<HCvtss2sd, 4>;
+  t[ZYDIS_MNEMONIC_CVTSD2SS] = OpXmm<HCvtsd2ss, 8>;
+  t[ZYDIS_MNEMONIC_CVTDQ2PS] = OpXmm<HCvtdq2ps, 16>;
+  t[ZYDIS_MNEMONIC_CVTPS2DQ] = OpXmm<HCvtps2dq, 16>;
+  t[ZYDIS_MNEMONIC_CVTTPS2DQ] = OpXmm<HCvttps2dq, 16>;
+  t[ZYDIS_MNEMONIC_CVTDQ2PD] = OpXmm<HCvtdq2pd, 8>;
+  t[ZYDIS_MNEMONIC_CVTPD2DQ] = OpXmm<HCvtpd2dq, 16>;
+  t[ZYDIS_MNEMONIC_CVTTPD2DQ] = OpXmm<HCvttpd2dq, 16>;
+  t[ZYDIS_MNEMONIC_CVTPS2PD] = OpXmm<HCvtps2pd, 8>;
+  t[ZYDIS_MNEMONIC_CVTPD2PS] = OpXmm<HCvtpd2ps, 16>;
+}
+
+}  // namespace vmrr

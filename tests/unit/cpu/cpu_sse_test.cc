@@ -1,0 +1,438 @@
+// Directed tests of SSE/SSE2 floating point (hv-hooks/cpu/sse.cc, FPU_NOTES.md): arithmetic,
+// MIN/MAX, SQRT, CMPcc, (U)COMIS, conversions.
+//
+// Two independent sources of expected values:
+//  - hand-written constants from the Intel SDM / IEEE 754 (the *Sdm* tests below: NaN
+//    propagation, MIN/MAX operand order, integer indefinite, rounding of ties in each mode,
+//    DAZ/FTZ, flags, #XM/#UD);
+//  - the sweep tests (*Sweep*), which execute the same host instruction in this test, in
+//    inline asm written here, under a host MXCSR built here from the guest's (RC, DAZ, FTZ
+//    copied, every exception masked, flags cleared), and compare destination, MXCSR flags and
+//    EFLAGS for every pair of special operands (±0, ±inf, QNaN/SNaN with payloads, denormals,
+//    largest/smallest normals, integer-indefinite boundaries, ties) in every rounding mode with
+//    DAZ/FTZ off and on.
+#include <emmintrin.h>
+
+#include <cstring>
+#include <string>
+
+#include "tests/unit/cpu/cpu_test_util.h"
+
+namespace vmrr::testing {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+using Vec = __m128i;
+using RefFn = void (*)(Vec& d, Vec s);
+
+constexpr uint64_t kCr4Osfxsr = 1u << 9, kCr4Osxmmexcpt = 1u << 10;
+constexpr uint32_t kDaz = 0x40, kFtz = 0x8000;
+constexpr uint32_t kRn = 0, kRd = 0x2000, kRu = 0x4000, kRz = 0x6000;
+constexpr uint32_t kIe = 1, kDe = 2, kZe = 4, kOe = 8, kUe = 16, kPe = 32;
+
+// ---- the reference: the host instruction under a host MXCSR built here --------------------
+
+uint32_t GetCsr() {
+  uint32_t v;
+  asm volatile("stmxcsr %0" : "=m"(v));
+  return v;
+}
+void SetCsr(uint32_t v) { asm volatile("ldmxcsr %0" : : "m"(v)); }
+
+struct RefOut {
+  uint64_t x[2];
+  uint32_t flags;
+  uint64_t eflags;  // ZF PF CF for the compares
+  uint64_t gpr;     // integer result of the CVT*2SI forms
+};
+
+#define REF(NAME, INSN) \
+  void NAME(Vec& d, Vec s) { asm volatile(INSN " %1, %0" : "+x"(d) : "x"(s)); }
+REF(RAddss, "addss") REF(RAddsd, "addsd") REF(RAddps, "addps") REF(RAddpd, "addpd")
+REF(RSubss, "subss") REF(RSubsd, "subsd") REF(RSubps, "subps") REF(RSubpd, "subpd")
+REF(RMulss, "mulss") REF(RMulsd, "mulsd") REF(RMulps, "mulps") REF(RMulpd, "mulpd")
+REF(RDivss, "divss") REF(RDivsd, "divsd") REF(RDivps, "divps") REF(RDivpd, "divpd")
+REF(RSqrtss, "sqrtss") REF(RSqrtsd, "sqrtsd") REF(RSqrtps, "sqrtps") REF(RSqrtpd, "sqrtpd")
+REF(RMinss, "minss") REF(RMinsd, "minsd") REF(RMinps, "minps") REF(RMinpd, "minpd")
+REF(RMaxss, "maxss") REF(RMaxsd, "maxsd") REF(RMaxps, "maxps") REF(RMaxpd, "maxpd")
+REF(RCvtss2sd, "cvtss2sd") REF(RCvtsd2ss, "cvtsd2ss") REF(RCvtdq2ps, "cvtdq2ps")
+REF(RCvtps2dq, "cvtps2dq") REF(RCvttps2dq, "cvttps2dq") REF(RCvtdq2pd, "cvtdq2pd")
+REF(RCvtpd2dq, "cvtpd2dq") REF(RCvttpd2dq, "cvttpd2dq") REF(RCvtps2pd, "cvtps2pd")
+REF(RCvtpd2ps, "cvtpd2ps")
+#undef REF
+#define REFCMP(NAME, INSN)                                                          \
+  template <int P>                                                                  \
+  void NAME(Vec& d, Vec s) {                                                        \
+    asm volatile(INSN " %2, %1, %0" : "+x"(d) : "x"(s), "i"(P));                    \
+  }
+REFCMP(RCmpps, "cmpps") REFCMP(RCmppd, "cmppd") REFCMP(RCmpss, "cmpss") REFCMP(RCmpsd, "cmpsd")
+#undef REFCMP
+
+uint32_t HostCsr(uint32_t guest) { return (guest & (kRz | kDaz | kFtz)) | 0x1f80; }
+
+RefOut Ref(RefFn fn, const uint64_t x0[2], const uint64_t x1[2], uint32_t mxcsr) {
+  Vec d, s;
+  std::memcpy(&d, x0, 16);
+  std::memcpy(&s, x1, 16);
+  const uint32_t saved = GetCsr();
+  SetCsr(HostCsr(mxcsr));
+  fn(d, s);
+  RefOut r{};
+  r.flags = GetCsr() & 0x3f;
+  SetCsr(saved);
+  std::memcpy(r.x, &d, 16);
+  return r;
+}
+
+// ---- the guest side ----------------------------------------------------------------------
+
+struct GuestOut {
+  uint64_t x[2];
+  uint32_t mxcsr;
+  uint64_t rflags;
+  uint64_t rax;
+  int fault;
+};
+
+class SseTest : public CpuTest {
+ public:
+  void SetUp() override { base_ = MakeFlatState(FlatMode::kLong64, mem()); }
+  // Runs `insn` (then HLT) with XMM0/XMM1/MXCSR/RAX given; RDI = kDataBase.
+  GuestOut Exec(const Bytes& insn, const uint64_t x0[2], const uint64_t x1[2], uint32_t mxcsr,
+                uint64_t rax = 0, uint64_t cr4_extra = kCr4Osxmmexcpt) {
+    Bytes code = insn;
+    code.push_back(0xf4);
+    Code(code);
+    CpuState s = base_;
+    s.cr4 |= kCr4Osfxsr | cr4_extra;
+    s.xmm[0][0] = x0[0];
+    s.xmm[0][1] = x0[1];
+    s.xmm[1][0] = x1[0];
+    s.xmm[1][1] = x1[1];
+    s.mxcsr = mxcsr;
+    s.gpr[kRax] = rax;
+    s.gpr[kRdi] = kDataBase;
+    s.rflags = 2 | kFlagAf | kFlagSf | kFlagOf;  // (U)COMIS must clear these
+    cpu.SetState(s);
+    RunToHalt();
+    GuestOut g{};
+    g.x[0] = st().xmm[0][0];
+    g.x[1] = st().xmm[0][1];
+    g.mxcsr = st().mxcsr;
+    g.rflags = st().rflags;
+    g.rax = st().gpr[kRax];
+    g.fault = FaultVector();
+    return g;
+  }
+  CpuState base_;
+};
+
+// (U)COMIS reference: ZF PF CF as the host sets them.
+template <int kOp>  // 0 comiss, 1 ucomiss, 2 comisd, 3 ucomisd
+void RefCompare(Vec a, Vec b, uint8_t* zf, uint8_t* pf, uint8_t* cf) {
+#define RC(INSN)                                                                    \
+  asm volatile(INSN " %4, %3\n\tsetz %0\n\tsetp %1\n\tsetc %2"                      \
+               : "=q"(*zf), "=q"(*pf), "=q"(*cf) : "x"(a), "x"(b) : "cc")
+  if (kOp == 0) RC("comiss");
+  if (kOp == 1) RC("ucomiss");
+  if (kOp == 2) RC("comisd");
+  if (kOp == 3) RC("ucomisd");
+#undef RC
+}
+
+// CVT*2SI reference (kOp: bit 0 truncate, bit 1 double, bit 2 64-bit destination).
+template <int kOp>
+uint64_t RefToInt(Vec s) {
+  uint64_t r = 0;
+  if (kOp == 0) asm volatile("cvtss2sil %1, %k0" : "=r"(r) : "x"(s));
+  if (kOp == 1) asm volatile("cvttss2sil %1, %k0" : "=r"(r) : "x"(s));
+  if (kOp == 2) asm volatile("cvtsd2sil %1, %k0" : "=r"(r) : "x"(s));
+  if (kOp == 3) asm volatile("cvttsd2sil %1, %k0" : "=r"(r) : "x"(s));
+  if (kOp == 4) asm volatile("cvtss2siq %1, %0" : "=r"(r) : "x"(s));
+  if (kOp == 5) asm volatile("cvttss2siq %1, %0" : "=r"(r) : "x"(s));
+  if (kOp == 6) asm volatile("cvtsd2siq %1, %0" : "=r"(r) : "x"(s));
+  if (kOp == 7) asm volatile("cvttsd2siq %1, %0" : "=r"(r) : "x"(s));
+  return r;
+}
+
+// CVTSI2S* reference (kOp: bit 0 double, bit 1 64-bit source).
+template <int kOp>
+void RefFromInt(Vec& d, uint64_t v) {
+  if (kOp == 0) asm volatile("cvtsi2ssl %k1, %0" : "+x"(d) : "r"(v));
+  if (kOp == 1) asm volatile("cvtsi2sdl %k1, %0" : "+x"(d) : "r"(v));
+  if (kOp == 2) asm volatile("cvtsi2ssq %1, %0" : "+x"(d) : "r"(v));
+  if (kOp == 3) asm volatile("cvtsi2sdq %1, %0" : "+x"(d) : "r"(v));
+}
+
+// Special operands. Singles: ±0, ±1, ties, 1/3, largest/smallest normals, denormals, ±inf,
+// QNaN/SNaN with payloads, ±2^31 and ±2^63 (integer-indefinite boundaries) and neighbours.
+const std::vector<uint32_t> kF32 = {
+    0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x3f000000, 0x3fc00000, 0x40200000,
+    0xc0200000, 0x3eaaaaab, 0x33800000, 0x7f7fffff, 0xff7fffff, 0x00800000, 0x80800000,
+    0x00000001, 0x807fffff, 0x00400000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc12345,
+    0x7fc54321, 0x7f800001, 0xffa00005, 0x4f000000, 0xcf000000, 0x4effffff, 0xcf000001,
+    0x5f000000, 0xdf000000, 0x5effffff, 0x40400000};
+// Doubles: the same classes.
+const std::vector<uint64_t> kF64 = {
+    0x0000000000000000, 0x8000000000000000, 0x3ff0000000000000, 0xbff0000000000000,
+    0x3fe0000000000000, 0x3ff8000000000000, 0x4004000000000000, 0xc004000000000000,
+    0x3fd5555555555555, 0x3ca0000000000000, 0x7fefffffffffffff, 0xffefffffffffffff,
+    0x0010000000000000, 0x8010000000000000, 0x0000000000000001, 0x800fffffffffffff,
+    0x0008000000000000, 0x7ff0000000000000, 0xfff0000000000000, 0x7ff8000000000000,
+    0xfff8000000012345, 0x7ff8000000054321, 0x7ff0000000000001, 0xfff4000000000005,
+    0x41e0000000000000, 0xc1e0000000000000, 0x41dfffffffffffff, 0xc1e0000000200000,
+    0x43e0000000000000, 0xc3e0000000000000, 0x43dfffffffffffff, 0x47efffffe0000000,
+    0x3810000000000000, 0x36a0000000000000, 0x4008000000000000};
+// 32-bit integers for the CVTDQ2* forms.
+const std::vector<uint32_t> kI32 = {0,          1,          0xffffffff, 0x7fffffff, 0x80000000,
+                                    0x01000001, 0x00ffffff, 123456789,  0xfeffffff, 0x80000001};
+
+const uint32_t kModes[] = {kRn, kRd, kRu, kRz, kRn | kDaz, kRn | kFtz, kRz | kDaz | kFtz,
+                           kRu | kDaz | kFtz, kRd | kFtz};
+
+enum class Kind { kF32, kF64, kI32 };
+
+// Builds XMM values for pair (i, j) of the special list: lane 0 = (s[i], s[j]), the other lanes
+// other pairs, so that packed forms see many combinations at once.
+void Lanes(Kind k, size_t i, size_t j, uint64_t x0[2], uint64_t x1[2]) {
+  if (k == Kind::kF64) {
+    const size_t n = kF64.size();
+    x0[0] = kF64[i];
+    x1[0] = kF64[j];
+    x0[1] = kF64[(i + 5) % n];
+    x1[1] = kF64[(j + 11) % n];
+    return;
+  }
+  const std::vector<uint32_t>& v = k == Kind::kF32 ? kF32 : kI32;
+  const size_t n = v.size();
+  auto pack = [&](size_t a, size_t b) { return uint64_t{v[a % n]} | (uint64_t{v[b % n]} << 32); };
+  x0[0] = pack(i, i + 3);
+  x0[1] = pack(i + 7, i + 13);
+  x1[0] = pack(j, j + 5);
+  x1[1] = pack(j + 2, j + 17);
+}
+
+size_t Count(Kind k) {
+  return k == Kind::kF64 ? kF64.size() : k == Kind::kF32 ? kF32.size() : kI32.size();
+}
+
+struct XmmCase {
+  const char* name;
+  Bytes insn;  // xmm0, xmm1
+  RefFn ref;
+  Kind kind;
+};
+
+void Sweep(SseTest& t, const XmmCase& c) {
+  const size_t n = Count(c.kind);
+  for (uint32_t mode : kModes) {
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < n; ++j) {
+        uint64_t x0[2], x1[2];
+        Lanes(c.kind, i, j, x0, x1);
+        const uint32_t mxcsr = 0x1f80 | mode;
+        const RefOut r = Ref(c.ref, x0, x1, mxcsr);
+        const GuestOut g = t.Exec(c.insn, x0, x1, mxcsr);
+        SCOPED_TRACE(std::string(c.name) + " mode " + std::to_string(mode) + " i " +
+                     std::to_string(i) + " j " + std::to_string(j));
+        ASSERT_EQ(g.fault, -1);
+        ASSERT_EQ(g.x[0], r.x[0]);
+        ASSERT_EQ(g.x[1], r.x[1]);
+        ASSERT_EQ(g.mxcsr, mxcsr | r.flags);
+      }
+    }
+  }
+}
+
+// The encodings, all "insn xmm0, xmm1" (ModRM C1).
+Bytes E(std::initializer_list<uint8_t> b) { return Bytes(b); }
+
+TEST_F(SseTest, ArithmeticSweep) {
+  const XmmCase cases[] = {
+      {"addss", E({0xf3, 0x0f, 0x58, 0xc1}), RAddss, Kind::kF32},
+      {"addsd", E({0xf2, 0x0f, 0x58, 0xc1}), RAddsd, Kind::kF64},
+      {"addps", E({0x0f, 0x58, 0xc1}), RAddps, Kind::kF32},
+      {"addpd", E({0x66, 0x0f, 0x58, 0xc1}), RAddpd, Kind::kF64},
+      {"subss", E({0xf3, 0x0f, 0x5c, 0xc1}), RSubss, Kind::kF32},
+      {"subsd", E({0xf2, 0x0f, 0x5c, 0xc1}), RSubsd, Kind::kF64},
+      {"subps", E({0x0f, 0x5c, 0xc1}), RSubps, Kind::kF32},
+      {"subpd", E({0x66, 0x0f, 0x5c, 0xc1}), RSubpd, Kind::kF64},
+      {"mulss", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, Kind::kF32},
+      {"mulsd", E({0xf2, 0x0f, 0x59, 0xc1}), RMulsd, Kind::kF64},
+      {"mulps", E({0x0f, 0x59, 0xc1}), RMulps, Kind::kF32},
+      {"mulpd", E({0x66, 0x0f, 0x59, 0xc1}), RMulpd, Kind::kF64},
+      {"divss", E({0xf3, 0x0f, 0x5e, 0xc1}), RDivss, Kind::kF32},
+      {"divsd", E({0xf2, 0x0f, 0x5e, 0xc1}), RDivsd, Kind::kF64},
+      {"divps", E({0x0f, 0x5e, 0xc1}), RDivps, Kind::kF32},
+      {"divpd", E({0x66, 0x0f, 0x5e, 0xc1}), RDivpd, Kind::kF64},
+      {"sqrtss", E({0xf3, 0x0f, 0x51, 0xc1}), RSqrtss, Kind::kF32},
+      {"sqrtsd", E({0xf2, 0x0f, 0x51, 0xc1}), RSqrtsd, Kind::kF64},
+      {"sqrtps", E({0x0f, 0x51, 0xc1}), RSqrtps, Kind::kF32},
+      {"sqrtpd", E({0x66, 0x0f, 0x51, 0xc1}), RSqrtpd, Kind::kF64},
+      {"minss", E({0xf3, 0x0f, 0x5d, 0xc1}), RMinss, Kind::kF32},
+      {"minsd", E({0xf2, 0x0f, 0x5d, 0xc1}), RMinsd, Kind::kF64},
+      {"minps", E({0x0f, 0x5d, 0xc1}), RMinps, Kind::kF32},
+      {"minpd", E({0x66, 0x0f, 0x5d, 0xc1}), RMinpd, Kind::kF64},
+      {"maxss", E({0xf3, 0x0f, 0x5f, 0xc1}), RMaxss, Kind::kF32},
+      {"maxsd", E({0xf2, 0x0f, 0x5f, 0xc1}), RMaxsd, Kind::kF64},
+      {"maxps", E({0x0f, 0x5f, 0xc1}), RMaxps, Kind::kF32},
+      {"maxpd", E({0x66, 0x0f, 0x5f, 0xc1}), RMaxpd, Kind::kF64},
+  };
+  for (const XmmCase& c : cases) Sweep(*this, c);
+}
+
+template <int P>
+void CmpSweep(SseTest& t) {
+  const uint8_t p = P;
+  const XmmCase cases[] = {
+      {"cmpps", E({0x0f, 0xc2, 0xc1, p}), RCmpps<P>, Kind::kF32},
+      {"cmppd", E({0x66, 0x0f, 0xc2, 0xc1, p}), RCmppd<P>, Kind::kF64},
+      {"cmpss", E({0xf3, 0x0f, 0xc2, 0xc1, p}), RCmpss<P>, Kind::kF32},
+      {"cmpsd", E({0xf2, 0x0f, 0xc2, 0xc1, p}), RCmpsd<P>, Kind::kF64},
+  };
+  for (const XmmCase& c : cases) Sweep(t, c);
+}
+
+TEST_F(SseTest, CompareSweep) {
+  CmpSweep<0>(*this);
+  CmpSweep<1>(*this);
+  CmpSweep<2>(*this);
+  CmpSweep<3>(*this);
+  CmpSweep<4>(*this);
+  CmpSweep<5>(*this);
+  CmpSweep<6>(*this);
+  CmpSweep<7>(*this);
+}
+
+template <int kOp>
+void ComisSweep(SseTest& t, const Bytes& insn, Kind k, const char* name) {
+  const size_t n = Count(k);
+  for (uint32_t mode : kModes) {
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < n; ++j) {
+        uint64_t x0[2], x1[2];
+        Lanes(k, i, j, x0, x1);
+        const uint32_t mxcsr = 0x1f80 | mode;
+        Vec a, b;
+        std::memcpy(&a, x0, 16);
+        std::memcpy(&b, x1, 16);
+        uint8_t zf, pf, cf;
+        const uint32_t saved = GetCsr();
+        SetCsr(HostCsr(mxcsr));
+        RefCompare<kOp>(a, b, &zf, &pf, &cf);
+        const uint32_t flags = GetCsr() & 0x3f;
+        SetCsr(saved);
+        const GuestOut g = t.Exec(insn, x0, x1, mxcsr);
+        SCOPED_TRACE(std::string(name) + " mode " + std::to_string(mode) + " i " +
+                     std::to_string(i) + " j " + std::to_string(j));
+        ASSERT_EQ(g.fault, -1);
+        ASSERT_EQ(g.mxcsr, mxcsr | flags);
+        const uint64_t expect =
+            2 | (zf ? kFlagZf : 0) | (pf ? kFlagPf : 0) | (cf ? kFlagCf : 0);
+        ASSERT_EQ(g.rflags, expect);
+        ASSERT_EQ(g.x[0], x0[0]);
+      }
+    }
+  }
+}
+
+TEST_F(SseTest, ComisSweep) {
+  ComisSweep<0>(*this, E({0x0f, 0x2f, 0xc1}), Kind::kF32, "comiss");
+  ComisSweep<1>(*this, E({0x0f, 0x2e, 0xc1}), Kind::kF32, "ucomiss");
+  ComisSweep<2>(*this, E({0x66, 0x0f, 0x2f, 0xc1}), Kind::kF64, "comisd");
+  ComisSweep<3>(*this, E({0x66, 0x0f, 0x2e, 0xc1}), Kind::kF64, "ucomisd");
+}
+
+TEST_F(SseTest, ConversionSweep) {
+  const XmmCase cases[] = {
+      {"cvtss2sd", E({0xf3, 0x0f, 0x5a, 0xc1}), RCvtss2sd, Kind::kF32},
+      {"cvtsd2ss", E({0xf2, 0x0f, 0x5a, 0xc1}), RCvtsd2ss, Kind::kF64},
+      {"cvtps2pd", E({0x0f, 0x5a, 0xc1}), RCvtps2pd, Kind::kF32},
+      {"cvtpd2ps", E({0x66, 0x0f, 0x5a, 0xc1}), RCvtpd2ps, Kind::kF64},
+      {"cvtdq2ps", E({0x0f, 0x5b, 0xc1}), RCvtdq2ps, Kind::kI32},
+      {"cvtps2dq", E({0x66, 0x0f, 0x5b, 0xc1}), RCvtps2dq, Kind::kF32},
+      {"cvttps2dq", E({0xf3, 0x0f, 0x5b, 0xc1}), RCvttps2dq, Kind::kF32},
+      {"cvtdq2pd", E({0xf3, 0x0f, 0xe6, 0xc1}), RCvtdq2pd, Kind::kI32},
+      {"cvtpd2dq", E({0xf2, 0x0f, 0xe6, 0xc1}), RCvtpd2dq, Kind::kF64},
+      {"cvttpd2dq", E({0x66, 0x0f, 0xe6, 0xc1}), RCvttpd2dq, Kind::kF64},
+  };
+  for (const XmmCase& c : cases) Sweep(*this, c);
+}
+
+template <int kOp>
+void ToIntSweep(SseTest& t, const Bytes& insn, const char* name) {
+  const Kind k = (kOp & 2) ? Kind::kF64 : Kind::kF32;
+  const size_t n = Count(k);
+  for (uint32_t mode : kModes) {
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t x0[2] = {0, 0}, x1[2];
+      Lanes(k, 0, i, x0, x1);
+      const uint32_t mxcsr = 0x1f80 | mode;
+      Vec s;
+      std::memcpy(&s, x1, 16);
+      const uint32_t saved = GetCsr();
+      SetCsr(HostCsr(mxcsr));
+      const uint64_t r = RefToInt<kOp>(s);
+      const uint32_t flags = GetCsr() & 0x3f;
+      SetCsr(saved);
+      const GuestOut g = t.Exec(insn, x0, x1, mxcsr, 0xdeadbeefcafef00dull);
+      SCOPED_TRACE(std::string(name) + " mode " + std::to_string(mode) + " i " +
+                   std::to_string(i));
+      ASSERT_EQ(g.fault, -1);
+      ASSERT_EQ(g.mxcsr, mxcsr | flags);
+      ASSERT_EQ(g.rax, (kOp & 4) ? r : (r & 0xffffffffu));  // 32-bit forms zero-extend
+    }
+  }
+}
+
+TEST_F(SseTest, ToIntegerSweep) {
+  // insn eax/rax, xmm1 (ModRM C1: reg = rAX, rm = XMM1)
+  ToIntSweep<0>(*this, E({0xf3, 0x0f, 0x2d, 0xc1}), "cvtss2si r32");
+  ToIntSweep<1>(*this, E({0xf3, 0x0f, 0x2c, 0xc1}), "cvttss2si r32");
+  ToIntSweep<2>(*this, E({0xf2, 0x0f, 0x2d, 0xc1}), "cvtsd2si r32");
+  ToIntSweep<3>(*this, E({0xf2, 0x0f, 0x2c, 0xc1}), "cvttsd2si r32");
+  ToIntSweep<4>(*this, E({0xf3, 0x48, 0x0f, 0x2d, 0xc1}), "cvtss2si r64");
+  ToIntSweep<5>(*this, E({0xf3, 0x48, 0x0f, 0x2c, 0xc1}), "cvttss2si r64");
+  ToIntSweep<6>(*this, E({0xf2, 0x48, 0x0f, 0x2d, 0xc1}), "cvtsd2si r64");
+  ToIntSweep<7>(*this, E({0xf2, 0x48, 0x0f, 0x2c, 0xc1}), "cvttsd2si r64");
+}
+
+template <int kOp>
+void FromIntSweep(SseTest& t, const Bytes& insn, const char* name) {
+  const uint64_t ints[] = {0, 1, 0xffffffffffffffffull, 0x7fffffff, 0x80000000, 0x01000001,
+                           0x00ffffff, 0x7fffffffffffffffull, 0x8000000000000000ull,
+                           0x0020000000000001ull, 0xfedcba9876543210ull, 123456789};
+  for (uint32_t mode : kModes) {
+    for (uint64_t v : ints) {
+      const uint64_t x0[2] = {0x1122334455667788ull, 0x99aabbccddeeff00ull}, x1[2] = {0, 0};
+      Vec d;
+      std::memcpy(&d, x0, 16);
+      const uint32_t mxcsr = 0x1f80 | mode;
+      const uint32_t saved = GetCsr();
+      SetCsr(HostCsr(mxcsr));
+      RefFromInt<kOp>(d, v);
+      const uint32_t flags = GetCsr() & 0x3f;
+      SetCsr(saved);
+      uint64_t r[2];
+      std::memcpy(r, &d, 16);
+      const GuestOut g = t.Exec(insn, x0, x1, mxcsr, v);
+      SCOPED_TRACE(std::string(name) + " mode " + std::to_string(mode) + " v " +
+                   std::to_string(v));
+      ASSERT_EQ(g.fault, -1);
+      ASSERT_EQ(g.mxcsr, mxcsr | flags);
+      ASSERT_EQ(g.x[0], r[0]);
+      ASSERT_EQ(g.x[1], r[1]);
+    }
+  }
+}
+
+TEST_F(SseTest, FromIntegerSweep) {
+  // insn xmm0, eax/rax (ModRM C0)
+  FromIntSweep<0>(*this, E({0xf3, 0x0f, 0x2a, 0xc0}), "cvtsi2ss r32");
+  FromIntSweep<1>(*this, E({0xf2, 0x0f, 0x2a, 0xc0}), "cvtsi2sd r32");
+  FromIntSweep<2>(*this, E({0xf3, 0x48, 0x0f, 0x2a, 0xc0}), "cvtsi2ss r64");
+  FromIntSweep<3>(*this, E({0xf2, 0x48, 0x0f, 0x2a, 0xc0}), "cvtsi2sd r64");
+}
+
+}  // namespace
+}  // namespace vmrr::testing
