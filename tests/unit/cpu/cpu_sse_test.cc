@@ -434,5 +434,340 @@ TEST_F(SseTest, FromIntegerSweep) {
   FromIntSweep<3>(*this, E({0xf2, 0x48, 0x0f, 0x2a, 0xc0}), "cvtsi2sd r64");
 }
 
+
+// ---- hand-written expectations (Intel SDM Vol. 1 ch. 4.8/11.5, Vol. 2 instruction pages) ----
+
+constexpr uint32_t kOne = 0x3f800000, kTwo = 0x40000000, kHalf = 0x3f000000;
+constexpr uint32_t kQnan = 0x7fc00001, kQnanN = 0xffc12345, kSnan = 0x7f800001,
+                   kSnanN = 0xffa00005, kIndef = 0xffc00000, kInf = 0x7f800000;
+constexpr uint64_t kUpper = 0x1234567800000000ull;  // lane 1 of xmm0: must survive scalar ops
+
+struct SsCase {
+  uint32_t a, b, mode, want, flags;
+};
+
+// Scalar single: xmm0.low32 = a op b; lanes 1-3 unchanged; MXCSR = masks | mode | flags.
+void CheckSs(SseTest& t, const char* name, const Bytes& insn, const std::vector<SsCase>& cases) {
+  for (const SsCase& c : cases) {
+    const uint64_t x0[2] = {kUpper | c.a, 0xfedcba9876543210ull}, x1[2] = {c.b, 0};
+    const GuestOut g = t.Exec(insn, x0, x1, 0x1f80 | c.mode);
+    SCOPED_TRACE(std::string(name) + " a " + std::to_string(c.a) + " b " + std::to_string(c.b) +
+                 " mode " + std::to_string(c.mode));
+    EXPECT_EQ(g.fault, -1);
+    EXPECT_EQ(g.x[0], kUpper | c.want);
+    EXPECT_EQ(g.x[1], 0xfedcba9876543210ull);
+    EXPECT_EQ(g.mxcsr, 0x1f80 | c.mode | c.flags);
+  }
+}
+
+TEST_F(SseTest, SdmAddRoundingAndNans) {
+  const Bytes addss = E({0xf3, 0x0f, 0x58, 0xc1});
+  CheckSs(*this, "addss", addss, {
+      // 1 + 2^-24 is halfway between 1 and 1 + 2^-23: ties to even, or by direction.
+      {kOne, 0x33800000, kRn, kOne, kPe},
+      {kOne, 0x33800000, kRu, 0x3f800001, kPe},
+      {kOne, 0x33800000, kRd, kOne, kPe},
+      {kOne, 0x33800000, kRz, kOne, kPe},
+      {0xbf800000, 0xb3800000, kRn, 0xbf800000, kPe},
+      {0xbf800000, 0xb3800000, kRd, 0xbf800001, kPe},
+      {0xbf800000, 0xb3800000, kRu, 0xbf800000, kPe},
+      {0xbf800000, 0xb3800000, kRz, 0xbf800000, kPe},
+      // x + (-x) = +0, except -0 when rounding down.
+      {kOne, 0xbf800000, kRn, 0x00000000, 0},
+      {kOne, 0xbf800000, kRd, 0x80000000, 0},
+      // NaNs (SDM Vol. 1 Table 4-7): a QNaN operand is returned as is; two NaNs: the first
+      // (destination) operand, quieted; an SNaN is quieted and signals IE.
+      {kQnan, kOne, kRn, kQnan, 0},
+      {kOne, kQnanN, kRn, kQnanN, 0},
+      {kQnan, kQnanN, kRn, kQnan, 0},
+      {kSnan, kOne, kRn, 0x7fc00001, kIe},
+      {kOne, kSnanN, kRn, 0xffe00005, kIe},
+      {kQnan, kSnan, kRn, kQnan, kIe},
+      {kSnan, kQnanN, kRn, 0x7fc00001, kIe},
+      // inf - inf: the QNaN floating-point indefinite.
+      {kInf, 0xff800000, kRn, kIndef, kIe},
+      // Overflow: inf or the largest finite value by rounding direction.
+      {0x7f7fffff, 0x7f7fffff, kRn, kInf, kOe | kPe},
+      {0x7f7fffff, 0x7f7fffff, kRz, 0x7f7fffff, kOe | kPe},
+      {0x7f7fffff, 0x7f7fffff, kRd, 0x7f7fffff, kOe | kPe},
+      {0x7f7fffff, 0x7f7fffff, kRu, kInf, kOe | kPe},
+      // Denormal operand: DE without DAZ (exact denormal result: no UE while UE is masked);
+      // DAZ reads it as a zero of the same sign, no flag.
+      {0x00000001, 0x00000000, kRn, 0x00000001, kDe},
+      {0x00000001, 0x00000000, kRn | kDaz, 0x00000000, 0},
+      {0x807fffff, 0x80000000, kRn | kDaz, 0x80000000, 0},
+      {0x807fffff, kOne, kRn | kDaz, kOne, 0},
+  });
+}
+
+TEST_F(SseTest, SdmMulDivSqrt) {
+  CheckSs(*this, "mulss", E({0xf3, 0x0f, 0x59, 0xc1}), {
+      {0x00000000, kInf, kRn, kIndef, kIe},
+      // (1 + 2^-23) * 2^-126 * 0.5: tiny and inexact -> UE PE; FTZ flushes it to +0.
+      {0x00800001, kHalf, kRn, 0x00400000, kUe | kPe},
+      {0x00800001, kHalf, kRu, 0x00400001, kUe | kPe},
+      {0x00800001, kHalf, kRn | kFtz, 0x00000000, kUe | kPe},
+      {0x80800001, kHalf, kRn | kFtz, 0x80000000, kUe | kPe},
+      // 2^-126 * 0.5 is exact: no flag without FTZ.
+      {0x00800000, kHalf, kRn, 0x00400000, 0},
+  });
+  CheckSs(*this, "divss", E({0xf3, 0x0f, 0x5e, 0xc1}), {
+      {kOne, 0x00000000, kRn, kInf, kZe},
+      {0xbf800000, 0x00000000, kRn, 0xff800000, kZe},
+      {0x00000000, 0x00000000, kRn, kIndef, kIe},
+      {kOne, 0x40400000, kRn, 0x3eaaaaab, kPe},  // 1/3
+      {kOne, 0x40400000, kRz, 0x3eaaaaaa, kPe},
+      // DAZ: x / denormal is x / 0.
+      {kOne, 0x00000001, kRn | kDaz, kInf, kZe},
+  });
+  CheckSs(*this, "sqrtss", E({0xf3, 0x0f, 0x51, 0xc1}), {
+      {0, 0xbf800000, kRn, kIndef, kIe},
+      {0, 0x80000000, kRn, 0x80000000, 0},  // sqrt(-0) = -0
+      {0, 0x40800000, kRn, kTwo, 0},
+      {0, kTwo, kRn, 0x3fb504f3, kPe},  // sqrt(2)
+      {0, kTwo, kRu, 0x3fb504f4, kPe},
+      {0, 0xff800000, kRn, kIndef, kIe},
+  });
+}
+
+TEST_F(SseTest, SdmMinMaxOperandOrder) {
+  // MINSS/MAXSS: if either operand is a NaN (QNaN included, which signals IE) or both are
+  // zeros of any sign, the second (source) operand is returned unchanged.
+  CheckSs(*this, "minss", E({0xf3, 0x0f, 0x5d, 0xc1}), {
+      {kOne, kTwo, kRn, kOne, 0},
+      {kTwo, kOne, kRn, kOne, 0},
+      {0x00000000, 0x80000000, kRn, 0x80000000, 0},
+      {0x80000000, 0x00000000, kRn, 0x00000000, 0},
+      {kQnan, kOne, kRn, kOne, kIe},
+      {kOne, kQnanN, kRn, kQnanN, kIe},
+      {kOne, kSnan, kRn, kSnan, kIe},
+      {kSnan, kQnanN, kRn, kQnanN, kIe},
+  });
+  CheckSs(*this, "maxss", E({0xf3, 0x0f, 0x5f, 0xc1}), {
+      {kOne, kTwo, kRn, kTwo, 0},
+      {0x00000000, 0x80000000, kRn, 0x80000000, 0},
+      {0x80000000, 0x00000000, kRn, 0x00000000, 0},
+      {kQnan, kOne, kRn, kOne, kIe},
+      {kOne, kQnanN, kRn, kQnanN, kIe},
+  });
+}
+
+TEST_F(SseTest, SdmComparePredicates) {
+  // CMPSS imm: 0 EQ, 1 LT, 2 LE, 3 UNORD, 4 NEQ, 5 NLT, 6 NLE, 7 ORD. LT/LE/NLT/NLE signal IE
+  // on a QNaN; EQ/UNORD/NEQ/ORD only on an SNaN.
+  struct P {
+    uint8_t pred;
+    uint32_t a, b, want, flags;
+  };
+  const P cases[] = {
+      {0, kOne, kOne, 0xffffffff, 0}, {0, kOne, kTwo, 0, 0},         {1, kOne, kTwo, 0xffffffff, 0},
+      {1, kTwo, kOne, 0, 0},          {2, kOne, kOne, 0xffffffff, 0}, {3, kQnan, kOne, 0xffffffff, 0},
+      {3, kOne, kTwo, 0, 0},          {4, kOne, kTwo, 0xffffffff, 0}, {5, kTwo, kOne, 0xffffffff, 0},
+      {6, kOne, kOne, 0, 0},          {7, kOne, kTwo, 0xffffffff, 0}, {7, kOne, kQnan, 0, 0},
+      {0, kQnan, kOne, 0, 0},         {4, kQnan, kOne, 0xffffffff, 0}, {1, kQnan, kOne, 0, kIe},
+      {5, kOne, kQnan, 0xffffffff, kIe}, {0, kSnan, kOne, 0, kIe},    {0, 0x80000000, 0, 0xffffffff, 0},
+      {0, 0x00000001, 0, 0, kDe},  // denormal operand: not zero, DE (no DAZ)
+  };
+  for (const P& c : cases) {
+    CheckSs(*this, "cmpss", E({0xf3, 0x0f, 0xc2, 0xc1, c.pred}), {{c.a, c.b, kRn, c.want, c.flags}});
+  }
+}
+
+TEST_F(SseTest, SdmComis) {
+  struct C {
+    Bytes insn;
+    uint32_t a, b;
+    uint64_t fl;
+    uint32_t flags;
+  };
+  const Bytes comiss = E({0x0f, 0x2f, 0xc1}), ucomiss = E({0x0f, 0x2e, 0xc1});
+  const C cases[] = {
+      {comiss, kOne, kTwo, kFlagCf, 0},
+      {comiss, kTwo, kOne, 0, 0},
+      {comiss, kOne, kOne, kFlagZf, 0},
+      {comiss, 0x80000000, 0, kFlagZf, 0},
+      {comiss, kQnan, kOne, kFlagZf | kFlagPf | kFlagCf, kIe},
+      {ucomiss, kQnan, kOne, kFlagZf | kFlagPf | kFlagCf, 0},
+      {ucomiss, kOne, kSnan, kFlagZf | kFlagPf | kFlagCf, kIe},
+  };
+  for (const C& c : cases) {
+    const uint64_t x0[2] = {c.a, 0}, x1[2] = {c.b, 0};
+    const GuestOut g = Exec(c.insn, x0, x1, 0x1f80);
+    EXPECT_EQ(g.fault, -1);
+    EXPECT_EQ(g.rflags, 2 | c.fl) << c.a << " " << c.b;  // OF SF AF cleared
+    EXPECT_EQ(g.mxcsr, 0x1f80 | c.flags);
+  }
+}
+
+TEST_F(SseTest, SdmConversions) {
+  struct C {
+    Bytes insn;
+    uint64_t src;
+    uint32_t mode;
+    uint64_t want;
+    uint32_t flags;
+  };
+  const Bytes ss2si = E({0xf3, 0x0f, 0x2d, 0xc1}), tss2si = E({0xf3, 0x0f, 0x2c, 0xc1}),
+              ss2si64 = E({0xf3, 0x48, 0x0f, 0x2d, 0xc1}), tsd2si = E({0xf2, 0x0f, 0x2c, 0xc1}),
+              tsd2si64 = E({0xf2, 0x48, 0x0f, 0x2c, 0xc1});
+  const C cases[] = {
+      {ss2si, 0x40200000, kRn, 2, kPe},  // 2.5
+      {ss2si, 0x40200000, kRd, 2, kPe},
+      {ss2si, 0x40200000, kRu, 3, kPe},
+      {ss2si, 0x40200000, kRz, 2, kPe},
+      {ss2si, 0x40600000, kRn, 4, kPe},  // 3.5
+      {ss2si, 0xc0200000, kRn, 0xfffffffe, kPe},  // -2.5
+      {ss2si, 0xc0200000, kRd, 0xfffffffd, kPe},
+      {ss2si, 0xc0200000, kRu, 0xfffffffe, kPe},
+      {tss2si, 0x40200000, kRu, 2, kPe},  // truncation ignores RC
+      {tss2si, 0xc0200000, kRd, 0xfffffffe, kPe},
+      // Integer indefinite 80000000H on overflow and NaN (IE); -2^31 itself is exact.
+      {ss2si, 0x4f000000, kRn, 0x80000000, kIe},
+      {ss2si, 0xcf000000, kRn, 0x80000000, 0},
+      {ss2si, kQnan, kRn, 0x80000000, kIe},
+      {ss2si, 0xff800000, kRn, 0x80000000, kIe},
+      {ss2si64, 0x5f000000, kRn, 0x8000000000000000ull, kIe},
+      {ss2si64, 0xdf000000, kRn, 0x8000000000000000ull, 0},
+      {ss2si64, 0x4f000000, kRn, 0x80000000, 0},
+      {tsd2si, 0xc1e0000000200000ull, kRn, 0x80000000, kIe},  // -(2^31 + 1)
+      {tsd2si, 0xc1dfffffffe00000ull, kRn, 0x80000001, kPe},  // -(2^31 - 0.5)
+      {tsd2si, 0x41dfffffffffffffull, kRn, 0x7fffffff, kPe},  // 2^31 - 2^-22
+      {tsd2si64, 0x43e0000000000000ull, kRn, 0x8000000000000000ull, kIe},
+      {tsd2si64, 0x43dfffffffffffffull, kRn, 0x7ffffffffffffc00ull, 0},
+      // DAZ: a denormal converts as 0 with no flag; without DAZ it is inexact.
+      {ss2si, 0x00000001, kRn | kDaz, 0, 0},
+      {ss2si, 0x00000001, kRu, 1, kPe},
+  };
+  for (const C& c : cases) {
+    const uint64_t x0[2] = {0, 0}, x1[2] = {c.src, 0};
+    const GuestOut g = Exec(c.insn, x0, x1, 0x1f80 | c.mode, 0x5555555555555555ull);
+    EXPECT_EQ(g.fault, -1);
+    EXPECT_EQ(g.rax, c.want) << std::hex << c.src << " mode " << c.mode;
+    EXPECT_EQ(g.mxcsr, 0x1f80 | c.mode | c.flags) << std::hex << c.src;
+  }
+  // CVTSI2SS: 2^24 + 1 is halfway: ties to even, or up; lanes 1-3 kept.
+  {
+    const uint64_t x0[2] = {kUpper | 0xffffffff, 7}, x1[2] = {0, 0};
+    GuestOut g = Exec(E({0xf3, 0x0f, 0x2a, 0xc0}), x0, x1, 0x1f80, 0x01000001);
+    EXPECT_EQ(g.x[0], kUpper | 0x4b800000);
+    EXPECT_EQ(g.x[1], 7u);
+    EXPECT_EQ(g.mxcsr, 0x1f80u | kPe);
+    g = Exec(E({0xf3, 0x0f, 0x2a, 0xc0}), x0, x1, 0x1f80 | kRu, 0x01000001);
+    EXPECT_EQ(g.x[0], kUpper | 0x4b800001);
+  }
+  // CVTSD2SS 1/3: rounded by RC; CVTSS2SD of an SNaN: quieted, IE.
+  {
+    const uint64_t x0[2] = {kUpper, 7}, x1[2] = {0x3fd5555555555555ull, 0};
+    GuestOut g = Exec(E({0xf2, 0x0f, 0x5a, 0xc1}), x0, x1, 0x1f80);
+    EXPECT_EQ(g.x[0], kUpper | 0x3eaaaaab);
+    EXPECT_EQ(g.mxcsr, 0x1f80u | kPe);
+    g = Exec(E({0xf2, 0x0f, 0x5a, 0xc1}), x0, x1, 0x1f80 | kRz);
+    EXPECT_EQ(g.x[0], kUpper | 0x3eaaaaaa);
+    const uint64_t y1[2] = {kSnanN, 0};
+    g = Exec(E({0xf3, 0x0f, 0x5a, 0xc1}), x0, y1, 0x1f80);
+    EXPECT_EQ(g.x[0], 0xfffc0000a0000000ull);  // sign, quiet bit, payload shifted by 29
+    EXPECT_EQ(g.mxcsr, 0x1f80u | kIe);
+  }
+  // CVTPD2DQ / CVTTPD2DQ: two results in the low quadword, the high one zeroed.
+  {
+    const uint64_t x0[2] = {~0ull, ~0ull}, x1[2] = {0x4004000000000000ull, 0xc1e0000000000000ull};
+    GuestOut g = Exec(E({0xf2, 0x0f, 0xe6, 0xc1}), x0, x1, 0x1f80);  // 2.5, -2^31
+    EXPECT_EQ(g.x[0], 0x8000000000000002ull);
+    EXPECT_EQ(g.x[1], 0u);
+    EXPECT_EQ(g.mxcsr, 0x1f80u | kPe);
+  }
+  // CVTDQ2PS: 16777217 -> 16777216 (RN), PE; CVTPS2DQ: 2^31 -> indefinite, IE.
+  {
+    const uint64_t x0[2] = {0, 0}, x1[2] = {0x0000000101000001ull, 0xffffffff80000000ull};
+    GuestOut g = Exec(E({0x0f, 0x5b, 0xc1}), x0, x1, 0x1f80);
+    EXPECT_EQ(g.x[0], 0x3f8000004b800000ull);
+    EXPECT_EQ(g.x[1], 0xbf800000cf000000ull);
+    EXPECT_EQ(g.mxcsr, 0x1f80u | kPe);
+    const uint64_t y1[2] = {0x3f8000004f000000ull, 0};
+    g = Exec(E({0x66, 0x0f, 0x5b, 0xc1}), x0, y1, 0x1f80);
+    EXPECT_EQ(g.x[0], 0x0000000180000000ull);
+    EXPECT_EQ(g.mxcsr, 0x1f80u | kIe);
+  }
+}
+
+// ---- unmasked exceptions: #XM with CR4.OSXMMEXCPT, else #UD; destination unchanged -------
+
+TEST_F(SseTest, UnmaskedExceptionFaults) {
+  const uint64_t x0[2] = {kOne, 0x55}, x1[2] = {0, 0};
+  const Bytes divss = E({0xf3, 0x0f, 0x5e, 0xc1});
+  const uint32_t zm_clear = 0x1f80 & ~0x200u;
+  GuestOut g = Exec(divss, x0, x1, zm_clear);
+  EXPECT_EQ(g.fault, 19);
+  EXPECT_EQ(g.x[0], kOne);
+  EXPECT_EQ(g.mxcsr, zm_clear | kZe);
+  g = Exec(divss, x0, x1, zm_clear, 0, /*cr4_extra=*/0);
+  EXPECT_EQ(g.fault, 6);
+  EXPECT_EQ(g.x[0], kOne);
+  // A masked exception alone does not fault, even with another one unmasked.
+  g = Exec(divss, x0, x1, 0x1f80 & ~0x800u);  // PM clear; 1/0 raises only ZE (masked)
+  EXPECT_EQ(g.fault, -1);
+  EXPECT_EQ(g.x[0], kInf);
+  // Precision (post-computation) unmasked: faults, PE flagged.
+  const uint64_t p0[2] = {kOne, 0}, p1[2] = {0x33800000, 0};
+  g = Exec(E({0xf3, 0x0f, 0x58, 0xc1}), p0, p1, 0x1f80 & ~0x1000u);
+  EXPECT_EQ(g.fault, 19);
+  EXPECT_EQ(g.x[0], kOne);
+  EXPECT_EQ(g.mxcsr, (0x1f80 & ~0x1000u) | kPe);
+  // Packed: lane 0 SNaN + 1 (IE, unmasked), lane 1 1 + 2^-24 (PE, unmasked): a pre-computation
+  // exception, so only IE is reported (SDM Vol. 1 11.5.2.? ordering); nothing written.
+  const uint64_t q0[2] = {(uint64_t{kOne} << 32) | kSnan, 0}, q1[2] = {(uint64_t{0x33800000} << 32) | kOne, 0};
+  const uint32_t ip_clear = 0x1f80 & ~0x1080u;
+  g = Exec(E({0x0f, 0x58, 0xc1}), q0, q1, ip_clear);
+  EXPECT_EQ(g.fault, 19);
+  EXPECT_EQ(g.x[0], q0[0]);
+  EXPECT_EQ(g.mxcsr, ip_clear | kIe);
+  // COMISS with IE unmasked on a QNaN: #XM, EFLAGS unchanged.
+  const uint64_t n0[2] = {kQnan, 0};
+  g = Exec(E({0x0f, 0x2f, 0xc1}), n0, x1, 0x1f80 & ~0x80u);
+  EXPECT_EQ(g.fault, 19);
+  EXPECT_EQ(g.rflags & (kFlagAf | kFlagSf | kFlagOf), kFlagAf | kFlagSf | kFlagOf);
+  // CVTSS2SI overflow with IE unmasked: RAX unchanged.
+  const uint64_t big[2] = {0x4f000000, 0};
+  g = Exec(E({0xf3, 0x0f, 0x2d, 0xc1}), x0, big, 0x1f80 & ~0x80u, 0x1234);
+  EXPECT_EQ(g.fault, 19);
+  EXPECT_EQ(g.rax, 0x1234u);
+}
+
+TEST_F(SseTest, MemoryOperandsAndAvailability) {
+  // addps xmm0, [rdi+4]: legacy SSE 16-byte operand must be aligned -> #GP(0).
+  const uint64_t x0[2] = {kOne, 0}, x1[2] = {0, 0};
+  Put32(mem(), kDataBase + 4, kTwo);
+  GuestOut g = Exec(E({0x0f, 0x58, 0x47, 0x04}), x0, x1, 0x1f80);
+  EXPECT_EQ(g.fault, 13);
+  // addss xmm0, [rdi+4]: 4 bytes, no alignment.
+  g = Exec(E({0xf3, 0x0f, 0x58, 0x47, 0x04}), x0, x1, 0x1f80);
+  EXPECT_EQ(g.fault, -1);
+  EXPECT_EQ(g.x[0], 0x40400000u);  // 3.0
+  // cvtps2pd xmm0, [rdi+4]: m64, no alignment.
+  Put32(mem(), kDataBase + 8, 0xbf800000);
+  g = Exec(E({0x0f, 0x5a, 0x47, 0x04}), x0, x1, 0x1f80);
+  EXPECT_EQ(g.fault, -1);
+  EXPECT_EQ(g.x[0], 0x4000000000000000ull);
+  EXPECT_EQ(g.x[1], 0xbff0000000000000ull);
+  // cvtsi2sd xmm0, qword [rdi+4]
+  Put64(mem(), kDataBase + 4, 0xfffffffffffffffdull);
+  g = Exec(E({0xf2, 0x48, 0x0f, 0x2a, 0x47, 0x04}), x0, x1, 0x1f80);
+  EXPECT_EQ(g.x[0], 0xc008000000000000ull);  // -3.0
+  // Without CR4.OSFXSR: #UD.
+  Code({0xf3, 0x0f, 0x58, 0xc1, 0xf4});
+  CpuState s = base_;
+  cpu.SetState(s);
+  RunToHalt();
+  EXPECT_EQ(FaultVector(), 6);
+}
+
+TEST_F(SseTest, HostMxcsrRestored) {
+  const uint32_t before = GetCsr();
+  const uint64_t x0[2] = {kOne, 0}, x1[2] = {0x00000001, 0};
+  Exec(E({0xf3, 0x0f, 0x58, 0xc1}), x0, x1, 0x1f80 | kRz | kDaz | kFtz);
+  Exec(E({0xf3, 0x0f, 0x5e, 0xc1}), x0, x1, 0x1f80 & ~0x200u);  // faults
+  EXPECT_EQ(GetCsr(), before);
+}
+
 }  // namespace
 }  // namespace vmrr::testing
