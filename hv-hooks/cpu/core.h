@@ -358,5 +358,9 @@ bool CheckXsaveAvailable(CpuCore& c);
 // The x87 environment FNINIT gives (FCW 037FH, FSW 0, all tags empty, pointers and opcode 0);
 // the data registers are not touched.
 void FpuInit(CpuState& s);
+// The MMX side effects (fpu.cc): every MMX instruction but EMMS sets TOP = 0 and all tags
+// valid; an MMX register write sets the register's sign/exponent to FFFFH.
+void MmxTransition(CpuState& s);
+void SetMmx(CpuState& s, unsigned r, uint64_t v);
 
 }  // namespace vmrr

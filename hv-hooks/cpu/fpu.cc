@@ -80,6 +80,16 @@ bool CheckXsaveAvailable(CpuCore& c) {
   return true;
 }
 
+// Every MMX instruction but EMMS: TOP = 0 and every tag valid (SDM Vol. 1 9.5.1).
+void MmxTransition(CpuState& s) {
+  s.fsw &= static_cast<uint16_t>(~(7u << 11));
+  s.ftw = 0xff;
+}
+void SetMmx(CpuState& s, unsigned r, uint64_t v) {
+  s.st[r].mant = v;
+  s.st[r].sign_exp = 0xffff;
+}
+
 void FpuInit(CpuState& s) {
   s.fcw = kFcwInit;
   s.fsw = 0;
@@ -393,15 +403,6 @@ void OpLdmxcsr(CpuCore& c, const Op& op) {
 
 // ---- MMX state --------------------------------------------------------------------------
 
-// Every MMX instruction but EMMS: TOP = 0 and every tag valid (SDM Vol. 1 9.5.1).
-void MmxTransition(CpuState& s) {
-  s.fsw &= static_cast<uint16_t>(~(7u << 11));
-  s.ftw = 0xff;
-}
-void SetMmx(CpuState& s, unsigned r, uint64_t v) {
-  s.st[r].mant = v;
-  s.st[r].sign_exp = 0xffff;
-}
 
 void OpEmms(CpuCore& c, const Op&) {
   if (!CheckMmxAvailable(c)) return;

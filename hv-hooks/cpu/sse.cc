@@ -22,6 +22,7 @@
 #include <emmintrin.h>
 
 #include <cstring>
+#include <limits>
 
 #include "hv-hooks/cpu/core.h"
 
@@ -249,6 +250,145 @@ void OpCvts2si(CpuCore& c, const Op& op) {
   c.SetReg(op.o[0].reg, wide ? 8 : 4, r);
 }
 
+
+// ---- integer SIMD (MMX and SSE2 forms), shuffles, unpacks: plain C++ -----------------------
+// No host instruction: these are pure bit manipulations, portable as written.
+
+// Loads the destination (MMX: 8 bytes, XMM: 16) and reads the source: MMX register, XMM
+// register, or memory (MMX: the operand's size, 4 or 8 bytes, no alignment; XMM: 16 bytes,
+// aligned). false = fault pending.
+bool IntOperands(CpuCore& c, const Op& op, bool mmx, uint8_t d[16], uint8_t s[16]) {
+  uint64_t dq[2] = {0, 0}, sq[2] = {0, 0};
+  const Operand& so = op.o[1];
+  if (mmx) {
+    dq[0] = c.s.st[op.o[0].reg].mant;
+    if (so.kind == kOpMmx) {
+      sq[0] = c.s.st[so.reg].mant;
+    } else {
+      const unsigned n = so.size == 4 ? 4 : 8;
+      uint64_t lin;
+      if (!MemLinear(c, op, so, n, kRead, 0, &lin) || !c.ReadLin(lin, n, &sq[0])) return false;
+      if (n == 4) sq[0] &= 0xffffffffu;
+    }
+  } else {
+    dq[0] = c.s.xmm[op.o[0].reg][0];
+    dq[1] = c.s.xmm[op.o[0].reg][1];
+    if (!ReadSrc(c, op, so, 16, sq)) return false;
+  }
+  std::memcpy(d, dq, 16);
+  std::memcpy(s, sq, 16);
+  return true;
+}
+
+void StoreInt(CpuCore& c, const Op& op, bool mmx, const uint8_t r[16]) {
+  uint64_t q[2];
+  std::memcpy(q, r, 16);
+  if (mmx) {
+    SetMmx(c.s, op.o[0].reg, q[0]);
+    MmxTransition(c.s);
+  } else {
+    c.s.xmm[op.o[0].reg][0] = q[0];
+    c.s.xmm[op.o[0].reg][1] = q[1];
+  }
+}
+
+template <class K>
+void OpInt(CpuCore& c, const Op& op) {
+  const bool mmx = op.o[0].kind == kOpMmx;
+  if (!(mmx ? CheckMmxAvailable(c) : CheckSseAvailable(c))) return;
+  uint8_t d[16], s[16], r[16] = {};
+  if (!IntOperands(c, op, mmx, d, s)) return;
+  K::Apply(d, s, r, mmx ? 8u : 16u, op);
+  StoreInt(c, op, mmx, r);
+}
+
+template <typename T>
+T Lane(const uint8_t* p, unsigned i) {
+  T v;
+  std::memcpy(&v, p + i * sizeof(T), sizeof(T));
+  return v;
+}
+template <typename T>
+void SetLane(uint8_t* p, unsigned i, T v) { std::memcpy(p + i * sizeof(T), &v, sizeof(T)); }
+
+template <typename T, T (*F)(T, T)>
+struct Lanewise {
+  static void Apply(const uint8_t* d, const uint8_t* s, uint8_t* r, unsigned n, const Op&) {
+    for (unsigned i = 0; i < n / sizeof(T); ++i) SetLane<T>(r, i, F(Lane<T>(d, i), Lane<T>(s, i)));
+  }
+};
+
+template <typename T> T Add(T a, T b) { return static_cast<T>(a + b); }
+template <typename T> T Sub(T a, T b) { return static_cast<T>(a - b); }
+template <typename T>  // T signed or unsigned 8/16-bit: saturate to T's range
+T Sat(int v) {
+  constexpr int lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
+  return static_cast<T>(v < lo ? lo : v > hi ? hi : v);
+}
+template <typename T> T AddSat(T a, T b) { return Sat<T>(int{a} + int{b}); }
+template <typename T> T SubSat(T a, T b) { return Sat<T>(int{a} - int{b}); }
+template <typename T> T CmpEq(T a, T b) { return a == b ? static_cast<T>(~T{0}) : T{0}; }
+template <typename T> T CmpGt(T a, T b) {  // T signed
+  return a > b ? static_cast<T>(-1) : T{0};
+}
+
+// PUNPCKL*/PUNPCKH* (and UNPCKL/H PS/PD): interleave the low (kHigh = false) or high halves.
+template <typename T, bool kHigh>
+struct Unpack {
+  static void Apply(const uint8_t* d, const uint8_t* s, uint8_t* r, unsigned n, const Op&) {
+    const unsigned lanes = n / sizeof(T), base = kHigh ? lanes / 2 : 0;
+    for (unsigned i = 0; i < lanes / 2; ++i) {
+      SetLane<T>(r, 2 * i, Lane<T>(d, base + i));
+      SetLane<T>(r, 2 * i + 1, Lane<T>(s, base + i));
+    }
+  }
+};
+
+unsigned Imm(const Op& op) { return static_cast<unsigned>(op.o[2].disp & 0xff); }
+
+struct Pshufd {
+  static void Apply(const uint8_t*, const uint8_t* s, uint8_t* r, unsigned, const Op& op) {
+    for (unsigned i = 0; i < 4; ++i) SetLane<uint32_t>(r, i, Lane<uint32_t>(s, (Imm(op) >> (2 * i)) & 3));
+  }
+};
+template <bool kHigh>
+struct Pshufw8 {  // PSHUFLW / PSHUFHW: one quadword's words shuffled, the other copied
+  static void Apply(const uint8_t*, const uint8_t* s, uint8_t* r, unsigned, const Op& op) {
+    const unsigned base = kHigh ? 4 : 0, other = kHigh ? 0 : 4;
+    for (unsigned i = 0; i < 4; ++i) {
+      SetLane<uint16_t>(r, base + i, Lane<uint16_t>(s, base + ((Imm(op) >> (2 * i)) & 3)));
+      SetLane<uint16_t>(r, other + i, Lane<uint16_t>(s, other + i));
+    }
+  }
+};
+struct Shufps {
+  static void Apply(const uint8_t* d, const uint8_t* s, uint8_t* r, unsigned, const Op& op) {
+    const unsigned m = Imm(op);
+    SetLane<uint32_t>(r, 0, Lane<uint32_t>(d, m & 3));
+    SetLane<uint32_t>(r, 1, Lane<uint32_t>(d, (m >> 2) & 3));
+    SetLane<uint32_t>(r, 2, Lane<uint32_t>(s, (m >> 4) & 3));
+    SetLane<uint32_t>(r, 3, Lane<uint32_t>(s, (m >> 6) & 3));
+  }
+};
+struct Shufpd {
+  static void Apply(const uint8_t* d, const uint8_t* s, uint8_t* r, unsigned, const Op& op) {
+    SetLane<uint64_t>(r, 0, Lane<uint64_t>(d, Imm(op) & 1));
+    SetLane<uint64_t>(r, 1, Lane<uint64_t>(s, (Imm(op) >> 1) & 1));
+  }
+};
+
+// PMOVMSKB r32/r64, mm/xmm: the top bit of each byte, zero-extended.
+void OpPmovmskb(CpuCore& c, const Op& op) {
+  const Operand& so = op.o[1];
+  const bool mmx = so.kind == kOpMmx;
+  if (!(mmx ? CheckMmxAvailable(c) : CheckSseAvailable(c))) return;
+  uint64_t q[2] = {mmx ? c.s.st[so.reg].mant : c.s.xmm[so.reg][0], mmx ? 0 : c.s.xmm[so.reg][1]};
+  uint64_t mask = 0;
+  for (unsigned i = 0; i < (mmx ? 8u : 16u); ++i) mask |= ((q[i / 8] >> (8 * (i % 8) + 7)) & 1) << i;
+  c.SetReg(op.o[0].reg, 8, mask);
+  if (mmx) MmxTransition(c.s);
+}
+
 }  // namespace
 
 // SSE2 CMPSD (F2 0F C2) shares its mnemonic with the string CMPSD; decode.cc asks for it here.
@@ -307,6 +447,46 @@ void RegisterSse(Handler* t) {
   t[ZYDIS_MNEMONIC_CVTTPD2DQ] = OpXmm<HCvttpd2dq, 16>;
   t[ZYDIS_MNEMONIC_CVTPS2PD] = OpXmm<HCvtps2pd, 8>;
   t[ZYDIS_MNEMONIC_CVTPD2PS] = OpXmm<HCvtpd2ps, 16>;
+  t[ZYDIS_MNEMONIC_PADDB] = OpInt<Lanewise<uint8_t, Add<uint8_t>>>;
+  t[ZYDIS_MNEMONIC_PADDW] = OpInt<Lanewise<uint16_t, Add<uint16_t>>>;
+  t[ZYDIS_MNEMONIC_PADDD] = OpInt<Lanewise<uint32_t, Add<uint32_t>>>;
+  t[ZYDIS_MNEMONIC_PADDQ] = OpInt<Lanewise<uint64_t, Add<uint64_t>>>;
+  t[ZYDIS_MNEMONIC_PSUBB] = OpInt<Lanewise<uint8_t, Sub<uint8_t>>>;
+  t[ZYDIS_MNEMONIC_PSUBW] = OpInt<Lanewise<uint16_t, Sub<uint16_t>>>;
+  t[ZYDIS_MNEMONIC_PSUBD] = OpInt<Lanewise<uint32_t, Sub<uint32_t>>>;
+  t[ZYDIS_MNEMONIC_PSUBQ] = OpInt<Lanewise<uint64_t, Sub<uint64_t>>>;
+  t[ZYDIS_MNEMONIC_PADDSB] = OpInt<Lanewise<int8_t, AddSat<int8_t>>>;
+  t[ZYDIS_MNEMONIC_PADDSW] = OpInt<Lanewise<int16_t, AddSat<int16_t>>>;
+  t[ZYDIS_MNEMONIC_PADDUSB] = OpInt<Lanewise<uint8_t, AddSat<uint8_t>>>;
+  t[ZYDIS_MNEMONIC_PADDUSW] = OpInt<Lanewise<uint16_t, AddSat<uint16_t>>>;
+  t[ZYDIS_MNEMONIC_PSUBSB] = OpInt<Lanewise<int8_t, SubSat<int8_t>>>;
+  t[ZYDIS_MNEMONIC_PSUBSW] = OpInt<Lanewise<int16_t, SubSat<int16_t>>>;
+  t[ZYDIS_MNEMONIC_PSUBUSB] = OpInt<Lanewise<uint8_t, SubSat<uint8_t>>>;
+  t[ZYDIS_MNEMONIC_PSUBUSW] = OpInt<Lanewise<uint16_t, SubSat<uint16_t>>>;
+  t[ZYDIS_MNEMONIC_PCMPEQB] = OpInt<Lanewise<uint8_t, CmpEq<uint8_t>>>;
+  t[ZYDIS_MNEMONIC_PCMPEQW] = OpInt<Lanewise<uint16_t, CmpEq<uint16_t>>>;
+  t[ZYDIS_MNEMONIC_PCMPEQD] = OpInt<Lanewise<uint32_t, CmpEq<uint32_t>>>;
+  t[ZYDIS_MNEMONIC_PCMPGTB] = OpInt<Lanewise<int8_t, CmpGt<int8_t>>>;
+  t[ZYDIS_MNEMONIC_PCMPGTW] = OpInt<Lanewise<int16_t, CmpGt<int16_t>>>;
+  t[ZYDIS_MNEMONIC_PCMPGTD] = OpInt<Lanewise<int32_t, CmpGt<int32_t>>>;
+  t[ZYDIS_MNEMONIC_PMOVMSKB] = OpPmovmskb;
+  t[ZYDIS_MNEMONIC_PSHUFD] = OpInt<Pshufd>;
+  t[ZYDIS_MNEMONIC_PSHUFLW] = OpInt<Pshufw8<false>>;
+  t[ZYDIS_MNEMONIC_PSHUFHW] = OpInt<Pshufw8<true>>;
+  t[ZYDIS_MNEMONIC_SHUFPS] = OpInt<Shufps>;
+  t[ZYDIS_MNEMONIC_SHUFPD] = OpInt<Shufpd>;
+  t[ZYDIS_MNEMONIC_PUNPCKLBW] = OpInt<Unpack<uint8_t, false>>;
+  t[ZYDIS_MNEMONIC_PUNPCKLWD] = OpInt<Unpack<uint16_t, false>>;
+  t[ZYDIS_MNEMONIC_PUNPCKLDQ] = OpInt<Unpack<uint32_t, false>>;
+  t[ZYDIS_MNEMONIC_PUNPCKLQDQ] = OpInt<Unpack<uint64_t, false>>;
+  t[ZYDIS_MNEMONIC_PUNPCKHBW] = OpInt<Unpack<uint8_t, true>>;
+  t[ZYDIS_MNEMONIC_PUNPCKHWD] = OpInt<Unpack<uint16_t, true>>;
+  t[ZYDIS_MNEMONIC_PUNPCKHDQ] = OpInt<Unpack<uint32_t, true>>;
+  t[ZYDIS_MNEMONIC_PUNPCKHQDQ] = OpInt<Unpack<uint64_t, true>>;
+  t[ZYDIS_MNEMONIC_UNPCKLPS] = OpInt<Unpack<uint32_t, false>>;
+  t[ZYDIS_MNEMONIC_UNPCKHPS] = OpInt<Unpack<uint32_t, true>>;
+  t[ZYDIS_MNEMONIC_UNPCKLPD] = OpInt<Unpack<uint64_t, false>>;
+  t[ZYDIS_MNEMONIC_UNPCKHPD] = OpInt<Unpack<uint64_t, true>>;
 }
 
 }  // namespace vmrr

@@ -769,5 +769,173 @@ TEST_F(SseTest, HostMxcsrRestored) {
   EXPECT_EQ(GetCsr(), before);
 }
 
+// ---- integer SIMD, shuffles, unpacks ------------------------------------------------------
+// Expected values: the same host instruction in inline asm here (XMM forms; no MXCSR
+// involved), plus hand-written SDM values for the saturation/compare boundaries and the MMX
+// forms.
+
+#define REFI(NAME, INSN) \
+  void NAME(Vec& d, Vec s) { asm volatile(INSN " %1, %0" : "+x"(d) : "x"(s)); }
+REFI(RPaddb, "paddb") REFI(RPaddw, "paddw") REFI(RPaddd, "paddd") REFI(RPaddq, "paddq")
+REFI(RPsubb, "psubb") REFI(RPsubw, "psubw") REFI(RPsubd, "psubd") REFI(RPsubq, "psubq")
+REFI(RPaddsb, "paddsb") REFI(RPaddsw, "paddsw") REFI(RPaddusb, "paddusb")
+REFI(RPaddusw, "paddusw") REFI(RPsubsb, "psubsb") REFI(RPsubsw, "psubsw")
+REFI(RPsubusb, "psubusb") REFI(RPsubusw, "psubusw") REFI(RPcmpeqb, "pcmpeqb")
+REFI(RPcmpeqw, "pcmpeqw") REFI(RPcmpeqd, "pcmpeqd") REFI(RPcmpgtb, "pcmpgtb")
+REFI(RPcmpgtw, "pcmpgtw") REFI(RPcmpgtd, "pcmpgtd") REFI(RPunpcklbw, "punpcklbw")
+REFI(RPunpcklwd, "punpcklwd") REFI(RPunpckldq, "punpckldq") REFI(RPunpcklqdq, "punpcklqdq")
+REFI(RPunpckhbw, "punpckhbw") REFI(RPunpckhwd, "punpckhwd") REFI(RPunpckhdq, "punpckhdq")
+REFI(RPunpckhqdq, "punpckhqdq") REFI(RUnpcklps, "unpcklps") REFI(RUnpckhps, "unpckhps")
+REFI(RUnpcklpd, "unpcklpd") REFI(RUnpckhpd, "unpckhpd")
+#undef REFI
+#define REFIMM(NAME, INSN)                                                        \
+  template <int P>                                                                \
+  void NAME(Vec& d, Vec s) {                                                      \
+    asm volatile(INSN " %2, %1, %0" : "+x"(d) : "x"(s), "i"(P));                  \
+  }
+REFIMM(RPshufd, "pshufd") REFIMM(RPshuflw, "pshuflw") REFIMM(RPshufhw, "pshufhw")
+REFIMM(RShufps, "shufps") REFIMM(RShufpd, "shufpd")
+#undef REFIMM
+
+const std::vector<uint64_t> kInts = {
+    0, ~0ull, 0x7f7f7f7f7f7f7f7full, 0x8080808080808080ull, 0x0001000100010001ull,
+    0xff00ff00ff00ff00ull, 0x7fff80007fff8000ull, 0x800000007fffffffull,
+    0x7fffffffffffffffull, 0x8000000000000000ull, 0x0123456789abcdefull,
+    0xfedcba9876543210ull, 0x00ff7f80017e81feull, 0x5555aaaa3333ccccull};
+
+void IntSweep(SseTest& t, const char* name, const Bytes& insn, RefFn ref) {
+  const size_t n = kInts.size();
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      const uint64_t x0[2] = {kInts[i], kInts[(i + 3) % n]}, x1[2] = {kInts[j], kInts[(j + 5) % n]};
+      const RefOut r = Ref(ref, x0, x1, 0x1f80);
+      const GuestOut g = t.Exec(insn, x0, x1, 0x1f80);
+      SCOPED_TRACE(std::string(name) + " i " + std::to_string(i) + " j " + std::to_string(j));
+      ASSERT_EQ(g.fault, -1);
+      ASSERT_EQ(g.x[0], r.x[0]);
+      ASSERT_EQ(g.x[1], r.x[1]);
+      ASSERT_EQ(g.mxcsr, 0x1f80u);
+    }
+  }
+}
+
+TEST_F(SseTest, IntegerSweep) {
+  struct C {
+    const char* name;
+    uint8_t opc;
+    RefFn ref;
+  };
+  const C cases[] = {
+      {"paddb", 0xfc, RPaddb},       {"paddw", 0xfd, RPaddw},       {"paddd", 0xfe, RPaddd},
+      {"paddq", 0xd4, RPaddq},       {"psubb", 0xf8, RPsubb},       {"psubw", 0xf9, RPsubw},
+      {"psubd", 0xfa, RPsubd},       {"psubq", 0xfb, RPsubq},       {"paddsb", 0xec, RPaddsb},
+      {"paddsw", 0xed, RPaddsw},     {"paddusb", 0xdc, RPaddusb},   {"paddusw", 0xdd, RPaddusw},
+      {"psubsb", 0xe8, RPsubsb},     {"psubsw", 0xe9, RPsubsw},     {"psubusb", 0xd8, RPsubusb},
+      {"psubusw", 0xd9, RPsubusw},   {"pcmpeqb", 0x74, RPcmpeqb},   {"pcmpeqw", 0x75, RPcmpeqw},
+      {"pcmpeqd", 0x76, RPcmpeqd},   {"pcmpgtb", 0x64, RPcmpgtb},   {"pcmpgtw", 0x65, RPcmpgtw},
+      {"pcmpgtd", 0x66, RPcmpgtd},   {"punpcklbw", 0x60, RPunpcklbw},
+      {"punpcklwd", 0x61, RPunpcklwd}, {"punpckldq", 0x62, RPunpckldq},
+      {"punpcklqdq", 0x6c, RPunpcklqdq}, {"punpckhbw", 0x68, RPunpckhbw},
+      {"punpckhwd", 0x69, RPunpckhwd}, {"punpckhdq", 0x6a, RPunpckhdq},
+      {"punpckhqdq", 0x6d, RPunpckhqdq}, {"unpcklpd", 0x14, RUnpcklpd},
+      {"unpckhpd", 0x15, RUnpckhpd},
+  };
+  for (const C& c : cases) IntSweep(*this, c.name, E({0x66, 0x0f, c.opc, 0xc1}), c.ref);
+  IntSweep(*this, "unpcklps", E({0x0f, 0x14, 0xc1}), RUnpcklps);
+  IntSweep(*this, "unpckhps", E({0x0f, 0x15, 0xc1}), RUnpckhps);
+}
+
+template <int P>
+void ShuffleSweep(SseTest& t) {
+  const uint8_t p = P;
+  IntSweep(t, "pshufd", E({0x66, 0x0f, 0x70, 0xc1, p}), RPshufd<P>);
+  IntSweep(t, "pshuflw", E({0xf2, 0x0f, 0x70, 0xc1, p}), RPshuflw<P>);
+  IntSweep(t, "pshufhw", E({0xf3, 0x0f, 0x70, 0xc1, p}), RPshufhw<P>);
+  IntSweep(t, "shufps", E({0x0f, 0xc6, 0xc1, p}), RShufps<P>);
+  IntSweep(t, "shufpd", E({0x66, 0x0f, 0xc6, 0xc1, p}), RShufpd<P>);
+}
+
+TEST_F(SseTest, ShuffleSweep) {
+  ShuffleSweep<0x00>(*this);
+  ShuffleSweep<0x1b>(*this);
+  ShuffleSweep<0xe4>(*this);
+  ShuffleSweep<0x4e>(*this);
+  ShuffleSweep<0xb1>(*this);
+  ShuffleSweep<0xff>(*this);
+  ShuffleSweep<0x93>(*this);
+  ShuffleSweep<0x02>(*this);
+}
+
+TEST_F(SseTest, SdmIntegerBoundaries) {
+  struct C {
+    Bytes insn;
+    uint64_t a, b, want;
+  };
+  const C cases[] = {
+      // Signed saturation: 7F + 01 = 7F, 80 + FF = 80, 80 - 01 = 80; unsigned: FF + 01 = FF,
+      // 00 - 01 = 00; wrap-around for the plain forms.
+      {E({0x66, 0x0f, 0xec, 0xc1}), 0x807f, 0xff01, 0x807f},          // paddsb
+      {E({0x66, 0x0f, 0xe8, 0xc1}), 0x0080, 0x0001, 0x0080},          // psubsb
+      {E({0x66, 0x0f, 0xdc, 0xc1}), 0x00ff, 0x0101, 0x01ff},          // paddusb
+      {E({0x66, 0x0f, 0xd8, 0xc1}), 0x0500, 0x0601, 0x0000},          // psubusb
+      {E({0x66, 0x0f, 0xed, 0xc1}), 0x7fff, 0x0001, 0x7fff},          // paddsw
+      {E({0x66, 0x0f, 0xfc, 0xc1}), 0x00ff, 0x0101, 0x0100},          // paddb wraps
+      {E({0x66, 0x0f, 0xd4, 0xc1}), ~0ull, 1, 0},                     // paddq
+      // PCMPGTB is signed: 80 > 7F is false, 7F > 80 true.
+      {E({0x66, 0x0f, 0x64, 0xc1}), 0x7f80, 0x807f, 0xff00},
+      {E({0x66, 0x0f, 0x76, 0xc1}), 0x1234567800000000ull, 0x1234567800000001ull,
+       0xffffffff00000000ull},                                         // pcmpeqd
+      {E({0x66, 0x0f, 0x60, 0xc1}), 0x0000000033221100ull, 0x00000000bbaa9988ull,
+       0xbb33aa2299118800ull},                                         // punpcklbw
+  };
+  for (const C& c : cases) {
+    const uint64_t x0[2] = {c.a, 0}, x1[2] = {c.b, 0x0000000400000003ull};
+    const GuestOut g = Exec(c.insn, x0, x1, 0x1f80);
+    EXPECT_EQ(g.fault, -1);
+    EXPECT_EQ(g.x[0], c.want) << std::hex << c.a << " " << c.b;
+  }
+  // PSHUFD 1B reverses the dwords.
+  const uint64_t x0[2] = {0, 0}, x1[2] = {0x0000000200000001ull, 0x0000000400000003ull};
+  const GuestOut g = Exec(E({0x66, 0x0f, 0x70, 0xc1, 0x1b}), x0, x1, 0x1f80);
+  EXPECT_EQ(g.x[0], 0x0000000300000004ull);
+  EXPECT_EQ(g.x[1], 0x0000000100000002ull);
+  // PMOVMSKB eax, xmm1
+  const uint64_t m1[2] = {0x80000000000000ffull, 0x7f80000000000080ull};
+  const GuestOut pm = Exec(E({0x66, 0x0f, 0xd7, 0xc1}), x0, m1, 0x1f80, ~0ull);
+  EXPECT_EQ(pm.rax, 0x4181u);
+}
+
+TEST_F(SseTest, MmxIntegerForms) {
+  // paddusb mm0, mm1 ; pcmpeqw mm0, mm2 ; pmovmskb eax, mm0 ; punpcklbw mm3, [rdi] (m32)
+  Code({0x0f, 0xdc, 0xc1, 0x0f, 0x75, 0xc2, 0x0f, 0xd7, 0xc0, 0x0f, 0x60, 0x1f, 0xf4});
+  CpuState s = base_;
+  s.cr4 |= kCr4Osfxsr;
+  s.st[0].mant = 0x00ff00fe00010000ull;
+  s.st[1].mant = 0x0001000100010000ull;
+  s.st[2].mant = 0x00ff00ff12340000ull;  // words equal to the sum: 00FF, 00FF, 0000
+  s.st[3].mant = 0x0000000033221100ull;
+  s.fsw = 5u << 11;  // TOP = 5: the MMX instruction sets it to 0
+  s.ftw = 0;
+  s.gpr[kRdi] = kDataBase;
+  Put64(mem(), kDataBase, 0x12345678bbaa9988ull);
+  cpu.SetState(s);
+  RunToHalt();
+  ASSERT_EQ(FaultVector(), -1);
+  EXPECT_EQ(st().st[0].mant, 0xffffffff0000ffffull);
+  EXPECT_EQ(st().st[0].sign_exp, 0xffff);
+  EXPECT_EQ(reg(kRax), 0xf3u);
+  EXPECT_EQ(st().st[3].mant, 0xbb33aa2299118800ull);
+  EXPECT_EQ((st().fsw >> 11) & 7, 0);
+  EXPECT_EQ(st().ftw, 0xff);
+  // With CR0.EM an MMX instruction is #UD.
+  Code({0x0f, 0xfc, 0xc1, 0xf4});
+  s = base_;
+  s.cr4 |= kCr4Osfxsr;
+  s.cr0 |= 4;
+  cpu.SetState(s);
+  RunToHalt();
+  EXPECT_EQ(FaultVector(), 6);
+}
+
 }  // namespace
 }  // namespace vmrr::testing
