@@ -2,8 +2,8 @@
 // availability rules every x87, MMX, SSE and XSAVE handler checks first, the state
 // instructions (FXSAVE/FXRSTOR, XSAVE/XRSTOR/XSAVEOPT, XGETBV/XSETBV, FNINIT, FNSTCW, FLDCW,
 // FNSTSW, FNCLEX, FWAIT, STMXCSR, LDMXCSR, EMMS) and the plain data moves (MOVD/MOVQ,
-// MOVDQA/MOVDQU/MOVAPS/MOVUPS/MOVAPD/MOVUPD, PXOR/POR/PAND/PANDN). No arithmetic yet, and
-// CPUID advertises none of it.
+// MOVDQA/MOVDQU/MOVAPS/MOVUPS/MOVAPD/MOVUPD, PXOR/POR/PAND/PANDN). SSE/SSE2 arithmetic and
+// integer SIMD are in sse.cc. CPUID advertises none of it.
 #include <Zydis/Zydis.h>
 
 #include <cstring>
