@@ -335,8 +335,10 @@ void RegisterSystem(Handler* table);
 void RegisterInterrupts(Handler* table);
 void RegisterFpu(Handler* table);
 void RegisterSse(Handler* table);
-// The SSE2 CMPSD handler (sse.cc); the table slot for CMPSD holds the string instruction.
+// The SSE2 CMPSD and MOVSD handlers (sse.cc); the table slots for CMPSD and MOVSD hold the
+// string instructions.
 Handler SseCmpsdHandler();
+Handler SseMovsdHandler();
 
 // x87/MMX/SSE/XSAVE availability (fpu.cc), as the SDM's exception tables give it: each raises
 // the exception and returns false, or returns true. Every x87, MMX, SSE and XSAVE handler

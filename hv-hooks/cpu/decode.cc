@@ -205,12 +205,13 @@ bool CpuCore::DecodeOne(Op* op, const uint8_t* bytes, unsigned avail, int* statu
                           in.meta.category == ZYDIS_CATEGORY_WIDENOP;
   // POPCNT is advertised (CPUID.1:ECX[23]) though Zydis files it under SSE4.
   const bool popcnt = in.mnemonic == ZYDIS_MNEMONIC_POPCNT;
-  // SSE2 MOVSD/CMPSD share their mnemonics with the string instructions: only the SIMD
-  // handler sse.cc gives (CMPSD) counts, never the string one.
+  // SSE2 MOVSD/CMPSD share their mnemonics with the string instructions: they take the
+  // SIMD handlers sse.cc gives, never the string ones.
   Handler simd_alias = nullptr;
   const bool string_alias = IsFpExt(ext) && (in.mnemonic == ZYDIS_MNEMONIC_CMPSD ||
                                              in.mnemonic == ZYDIS_MNEMONIC_MOVSD);
-  if (string_alias && in.mnemonic == ZYDIS_MNEMONIC_CMPSD) simd_alias = SseCmpsdHandler();
+  if (string_alias)
+    simd_alias = in.mnemonic == ZYDIS_MNEMONIC_CMPSD ? SseCmpsdHandler() : SseMovsdHandler();
   const bool fp_implemented = IsFpExt(ext) && in.encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY &&
                               (string_alias ? simd_alias != nullptr
                                             : DispatchTable().fn[in.mnemonic] != nullptr);

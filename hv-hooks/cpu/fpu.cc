@@ -523,6 +523,15 @@ void RegisterFpu(Handler* t) {
   t[ZYDIS_MNEMONIC_POR] = OpPlogic<kOr>;
   t[ZYDIS_MNEMONIC_PAND] = OpPlogic<kAnd>;
   t[ZYDIS_MNEMONIC_PANDN] = OpPlogic<kAndn>;
+  // The FP-typed forms are the same bit operations (no FP exception, no MXCSR use).
+  t[ZYDIS_MNEMONIC_XORPS] = OpPlogic<kXor>;
+  t[ZYDIS_MNEMONIC_XORPD] = OpPlogic<kXor>;
+  t[ZYDIS_MNEMONIC_ORPS] = OpPlogic<kOr>;
+  t[ZYDIS_MNEMONIC_ORPD] = OpPlogic<kOr>;
+  t[ZYDIS_MNEMONIC_ANDPS] = OpPlogic<kAnd>;
+  t[ZYDIS_MNEMONIC_ANDPD] = OpPlogic<kAnd>;
+  t[ZYDIS_MNEMONIC_ANDNPS] = OpPlogic<kAndn>;
+  t[ZYDIS_MNEMONIC_ANDNPD] = OpPlogic<kAndn>;
 }
 
 }  // namespace vmrr

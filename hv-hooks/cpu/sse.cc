@@ -389,7 +389,33 @@ void OpPmovmskb(CpuCore& c, const Op& op) {
   if (mmx) MmxTransition(c.s);
 }
 
+// MOVSS / MOVSD (SSE2): register to register moves the low element only; a load zeroes the
+// rest of the destination; a store writes the low element.
+template <unsigned kBytes>
+void OpMovScalar(CpuCore& c, const Op& op) {
+  if (!CheckSseAvailable(c)) return;
+  const Operand& d = op.o[0];
+  const Operand& s = op.o[1];
+  constexpr uint64_t mask = kBytes == 8 ? ~uint64_t{0} : 0xffffffffu;
+  if (d.kind == kOpXmm && s.kind == kOpXmm) {
+    uint64_t& lo = c.s.xmm[d.reg][0];
+    lo = (lo & ~mask) | (c.s.xmm[s.reg][0] & mask);
+    return;
+  }
+  if (d.kind == kOpXmm) {
+    uint64_t v;
+    if (!c.Read(op, s, &v)) return;
+    c.s.xmm[d.reg][0] = v & mask;
+    c.s.xmm[d.reg][1] = 0;
+    return;
+  }
+  c.Write(op, d, c.s.xmm[s.reg][0] & mask);
+}
+
 }  // namespace
+
+// SSE2 MOVSD (F2 0F 10/11) shares its mnemonic with the string MOVSD, like CMPSD.
+Handler SseMovsdHandler() { return OpMovScalar<8>; }
 
 // SSE2 CMPSD (F2 0F C2) shares its mnemonic with the string CMPSD; decode.cc asks for it here.
 Handler SseCmpsdHandler() { return OpCmp<kCmpsd, 8>; }
@@ -447,6 +473,8 @@ void RegisterSse(Handler* t) {
   t[ZYDIS_MNEMONIC_CVTTPD2DQ] = OpXmm<HCvttpd2dq, 16>;
   t[ZYDIS_MNEMONIC_CVTPS2PD] = OpXmm<HCvtps2pd, 8>;
   t[ZYDIS_MNEMONIC_CVTPD2PS] = OpXmm<HCvtpd2ps, 16>;
+  t[ZYDIS_MNEMONIC_MOVSS] = OpMovScalar<4>;
+  // MOVSD: see SseMovsdHandler.
   t[ZYDIS_MNEMONIC_PADDB] = OpInt<Lanewise<uint8_t, Add<uint8_t>>>;
   t[ZYDIS_MNEMONIC_PADDW] = OpInt<Lanewise<uint16_t, Add<uint16_t>>>;
   t[ZYDIS_MNEMONIC_PADDD] = OpInt<Lanewise<uint32_t, Add<uint32_t>>>;

@@ -937,5 +937,58 @@ TEST_F(SseTest, MmxIntegerForms) {
   EXPECT_EQ(FaultVector(), 6);
 }
 
+TEST_F(SseTest, MovssMovsdAndFpLogic) {
+  const uint64_t x0[2] = {0x1111111122222222ull, 0x3333333344444444ull},
+                 x1[2] = {0xaaaaaaaabbbbbbbbull, 0xccccccccddddddddull};
+  // Register forms: the low element only.
+  GuestOut g = Exec(E({0xf3, 0x0f, 0x10, 0xc1}), x0, x1, 0x1f80);  // movss xmm0, xmm1
+  EXPECT_EQ(g.x[0], 0x11111111bbbbbbbbull);
+  EXPECT_EQ(g.x[1], x0[1]);
+  // movsd xmm0, xmm1 (SSE2) shares its mnemonic with the string MOVSD: RSI/RDI untouched.
+  g = Exec(E({0xf2, 0x0f, 0x10, 0xc1}), x0, x1, 0x1f80);
+  EXPECT_EQ(g.fault, -1);
+  EXPECT_EQ(g.x[0], x1[0]);
+  EXPECT_EQ(g.x[1], x0[1]);
+  EXPECT_EQ(st().gpr[kRdi], kDataBase);
+  // Loads zero the rest; stores write the low element only.
+  Put64(mem(), kDataBase, 0x5555555566666666ull);
+  Put64(mem(), kDataBase + 8, 0x7777777788888888ull);
+  g = Exec(E({0xf3, 0x0f, 0x10, 0x07}), x0, x1, 0x1f80);  // movss xmm0, [rdi]
+  EXPECT_EQ(g.x[0], 0x66666666u);
+  EXPECT_EQ(g.x[1], 0u);
+  g = Exec(E({0xf2, 0x0f, 0x10, 0x07}), x0, x1, 0x1f80);  // movsd xmm0, [rdi]
+  EXPECT_EQ(g.x[0], 0x5555555566666666ull);
+  EXPECT_EQ(g.x[1], 0u);
+  g = Exec(E({0xf2, 0x0f, 0x11, 0x4f, 0x08}), x0, x1, 0x1f80);  // movsd [rdi+8], xmm1
+  EXPECT_EQ(Get64(mem(), kDataBase + 8), x1[0]);
+  EXPECT_EQ(Get64(mem(), kDataBase), 0x5555555566666666ull);
+  g = Exec(E({0xf3, 0x0f, 0x11, 0x0f}), x0, x1, 0x1f80);  // movss [rdi], xmm1
+  EXPECT_EQ(Get64(mem(), kDataBase), 0x55555555bbbbbbbbull);
+  // The string MOVSD (A5) is still the string instruction.
+  Put32(mem(), kDataBase + 0x100, 0x01020304);
+  Code({0xa5, 0xf4});
+  CpuState s = base_;
+  s.gpr[kRsi] = kDataBase + 0x100;
+  s.gpr[kRdi] = kDataBase + 0x200;
+  cpu.SetState(s);
+  RunToHalt();
+  EXPECT_EQ(reg(kRsi), kDataBase + 0x104);
+  EXPECT_EQ(Get64(mem(), kDataBase + 0x200) & 0xffffffffu, 0x01020304u);
+  // XORPS/ORPS/ANDPS/ANDNPD: plain bit operations.
+  g = Exec(E({0x0f, 0x57, 0xc1}), x0, x1, 0x1f80);
+  EXPECT_EQ(g.x[0], x0[0] ^ x1[0]);
+  EXPECT_EQ(g.x[1], x0[1] ^ x1[1]);
+  g = Exec(E({0x0f, 0x56, 0xc1}), x0, x1, 0x1f80);
+  EXPECT_EQ(g.x[0], x0[0] | x1[0]);
+  g = Exec(E({0x0f, 0x54, 0xc1}), x0, x1, 0x1f80);
+  EXPECT_EQ(g.x[1], x0[1] & x1[1]);
+  g = Exec(E({0x66, 0x0f, 0x55, 0xc1}), x0, x1, 0x1f80);
+  EXPECT_EQ(g.x[0], ~x0[0] & x1[0]);
+  EXPECT_EQ(g.mxcsr, 0x1f80u);
+  // xorps xmm0, [rdi+8]: 16-byte operand, #GP(0) when misaligned.
+  g = Exec(E({0x0f, 0x57, 0x47, 0x08}), x0, x1, 0x1f80);
+  EXPECT_EQ(g.fault, 13);
+}
+
 }  // namespace
 }  // namespace vmrr::testing
