@@ -10,14 +10,14 @@
 // cleared. The flags the host raised are merged into the guest's sticky flags, and the host
 // MXCSR is restored before returning.
 //
-// Unmasked guest exceptions (first version, documented simplification): the result is
+// Unmasked guest exceptions: the result is
 // computed with every exception masked; if a flag arose whose guest mask is clear, the
 // result is discarded (destination unchanged) and #XM (CR4.OSXMMEXCPT=1) or #UD is raised.
 // If an unmasked exception is a pre-computation one (IE, DE, ZE), only the pre-computation
 // flags are merged (the SDM: post-computation exceptions are then not checked); otherwise all
-// flags are merged. Known gap: with UM=0 the SDM signals underflow for a tiny result even
-// when it is exact; the masked host computation does not flag that case, so it does not
-// fault here.
+// flags are merged, except that an unmasked underflow drops PE (as the hardware reports it).
+// With UM=0, exact tiny results are detected in software (ExecXmm). Checked against the host
+// hardware taking the real #XM (SIGFPE) in cpu_sse_test.cc.
 #include <Zydis/Zydis.h>
 #include <emmintrin.h>
 
@@ -62,6 +62,7 @@ uint32_t RunHost(uint32_t guest_mxcsr, HostFn fn, Vec& d, Vec s) {
 bool SseCommit(CpuCore& c, uint32_t flags) {
   const uint32_t unmasked = flags & ~(c.s.mxcsr >> 7) & 0x3f;
   if (unmasked & 7) flags &= 7;
+  else if (unmasked & 0x10) flags &= ~0x20u;  // unmasked underflow: PE not reported (hardware)
   c.s.mxcsr |= flags;
   if (!unmasked) return true;
   if (c.s.cr4 & kCr4Osxmmexcpt) c.FaultNoErr(19);
@@ -131,20 +132,46 @@ void HCmpss(Vec& d, Vec s) { asm volatile("cmpss %2, %1, %0" : "+x"(d) : "x"(s),
 template <uint8_t kPred>
 void HCmpsd(Vec& d, Vec s) { asm volatile("cmpsd %2, %1, %0" : "+x"(d) : "x"(s), "i"(kPred)); }
 
+// True if one of the first `lanes` elements of size esize (4 or 8) is a denormal.
+bool AnyDenormal(Vec v, unsigned esize, unsigned lanes) {
+  uint8_t b[16];
+  std::memcpy(b, &v, 16);
+  for (unsigned i = 0; i < lanes; ++i) {
+    if (esize == 4) {
+      uint32_t x;
+      std::memcpy(&x, b + 4 * i, 4);
+      if ((x & 0x7f800000u) == 0 && (x & 0x007fffffu) != 0) return true;
+    } else {
+      uint64_t x;
+      std::memcpy(&x, b + 8 * i, 8);
+      if ((x & 0x7ff0000000000000ull) == 0 && (x & 0x000fffffffffffffull) != 0) return true;
+    }
+  }
+  return false;
+}
+
 // Executes fn on (dest, source of `bytes`) and writes the destination unless a fault.
-void ExecXmm(CpuCore& c, const Op& op, HostFn fn, unsigned bytes) {
+// uf_lanes/uf_size: the FP result elements that can underflow (0 = the operation cannot).
+// With UE unmasked the SDM signals underflow for every tiny result, exact ones included, and
+// FTZ does not apply; the masked host run flags only tiny *and* inexact results, so an exact
+// one (a denormal result, FTZ off) is detected here.
+void ExecXmm(CpuCore& c, const Op& op, HostFn fn, unsigned bytes, unsigned uf_lanes = 0,
+             unsigned uf_size = 0) {
   if (!CheckSseAvailable(c)) return;
   uint64_t sq[2];
   if (!ReadSrc(c, op, op.o[1], bytes, sq)) return;
   uint64_t* dq = c.s.xmm[op.o[0].reg];
   Vec d = ToVec(dq);
-  const uint32_t flags = RunHost(c.s.mxcsr, fn, d, ToVec(sq));
+  const bool um_clear = !(c.s.mxcsr & 0x800);
+  const uint32_t mxcsr = um_clear ? c.s.mxcsr & ~0x8000u : c.s.mxcsr;
+  uint32_t flags = RunHost(mxcsr, fn, d, ToVec(sq));
+  if (um_clear && uf_lanes && AnyDenormal(d, uf_size, uf_lanes)) flags |= 0x10;
   if (!SseCommit(c, flags)) return;
   FromVec(d, dq);
 }
 
-template <HostFn kFn, unsigned kBytes>
-void OpXmm(CpuCore& c, const Op& op) { ExecXmm(c, op, kFn, kBytes); }
+template <HostFn kFn, unsigned kBytes, unsigned kUfLanes = 0, unsigned kUfSize = 0>
+void OpXmm(CpuCore& c, const Op& op) { ExecXmm(c, op, kFn, kBytes, kUfLanes, kUfSize); }
 
 // CMPPS/CMPPD/CMPSS/CMPSD xmm, xmm/m, imm8: predicates 0-7 (imm bits 3-7 ignored by legacy
 // SSE; the host instruction gets the predicate as an immediate).
@@ -421,22 +448,22 @@ Handler SseMovsdHandler() { return OpMovScalar<8>; }
 Handler SseCmpsdHandler() { return OpCmp<kCmpsd, 8>; }
 
 void RegisterSse(Handler* t) {
-  t[ZYDIS_MNEMONIC_ADDSS] = OpXmm<HAddss, 4>;
-  t[ZYDIS_MNEMONIC_ADDSD] = OpXmm<HAddsd, 8>;
-  t[ZYDIS_MNEMONIC_ADDPS] = OpXmm<HAddps, 16>;
-  t[ZYDIS_MNEMONIC_ADDPD] = OpXmm<HAddpd, 16>;
-  t[ZYDIS_MNEMONIC_SUBSS] = OpXmm<HSubss, 4>;
-  t[ZYDIS_MNEMONIC_SUBSD] = OpXmm<HSubsd, 8>;
-  t[ZYDIS_MNEMONIC_SUBPS] = OpXmm<HSubps, 16>;
-  t[ZYDIS_MNEMONIC_SUBPD] = OpXmm<HSubpd, 16>;
-  t[ZYDIS_MNEMONIC_MULSS] = OpXmm<HMulss, 4>;
-  t[ZYDIS_MNEMONIC_MULSD] = OpXmm<HMulsd, 8>;
-  t[ZYDIS_MNEMONIC_MULPS] = OpXmm<HMulps, 16>;
-  t[ZYDIS_MNEMONIC_MULPD] = OpXmm<HMulpd, 16>;
-  t[ZYDIS_MNEMONIC_DIVSS] = OpXmm<HDivss, 4>;
-  t[ZYDIS_MNEMONIC_DIVSD] = OpXmm<HDivsd, 8>;
-  t[ZYDIS_MNEMONIC_DIVPS] = OpXmm<HDivps, 16>;
-  t[ZYDIS_MNEMONIC_DIVPD] = OpXmm<HDivpd, 16>;
+  t[ZYDIS_MNEMONIC_ADDSS] = OpXmm<HAddss, 4, 1, 4>;
+  t[ZYDIS_MNEMONIC_ADDSD] = OpXmm<HAddsd, 8, 1, 8>;
+  t[ZYDIS_MNEMONIC_ADDPS] = OpXmm<HAddps, 16, 4, 4>;
+  t[ZYDIS_MNEMONIC_ADDPD] = OpXmm<HAddpd, 16, 2, 8>;
+  t[ZYDIS_MNEMONIC_SUBSS] = OpXmm<HSubss, 4, 1, 4>;
+  t[ZYDIS_MNEMONIC_SUBSD] = OpXmm<HSubsd, 8, 1, 8>;
+  t[ZYDIS_MNEMONIC_SUBPS] = OpXmm<HSubps, 16, 4, 4>;
+  t[ZYDIS_MNEMONIC_SUBPD] = OpXmm<HSubpd, 16, 2, 8>;
+  t[ZYDIS_MNEMONIC_MULSS] = OpXmm<HMulss, 4, 1, 4>;
+  t[ZYDIS_MNEMONIC_MULSD] = OpXmm<HMulsd, 8, 1, 8>;
+  t[ZYDIS_MNEMONIC_MULPS] = OpXmm<HMulps, 16, 4, 4>;
+  t[ZYDIS_MNEMONIC_MULPD] = OpXmm<HMulpd, 16, 2, 8>;
+  t[ZYDIS_MNEMONIC_DIVSS] = OpXmm<HDivss, 4, 1, 4>;
+  t[ZYDIS_MNEMONIC_DIVSD] = OpXmm<HDivsd, 8, 1, 8>;
+  t[ZYDIS_MNEMONIC_DIVPS] = OpXmm<HDivps, 16, 4, 4>;
+  t[ZYDIS_MNEMONIC_DIVPD] = OpXmm<HDivpd, 16, 2, 8>;
   t[ZYDIS_MNEMONIC_SQRTSS] = OpXmm<HSqrtss, 4>;
   t[ZYDIS_MNEMONIC_SQRTSD] = OpXmm<HSqrtsd, 8>;
   t[ZYDIS_MNEMONIC_SQRTPS] = OpXmm<HSqrtps, 16>;
@@ -464,7 +491,7 @@ void RegisterSse(Handler* t) {
   t[ZYDIS_MNEMONIC_CVTTSS2SI] = OpCvts2si<false, true>;
   t[ZYDIS_MNEMONIC_CVTTSD2SI] = OpCvts2si<true, true>;
   t[ZYDIS_MNEMONIC_CVTSS2SD] = OpXmm<HCvtss2sd, 4>;
-  t[ZYDIS_MNEMONIC_CVTSD2SS] = OpXmm<HCvtsd2ss, 8>;
+  t[ZYDIS_MNEMONIC_CVTSD2SS] = OpXmm<HCvtsd2ss, 8, 1, 4>;
   t[ZYDIS_MNEMONIC_CVTDQ2PS] = OpXmm<HCvtdq2ps, 16>;
   t[ZYDIS_MNEMONIC_CVTPS2DQ] = OpXmm<HCvtps2dq, 16>;
   t[ZYDIS_MNEMONIC_CVTTPS2DQ] = OpXmm<HCvttps2dq, 16>;
@@ -472,7 +499,7 @@ void RegisterSse(Handler* t) {
   t[ZYDIS_MNEMONIC_CVTPD2DQ] = OpXmm<HCvtpd2dq, 16>;
   t[ZYDIS_MNEMONIC_CVTTPD2DQ] = OpXmm<HCvttpd2dq, 16>;
   t[ZYDIS_MNEMONIC_CVTPS2PD] = OpXmm<HCvtps2pd, 8>;
-  t[ZYDIS_MNEMONIC_CVTPD2PS] = OpXmm<HCvtpd2ps, 16>;
+  t[ZYDIS_MNEMONIC_CVTPD2PS] = OpXmm<HCvtpd2ps, 16, 2, 4>;
   t[ZYDIS_MNEMONIC_MOVSS] = OpMovScalar<4>;
   // MOVSD: see SseMovsdHandler.
   t[ZYDIS_MNEMONIC_PADDB] = OpInt<Lanewise<uint8_t, Add<uint8_t>>>;

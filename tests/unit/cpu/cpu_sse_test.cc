@@ -13,8 +13,12 @@
 //    DAZ/FTZ off and on.
 #include <emmintrin.h>
 
+#include <csetjmp>
+#include <csignal>
 #include <cstring>
 #include <string>
+
+#include <ucontext.h>
 
 #include "tests/unit/cpu/cpu_test_util.h"
 
@@ -988,6 +992,105 @@ TEST_F(SseTest, MovssMovsdAndFpLogic) {
   // xorps xmm0, [rdi+8]: 16-byte operand, #GP(0) when misaligned.
   g = Exec(E({0x0f, 0x57, 0x47, 0x08}), x0, x1, 0x1f80);
   EXPECT_EQ(g.fault, 13);
+}
+
+// ---- unmasked exceptions against the host hardware ---------------------------------------
+// The host instruction runs with the guest's masks; the #XM it raises arrives as SIGFPE, and
+// the MXCSR in the signal context shows which flags the hardware set before faulting.
+
+sigjmp_buf g_fpe_jump;
+volatile uint32_t g_fpe_mxcsr = 0;
+void OnFpe(int, siginfo_t*, void* ctx) {
+  g_fpe_mxcsr = static_cast<ucontext_t*>(ctx)->uc_mcontext.fpregs->mxcsr;
+  siglongjmp(g_fpe_jump, 1);
+}
+
+struct HostTrap {
+  bool trapped = false;
+  uint32_t flags = 0;
+};
+HostTrap RunTrapping(RefFn fn, const uint64_t x0[2], const uint64_t x1[2], uint32_t mxcsr) {
+  struct sigaction sa {}, old {};
+  sa.sa_sigaction = OnFpe;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGFPE, &sa, &old);
+  const uint32_t saved = GetCsr();
+  HostTrap r;
+  static Vec d, s;  // static: not clobbered by siglongjmp
+  std::memcpy(&d, x0, 16);
+  std::memcpy(&s, x1, 16);
+  if (sigsetjmp(g_fpe_jump, 1) == 0) {
+    SetCsr(mxcsr & ~0x3fu);
+    fn(d, s);
+    r.flags = GetCsr() & 0x3f;
+    SetCsr(saved);
+  } else {
+    SetCsr(saved);
+    r.trapped = true;
+    r.flags = g_fpe_mxcsr & 0x3f;
+  }
+  sigaction(SIGFPE, &old, nullptr);
+  return r;
+}
+
+TEST_F(SseTest, UnmaskedExceptionsMatchHostHardware) {
+  struct C {
+    const char* name;
+    Bytes insn;
+    RefFn ref;
+    uint64_t a[2], b[2];
+    uint32_t mxcsr;
+  };
+  const uint64_t one_tiny = (uint64_t{0x33800000} << 32) | kOne;  // lanes 1+2^-24 style
+  const C cases[] = {
+      {"addps IE+PE, IM PM clear", E({0x0f, 0x58, 0xc1}), RAddps,
+       {(uint64_t{kOne} << 32) | kSnan, 0}, {one_tiny, 0}, 0x1f80 & ~0x1080u},
+      {"addps PE, PM clear", E({0x0f, 0x58, 0xc1}), RAddps,
+       {(uint64_t{kOne} << 32) | kOne, 0}, {one_tiny, 0}, 0x1f80 & ~0x1000u},
+      {"divps ZE+PE, ZM PM clear", E({0x0f, 0x5e, 0xc1}), RDivps,
+       {(uint64_t{kOne} << 32) | kOne, 0}, {(uint64_t{0x40400000} << 32) | 0, 0},
+       0x1f80 & ~0x1200u},
+      {"divps ZE+PE, PM clear only", E({0x0f, 0x5e, 0xc1}), RDivps,
+       {(uint64_t{kOne} << 32) | kOne, 0}, {(uint64_t{0x40400000} << 32) | 0, 0},
+       0x1f80 & ~0x1000u},
+      {"mulss OE, OM clear", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, {0x7f7fffff, 0},
+       {0x7f7fffff, 0}, 0x1f80 & ~0x400u},
+      {"mulss UE inexact, UM clear", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, {0x00800001, 0},
+       {kHalf, 0}, 0x1f80 & ~0x800u},
+      {"mulss UE inexact, UM PM clear", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, {0x00800001, 0},
+       {kHalf, 0}, 0x1f80 & ~0x1800u},
+      {"mulss UE inexact, UM clear, FTZ", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, {0x00800001, 0},
+       {kHalf, 0}, (0x1f80 & ~0x800u) | kFtz},
+      {"mulss UE exact, UM clear", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, {0x00800000, 0},
+       {kHalf, 0}, 0x1f80 & ~0x800u},
+      {"mulss UE exact, UM clear, FTZ", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, {0x00800000, 0},
+       {kHalf, 0}, (0x1f80 & ~0x800u) | kFtz},
+      {"mulpd UE exact lane 1, UM clear", E({0x66, 0x0f, 0x59, 0xc1}), RMulpd,
+       {0x3ff0000000000000ull, 0x0010000000000000ull}, {0x3ff0000000000000ull, 0x3fe0000000000000ull},
+       0x1f80 & ~0x800u},
+      {"cvtsd2ss UE exact, UM clear", E({0xf2, 0x0f, 0x5a, 0xc1}), RCvtsd2ss, {0, 0},
+       {0x3800000000000000ull, 0}, 0x1f80 & ~0x800u},
+      {"minss denormal result, UM clear", E({0xf3, 0x0f, 0x5d, 0xc1}), RMinss, {0x00000001, 0},
+       {kOne, 0}, 0x1f80 & ~0x900u},
+      {"addss exact denormal, UM clear", E({0xf3, 0x0f, 0x58, 0xc1}), RAddss, {0x00000001, 0},
+       {0x00000001, 0}, 0x1f80 & ~0x800u},
+      {"addss DE, DM clear", E({0xf3, 0x0f, 0x58, 0xc1}), RAddss, {0x00000001, 0}, {kOne, 0},
+       0x1f80 & ~0x100u},
+      {"cvtps2dq IE, IM clear", E({0x66, 0x0f, 0x5b, 0xc1}), RCvtps2dq, {0, 0},
+       {(uint64_t{0x3fc00000} << 32) | 0x4f000000, 0}, 0x1f80 & ~0x1080u},
+  };
+  for (const C& c : cases) {
+    const HostTrap h = RunTrapping(c.ref, c.a, c.b, c.mxcsr);
+    const GuestOut g = Exec(c.insn, c.a, c.b, c.mxcsr);
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(g.fault == 19, h.trapped);
+    EXPECT_EQ(g.mxcsr & 0x3f, h.flags);
+    if (h.trapped) {
+      EXPECT_EQ(g.x[0], c.a[0]);  // destination unchanged
+      EXPECT_EQ(g.x[1], c.a[1]);
+    }
+  }
 }
 
 }  // namespace
