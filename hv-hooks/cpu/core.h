@@ -334,6 +334,11 @@ void RegisterDataMove(Handler* table);
 void RegisterSystem(Handler* table);
 void RegisterInterrupts(Handler* table);
 void RegisterFpu(Handler* table);
+void RegisterSse(Handler* table);
+// The SSE2 CMPSD and MOVSD handlers (sse.cc); the table slots for CMPSD and MOVSD hold the
+// string instructions.
+Handler SseCmpsdHandler();
+Handler SseMovsdHandler();
 
 // x87/MMX/SSE/XSAVE availability (fpu.cc), as the SDM's exception tables give it: each raises
 // the exception and returns false, or returns true. Every x87, MMX, SSE and XSAVE handler
@@ -355,5 +360,9 @@ bool CheckXsaveAvailable(CpuCore& c);
 // The x87 environment FNINIT gives (FCW 037FH, FSW 0, all tags empty, pointers and opcode 0);
 // the data registers are not touched.
 void FpuInit(CpuState& s);
+// The MMX side effects (fpu.cc): every MMX instruction but EMMS sets TOP = 0 and all tags
+// valid; an MMX register write sets the register's sign/exponent to FFFFH.
+void MmxTransition(CpuState& s);
+void SetMmx(CpuState& s, unsigned r, uint64_t v);
 
 }  // namespace vmrr

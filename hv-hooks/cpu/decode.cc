@@ -42,6 +42,7 @@ struct Table {
     RegisterSystem(fn.data());
     RegisterInterrupts(fn.data());
     RegisterFpu(fn.data());
+    RegisterSse(fn.data());
   }
 };
 const Table& DispatchTable() {
@@ -204,8 +205,16 @@ bool CpuCore::DecodeOne(Op* op, const uint8_t* bytes, unsigned avail, int* statu
                           in.meta.category == ZYDIS_CATEGORY_WIDENOP;
   // POPCNT is advertised (CPUID.1:ECX[23]) though Zydis files it under SSE4.
   const bool popcnt = in.mnemonic == ZYDIS_MNEMONIC_POPCNT;
+  // SSE2 MOVSD/CMPSD share their mnemonics with the string instructions: they take the
+  // SIMD handlers sse.cc gives, never the string ones.
+  Handler simd_alias = nullptr;
+  const bool string_alias = IsFpExt(ext) && (in.mnemonic == ZYDIS_MNEMONIC_CMPSD ||
+                                             in.mnemonic == ZYDIS_MNEMONIC_MOVSD);
+  if (string_alias)
+    simd_alias = in.mnemonic == ZYDIS_MNEMONIC_CMPSD ? SseCmpsdHandler() : SseMovsdHandler();
   const bool fp_implemented = IsFpExt(ext) && in.encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY &&
-                              DispatchTable().fn[in.mnemonic] != nullptr;
+                              (string_alias ? simd_alias != nullptr
+                                            : DispatchTable().fn[in.mnemonic] != nullptr);
   if (!IsAllowedExt(ext) && !fence_like && !popcnt && !fp_implemented) {
     op->fn = OpUndefined;
     if (ext == ZYDIS_ISA_EXT_X87) op->aux = kUdX87;
@@ -282,7 +291,7 @@ bool CpuCore::DecodeOne(Op* op, const uint8_t* bytes, unsigned avail, int* statu
         break;
     }
   }
-  op->fn = HandlerFor(in.mnemonic);
+  op->fn = string_alias ? simd_alias : HandlerFor(in.mnemonic);
   if (in.mnemonic == ZYDIS_MNEMONIC_MOV) {
     if (op->o[0].kind == kOpCr || op->o[1].kind == kOpCr) op->fn = MovCrHandler();
     if (op->o[0].kind == kOpDr || op->o[1].kind == kOpDr) op->fn = MovDrHandler();

@@ -2,8 +2,8 @@
 // availability rules every x87, MMX, SSE and XSAVE handler checks first, the state
 // instructions (FXSAVE/FXRSTOR, XSAVE/XRSTOR/XSAVEOPT, XGETBV/XSETBV, FNINIT, FNSTCW, FLDCW,
 // FNSTSW, FNCLEX, FWAIT, STMXCSR, LDMXCSR, EMMS) and the plain data moves (MOVD/MOVQ,
-// MOVDQA/MOVDQU/MOVAPS/MOVUPS/MOVAPD/MOVUPD, PXOR/POR/PAND/PANDN). No arithmetic yet, and
-// CPUID advertises none of it.
+// MOVDQA/MOVDQU/MOVAPS/MOVUPS/MOVAPD/MOVUPD, PXOR/POR/PAND/PANDN). SSE/SSE2 arithmetic and
+// integer SIMD are in sse.cc. CPUID advertises none of it.
 #include <Zydis/Zydis.h>
 
 #include <cstring>
@@ -78,6 +78,16 @@ bool CheckXsaveAvailable(CpuCore& c) {
     return false;
   }
   return true;
+}
+
+// Every MMX instruction but EMMS: TOP = 0 and every tag valid (SDM Vol. 1 9.5.1).
+void MmxTransition(CpuState& s) {
+  s.fsw &= static_cast<uint16_t>(~(7u << 11));
+  s.ftw = 0xff;
+}
+void SetMmx(CpuState& s, unsigned r, uint64_t v) {
+  s.st[r].mant = v;
+  s.st[r].sign_exp = 0xffff;
 }
 
 void FpuInit(CpuState& s) {
@@ -393,15 +403,6 @@ void OpLdmxcsr(CpuCore& c, const Op& op) {
 
 // ---- MMX state --------------------------------------------------------------------------
 
-// Every MMX instruction but EMMS: TOP = 0 and every tag valid (SDM Vol. 1 9.5.1).
-void MmxTransition(CpuState& s) {
-  s.fsw &= static_cast<uint16_t>(~(7u << 11));
-  s.ftw = 0xff;
-}
-void SetMmx(CpuState& s, unsigned r, uint64_t v) {
-  s.st[r].mant = v;
-  s.st[r].sign_exp = 0xffff;
-}
 
 void OpEmms(CpuCore& c, const Op&) {
   if (!CheckMmxAvailable(c)) return;
@@ -522,6 +523,15 @@ void RegisterFpu(Handler* t) {
   t[ZYDIS_MNEMONIC_POR] = OpPlogic<kOr>;
   t[ZYDIS_MNEMONIC_PAND] = OpPlogic<kAnd>;
   t[ZYDIS_MNEMONIC_PANDN] = OpPlogic<kAndn>;
+  // The FP-typed forms are the same bit operations (no FP exception, no MXCSR use).
+  t[ZYDIS_MNEMONIC_XORPS] = OpPlogic<kXor>;
+  t[ZYDIS_MNEMONIC_XORPD] = OpPlogic<kXor>;
+  t[ZYDIS_MNEMONIC_ORPS] = OpPlogic<kOr>;
+  t[ZYDIS_MNEMONIC_ORPD] = OpPlogic<kOr>;
+  t[ZYDIS_MNEMONIC_ANDPS] = OpPlogic<kAnd>;
+  t[ZYDIS_MNEMONIC_ANDPD] = OpPlogic<kAnd>;
+  t[ZYDIS_MNEMONIC_ANDNPS] = OpPlogic<kAndn>;
+  t[ZYDIS_MNEMONIC_ANDNPD] = OpPlogic<kAndn>;
 }
 
 }  // namespace vmrr
