@@ -714,7 +714,7 @@ TEST_F(X87Test, CompareConditionCodes) {
 TEST_F(X87Test, ComiFlags) {
   const uint64_t zpc = kFlagZf | kFlagPf | kFlagCf;
   const uint64_t junk = kFlagOf | kFlagSf | kFlagAf;
-  auto set = [junk](CpuState& s) { s.rflags = 2 | junk; };
+  auto set = [](CpuState& s) { s.rflags = 2 | kFlagOf | kFlagSf | kFlagAf; };
   struct K { X87Reg a, b; uint64_t want; };
   const X87Reg qnan = Bits(0x7fff, 0xc000000000000000ull);
   const K ks[] = {{R(2), R(1), 0}, {R(1), R(2), kFlagCf}, {R(1), R(1), kFlagZf}, {qnan, R(1), zpc}};
