@@ -876,6 +876,37 @@ TEST_F(X87Test, FnsaveFrstor) {
   EXPECT_EQ(st().ftw, 0xc1);
 }
 
+TEST_F(X87Test, FsaveIsFwaitThenFnsave) {
+  // 9B DD /6 decodes as FWAIT + FNSAVE: a pending exception faults at the FWAIT, before
+  // anything is stored; the non-waiting FNSAVE alone stores it.
+  Put64(mem(), kDataBase, 0x5555);
+  Run({0x9b, 0xdd, 0x37}, {R(1)}, 0x037e, [](CpuState& s) { s.fsw |= kIe | kEs | kB; });
+  EXPECT_EQ(FaultVector(), 16);
+  EXPECT_EQ(Frame64(0), kCodeBase);
+  EXPECT_EQ(Get64(mem(), kDataBase), 0x5555u);
+  Run({0xdd, 0x37}, {R(1)}, 0x037e, [](CpuState& s) { s.fsw |= kIe | kEs | kB; });
+  EXPECT_EQ(FaultVector(), -1);
+  EXPECT_EQ(GetT<uint16_t>(kDataBase + 4), (7u << 11) | kIe | kEs | kB);
+  EXPECT_EQ(st().fsw, 0);  // reinitialised
+}
+
+TEST_F(X87Test, EnvironmentIn16BitProtectedMode) {
+  // 16-bit code segment: FNSTENV's default format is the 14-byte one; 66h selects 28 bytes.
+  Run({0xd9, 0x35}, {}, 0x037f, EnvState, FlatMode::kProt16);
+  ASSERT_EQ(FaultVector(), -1);
+  EXPECT_EQ(GetT<uint16_t>(kDataBase + 6), 0x7890);  // FIP offset
+  EXPECT_EQ(GetT<uint16_t>(kDataBase + 8), 0x0008);  // FCS
+  EXPECT_EQ(GetT<uint16_t>(kDataBase + 14), 0);      // not written (14 bytes)
+  Run({0x66, 0xd9, 0x35}, {}, 0x037f, EnvState, FlatMode::kProt16);
+  EXPECT_EQ(GetT<uint32_t>(kDataBase + 12), 0x34567890u);
+  EXPECT_EQ(GetT<uint32_t>(kDataBase + 16), 0x05d90008u);
+  // An x87 instruction in this mode records the 16-bit IP and the selectors.
+  Run({0xd9, 0xe8}, {}, 0x037f, {}, FlatMode::kProt16);
+  EXPECT_EQ(st().fip, kCodeBase);
+  EXPECT_EQ(st().fcs, kSelCode16);
+  EXPECT_EQ(st().fop, 0x1e8);
+}
+
 // ---- pointers ----------------------------------------------------------------------------
 
 TEST_F(X87Test, PointersAfterFaddM64) {
