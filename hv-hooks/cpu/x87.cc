@@ -179,6 +179,27 @@ uint16_t HostFxtract(const X87Reg& a, uint16_t cw, X87Reg* r0, X87Reg* r1) {
   return static_cast<uint16_t>(sw & kHostSwMask);
 }
 
+// Arithmetic with a real memory operand, as the host's own memory form (the conversion of
+// the operand and the operation are one instruction there: which of DE, ZE and IE the
+// hardware reports, and which NaN it returns, follow from that).
+#define VMRR_X87_MEM(NAME, T, INSN)                                                      \
+  uint16_t NAME(const X87Reg& a, const T& m, uint16_t cw, X87Reg* r) {                   \
+    uint16_t saved = 0, sw = 0;                                                          \
+    asm volatile("fnstcw %[saved]\n\tfnclex\n\tfldcw %[cw]\n\tfldt %[a]\n\t" INSN      \
+                 " %[m]\n\tfnstsw %[sw]\n\tfnclex\n\tfstpt %[r]\n\tfldcw %[saved]"        \
+                 : [r] "=m"(*r), [sw] "=m"(sw), [saved] "+m"(saved)                      \
+                 : [a] "m"(a), [m] "m"(m), [cw] "m"(cw)                                  \
+                 : "st");                                                                \
+    return static_cast<uint16_t>(sw & kHostSwMask);                                      \
+  }
+VMRR_X87_MEM(HostFadds, uint32_t, "fadds") VMRR_X87_MEM(HostFmuls, uint32_t, "fmuls")
+VMRR_X87_MEM(HostFsubs, uint32_t, "fsubs") VMRR_X87_MEM(HostFsubrs, uint32_t, "fsubrs")
+VMRR_X87_MEM(HostFdivs, uint32_t, "fdivs") VMRR_X87_MEM(HostFdivrs, uint32_t, "fdivrs")
+VMRR_X87_MEM(HostFaddl, uint64_t, "faddl") VMRR_X87_MEM(HostFmull, uint64_t, "fmull")
+VMRR_X87_MEM(HostFsubl, uint64_t, "fsubl") VMRR_X87_MEM(HostFsubrl, uint64_t, "fsubrl")
+VMRR_X87_MEM(HostFdivl, uint64_t, "fdivl") VMRR_X87_MEM(HostFdivrl, uint64_t, "fdivrl")
+#undef VMRR_X87_MEM
+
 // Stores from 80 bits to a narrower format (every exception masked on the host).
 #define VMRR_X87_ST(NAME, T, INSN)                                                       \
   uint16_t NAME(const X87Reg& a, uint16_t cw, T* r) {                                    \
@@ -392,6 +413,41 @@ void DoArith(CpuState& s, unsigned kind, unsigned dst, const X87Reg& src, uint16
     sw = static_cast<uint16_t>(HostArith(kind, d, src, ArithCw(s.fcw), &r) | pre);
   }
   if (CommitArith(s, sw)) WriteResult(s, dst, r, pop);
+}
+
+// ST(0) = ST(0) op m32real/m64real through the host's memory form.
+void DoArithReal(CpuCore& c, const Op& op, unsigned kind, bool m64) {
+  CpuState& s = c.s;
+  const X87Reg d = St(s, 0);
+  X87Reg r;
+  uint16_t sw;
+  const uint16_t cw = ArithCw(s.fcw);
+  uint32_t f = 0;
+  uint64_t q = 0;
+  if (m64 ? !MemReadT(c, op, &q) : !MemReadT(c, op, &f)) return;
+  if (Classify(d) == kUnsupported) {
+    r = kIndefinite;
+    sw = kIe;
+  } else if (m64) {
+    switch (kind) {
+      case kAdd: sw = HostFaddl(d, q, cw, &r); break;
+      case kMul: sw = HostFmull(d, q, cw, &r); break;
+      case kSub: sw = HostFsubl(d, q, cw, &r); break;
+      case kSubr: sw = HostFsubrl(d, q, cw, &r); break;
+      case kDiv: sw = HostFdivl(d, q, cw, &r); break;
+      default: sw = HostFdivrl(d, q, cw, &r); break;
+    }
+  } else {
+    switch (kind) {
+      case kAdd: sw = HostFadds(d, f, cw, &r); break;
+      case kMul: sw = HostFmuls(d, f, cw, &r); break;
+      case kSub: sw = HostFsubs(d, f, cw, &r); break;
+      case kSubr: sw = HostFsubrs(d, f, cw, &r); break;
+      case kDiv: sw = HostFdivs(d, f, cw, &r); break;
+      default: sw = HostFdivrs(d, f, cw, &r); break;
+    }
+  }
+  if (CommitArith(s, sw)) SetSt(s, 0, r);
 }
 
 // ---- compares --------------------------------------------------------------------------------
@@ -1102,8 +1158,8 @@ void MemoryForm(CpuCore& c, const Op& op, unsigned esc, unsigned reg) {
       if (StackUnderflow(s)) SetSt(s, 0, kIndefinite);
       return;
     }
-    if (pre & ~s.fcw & kPre) return Flag(s, pre & kPre);
-    return DoArith(s, reg, 0, src, pre, false);
+    if (esc == 0 || esc == 4) return DoArithReal(c, op, reg, esc == 4);
+    return DoArith(s, reg, 0, src, 0, false);  // integers convert exactly, without flags
   }
   switch (esc) {
     case 1:  // D9

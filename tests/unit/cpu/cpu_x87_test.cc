@@ -80,6 +80,52 @@ REF_BIN(RefScale, "fscale")
 REF_UN(RefSqrt, "fsqrt")
 REF_UN(RefRndint, "frndint")
 #undef REF_UN
+// ST(0) = a op m (a memory operand of type T).
+#define REF_MEM(NAME, T, INSN)                                                           \
+  Ref NAME(X87Reg a, T m, uint16_t cw) {                                                 \
+    Ref out{};                                                                           \
+    uint16_t old = 0;                                                                    \
+    asm volatile("fnstcw %[old]\n\tfnclex\n\tfldcw %[cw]\n\tfldt %[a]\n\t" INSN         \
+                 " %[m]\n\tfnstsw %[sw]\n\tfnclex\n\tfstpt %[r]\n\tfldcw %[old]"          \
+                 : [r] "=m"(out.r), [sw] "=m"(out.sw), [old] "+m"(old)                   \
+                 : [a] "m"(a), [m] "m"(m), [cw] "m"(cw)                                  \
+                 : "st");                                                                \
+    return out;                                                                          \
+  }
+REF_MEM(RefFadds, uint32_t, "fadds") REF_MEM(RefFsubs, uint32_t, "fsubs")
+REF_MEM(RefFsubrs, uint32_t, "fsubrs") REF_MEM(RefFmuls, uint32_t, "fmuls")
+REF_MEM(RefFdivs, uint32_t, "fdivs") REF_MEM(RefFdivrs, uint32_t, "fdivrs")
+REF_MEM(RefFaddl, uint64_t, "faddl") REF_MEM(RefFsubl, uint64_t, "fsubl")
+REF_MEM(RefFmull, uint64_t, "fmull") REF_MEM(RefFdivrl, uint64_t, "fdivrl")
+REF_MEM(RefFiadds, uint16_t, "fiadds") REF_MEM(RefFidivl, uint32_t, "fidivl")
+REF_MEM(RefFcoms, uint32_t, "fcoms") REF_MEM(RefFcoml, uint64_t, "fcoml")
+#undef REF_MEM
+// FSW after a compare / FXAM / FPREM of a (ST(0)) and b (ST(1)); eflags for FCOMI forms.
+#define REF_CC(NAME, INSN)                                                               \
+  Ref NAME(X87Reg a, X87Reg b, uint16_t cw) {                                            \
+    Ref out{};                                                                           \
+    uint16_t old = 0;                                                                    \
+    asm volatile("fnstcw %[old]\n\tfnclex\n\tfldcw %[cw]\n\tfldt %[b]\n\tfldt %[a]\n\t"  \
+                 INSN "\n\tfnstsw %[sw]\n\tfnclex\n\tfstpt %[r]\n\tfstp %%st(0)\n\t"     \
+                 "fldcw %[old]"                                                          \
+                 : [r] "=m"(out.r), [sw] "=m"(out.sw), [old] "+m"(old)                   \
+                 : [a] "m"(a), [b] "m"(b), [cw] "m"(cw)                                  \
+                 : "st", "st(1)");                                                       \
+    return out;                                                                          \
+  }
+REF_CC(RefFcom, "fcom %%st(1)") REF_CC(RefFucom, "fucom %%st(1)") REF_CC(RefFxam, "fxam")
+REF_CC(RefFtst, "ftst") REF_CC(RefFprem1, "fprem1")
+#undef REF_CC
+uint64_t RefFcomiFlags(X87Reg a, X87Reg b, bool quiet) {
+  uint64_t f = 0;
+  asm volatile("fldt %[b]\n\tfldt %[a]\n\t"
+               "cmpb $0, %[q]\n\tjne 1f\n\tfcomi %%st(1), %%st\n\tjmp 2f\n\t"
+               "1: fucomi %%st(1), %%st\n\t2: pushfq\n\tpopq %[f]\n\tfnclex\n\t"
+               "fstp %%st(0)\n\tfstp %%st(0)"
+               : [f] "=r"(f) : [a] "m"(a), [b] "m"(b), [q] "m"(quiet) : "st", "st(1)", "cc");
+  return f;
+}
+
 template <typename T>
 uint16_t RefStore(X87Reg a, uint16_t cw, T* out, int kind) {
   uint16_t old = 0, sw = 0;
@@ -538,6 +584,128 @@ TEST_F(X87Test, ArithmeticSweepMatchesHost) {
     }
   }
   EXPECT_GT(n, 20000u);
+}
+
+TEST_F(X87Test, MemoryOperandSweepMatchesHost) {
+  // The memory forms convert the operand first; the host's own memory forms are the oracle
+  // (NaN selection between a converted SNaN and a NaN in ST(0) included).
+  const uint32_t fs[] = {0, 0x80000000u, 0x3f800000u, 0xbfc00000u, 0x00000001u, 0x807fffffu,
+                         0x7f800000u, 0xff800000u, 0x7fc00001u, 0x7f800001u, 0xffa00000u,
+                         0x7f7fffffu, 0x3eaaaaabu};
+  const uint64_t ds[] = {0, 0x8000000000000000ull, 0x3ff0000000000000ull, 0x0000000000000001ull,
+                         0x7ff0000000000000ull, 0x7ff8000000000001ull, 0x7ff0000000000001ull,
+                         0xfff4000000000000ull, 0x7fefffffffffffffull, 0xbfd5555555555555ull};
+  const int16_t ws[] = {0, 1, -1, 32767, -32768};
+  const int32_t dws[] = {0, 3, -7, 2147483647};
+  struct F { uint8_t b0, b1; Ref (*ref)(X87Reg, uint32_t, uint16_t); };
+  const F f32[] = {{0xd8, 0x07, RefFadds}, {0xd8, 0x27, RefFsubs}, {0xd8, 0x2f, RefFsubrs},
+                   {0xd8, 0x0f, RefFmuls}, {0xd8, 0x37, RefFdivs}, {0xd8, 0x3f, RefFdivrs},
+                   {0xda, 0x37, RefFidivl}};
+  struct D { uint8_t b0, b1; Ref (*ref)(X87Reg, uint64_t, uint16_t); };
+  const D f64[] = {{0xdc, 0x07, RefFaddl}, {0xdc, 0x27, RefFsubl}, {0xdc, 0x0f, RefFmull},
+                   {0xdc, 0x3f, RefFdivrl}};
+  for (const X87Reg& a : Specials()) {
+    for (uint16_t cw : {uint16_t{0x037f}, uint16_t{0x0e7f}}) {
+      for (const F& o : f32) {
+        const bool integer = o.b0 == 0xda;
+        const size_t n = integer ? sizeof dws / sizeof dws[0] : sizeof fs / sizeof fs[0];
+        for (size_t k = 0; k < n; ++k) {
+          const uint32_t m = integer ? static_cast<uint32_t>(dws[k]) : fs[k];
+          Put32(mem(), kDataBase, m);
+          const Ref want = o.ref(a, m, cw);
+          Run({o.b0, o.b1}, {a}, cw);
+          SCOPED_TRACE(Hex(a) + " m32 " + std::to_string(m) + " op " + std::to_string(o.b1));
+          EXPECT_REG(St(0), want.r);
+          EXPECT_EQ(st().fsw & (0x3f | kC1), want.sw & (0x3f | kC1));
+        }
+      }
+      for (const D& o : f64) {
+        for (uint64_t m : ds) {
+          Put64(mem(), kDataBase, m);
+          const Ref want = o.ref(a, m, cw);
+          Run({o.b0, o.b1}, {a}, cw);
+          SCOPED_TRACE(Hex(a) + " m64 " + std::to_string(m) + " op " + std::to_string(o.b1));
+          EXPECT_REG(St(0), want.r);
+          EXPECT_EQ(st().fsw & (0x3f | kC1), want.sw & (0x3f | kC1));
+        }
+      }
+      for (uint32_t m : fs) {  // fcom m32
+        Put32(mem(), kDataBase, m);
+        const Ref want = RefFcoms(a, m, cw);
+        Run({0xd8, 0x17}, {a}, cw);
+        EXPECT_EQ(st().fsw & (0x3f | kC0 | kC1 | kC2 | kC3), want.sw & (0x3f | kC0 | kC1 | kC2 | kC3))
+            << "fcom m32 " << Hex(a) << " " << m;
+      }
+      for (uint64_t m : ds) {  // fcom m64
+        Put64(mem(), kDataBase, m);
+        const Ref want = RefFcoml(a, m, cw);
+        Run({0xdc, 0x17}, {a}, cw);
+        EXPECT_EQ(st().fsw & (0x3f | kC0 | kC1 | kC2 | kC3), want.sw & (0x3f | kC0 | kC1 | kC2 | kC3))
+            << "fcom m64 " << Hex(a) << " " << m;
+      }
+      for (int16_t w : ws) {
+        mem().Write(kDataBase, &w, 2);
+        const Ref want = RefFiadds(a, static_cast<uint16_t>(w), cw);
+        Run({0xde, 0x07}, {a}, cw);
+        EXPECT_REG(St(0), want.r) << Hex(a) << " " << w;
+        EXPECT_EQ(st().fsw & (0x3f | kC1), want.sw & (0x3f | kC1));
+      }
+    }
+  }
+  // FLD m32/m64 of every special pattern: value and IE/DE as the host's FLD gives them.
+  for (uint32_t m : fs) {
+    Put32(mem(), kDataBase, m);
+    const Ref want = RefFadds(Bits(0, 0), m, 0x037f);  // 0 + m is m, with FLD's flags for
+    Run({0xd9, 0x07});                                  // everything but the sign of zero
+    if ((m & 0x7fffffff) != 0) {
+      EXPECT_REG(St(0), want.r) << m;
+    }
+    EXPECT_EQ(Flags(), want.sw & (kIe | kDe)) << m;
+  }
+}
+
+TEST_F(X87Test, CompareAndExamineSweepMatchHost) {
+  const uint16_t cc = kC0 | kC1 | kC2 | kC3;
+  std::vector<X87Reg> vals = Specials();
+  vals.push_back(Bits(0x0000, 0x8000000000000001ull));  // pseudo-denormal
+  for (const X87Reg& a : vals) {
+    {
+      const Ref want = RefFxam(a, R(0), 0x037f);
+      Run({0xd9, 0xe5}, {a, R(0)});
+      EXPECT_EQ(st().fsw & cc, want.sw & cc) << "fxam " << Hex(a);
+      const Ref t = RefFtst(a, R(0), 0x037f);
+      Run({0xd9, 0xe4}, {a, R(0)});
+      EXPECT_EQ(st().fsw & (cc | 0x3f), t.sw & (cc | 0x3f)) << "ftst " << Hex(a);
+    }
+    for (const X87Reg& b : vals) {
+      SCOPED_TRACE(Hex(a) + " " + Hex(b));
+      const Ref c1 = RefFcom(a, b, 0x037f);
+      Run({0xd8, 0xd1}, {a, b});
+      EXPECT_EQ(st().fsw & (cc | 0x3f), c1.sw & (cc | 0x3f)) << "fcom";
+      const Ref c2 = RefFucom(a, b, 0x037f);
+      Run({0xdd, 0xe1}, {a, b});
+      EXPECT_EQ(st().fsw & (cc | 0x3f), c2.sw & (cc | 0x3f)) << "fucom";
+      for (bool quiet : {false, true}) {
+        const uint64_t f = RefFcomiFlags(a, b, quiet);
+        Run({0xdb, static_cast<uint8_t>(quiet ? 0xe9 : 0xf1)}, {a, b});
+        EXPECT_EQ(st().rflags & kStatus, f & kStatus) << "fcomi quiet " << quiet;
+      }
+      // FPREM1/FPREM with a complete reduction (exponent difference < 64): remainder,
+      // quotient bits and flags.
+      const Ref p1 = RefFprem1(a, b, 0x037f);
+      Run({0xd9, 0xf5}, {a, b});
+      if (!(p1.sw & kC2)) {
+        EXPECT_REG(St(0), p1.r) << "fprem1";
+        EXPECT_EQ(st().fsw & (cc | 0x3f), p1.sw & (cc | 0x3f)) << "fprem1";
+      }
+      const Ref p = RefPrem(a, b, 0x037f);
+      Run({0xd9, 0xf8}, {a, b});
+      if (!(p.sw & kC2)) {
+        EXPECT_REG(St(0), p.r) << "fprem";
+        EXPECT_EQ(st().fsw & (cc | 0x3f), p.sw & (cc | 0x3f)) << "fprem";
+      }
+    }
+  }
 }
 
 TEST_F(X87Test, UnsupportedEncodingsAreInvalid) {
