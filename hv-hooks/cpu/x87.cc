@@ -120,9 +120,13 @@ bool Negative(const X87Reg& r) { return r.sign_exp >> 15; }
 
 // ---- the host x87 --------------------------------------------------------------------------
 
-// The host control word: the guest's PC and RC, reserved bit 6, the given masks.
+// The host control word: the guest's PC and RC, reserved bit 6, the given masks. The
+// reserved precision control 01 is made explicit as 11 (64-bit significand, what Intel parts
+// do with it), so the host's treatment of the reserved value never matters.
 uint16_t HostCw(uint16_t guest, uint16_t masks) {
-  return static_cast<uint16_t>((guest & 0x0f00) | 0x40 | masks);
+  uint16_t pc_rc = guest & 0x0f00;
+  if ((pc_rc & 0x0300) == 0x0100) pc_rc |= 0x0300;
+  return static_cast<uint16_t>(pc_rc | 0x40 | masks);
 }
 // For operations with a register destination: IE, DE, ZE, PE masked; OE, UE as the guest has
 // them (the host then stores the exponent-adjusted result of an unmasked overflow/underflow).

@@ -504,6 +504,7 @@ TEST_F(X87Test, PrecisionAndRoundingControlByHand) {
       {0x0a7f, 0xaaaaaaaaaaaab000ull},  // PC 53, RU
       {0x037f, 0xaaaaaaaaaaaaaaabull},  // PC 64, RN
       {0x077f, 0xaaaaaaaaaaaaaaaaull},  // PC 64, RD
+      {0x017f, 0xaaaaaaaaaaaaaaabull},  // PC 01 (reserved): as 64 bits
   };
   for (const P& p : ps) {
     Run({0xd8, 0xf1}, {R(1), R(3)}, p.cw);  // fdiv st0, st1
