@@ -703,8 +703,8 @@ void DoUnary(CpuState& s, uint16_t (*fn)(const X87Reg&, uint16_t, X87Reg*)) {
 
 // FPREM/FPREM1. The SDM's partial remainder for exponent differences of 64 or more reduces by
 // an implementation-dependent N in 32..63; this one uses N = 32 + (D mod 32), computing the
-// step as the exact remainder against ST(1) scaled by 2^(D-N). C0 C3 C1 = Q2 Q1 Q0, C2 = 1
-// when incomplete (then the quotient bits are left unchanged).
+// step as the exact truncating remainder against ST(1) scaled by 2^(D-N). C0 C3 C1 = Q2 Q1
+// Q0, C2 = 1 when incomplete (then the quotient bits are left unchanged).
 void DoPrem(CpuState& s, bool ieee) {
   if (Empty(s, 0) || Empty(s, 1)) {
     if (StackUnderflow(s)) SetSt(s, 0, kIndefinite);
@@ -727,14 +727,16 @@ void DoPrem(CpuState& s, bool ieee) {
     const int d = finite ? exp_of(a) - exp_of(b) : 0;
     const uint16_t cw = ArithCw(s.fcw);
     const int n = 32 + (d & 31);
-    const int lz = d >= 64 ? __builtin_clzll(b.mant) : 0;
-    const int eb = d >= 64 ? exp_of(b) + (d - n) : 0;
-    if (d >= 64 && eb >= 1) {
-      // b scaled by 2^(d-n): normalised b with the exponent of a minus n. (When that is not
-      // a normal exponent, ST(1) being a tiny denormal, the host's own partial step is used:
-      // the one host-dependent case, see FPU_NOTES.md.)
-      const X87Reg bs{b.mant << lz, static_cast<uint16_t>((b.sign_exp & 0x8000) | eb)};
-      sw = ieee ? HostFprem1(a, bs, cw, &r) : HostFprem(a, bs, cw, &r);
+    if (d >= 64) {
+      // ST(1) scaled by 2^(d-n) (exact): normalised with the exponent of ST(0) minus n, or,
+      // when that is below the normal range (ST(1) a denormal), the denormal significand
+      // shifted left by d-n (it stays below 2^63 then). The step truncates for FPREM1 too
+      // (SDM pseudo-code).
+      const int eb = exp_of(b) + (d - n);
+      const X87Reg bs = eb >= 1
+          ? X87Reg{b.mant << __builtin_clzll(b.mant), static_cast<uint16_t>((b.sign_exp & 0x8000) | eb)}
+          : X87Reg{b.mant << (d - n), static_cast<uint16_t>(b.sign_exp & 0x8000)};
+      sw = HostFprem(a, bs, cw, &r);
       sw = static_cast<uint16_t>((sw & 0x3f) | kC2 | (s.fsw & (kC0 | kC1 | kC3)));
     } else {
       sw = ieee ? HostFprem1(a, b, cw, &r) : HostFprem(a, b, cw, &r);

@@ -792,19 +792,28 @@ TEST_F(X87Test, RemainderQuotientBits) {
   EXPECT_EQ(st().fsw & (kC0 | kC1 | kC2 | kC3), kC3);
   // Partial remainders: exponent difference >= 64 sets C2; iterating until C2 = 0 gives the
   // same final remainder as the host's FPREM loop.
-  for (const X87Reg& a : {R(0x1.8p200L), R(-0x1.23456789abcdefp1000L), R(0x1.fp16000L)}) {
-    const X87Reg b = R(1.1L);
-    X87Reg want = a;
-    for (int i = 0; i < 1000; ++i) {
-      const Ref r = RefPrem(want, b, 0x037f);
-      want = r.r;
-      if (!(r.sw & kC2)) break;
+  struct P { X87Reg a, b; };
+  const P ps[] = {{R(0x1.8p200L), R(1.1L)}, {R(-0x1.23456789abcdefp1000L), R(1.1L)},
+                  {R(0x1.fp16000L), R(-3.3L)}, {R(0x1.8p100L), Bits(0, 3)},  // denormal ST(1)
+                  {R(0x1.5p-16300L), Bits(0x8000, 0x123456789ull)}};
+  for (const P& p : ps) {
+    for (bool ieee : {false, true}) {
+      X87Reg want = p.a;
+      uint16_t want_q = 0;
+      for (int i = 0; i < 100000; ++i) {
+        const Ref r = ieee ? RefFprem1(want, p.b, 0x037f) : RefPrem(want, p.b, 0x037f);
+        want = r.r;
+        want_q = r.sw & (kC0 | kC1 | kC3);
+        if (!(r.sw & kC2)) break;
+      }
+      // fprem(1); fnstsw ax; test ah, 4; jnz back
+      Run({0xd9, static_cast<uint8_t>(ieee ? 0xf5 : 0xf8), 0xdf, 0xe0, 0xf6, 0xc4, 0x04, 0x75, 0xf7},
+          {p.a, p.b});
+      ASSERT_EQ(FaultVector(), -1);
+      EXPECT_REG(St(0), want) << Hex(p.a) << " " << Hex(p.b) << " ieee " << ieee;
+      EXPECT_EQ(st().fsw & kC2, 0);
+      EXPECT_EQ(st().fsw & (kC0 | kC1 | kC3), want_q);  // the low quotient bits of the whole
     }
-    // fprem; fnstsw ax; test ah, 4; jnz back
-    Run({0xd9, 0xf8, 0xdf, 0xe0, 0xf6, 0xc4, 0x04, 0x75, 0xf7}, {a, b});
-    ASSERT_EQ(FaultVector(), -1);
-    EXPECT_REG(St(0), want) << Hex(a);
-    EXPECT_EQ(st().fsw & kC2, 0);
   }
   Run({0xd9, 0xf8}, {R(0x1.8p200L), R(1.1L)});
   EXPECT_EQ(st().fsw & kC2, kC2);
