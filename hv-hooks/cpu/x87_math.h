@@ -8,8 +8,7 @@
 // The caller (the x87 stack handlers) checks for empty registers, stack over/underflow and
 // unmasked exceptions; these functions report what the instruction does with every exception
 // masked.
-#ifndef VMRR_HV_HOOKS_CPU_X87_MATH_H_
-#define VMRR_HV_HOOKS_CPU_X87_MATH_H_
+#pragma once
 
 #include <cstdint>
 
@@ -48,5 +47,3 @@ X87MathResult X87Fyl2x(X87Reg st1, X87Reg st0, uint16_t fcw);    // st1 * log2(s
 X87MathResult X87Fyl2xp1(X87Reg st1, X87Reg st0, uint16_t fcw);  // st1 * log2(st0 + 1)
 
 }  // namespace vmrr
-
-#endif  // VMRR_HV_HOOKS_CPU_X87_MATH_H_
