@@ -1,6 +1,7 @@
 // The x87 instruction set (issue 11, FPU_NOTES.md "Branch x87"): the register stack (TOP,
 // abridged tags, overflow/underflow), loads and stores in every format (real 32/64/80, integer
-// 16/32/64, packed BCD, constants), arithmetic, compares and classification, the environment
+// 16/32/64, packed BCD, constants), arithmetic, compares and classification, the stack and
+// flag side of the transcendentals (their values come from x87_math.cc), the environment
 // instructions (FNSTENV/FLDENV/FNSAVE/FRSTOR in their 16/32-bit, real/protected layouts), and
 // the instruction/data pointers and opcode. The control instructions FNINIT, FNCLEX, FLDCW,
 // FNSTCW, FNSTSW, FWAIT and FXSAVE/FXRSTOR are in fpu.cc.
@@ -25,6 +26,7 @@
 #include <cstring>
 
 #include "hv-hooks/cpu/core.h"
+#include "hv-hooks/cpu/x87_math.h"
 
 namespace vmrr {
 namespace {
@@ -798,6 +800,87 @@ void DoFxtract(CpuState& s) {
   PushValue(s, sig);
 }
 
+// ---- transcendentals (the math is x87_math.cc: correctly rounded with MPFR) ----------------
+// The stack, flag and pointer handling of FSIN/FCOS/FSINCOS/FPTAN/FPATAN/F2XM1/FYL2X/FYL2XP1.
+// An unmasked IE/DE/ZE leaves everything unchanged; with |x| >= 2^63 FSIN/FCOS/FSINCOS/FPTAN
+// set C2 and leave ST(0); otherwise C2 = 0.
+
+// Applies the math result's flags like CommitArith. false: nothing may be written.
+bool CommitMath(CpuState& s, const X87MathResult& m) { return CommitArith(s, m.flags); }
+
+// FSIN, FCOS, F2XM1: ST(0) = f(ST(0)).
+void DoMathUnary(CpuState& s, X87MathResult (*fn)(X87Reg, uint16_t), bool reduces) {
+  if (Empty(s, 0)) {
+    if (StackUnderflow(s)) SetSt(s, 0, kIndefinite);
+    return;
+  }
+  const X87Reg a = St(s, 0);
+  X87MathResult m{};
+  if (Classify(a) == kUnsupported) {
+    m.r0 = kIndefinite;
+    m.flags = kIe;
+  } else {
+    m = fn(a, s.fcw);
+  }
+  if (reduces && m.out_of_range) {
+    s.fsw |= kC2;
+    return;
+  }
+  if (!CommitMath(s, m)) return;
+  if (reduces) s.fsw &= static_cast<uint16_t>(~kC2);
+  SetSt(s, 0, m.r0);
+}
+
+// FSINCOS (ST(0) = sin, push cos) and FPTAN (ST(0) = tan, push 1.0).
+void DoMathPush(CpuState& s, bool sincos) {
+  if (Empty(s, 0) || !Empty(s, 7)) {
+    const bool masked = Empty(s, 0) ? StackUnderflow(s) : StackOverflow(s);
+    if (masked) {
+      SetSt(s, 0, kIndefinite);
+      PushValue(s, kIndefinite);
+    }
+    return;
+  }
+  const X87Reg a = St(s, 0);
+  X87MathResult m{};
+  if (Classify(a) == kUnsupported) {
+    m.r0 = m.r1 = kIndefinite;
+    m.flags = kIe;
+  } else {
+    m = sincos ? X87Fsincos(a, s.fcw) : X87Fptan(a, s.fcw);
+  }
+  if (m.out_of_range) {
+    s.fsw |= kC2;
+    return;
+  }
+  if (!CommitMath(s, m)) return;
+  s.fsw &= static_cast<uint16_t>(~kC2);
+  SetSt(s, 0, m.r0);
+  PushValue(s, m.r1);  // FSINCOS: cos; FPTAN: 1.0, or the NaN result itself
+}
+
+// FPATAN, FYL2X, FYL2XP1: ST(1) = f(ST(1), ST(0)), pop.
+void DoMathBinary(CpuState& s, X87MathResult (*fn)(X87Reg, X87Reg, uint16_t)) {
+  if (Empty(s, 0) || Empty(s, 1)) {
+    if (StackUnderflow(s)) {
+      SetSt(s, 1, kIndefinite);
+      Pop(s);
+    }
+    return;
+  }
+  const X87Reg st0 = St(s, 0), st1 = St(s, 1);
+  X87MathResult m{};
+  if (Classify(st0) == kUnsupported || Classify(st1) == kUnsupported) {
+    m.r0 = kIndefinite;
+    m.flags = kIe;
+  } else {
+    m = fn(st1, st0, s.fcw);
+  }
+  if (!CommitMath(s, m)) return;
+  SetSt(s, 1, m.r0);
+  Pop(s);
+}
+
 // ---- environment ---------------------------------------------------------------------------
 
 // The full tag word (SDM Vol. 1 8.1.7): 00 valid, 01 zero, 10 special, 11 empty, per
@@ -1076,19 +1159,25 @@ void RegisterForm(CpuCore& c, unsigned esc, unsigned modrm) {
           return PushChecked(s, Constant(static_cast<uint8_t>(0xe8 + i), s.fcw));
         case 6:
           switch (i) {
+            case 0: return DoMathUnary(s, X87F2xm1, false);
+            case 1: return DoMathBinary(s, X87Fyl2x);
+            case 2: return DoMathPush(s, false);  // FPTAN
+            case 3: return DoMathBinary(s, X87Fpatan);
             case 4: return DoFxtract(s);
             case 5: return DoPrem(s, true);
             case 6: SetTop(s, Top(s) - 1); return SetC1(s, false);  // FDECSTP
-            case 7: SetTop(s, Top(s) + 1); return SetC1(s, false);  // FINCSTP
-            default: return c.Ud();  // transcendentals: not registered
+            default: SetTop(s, Top(s) + 1); return SetC1(s, false);  // FINCSTP
           }
         default:
           switch (i) {
             case 0: return DoPrem(s, false);
+            case 1: return DoMathBinary(s, X87Fyl2xp1);
             case 2: return DoUnary(s, HostFsqrt);
+            case 3: return DoMathPush(s, true);  // FSINCOS
             case 4: return DoUnary(s, HostFrndint);
             case 5: return DoFscale(s);
-            default: return c.Ud();
+            case 6: return DoMathUnary(s, X87Fsin, true);
+            default: return DoMathUnary(s, X87Fcos, true);
           }
       }
       break;
@@ -1321,6 +1410,10 @@ void RegisterX87(Handler* t) {
       ZYDIS_MNEMONIC_FTST,    ZYDIS_MNEMONIC_FUCOM,   ZYDIS_MNEMONIC_FUCOMI,
       ZYDIS_MNEMONIC_FUCOMIP, ZYDIS_MNEMONIC_FUCOMP,  ZYDIS_MNEMONIC_FUCOMPP,
       ZYDIS_MNEMONIC_FXAM,    ZYDIS_MNEMONIC_FXCH,    ZYDIS_MNEMONIC_FXTRACT,
+      // The transcendentals (values from x87_math.cc).
+      ZYDIS_MNEMONIC_F2XM1,   ZYDIS_MNEMONIC_FCOS,    ZYDIS_MNEMONIC_FPATAN,
+      ZYDIS_MNEMONIC_FPTAN,   ZYDIS_MNEMONIC_FSIN,    ZYDIS_MNEMONIC_FSINCOS,
+      ZYDIS_MNEMONIC_FYL2X,   ZYDIS_MNEMONIC_FYL2XP1,
   };
   for (ZydisMnemonic m : kMnemonics) t[m] = OpX87;
 }

@@ -1104,10 +1104,79 @@ TEST_F(X87Test, PointersAfterFaddM64) {
   EXPECT_EQ(st().fds, kSelData);
 }
 
-TEST_F(X87Test, TranscendentalsStillUndefined) {
-  // FSIN and friends are not registered until the x87_math helpers exist.
-  Run({0xd9, 0xfe}, {R(1)});
-  EXPECT_EQ(FaultVector(), 6);
+TEST_F(X87Test, TranscendentalStackHandling) {
+  // The values come from x87_math.cc (tested in cpu_x87_math_test); these are exact ones.
+  const X87Reg one = R(1), zero = Bits(0, 0), inf = Bits(0x7fff, 0x8000000000000000ull);
+  Run({0xd9, 0xfe}, {Bits(0x8000, 0), R(5)});  // fsin -0 = -0, C2 = 0
+  EXPECT_REG(St(0), Bits(0x8000, 0));
+  EXPECT_EQ(Top(), 6u);
+  EXPECT_EQ(st().fop, 0x1fe);
+  Run({0xd9, 0xff}, {zero}, 0x037f, [](CpuState& s) { s.fsw |= kC2; });  // fcos 0 = 1
+  EXPECT_REG(St(0), one);
+  EXPECT_EQ(st().fsw & kC2, 0);
+  // |x| >= 2^63: C2 = 1, ST(0) unchanged, no exception (fsin, fcos, fsincos, fptan).
+  const X87Reg big = Bits(0x403e, 0x8000000000000000ull);
+  for (uint8_t op : {uint8_t{0xfe}, uint8_t{0xff}, uint8_t{0xfb}, uint8_t{0xf2}}) {
+    Run({0xd9, op}, {big});
+    EXPECT_REG(St(0), big) << int(op);
+    EXPECT_EQ(Top(), 7u);
+    EXPECT_EQ(st().fsw & (kC2 | 0x3f), kC2);
+  }
+  Run({0xd9, 0xfb}, {zero});  // fsincos 0: ST(0) = cos = 1, ST(1) = sin = 0
+  EXPECT_EQ(Top(), 6u);
+  EXPECT_REG(St(0), one);
+  EXPECT_REG(St(1), zero);
+  Run({0xd9, 0xf2}, {zero});  // fptan 0: ST(1) = 0, then 1.0 pushed
+  EXPECT_EQ(Top(), 6u);
+  EXPECT_REG(St(0), one);
+  EXPECT_REG(St(1), zero);
+  Run({0xd9, 0xf2}, {inf});  // fptan inf: IE, the indefinite twice
+  EXPECT_EQ(Top(), 6u);
+  EXPECT_REG(St(0), kInd);
+  EXPECT_REG(St(1), kInd);
+  EXPECT_EQ(Flags(), kIe);
+  Run({0xd9, 0xf2}, {inf}, 0x037e, [](CpuState& s) { s.cr0 &= ~kCr0Ne; });  // unmasked: nothing
+  EXPECT_EQ(Top(), 7u);
+  EXPECT_REG(St(0), inf);
+  EXPECT_EQ(st().fsw & (kIe | kEs), kIe | kEs);
+  // fpatan(1, 1) = pi/4 into ST(1), pop; f2xm1(-1) = -0.5; fyl2x(3, 8) = 9, pop;
+  // fyl2xp1(2, 0) = 0, pop.
+  Run({0xd9, 0xf3}, {one, one});
+  EXPECT_EQ(Top(), 7u);
+  EXPECT_REG(St(0), Bits(0x3ffe, 0xc90fdaa22168c235ull));
+  Run({0xd9, 0xf0}, {R(-1)});
+  EXPECT_REG(St(0), R(-0.5L));
+  Run({0xd9, 0xf1}, {R(8), R(3)});
+  EXPECT_EQ(Top(), 7u);
+  EXPECT_REG(St(0), R(9));
+  Run({0xd9, 0xf9}, {zero, R(2)});
+  EXPECT_EQ(Top(), 7u);
+  EXPECT_REG(St(0), zero);
+  // fyl2x(1, 0): ZE, -inf; unmasked ZE: nothing written, no pop, #MF at the next fnop.
+  Run({0xd9, 0xf1}, {zero, one});
+  EXPECT_REG(St(0), Bits(0xffff, 0x8000000000000000ull));
+  EXPECT_EQ(Flags(), kZe);
+  Run({0xd9, 0xf1, 0xd9, 0xd0}, {zero, one}, 0x037b);
+  EXPECT_EQ(FaultVector(), 16);
+  EXPECT_EQ(Top(), 6u);
+  EXPECT_REG(St(1), one);
+  // Stack faults: fsincos on a full stack (overflow: ST(0) and the push are the indefinite),
+  // fsin on an empty one, fpatan with ST(1) empty (ST(1) = indefinite, popped).
+  Run({0xd9, 0xfb}, std::vector<X87Reg>(8, one));
+  EXPECT_EQ(Top(), 7u);
+  EXPECT_REG(St(0), kInd);
+  EXPECT_REG(St(1), kInd);
+  EXPECT_EQ(st().fsw & (kIe | kSf | kC1), kIe | kSf | kC1);
+  Run({0xd9, 0xfe});
+  EXPECT_REG(St(0), kInd);
+  EXPECT_EQ(st().fsw & (kIe | kSf | kC1), kIe | kSf);
+  Run({0xd9, 0xf3}, {one});
+  EXPECT_EQ(Top(), 0u);
+  EXPECT_REG(St(0), kInd);
+  // Unsupported encodings: IE, the indefinite.
+  Run({0xd9, 0xfe}, {Bits(0x3fff, 0x4000000000000000ull)});
+  EXPECT_REG(St(0), kInd);
+  EXPECT_EQ(Flags(), kIe);
 }
 
 }  // namespace
