@@ -1085,6 +1085,20 @@ TEST_F(X87Test, EnvironmentIn16BitProtectedMode) {
   EXPECT_EQ(st().fop, 0x1e8);
 }
 
+TEST_F(X87Test, EmAndTsRaiseNm) {
+  // CR0.EM or CR0.TS: #NM for every x87 instruction, waiting or not, before anything changes.
+  const Bytes cases[] = {{0xd8, 0xc1}, {0xd9, 0xe8}, {0xd9, 0x37}, {0xdd, 0x37}, {0xd9, 0xfe},
+                         {0xdf, 0x37}, {0xdb, 0xf1}};
+  for (const Bytes& code : cases) {
+    for (uint64_t bit : {uint64_t{4}, uint64_t{8}}) {
+      Run(code, {R(1), R(2)}, 0x037f, [bit](CpuState& s) { s.cr0 |= bit; s.fop = 0x123; });
+      EXPECT_EQ(FaultVector(), 7) << int(code[0]) << " " << int(code[1]);
+      EXPECT_EQ(st().fop, 0x123);
+      EXPECT_EQ(Top(), 6u);
+    }
+  }
+}
+
 // ---- pointers ----------------------------------------------------------------------------
 
 TEST_F(X87Test, PointersAfterFaddM64) {
