@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -532,6 +533,79 @@ TEST(X87MathTest, HostHardwareWithinOneUlp) {
   EXPECT_GT(equal, total * 9 / 10);  // the hardware is nearly always correctly rounded here
 }
 #endif
+
+// ---- hostile operands: any 80-bit pattern --------------------------------------------------
+
+// A result must be a canonical encoding: zero, denormal (exponent 0, J = 0), normal (J = 1),
+// infinity or a QNaN (never an unnormal, pseudo-* or SNaN).
+bool Canonical(X87Reg r) {
+  const unsigned e = r.sign_exp & 0x7fff;
+  if (e == 0) return (r.mant & kJ) == 0;
+  if (!(r.mant & kJ)) return false;
+  if (e == 0x7fff) return (r.mant & ~kJ) == 0 || (r.mant & (1ull << 62));
+  return true;
+}
+
+TEST(X87MathTest, AnyEncodingCanonicalAndFast) {
+  std::mt19937_64 rng(99);
+  // random patterns biased toward the interesting exponents (0, 0x7fff, around the bias)
+  auto any = [&]() {
+    uint16_t e;
+    switch (rng() % 4) {
+      case 0: e = static_cast<uint16_t>(rng()); break;
+      case 1: e = static_cast<uint16_t>((rng() & 0x8000) | (rng() % 2 ? 0 : 0x7fff)); break;
+      default: e = static_cast<uint16_t>((rng() & 0x8000) | (0x3fff - 70 + rng() % 140)); break;
+    }
+    uint64_t m = rng();
+    if (rng() % 3 == 0) m >>= rng() % 64;  // small significands, unnormals
+    return R(e, m);
+  };
+  double worst_us = 0;
+  std::string worst;
+  Op worst_op = kSin;
+  X87Reg worst_a, worst_b;
+  uint16_t worst_cw = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const X87Reg a = any(), b = any();
+    const uint16_t cw = static_cast<uint16_t>(rng() & 0x0f3f) | 0x0040;  // any RC, PC, masks
+    for (Op op : {kSin, kCos, kSinCos, kTan, kAtan, kF2xm1, kYl2x, kYl2xp1}) {
+      X87MathResult r;
+      double us = 1e9;
+      for (int k = 0; k < 2; ++k) {  // best of two, to see the input's cost and not the machine's
+        const auto t0 = std::chrono::steady_clock::now();
+        r = RunOp(op, a, b, cw);
+        us = std::min(us, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+      }
+      if (us > worst_us) {
+        worst_us = us;
+        worst = std::string(kOpNames[op]) + "(" + Hex(a) + ", " + Hex(b) + ")";
+        worst_op = op;
+        worst_a = a;
+        worst_b = b;
+        worst_cw = cw;
+      }
+      EXPECT_EQ(r.flags & ~0x23f, 0) << kOpNames[op];
+      if (r.out_of_range) {
+        EXPECT_EQ(r.r0, a);
+        continue;
+      }
+      EXPECT_TRUE(Canonical(r.r0)) << kOpNames[op] << "(" << Hex(a) << ", " << Hex(b) << ") = " << Hex(r.r0);
+      if (HasR1(op)) {
+        EXPECT_TRUE(Canonical(r.r1)) << kOpNames[op] << "(" << Hex(a) << ")";
+      }
+    }
+  }
+  // The slowest call once more, three times (the first time may have paid for a page fault,
+  // MPFR's first pi or another process): the best of three must still be fast.
+  double again = 1e9;
+  for (int i = 0; i < 3; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    RunOp(worst_op, worst_a, worst_b, worst_cw);
+    again = std::min(again, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::printf("slowest call: %.1f us (%.1f us when repeated), %s\n", worst_us, again, worst.c_str());
+  EXPECT_LT(again, 2000.0) << worst;  // loose (sanitizers, a shared machine); expect < 100 us
+}
 
 // ---- speed --------------------------------------------------------------------------------
 
