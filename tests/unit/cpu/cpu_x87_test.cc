@@ -555,7 +555,10 @@ TEST_F(X87Test, ArithmeticSweepMatchesHost) {
       {0xd8, 0xc9, RefMul}, {0xd8, 0xf1, RefDiv}, {0xd8, 0xf9, RefDivr},
   };
   const std::vector<X87Reg> vals = Specials();
-  const uint16_t cws[] = {0x037f, 0x077f, 0x0b7f, 0x0f7f, 0x027f, 0x0e7f, 0x007f, 0x047f};
+  // Every rounding control with every precision control (24, 53, 64 bits).
+  std::vector<uint16_t> cws;
+  for (uint16_t pc : {0x0000, 0x0200, 0x0300})
+    for (uint16_t rc : {0x0000, 0x0400, 0x0800, 0x0c00}) cws.push_back(static_cast<uint16_t>(0x7f | pc | rc));
   unsigned n = 0;
   for (const OpDef& o : ops) {
     for (const X87Reg& a : vals) {
@@ -584,7 +587,7 @@ TEST_F(X87Test, ArithmeticSweepMatchesHost) {
       }
     }
   }
-  EXPECT_GT(n, 20000u);
+  EXPECT_GT(n, 40000u);
 }
 
 TEST_F(X87Test, MemoryOperandSweepMatchesHost) {
