@@ -1088,6 +1088,32 @@ TEST_F(X87Test, EnvironmentIn16BitProtectedMode) {
   EXPECT_EQ(st().fop, 0x1e8);
 }
 
+TEST_F(X87Test, OtherModesAndAddressSizes) {
+  // Real mode, 16-bit addressing: fld qword [bx]; fmul dword [bx+si+8]; fstp tbyte [bx+16].
+  Put64(mem(), kDataBase, 0x4008000000000000ull);  // 3.0
+  Put32(mem(), kDataBase + 8, 0x40000000);          // 2.0f
+  auto regs = [](CpuState& s) {
+    s.gpr[kRbx] = kDataBase;
+    s.gpr[kRsi] = 0;
+  };
+  Run({0xdd, 0x07, 0xd8, 0x48, 0x08, 0xdb, 0x7f, 0x10}, {}, 0x037f, regs, FlatMode::kReal);
+  ASSERT_EQ(FaultVector(), -1);
+  EXPECT_REG(GetM80(kDataBase + 16), R(6));
+  EXPECT_EQ(st().fdp, kDataBase + 16);
+  EXPECT_EQ(st().fip, kCodeBase + 5);
+  EXPECT_EQ(st().fop, 0x37f);
+  // 32-bit protected mode: the same with [edi].
+  Run({0xdd, 0x07, 0xd8, 0x4f, 0x08, 0xdb, 0x7f, 0x10}, {}, 0x037f, {}, FlatMode::kProt32);
+  ASSERT_EQ(FaultVector(), -1);
+  EXPECT_REG(GetM80(kDataBase + 16), R(6));
+  EXPECT_EQ(st().fds, kSelData);
+  // 64-bit RIP-relative operand: FDP is the effective address.
+  Put64(mem(), kCodeBase + 0x100, 0x3ff0000000000000ull);
+  Run({0xdd, 0x05, 0xfa, 0x00, 0x00, 0x00});  // fld qword [rip + 0xfa] (next RIP + 0xfa = +0x100)
+  EXPECT_REG(St(0), R(1));
+  EXPECT_EQ(st().fdp, kCodeBase + 0x100);
+}
+
 TEST_F(X87Test, EmAndTsRaiseNm) {
   // CR0.EM or CR0.TS: #NM for every x87 instruction, waiting or not, before anything changes.
   const Bytes cases[] = {{0xd8, 0xc1}, {0xd9, 0xe8}, {0xd9, 0x37}, {0xdd, 0x37}, {0xd9, 0xfe},
