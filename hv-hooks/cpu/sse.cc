@@ -797,8 +797,10 @@ void OpPinsrw(CpuCore& c, const Op& op) {
 // ADDSUBPS/PD: the even lanes are d - s, the odd ones d + s. Each host operation sees +0 in the
 // lanes it does not produce (0 ± 0 raises no flag), and those lanes are masked off afterwards.
 // HADD/HSUB: the pairs are gathered with integer shuffles (no FP operation, no flag) into two
-// vectors, then one ADDPS/SUBPS (ADDPD/SUBPD) gives every result lane, in the SDM's operand
-// order (HADD: upper element + lower element; HSUB: lower - upper).
+// vectors, then one ADDPS/SUBPS (ADDPD/SUBPD) gives every result lane. Operand order: the
+// lower element is the first operand in both (HSUB: lower - upper). The SDM writes HADD as
+// "upper + lower", but the order only shows when both are NaN, and the hardware returns the
+// lower element's NaN (found by the host-instruction sweep in cpu_simd_test.cc, Intel host).
 
 Vec And(Vec a, Vec b) { return _mm_and_si128(a, b); }
 void HAddsubps(Vec& d, Vec s) {
@@ -823,8 +825,8 @@ Vec OddPs(Vec d, Vec s) {
   return _mm_unpacklo_epi64(_mm_shuffle_epi32(d, 0x0d), _mm_shuffle_epi32(s, 0x0d));
 }
 void HHaddps(Vec& d, Vec s) {
-  Vec a = OddPs(d, s);
-  asm volatile("addps %1, %0" : "+x"(a) : "x"(EvenPs(d, s)));
+  Vec a = EvenPs(d, s);
+  asm volatile("addps %1, %0" : "+x"(a) : "x"(OddPs(d, s)));
   d = a;
 }
 void HHsubps(Vec& d, Vec s) {
@@ -833,8 +835,8 @@ void HHsubps(Vec& d, Vec s) {
   d = a;
 }
 void HHaddpd(Vec& d, Vec s) {
-  Vec a = _mm_unpackhi_epi64(d, s);
-  asm volatile("addpd %1, %0" : "+x"(a) : "x"(_mm_unpacklo_epi64(d, s)));
+  Vec a = _mm_unpacklo_epi64(d, s);
+  asm volatile("addpd %1, %0" : "+x"(a) : "x"(_mm_unpackhi_epi64(d, s)));
   d = a;
 }
 void HHsubpd(Vec& d, Vec s) {
