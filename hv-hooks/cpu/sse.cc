@@ -1,5 +1,6 @@
 // SSE/SSE2 floating point (issue 11, see FPU_NOTES.md): scalar and packed single/double
-// ADD/SUB/MUL/DIV/SQRT/MIN/MAX, CMPcc, (U)COMIS, and the FP conversions.
+// ADD/SUB/MUL/DIV/SQRT/MIN/MAX, CMPcc, (U)COMIS, and the FP conversions; the MMX/SSE2 integer
+// SIMD, shuffles and moves not in fpu.cc; SSE3 and SSSE3 (branch `simd`, second half).
 //
 // Determinism: every operation is the very same SSE/SSE2 instruction executed on the host
 // (SSE2 is the x86-64 baseline; IEEE 754 fixes every result and flag of these instructions,
