@@ -403,12 +403,11 @@ const uint32_t kModes[] = {kRn, kRd, kRu, kRz, kRn | kDaz, kRn | kFtz, kRz | kDa
                            kRd | kFtz};
 
 void FpLanes(bool dbl, size_t i, size_t j, uint64_t x0[2], uint64_t x1[2]) {
-  if (dbl) {
-    const size_t n = kF64.size();
+  if (dbl) {  // (i, j) and (j, i): every pair meets in the vertical and the horizontal forms
     x0[0] = kF64[i];
-    x0[1] = kF64[(i + 5) % n];
+    x0[1] = kF64[j];
     x1[0] = kF64[j];
-    x1[1] = kF64[(j + 11) % n];
+    x1[1] = kF64[i];
     return;
   }
   const size_t n = kF32.size();
