@@ -665,6 +665,12 @@ TEST_F(SimdTest, SdmMaskmov) {
   EXPECT_EQ(Get64(mem(), kDataBase + 0x100), 0xeeee0403eeee00eeull);
   EXPECT_EQ(Get64(mem(), kDataBase + 0x108), 0xeeeeeeeeeeee0807ull);
   EXPECT_EQ(Get64(mem(), kDataBase + 0x110), 0xeeeeeeeeeeeeeeeeull);
+  // 67h: the address is EDI (the upper half of RDI ignored).
+  Put64(mem(), kDataBase + 0x400, 0);
+  g = Exec(E({0x67, 0x66, 0x0f, 0xf7, 0xc1}), data, mask, 0x1f80, 0, 0, 0,
+           [](CpuState& s) { s.gpr[kRdi] = 0xdead000000000000ull | (kDataBase + 0x400); });
+  EXPECT_EQ(g.fault, -1);
+  EXPECT_EQ(Get64(mem(), kDataBase + 0x400), 0x0700000403000000ull);
   // maskmovq mm0, mm1: transition.
   g = Exec(E({0x0f, 0xf7, 0xc1}), data, mask, 0x1f80, 0x1122334455667788ull, 0x8080000000000080ull,
            0, [](CpuState& s) { s.gpr[kRdi] = kDataBase + 0x110; s.fsw = 6u << 11; s.ftw = 0; });
