@@ -862,6 +862,15 @@ TEST_F(SimdTest, SdmAvailabilityAndAlignment) {
     EXPECT_EQ((st().fsw >> 11) & 7, 0);
     EXPECT_EQ(st().ftw, 0xff);
   }
+  // XMM8-15 through REX: pshufb xmm9, xmm10 (index 0 everywhere -> byte 0 of xmm9).
+  const GuestOut r = Exec0(E({0x66, 0x45, 0x0f, 0x38, 0x00, 0xca}), [](CpuState& s) {
+    s.xmm[9][0] = 0x00000000000000abull;
+    s.xmm[9][1] = 0x1111111111111111ull;
+    s.xmm[10][0] = s.xmm[10][1] = 0;
+  });
+  EXPECT_EQ(r.fault, -1);
+  EXPECT_EQ(st().xmm[9][0], 0xababababababababull);
+  EXPECT_EQ(st().xmm[9][1], 0xababababababababull);
   // XMM forms ignore a pending x87 exception.
   EXPECT_EQ(Exec0(E({0x66, 0x0f, 0x38, 0x00, 0xc1}), pending).fault, -1);
   // Alignment: 16-byte legacy SSE memory operands #GP(0) when misaligned.
