@@ -41,6 +41,33 @@ bool HostEcx1(unsigned bit) {
   return (c >> bit) & 1;
 }
 bool HostSse3() { return HostEcx1(0); }
+bool HostIsIntel() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
+  return b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;  // "GenuineIntel"
+}
+bool IsNan32(uint32_t x) { return (x & 0x7f800000u) == 0x7f800000u && (x & 0x7fffffu); }
+bool IsNan64(uint64_t x) {
+  return (x & 0x7ff0000000000000ull) == 0x7ff0000000000000ull && (x & 0x000fffffffffffffull);
+}
+// Lanes equal, or (when `nan_either`) both NaN: which of two NaN operands a horizontal op
+// returns is observed on Intel (the lower element) and pinned by SdmSse3Values; another
+// vendor's host is not taken as the oracle for it.
+bool SameLanes(const uint64_t g[2], const uint64_t r[2], bool dbl, bool nan_either) {
+  for (unsigned q = 0; q < 2; ++q) {
+    if (g[q] == r[q]) continue;
+    if (!nan_either) return false;
+    if (dbl) {
+      if (!IsNan64(g[q]) || !IsNan64(r[q])) return false;
+    } else {
+      for (unsigned h = 0; h < 2; ++h) {
+        const uint32_t a = static_cast<uint32_t>(g[q] >> (32 * h)), b = static_cast<uint32_t>(r[q] >> (32 * h));
+        if (a != b && (!IsNan32(a) || !IsNan32(b))) return false;
+      }
+    }
+  }
+  return true;
+}
 bool HostSsse3() { return HostEcx1(9); }
 
 uint32_t GetCsr() {
@@ -425,18 +452,20 @@ TEST_F(SimdTest, Sse3FloatSweep) {
     Bytes insn;
     RefFn ref;
     bool dbl;
+    bool horizontal = false;
   };
   const C cases[] = {
       {"addsubps", E({0xf2, 0x0f, 0xd0, 0xc1}), XAddsubps, false},
       {"addsubpd", E({0x66, 0x0f, 0xd0, 0xc1}), XAddsubpd, true},
-      {"haddps", E({0xf2, 0x0f, 0x7c, 0xc1}), XHaddps, false},
-      {"haddpd", E({0x66, 0x0f, 0x7c, 0xc1}), XHaddpd, true},
-      {"hsubps", E({0xf2, 0x0f, 0x7d, 0xc1}), XHsubps, false},
-      {"hsubpd", E({0x66, 0x0f, 0x7d, 0xc1}), XHsubpd, true},
+      {"haddps", E({0xf2, 0x0f, 0x7c, 0xc1}), XHaddps, false, true},
+      {"haddpd", E({0x66, 0x0f, 0x7c, 0xc1}), XHaddpd, true, true},
+      {"hsubps", E({0xf2, 0x0f, 0x7d, 0xc1}), XHsubps, false, true},
+      {"hsubpd", E({0x66, 0x0f, 0x7d, 0xc1}), XHsubpd, true, true},
       {"movshdup", E({0xf3, 0x0f, 0x16, 0xc1}), XMovshdup, false},
       {"movsldup", E({0xf3, 0x0f, 0x12, 0xc1}), XMovsldup, false},
       {"movddup", E({0xf2, 0x0f, 0x12, 0xc1}), XMovddup, true},
   };
+  const bool intel = HostIsIntel();
   for (const C& c : cases) {
     const size_t n = c.dbl ? kF64.size() : kF32.size();
     for (uint32_t mode : kModes) {
@@ -450,8 +479,8 @@ TEST_F(SimdTest, Sse3FloatSweep) {
           SCOPED_TRACE(std::string(c.name) + " mode " + std::to_string(mode) + " i " +
                        std::to_string(i) + " j " + std::to_string(j));
           ASSERT_EQ(g.fault, -1);
-          ASSERT_EQ(g.x[0], r.x[0]);
-          ASSERT_EQ(g.x[1], r.x[1]);
+          ASSERT_TRUE(SameLanes(g.x, r.x, c.dbl, c.horizontal && !intel))
+              << std::hex << g.x[1] << ":" << g.x[0] << " host " << r.x[1] << ":" << r.x[0];
           ASSERT_EQ(g.mxcsr, mxcsr | r.flags);
         }
       }
@@ -460,6 +489,14 @@ TEST_F(SimdTest, Sse3FloatSweep) {
 }
 
 TEST_F(SimdTest, SdmSse3Values) {
+  // Two NaNs in a horizontal pair: the lower element's NaN is returned (HADD and HSUB, PS and
+  // PD), as the Intel host does (the SDM's "upper + lower" would suggest the upper one).
+  const uint64_t np[2] = {0x7fc000027fc00001ull, 0x7fc000047fc00003ull},
+                 nd[2] = {0x7ff8000000000001ull, 0x7ff8000000000002ull};
+  EXPECT_EQ(Exec(E({0xf2, 0x0f, 0x7c, 0xc1}), np, np, 0x1f80).x[0], 0x7fc000037fc00001ull);
+  EXPECT_EQ(Exec(E({0xf2, 0x0f, 0x7d, 0xc1}), np, np, 0x1f80).x[1], 0x7fc000037fc00001ull);
+  EXPECT_EQ(Exec(E({0x66, 0x0f, 0x7c, 0xc1}), nd, nd, 0x1f80).x[0], nd[0]);
+  EXPECT_EQ(Exec(E({0x66, 0x0f, 0x7d, 0xc1}), nd, nd, 0x1f80).x[1], nd[0]);
   auto f2 = [](float a, float b) {
     uint32_t x, y;
     std::memcpy(&x, &a, 4);
@@ -1050,11 +1087,13 @@ TEST_F(SimdTest, SdmRcpRsqrtSpecialCases) {
     EXPECT_EQ(g.mxcsr, 0u);
     // The SDM's special classes (zero, denormal, inf, NaN, negative) agree with the host
     // exactly, as do exact powers of two for RCP.
-    const bool special = (c.x & 0x7f800000) == 0 || (c.x & 0x7f800000) == 0x7f800000;
+    // (Only on an Intel host: the SDM is Intel's; another vendor's host is not the oracle.)
+    const bool special = HostIsIntel() &&
+                         ((c.x & 0x7f800000) == 0 || (c.x & 0x7f800000) == 0x7f800000);
     if (special) {
       EXPECT_EQ(c.rcp, HostRcp(c.x)) << std::hex << c.x;
     }
-    if (special || (c.x >> 31)) {
+    if (special || (HostIsIntel() && (c.x >> 31))) {
       EXPECT_EQ(c.rsqrt, HostRsqrt(c.x)) << std::hex << c.x;
     }
   }
