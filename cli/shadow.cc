@@ -299,7 +299,10 @@ int RunShadow(const ShadowOptions& o) {
       // The recording had finished: its whole output is known; the primary may not have
       // released the end of it.
       write_pending();
-      std::fprintf(stderr, "vmrr shadow: the primary went silent after finishing; its output is complete\n");
+      std::fprintf(stderr,
+                   "vmrr shadow: the primary went silent after finishing (it had released %llu of %llu console "
+                   "bytes); its output is complete\n",
+                   static_cast<unsigned long long>(released), static_cast<unsigned long long>(pending_base));
       return follower.end()->reason == log::EndReason::kGuestExit
                  ? static_cast<int>((follower.end()->exit_code << 1) | 1)
                  : kExitOk;
@@ -330,9 +333,10 @@ int RunShadow(const ShadowOptions& o) {
     deferred.target = env.get();
     std::fprintf(stderr,
                  "vmrr shadow: primary silent for %lld ms: taking over at icount %llu (%llu frames, %llu bytes "
-                 "received)\n",
+                 "received; the primary had released %llu console bytes, the replay produced %llu)\n",
                  static_cast<long long>(silent), static_cast<unsigned long long>(replayed_to),
-                 static_cast<unsigned long long>(log.frames()), static_cast<unsigned long long>(log.bytes()));
+                 static_cast<unsigned long long>(log.frames()), static_cast<unsigned long long>(log.bytes()),
+                 static_cast<unsigned long long>(released), static_cast<unsigned long long>(pending_base));
     if (follower.end()) {
       return follower.end()->reason == log::EndReason::kGuestExit
                  ? static_cast<int>((follower.end()->exit_code << 1) | 1)
