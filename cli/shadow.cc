@@ -242,6 +242,9 @@ int RunShadow(const ShadowOptions& o) {
           if (refused) break;
         }
       }
+      // The primary is declared dead only right after the link was read: a replay step that
+      // took long (a loaded host) must not count as the primary's silence.
+      if (NowMs() - last_heard > static_cast<int64_t>(o.takeover_timeout_ms)) break;
       // 2. Acknowledge what is held, and heartbeat.
       const int64_t now = NowMs();
       if (channel.established() && !refused) {
@@ -274,8 +277,6 @@ int RunShadow(const ShadowOptions& o) {
                      static_cast<unsigned long long>(follower.digests_checked()));
         return kExitOk;
       }
-      // 4. Failover.
-      if (NowMs() - last_heard > static_cast<int64_t>(o.takeover_timeout_ms)) break;
     }
   } catch (const Divergence& e) {
     return Fail(kExitDivergence, std::string("divergence from the primary's log: ") + e.what());
