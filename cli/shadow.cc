@@ -233,6 +233,7 @@ int RunShadow(const ShadowOptions& o) {
                 break;
               case link::MessageType::kBye:
                 said_bye = true;
+                released = std::max(released, m.aux);
                 break;
               case link::MessageType::kAck: break;  // not the primary's to send
             }
@@ -244,7 +245,8 @@ int RunShadow(const ShadowOptions& o) {
       }
       // The primary is declared dead only right after the link was read: a replay step that
       // took long (a loaded host) must not count as the primary's silence.
-      if (NowMs() - last_heard > static_cast<int64_t>(o.takeover_timeout_ms)) break;
+      // After its goodbye the primary is silent by right: the shadow replays on to the end.
+      if (!said_bye && NowMs() - last_heard > static_cast<int64_t>(o.takeover_timeout_ms)) break;
       // 2. Acknowledge what is held, and heartbeat.
       const int64_t now = NowMs();
       if (channel.established() && !refused) {
@@ -288,6 +290,11 @@ int RunShadow(const ShadowOptions& o) {
     return Fail(kExitFailure, e.what());
   } catch (const SessionConfigError& e) {
     return Fail(kExitDamaged, e.what());
+  } catch (const LogExhausted& e) {
+    // Never for an input below held_below(): the log said it held everything there.
+    return Fail(kExitDivergence, std::string("the replay needed an input the primary never logged: ") + e.what());
+  } catch (const std::runtime_error& e) {
+    return Fail(kExitFailure, e.what());
   }
 
   // The primary is gone.
