@@ -26,6 +26,7 @@
 #include "logformat/error.h"
 #include "replayer/divergence.h"
 #include "replayer/following_replay.h"
+#include "replayer/replay_session.h"
 #include "replication/channel.h"
 #include "replication/key_file.h"
 #include "replication/transport.h"
@@ -290,6 +291,8 @@ int RunShadow(const ShadowOptions& o) {
     return Fail(kExitFailure, e.what());
   } catch (const SessionConfigError& e) {
     return Fail(kExitDamaged, e.what());
+  } catch (const ReplayRefused& e) {
+    return Fail(e.code() == ReplayRefused::Code::kImageMismatch ? kExitImageMismatch : kExitDamaged, e.what());
   } catch (const LogExhausted& e) {
     // Never for an input below held_below(): the log said it held everything there.
     return Fail(kExitDivergence, std::string("the replay needed an input the primary never logged: ") + e.what());

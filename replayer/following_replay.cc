@@ -6,7 +6,9 @@
 #include <cstring>
 
 #include "logformat/error.h"
+#include "hv-hooks/session/image_hash.h"
 #include "logformat/log_reader.h"
+#include "replayer/replay_session.h"
 
 namespace vmrr {
 
@@ -91,6 +93,22 @@ const OutputDigest& FollowingReplay::console() const {
   return env_ ? env_->output(log::OutputChannel::kConsole) : kNone;
 }
 
+void FollowingReplay::CheckDiskImage(const std::string& path) const {
+  const log::ImageHash* want = nullptr;
+  for (const auto& img : log_.header().images)
+    if (img.name.rfind("disk:", 0) == 0) want = &img;
+  if (!want) throw ReplayRefused(ReplayRefused::Code::kConfig, "the primary uses a disk but names no disk image hash");
+  log::ImageHash got;
+  try {
+    got = HashImageFile(want->name, path);
+  } catch (const std::runtime_error& e) {
+    throw ReplayRefused(ReplayRefused::Code::kImageMismatch, std::string("disk image: ") + e.what());
+  }
+  if (got.size != want->size || got.xxh128 != want->xxh128)
+    throw ReplayRefused(ReplayRefused::Code::kImageMismatch,
+                        "disk image '" + path + "' is not the primary's base image (size or XXH128 differs)");
+}
+
 bool FollowingReplay::TryStart() {
   if (machine_) return true;
   if (!log_.has_header()) return false;
@@ -109,6 +127,7 @@ bool FollowingReplay::TryStart() {
       if (blob.size() != cp->snapshot_size)
         throw log::LogError(log::ErrorCode::kDamaged, 0, "the first snapshot is incomplete");
       config_ = DecodeSessionConfig(log_.header().machine_config);
+      if (config_.machine.disk_image) CheckDiskImage(*config_.machine.disk_image);
       MachineConfig mc = config_.machine;
       mc.disk_write_through = false;
       auto machine = std::make_unique<Machine>(mc, *boot_env_);

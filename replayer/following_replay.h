@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "hv-hooks/machine/machine.h"
@@ -99,7 +100,8 @@ class FollowingReplay {
   ~FollowingReplay();
 
   // Builds the machine once the log's header and first checkpoint have arrived; false until
-  // then. Throws SessionConfigError, log::LogError, MachineError.
+  // then. Throws SessionConfigError, log::LogError, MachineError, ReplayRefused (the disk
+  // image at the recorded path is not the primary's base image).
   bool TryStart();
   bool started() const { return machine_ != nullptr; }
   // Replays at most `budget` instructions further, never past log.held_below(), checking the
@@ -119,6 +121,8 @@ class FollowingReplay {
 
  private:
   class BootEnvironment;
+  // The base image the primary recorded with, by hash (ReplayRefused otherwise).
+  void CheckDiskImage(const std::string& path) const;
   MachineResult RunTo(uint64_t target);
   const log::Record* NextVerification();
   void Check(const log::Record& r);

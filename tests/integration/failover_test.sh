@@ -11,8 +11,8 @@
 # Usage: failover_test.sh VMRR GUEST_DIR
 # VMRR_FAILOVER_RUNS (default 24): primaries killed; the soak is VMRR_FAILOVER_RUNS=100.
 set -u
-vmrr=$1
-guests=$2
+vmrr=$(realpath "$1")
+guests=$(realpath "$2")
 runs=${VMRR_FAILOVER_RUNS:-24}
 source "$(dirname "$0")/lib.sh"
 guest="$guests/timer.elf"
@@ -132,6 +132,33 @@ grep -q "refused primary message" "$tmp/shadow.err" || fail "forged stream: no r
 grep -q "taking over" "$tmp/shadow.err" && fail "forged stream: the shadow took over"
 [ "$st" -ne 0 ] || fail "forged stream: the shadow exited 0"
 [ -s "$tmp/console" ] && fail "forged stream: console output appeared"
+
+# 5. Disks: the shadow opens the primary's base image, checked by hash; another image at the
+# recorded (relative) path is refused, and the primary then releases nothing.
+head -c 1048576 /dev/urandom > "$tmp/disk.img"
+mkdir -p "$tmp/elsewhere" && head -c 1048576 /dev/urandom > "$tmp/elsewhere/disk.img"
+start_shadow "shm:vmrr_ft_$$_disk"
+(cd "$tmp" && "$vmrr" record -o primary.vlog --replicate "shm:vmrr_ft_$$_disk" --key-file key --console-out console \
+  --disk "$tmp/disk.img" "$guests/disk.elf" < /dev/null > /dev/null 2> primary.err)
+st=$?
+[ "$st" -eq 1 ] || fail "disk guest replicated: status $st"
+wait "$shadow_pid" || fail "disk guest: the shadow did not follow to the end"
+grep -q "RESULT disk" "$tmp/console" || fail "disk guest: no result in the console file"
+: > "$tmp/console"
+(cd "$tmp/elsewhere" && exec "$vmrr" shadow --listen "shm:vmrr_ft_$$_disk2" --key-file ../key --console-out ../console \
+  < /dev/null > /dev/null 2> ../shadow.err) &
+shadow_pid=$!
+pids+=("$shadow_pid")
+wait_for "$tmp/shadow.err" "listening on" 10 || fail "disk: the second shadow did not start"
+(cd "$tmp" && "$vmrr" record -o primary.vlog --replicate "shm:vmrr_ft_$$_disk2" --key-file key --console-out console \
+  --shadow-timeout 200 --disk disk.img "$guests/disk.elf" < /dev/null > /dev/null 2> primary.err)
+st=$?
+[ "$st" -eq 3 ] || fail "disk image mismatch: the primary's status is $st, expected 3 (output not released)"
+wait "$shadow_pid"
+st=$?
+[ "$st" -eq 12 ] || fail "disk image mismatch: the shadow's status is $st, expected 12"
+grep -q "not the primary's base image" "$tmp/shadow.err" || fail "disk image mismatch: not reported"
+[ -s "$tmp/console" ] && fail "disk image mismatch: console output was released"
 
 echo "failover: $failures failures"
 exit $((failures > 0))
