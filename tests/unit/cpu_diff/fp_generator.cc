@@ -1,0 +1,481 @@
+// x87/MMX/SSE/SSE2 case generator of the differential test (see fp_generator.h). Encodings
+// are written out by hand from the SDM opcode maps (legacy prefix, REX, 0F map, ModRM with
+// mod=10/rm=111+REX.B for [r15 + disp32] or mod=11 for registers).
+#include "tests/unit/cpu_diff/fp_generator.h"
+
+#include <cstring>
+#include <deque>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace vmrr::testing {
+namespace {
+
+enum Dom : uint8_t { kF32, kF64, kInt, kBits };
+
+enum Kind : uint8_t {
+  kXmmRm,      // op xmm, xmm/m
+  kXmmRmImm,   // op xmm, xmm/m, imm8
+  kXmmGpr,     // op xmm, r/m32 (r/m64 with REX.W)
+  kGprXmm,     // op r32/r64, xmm/m
+  kGprXmmReg,  // op r32, xmm (register only: PMOVMSKB)
+  kRmXmm,      // op xmm/m, xmm (stores)
+  kRmXmmGpr,   // op r/m32 (r/m64), xmm (MOVD/MOVQ 66 0F 7E)
+  kMmRm,       // op mm, mm/m
+  kMmGpr,      // op mm, r/m32 (r/m64)
+  kRmMm,       // op mm/m64, mm
+  kRmMmGpr,    // op r/m32 (r/m64), mm
+  kGprMmReg,   // op r32, mm (PMOVMSKB)
+  kMemOnly,    // op m (modrm.reg = digit)
+  kFixed,      // fixed bytes, no operands
+};
+
+struct Form {
+  const char* name;
+  uint8_t pfx;                 // 0, 66, F2, F3
+  uint8_t op[3];               // opcode bytes (count in nop)
+  uint8_t nop;
+  Kind kind;
+  uint8_t msize;               // memory operand size (with REX.W: 8 for the GPR forms)
+  bool aligned;                // a 16-byte memory operand must be aligned (#GP otherwise)
+  Dom dom;
+  uint8_t digit;               // modrm.reg of kMemOnly
+};
+
+#define OP2(b) {0x0f, b, 0}, 2
+std::vector<Form> BuildForms() {
+  std::vector<Form> f;
+  struct Arith { const char* n; uint8_t op; };
+  const Arith kArith[] = {{"add", 0x58}, {"mul", 0x59}, {"sub", 0x5c}, {"min", 0x5d},
+                          {"div", 0x5e}, {"max", 0x5f}, {"sqrt", 0x51}};
+  static std::deque<std::string> names;  // keeps the composed names alive (stable addresses)
+  auto name = [&](std::string s) {
+    names.push_back(std::move(s));
+    return names.back().c_str();
+  };
+  for (const Arith& a : kArith) {
+    f.push_back({name(std::string(a.n) + "ps"), 0, OP2(a.op), kXmmRm, 16, true, kF32, 0});
+    f.push_back({name(std::string(a.n) + "pd"), 0x66, OP2(a.op), kXmmRm, 16, true, kF64, 0});
+    f.push_back({name(std::string(a.n) + "ss"), 0xf3, OP2(a.op), kXmmRm, 4, false, kF32, 0});
+    f.push_back({name(std::string(a.n) + "sd"), 0xf2, OP2(a.op), kXmmRm, 8, false, kF64, 0});
+  }
+  const Arith kLogic[] = {{"and", 0x54}, {"andn", 0x55}, {"or", 0x56}, {"xor", 0x57}};
+  for (const Arith& a : kLogic) {
+    f.push_back({name(std::string(a.n) + "ps"), 0, OP2(a.op), kXmmRm, 16, true, kF32, 0});
+    f.push_back({name(std::string(a.n) + "pd"), 0x66, OP2(a.op), kXmmRm, 16, true, kF64, 0});
+  }
+  f.push_back({"cmpps", 0, OP2(0xc2), kXmmRmImm, 16, true, kF32, 0});
+  f.push_back({"cmppd", 0x66, OP2(0xc2), kXmmRmImm, 16, true, kF64, 0});
+  f.push_back({"cmpss", 0xf3, OP2(0xc2), kXmmRmImm, 4, false, kF32, 0});
+  f.push_back({"cmpsd", 0xf2, OP2(0xc2), kXmmRmImm, 8, false, kF64, 0});
+  f.push_back({"comiss", 0, OP2(0x2f), kXmmRm, 4, false, kF32, 0});
+  f.push_back({"comisd", 0x66, OP2(0x2f), kXmmRm, 8, false, kF64, 0});
+  f.push_back({"ucomiss", 0, OP2(0x2e), kXmmRm, 4, false, kF32, 0});
+  f.push_back({"ucomisd", 0x66, OP2(0x2e), kXmmRm, 8, false, kF64, 0});
+  // Conversions.
+  f.push_back({"cvtps2pd", 0, OP2(0x5a), kXmmRm, 8, false, kF32, 0});
+  f.push_back({"cvtpd2ps", 0x66, OP2(0x5a), kXmmRm, 16, true, kF64, 0});
+  f.push_back({"cvtss2sd", 0xf3, OP2(0x5a), kXmmRm, 4, false, kF32, 0});
+  f.push_back({"cvtsd2ss", 0xf2, OP2(0x5a), kXmmRm, 8, false, kF64, 0});
+  f.push_back({"cvtdq2ps", 0, OP2(0x5b), kXmmRm, 16, true, kInt, 0});
+  f.push_back({"cvtps2dq", 0x66, OP2(0x5b), kXmmRm, 16, true, kF32, 0});
+  f.push_back({"cvttps2dq", 0xf3, OP2(0x5b), kXmmRm, 16, true, kF32, 0});
+  f.push_back({"cvtdq2pd", 0xf3, OP2(0xe6), kXmmRm, 8, false, kInt, 0});
+  f.push_back({"cvtpd2dq", 0xf2, OP2(0xe6), kXmmRm, 16, true, kF64, 0});
+  f.push_back({"cvttpd2dq", 0x66, OP2(0xe6), kXmmRm, 16, true, kF64, 0});
+  f.push_back({"cvtsi2ss", 0xf3, OP2(0x2a), kXmmGpr, 4, false, kInt, 0});
+  f.push_back({"cvtsi2sd", 0xf2, OP2(0x2a), kXmmGpr, 4, false, kInt, 0});
+  f.push_back({"cvtss2si", 0xf3, OP2(0x2d), kGprXmm, 4, false, kF32, 0});
+  f.push_back({"cvttss2si", 0xf3, OP2(0x2c), kGprXmm, 4, false, kF32, 0});
+  f.push_back({"cvtsd2si", 0xf2, OP2(0x2d), kGprXmm, 8, false, kF64, 0});
+  f.push_back({"cvttsd2si", 0xf2, OP2(0x2c), kGprXmm, 8, false, kF64, 0});
+  // Shuffles and unpacks.
+  f.push_back({"shufps", 0, OP2(0xc6), kXmmRmImm, 16, true, kF32, 0});
+  f.push_back({"shufpd", 0x66, OP2(0xc6), kXmmRmImm, 16, true, kF64, 0});
+  f.push_back({"unpcklps", 0, OP2(0x14), kXmmRm, 16, true, kF32, 0});
+  f.push_back({"unpckhps", 0, OP2(0x15), kXmmRm, 16, true, kF32, 0});
+  f.push_back({"unpcklpd", 0x66, OP2(0x14), kXmmRm, 16, true, kF64, 0});
+  f.push_back({"unpckhpd", 0x66, OP2(0x15), kXmmRm, 16, true, kF64, 0});
+  f.push_back({"pshufd", 0x66, OP2(0x70), kXmmRmImm, 16, true, kInt, 0});
+  f.push_back({"pshufhw", 0xf3, OP2(0x70), kXmmRmImm, 16, true, kInt, 0});
+  f.push_back({"pshuflw", 0xf2, OP2(0x70), kXmmRmImm, 16, true, kInt, 0});
+  // Moves.
+  f.push_back({"movaps", 0, OP2(0x28), kXmmRm, 16, true, kBits, 0});
+  f.push_back({"movaps.st", 0, OP2(0x29), kRmXmm, 16, true, kBits, 0});
+  f.push_back({"movapd", 0x66, OP2(0x28), kXmmRm, 16, true, kBits, 0});
+  f.push_back({"movapd.st", 0x66, OP2(0x29), kRmXmm, 16, true, kBits, 0});
+  f.push_back({"movups", 0, OP2(0x10), kXmmRm, 16, false, kBits, 0});
+  f.push_back({"movups.st", 0, OP2(0x11), kRmXmm, 16, false, kBits, 0});
+  f.push_back({"movupd", 0x66, OP2(0x10), kXmmRm, 16, false, kBits, 0});
+  f.push_back({"movupd.st", 0x66, OP2(0x11), kRmXmm, 16, false, kBits, 0});
+  f.push_back({"movss", 0xf3, OP2(0x10), kXmmRm, 4, false, kF32, 0});
+  f.push_back({"movss.st", 0xf3, OP2(0x11), kRmXmm, 4, false, kF32, 0});
+  f.push_back({"movsd", 0xf2, OP2(0x10), kXmmRm, 8, false, kF64, 0});
+  f.push_back({"movsd.st", 0xf2, OP2(0x11), kRmXmm, 8, false, kF64, 0});
+  f.push_back({"movdqa", 0x66, OP2(0x6f), kXmmRm, 16, true, kBits, 0});
+  f.push_back({"movdqa.st", 0x66, OP2(0x7f), kRmXmm, 16, true, kBits, 0});
+  f.push_back({"movdqu", 0xf3, OP2(0x6f), kXmmRm, 16, false, kBits, 0});
+  f.push_back({"movdqu.st", 0xf3, OP2(0x7f), kRmXmm, 16, false, kBits, 0});
+  f.push_back({"movd/q xmm,r/m", 0x66, OP2(0x6e), kXmmGpr, 4, false, kInt, 0});
+  f.push_back({"movd/q r/m,xmm", 0x66, OP2(0x7e), kRmXmmGpr, 4, false, kInt, 0});
+  f.push_back({"movq xmm,xmm/m64", 0xf3, OP2(0x7e), kXmmRm, 8, false, kInt, 0});
+  f.push_back({"movq xmm/m64,xmm", 0x66, OP2(0xd6), kRmXmm, 8, false, kInt, 0});
+  // Integer SIMD, SSE2 (66) and MMX forms.
+  const Arith kInt2[] = {
+      {"paddb", 0xfc},   {"paddw", 0xfd},   {"paddd", 0xfe},     {"paddq", 0xd4},
+      {"psubb", 0xf8},   {"psubw", 0xf9},   {"psubd", 0xfa},     {"psubq", 0xfb},
+      {"paddsb", 0xec},  {"paddsw", 0xed},  {"paddusb", 0xdc},   {"paddusw", 0xdd},
+      {"psubsb", 0xe8},  {"psubsw", 0xe9},  {"psubusb", 0xd8},   {"psubusw", 0xd9},
+      {"pcmpeqb", 0x74}, {"pcmpeqw", 0x75}, {"pcmpeqd", 0x76},   {"pcmpgtb", 0x64},
+      {"pcmpgtw", 0x65}, {"pcmpgtd", 0x66}, {"pand", 0xdb},      {"pandn", 0xdf},
+      {"por", 0xeb},     {"pxor", 0xef},    {"punpcklbw", 0x60}, {"punpcklwd", 0x61},
+      {"punpckldq", 0x62}, {"punpckhbw", 0x68}, {"punpckhwd", 0x69}, {"punpckhdq", 0x6a}};
+  for (const Arith& a : kInt2) {
+    f.push_back({name(std::string(a.n) + " xmm"), 0x66, OP2(a.op), kXmmRm, 16, true, kInt, 0});
+    // The low unpacks read 32 bits of memory in the MMX form.
+    const bool low_unpack = a.op >= 0x60 && a.op <= 0x62;
+    f.push_back({name(std::string(a.n) + " mm"), 0, OP2(a.op), kMmRm,
+                 static_cast<uint8_t>(low_unpack ? 4 : 8), false, kInt, 0});
+  }
+  f.push_back({"punpcklqdq", 0x66, OP2(0x6c), kXmmRm, 16, true, kInt, 0});
+  f.push_back({"punpckhqdq", 0x66, OP2(0x6d), kXmmRm, 16, true, kInt, 0});
+  f.push_back({"pmovmskb xmm", 0x66, OP2(0xd7), kGprXmmReg, 0, false, kInt, 0});
+  f.push_back({"pmovmskb mm", 0, OP2(0xd7), kGprMmReg, 0, false, kInt, 0});
+  f.push_back({"movd/q mm,r/m", 0, OP2(0x6e), kMmGpr, 4, false, kInt, 0});
+  f.push_back({"movd/q r/m,mm", 0, OP2(0x7e), kRmMmGpr, 4, false, kInt, 0});
+  f.push_back({"movq mm,mm/m64", 0, OP2(0x6f), kMmRm, 8, false, kInt, 0});
+  f.push_back({"movq mm/m64,mm", 0, OP2(0x7f), kRmMm, 8, false, kInt, 0});
+  // MXCSR and the x87 control instructions on main.
+  f.push_back({"ldmxcsr", 0, {0x0f, 0xae, 0}, 2, kMemOnly, 4, false, kInt, 2});
+  f.push_back({"stmxcsr", 0, {0x0f, 0xae, 0}, 2, kMemOnly, 4, false, kInt, 3});
+  f.push_back({"fldcw", 0, {0xd9, 0, 0}, 1, kMemOnly, 2, false, kInt, 5});
+  f.push_back({"fnstcw", 0, {0xd9, 0, 0}, 1, kMemOnly, 2, false, kInt, 7});
+  f.push_back({"fnstsw m16", 0, {0xdd, 0, 0}, 1, kMemOnly, 2, false, kInt, 7});
+  f.push_back({"fnstsw ax", 0, {0xdf, 0xe0, 0}, 2, kFixed, 0, false, kInt, 0});
+  f.push_back({"fninit", 0, {0xdb, 0xe3, 0}, 2, kFixed, 0, false, kInt, 0});
+  f.push_back({"fnclex", 0, {0xdb, 0xe2, 0}, 2, kFixed, 0, false, kInt, 0});
+  f.push_back({"fwait", 0, {0x9b, 0, 0}, 1, kFixed, 0, false, kInt, 0});
+  f.push_back({"emms", 0, {0x0f, 0x77, 0}, 2, kFixed, 0, false, kInt, 0});
+  return f;
+}
+#undef OP2
+
+const std::vector<Form>& Forms() {
+  static const std::vector<Form> f = BuildForms();
+  return f;
+}
+
+// ---- operand values -------------------------------------------------------------------
+
+constexpr uint32_t kF32Special[] = {
+    0x00000000, 0x80000000, 0x7f800000, 0xff800000,  // +-0, +-inf
+    0x7fc00000, 0xffc00000, 0x7fc00001, 0xffe12345,  // QNaNs (default, payloads)
+    0x7f800001, 0x7fbfffff, 0xff812345, 0xffa00000,  // SNaNs
+    0x00000001, 0x807fffff, 0x00400000, 0x80000003,  // denormals
+    0x00800000, 0x80800000, 0x7f7fffff, 0xff7fffff,  // smallest/largest normals
+    0x3f800000, 0xbf800000, 0x3f000000, 0x3fc00000,  // 1, -1, 0.5, 1.5
+    0x40200000, 0xbfc00000, 0xbf000000, 0x40400000,  // 2.5, -1.5, -0.5, 3
+    0x4f000000, 0xcf000000, 0x4effffff, 0xcf000001,  // 2^31, -2^31 and neighbours
+    0x5f000000, 0xdf000000, 0x5effffff, 0xdf000001,  // 2^63, -2^63 and neighbours
+    0x4b800000, 0x4b800001, 0x34000000, 0x00ffffff,  // 2^24, 2^-23, 2^-125-ish
+    0x7f000000, 0x01000000, 0x0c000000, 0x72000000,  // 2^127, 2^-125, tiny/huge
+    0x3f7fffff, 0x3f800001, 0x40000000, 0x3eaaaaab,  // around 1, 2, 1/3
+};
+
+constexpr uint64_t kF64Special[] = {
+    0x0000000000000000, 0x8000000000000000, 0x7ff0000000000000, 0xfff0000000000000,
+    0x7ff8000000000000, 0xfff8000000000000, 0x7ff8000000000123, 0xfffabcdef0123456,
+    0x7ff0000000000001, 0x7ff7ffffffffffff, 0xfff0000000000abc, 0x7ff4000000000000,
+    0x0000000000000001, 0x800fffffffffffff, 0x0008000000000000, 0x8000000000000003,
+    0x0010000000000000, 0x8010000000000000, 0x7fefffffffffffff, 0xffefffffffffffff,
+    0x3ff0000000000000, 0xbff0000000000000, 0x3fe0000000000000, 0x3ff8000000000000,
+    0x4004000000000000, 0xbff8000000000000, 0xbfe0000000000000, 0x4008000000000000,
+    0x41e0000000000000, 0xc1e0000000000000, 0x41dfffffffc00000, 0x41dfffffffe00000,
+    0xc1e0000000100000, 0xc1e0000000200000, 0x41dfffffffffffff, 0xc1e00000001fffff,
+    0x43e0000000000000, 0xc3e0000000000000, 0x43dfffffffffffff, 0xc3e0000000000001,
+    0x47efffffe0000000, 0x47efffffe0000001, 0x47effffff0000000, 0x47f0000000000000,
+    0x3810000000000000, 0x380fffffffffffff, 0x36a0000000000000, 0x3690000000000000,
+    0x3698000000000000, 0x36a8000000000000, 0x3ff0000000000001, 0x3fefffffffffffff,
+    0x7fe0000000000000, 0x0020000000000000, 0x3fd5555555555555, 0x4340000000000001,
+};
+
+}  // namespace
+
+uint32_t F32Operand(Rng& rng) {
+  const unsigned k = static_cast<unsigned>(rng.Below(10));
+  if (k < 5) return kF32Special[rng.Below(sizeof kF32Special / sizeof kF32Special[0])];
+  const uint32_t sign = static_cast<uint32_t>(rng.Below(2)) << 31;
+  const uint32_t mant = static_cast<uint32_t>(rng.Next()) & 0x7fffff;
+  if (k < 7) {
+    static const uint32_t kExp[] = {0, 1, 2, 24, 100, 126, 127, 128, 150, 190, 253, 254, 255};
+    return sign | kExp[rng.Below(sizeof kExp / sizeof kExp[0])] << 23 | mant;
+  }
+  if (k < 9) return sign | static_cast<uint32_t>(rng.Below(40) + 107) << 23 | mant;  // ~[2^-20, 2^20)
+  return static_cast<uint32_t>(rng.Next());
+}
+
+uint64_t F64Operand(Rng& rng) {
+  const unsigned k = static_cast<unsigned>(rng.Below(10));
+  if (k < 5) return kF64Special[rng.Below(sizeof kF64Special / sizeof kF64Special[0])];
+  const uint64_t sign = rng.Below(2) << 63;
+  const uint64_t mant = rng.Next() & 0xfffffffffffffull;
+  if (k < 7) {
+    static const uint64_t kExp[] = {0, 1, 2, 0x36a, 0x380, 0x381, 0x3fe, 0x3ff, 0x400,
+                                    0x41e, 0x43e, 0x47e, 0x47f, 0x7fd, 0x7fe, 0x7ff};
+    return sign | kExp[rng.Below(sizeof kExp / sizeof kExp[0])] << 52 | mant;
+  }
+  if (k < 9) return sign | (rng.Below(60) + 0x3e0) << 52 | mant;
+  return rng.Next();
+}
+
+namespace {
+
+uint64_t IntOperand(Rng& rng) {
+  switch (rng.Below(4)) {
+    case 0: return EdgeValue(rng, 8);
+    case 1: {  // lanes of edge values of one width
+      const unsigned w = 1u << rng.Below(4);
+      uint64_t v = 0;
+      for (unsigned i = 0; i < 8; i += w) v |= (EdgeValue(rng, w) & (w == 8 ? ~0ull : (1ull << (8 * w)) - 1)) << (8 * i);
+      return v;
+    }
+    case 2: return static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(EdgeValue(rng, 4))));
+    default: return rng.Next();
+  }
+}
+
+// 8 bytes of the domain (two lanes for 32-bit floats).
+uint64_t Qword(Rng& rng, Dom d) {
+  switch (d) {
+    case kF32: return F32Operand(rng) | uint64_t{F32Operand(rng)} << 32;
+    case kF64: return F64Operand(rng);
+    case kInt: return IntOperand(rng);
+    default: return rng.Next();
+  }
+}
+
+Dom Near(Rng& rng, Dom d) {
+  // Mostly the form's domain; sometimes another, so conversions and moves see everything.
+  if (rng.Chance(75)) return d == kBits ? static_cast<Dom>(rng.Below(4)) : d;
+  return static_cast<Dom>(rng.Below(4));
+}
+
+void Put(std::vector<uint8_t>& d, size_t off, const void* p, size_t n) {
+  std::memcpy(&d[off], p, n);
+}
+
+const int kGprChoices[] = {0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};  // no RSP, no R15
+
+struct Emitter {
+  Rng& rng;
+  DiffCase* c;
+  std::vector<uint8_t>& code;
+
+  // [r15 + disp32] or a register in rm (rm_reg >= 0).
+  void Insn(const Form& f, bool w, int reg, int rm_reg, uint32_t disp, int imm) {
+    if (f.pfx) code.push_back(f.pfx);
+    const uint8_t rex = static_cast<uint8_t>(0x40 | (w ? 8 : 0) | (reg >= 8 ? 4 : 0) |
+                                             (rm_reg < 0 || rm_reg >= 8 ? 1 : 0));
+    if (rex != 0x40) code.push_back(rex);
+    for (unsigned i = 0; i < f.nop; ++i) code.push_back(f.op[i]);
+    if (rm_reg < 0) {
+      code.push_back(static_cast<uint8_t>(0x80 | (reg & 7) << 3 | 7));
+      for (int i = 0; i < 4; ++i) code.push_back(static_cast<uint8_t>(disp >> (8 * i)));
+    } else {
+      code.push_back(static_cast<uint8_t>(0xc0 | (reg & 7) << 3 | (rm_reg & 7)));
+    }
+    if (imm >= 0) code.push_back(static_cast<uint8_t>(imm));
+  }
+
+  // A memory operand of n bytes in the operand area, filled with a value of domain d.
+  uint32_t MemOperand(unsigned n, bool aligned, Dom d) {
+    uint32_t off;
+    if (n == 16 && aligned && !rng.Chance(4)) {
+      off = static_cast<uint32_t>(rng.Below(kFpOperandArea / 16)) * 16;
+    } else if (rng.Chance(70) && n > 0) {
+      off = static_cast<uint32_t>(rng.Below(kFpOperandArea / n)) * n;
+    } else {
+      off = static_cast<uint32_t>(rng.Below(kFpOperandArea - 16));
+    }
+    for (unsigned i = 0; i < n; i += 8) {
+      const uint64_t q = Qword(rng, Near(rng, d));
+      Put(c->data, off + i, &q, n - i < 8 ? n - i : 8);
+    }
+    return off;
+  }
+};
+
+}  // namespace
+
+unsigned FpFormCount() { return static_cast<unsigned>(Forms().size()); }
+const char* FpFormName(unsigned index) {
+  return index < Forms().size() ? Forms()[index].name : "?";
+}
+
+void GenerateFp(Rng& rng, DiffCase* c, unsigned* first_form) {
+  *c = DiffCase{};
+  c->mode = FlatMode::kLong64;
+  c->data.resize(kDataSize);
+  c->stack.resize(kStackSize);
+  for (auto& b : c->stack) b = static_cast<uint8_t>(rng.Next());
+  for (auto& b : c->data) b = static_cast<uint8_t>(rng.Next());
+  for (unsigned off = 0; off < kFpOperandArea; off += 8) {
+    const uint64_t q = Qword(rng, static_cast<Dom>(rng.Below(4)));
+    Put(c->data, off, &q, 8);
+  }
+  for (int i = 0; i < 16; ++i) c->gpr[i] = IntOperand(rng);
+  c->gpr[kRsp] = kStackTop;
+  c->gpr[15] = kDataBase;
+  c->rflags = 2 | (rng.Next() & 0x8d5);
+  c->fx_in = kFxIn;
+  c->fx_out = kFxOut;
+
+  const std::vector<Form>& forms = Forms();
+  const unsigned items = 1 + static_cast<unsigned>(rng.Below(3));
+  std::vector<unsigned> chosen;
+  Dom dom = kBits;
+  for (unsigned i = 0; i < items; ++i) {
+    chosen.push_back(static_cast<unsigned>(rng.Below(forms.size())));
+    if (i == 0) dom = forms[chosen[0]].dom;
+  }
+  if (first_form) *first_form = chosen[0];
+
+  // The FXRSTOR image.
+  std::vector<uint8_t>& d = c->data;
+  uint8_t* img = &d[kFxIn];
+  std::memset(img, 0, 416);
+  uint16_t fcw = 0x037f;
+  if (rng.Chance(30)) fcw = static_cast<uint16_t>((rng.Next() & 0x0f3f) | 0x0040);
+  if (rng.Chance(3)) fcw = static_cast<uint16_t>(rng.Next());
+  uint16_t fsw = static_cast<uint16_t>((rng.Below(8) << 11) | (rng.Next() & 0x4700));
+  if (rng.Chance(40)) fsw = static_cast<uint16_t>(fsw | (rng.Next() & 0x7f));  // flags and SF
+  if ((fsw & 0x3f & ~fcw) != 0) fsw |= 0x8080;  // ES and B: an unmasked exception is pending
+  if (rng.Chance(3)) fsw = static_cast<uint16_t>(rng.Next());  // inconsistent: as FXRSTOR allows
+  const uint8_t ftw = static_cast<uint8_t>(rng.Chance(30) ? 0 : rng.Next());
+  uint32_t mxcsr = 0x1f80 | static_cast<uint32_t>(rng.Below(4)) << 13;
+  if (rng.Chance(30)) mxcsr |= static_cast<uint32_t>(rng.Next() & 0x3f);  // sticky flags
+  if (rng.Chance(20)) mxcsr |= static_cast<uint32_t>(rng.Next() & 0x8040);  // FTZ, DAZ
+  if (rng.Chance(15)) mxcsr &= ~static_cast<uint32_t>(rng.Next() & 0x1f80);  // unmask some
+  bool daz_ftz = (mxcsr & 0x8040) != 0;
+  std::memcpy(img + 0, &fcw, 2);
+  std::memcpy(img + 2, &fsw, 2);
+  img[4] = ftw;
+  std::memcpy(img + 24, &mxcsr, 4);
+  const uint32_t mxcsr_mask = static_cast<uint32_t>(rng.Next());
+  std::memcpy(img + 28, &mxcsr_mask, 4);
+  for (int i = 0; i < 8; ++i) {
+    const uint64_t mant = IntOperand(rng);
+    const uint16_t se = rng.Chance(50) ? 0xffff : static_cast<uint16_t>(rng.Next());
+    std::memcpy(img + 32 + 16 * i, &mant, 8);
+    std::memcpy(img + 40 + 16 * i, &se, 2);
+  }
+  for (int i = 0; i < 16; ++i) {
+    const Dom rd = Near(rng, dom);
+    const uint64_t lo = Qword(rng, rd), hi = Qword(rng, rd);
+    std::memcpy(img + 160 + 16 * i, &lo, 8);
+    std::memcpy(img + 168 + 16 * i, &hi, 8);
+  }
+
+  std::vector<uint8_t>& code = c->code;
+  // fxrstor64 [r15 + kFxIn]
+  for (uint8_t b : {0x49, 0x0f, 0xae, 0x8f}) code.push_back(b);
+  for (int i = 0; i < 4; ++i) code.push_back(static_cast<uint8_t>(kFxIn >> (8 * i)));
+  Emitter e{rng, c, code};
+  std::string origin = "fp:";
+  int last_xmm = -1, last_mm = -1;
+  for (unsigned i = 0; i < items; ++i) {
+    const Form& f = forms[chosen[i]];
+    if (i) origin += "+";
+    origin += f.name;
+    // Chains: the next instruction often reads the previous one's destination.
+    const int xd = last_xmm >= 0 && rng.Chance(50) ? last_xmm : static_cast<int>(rng.Below(16));
+    const int xs = rng.Chance(15) ? xd : static_cast<int>(rng.Below(16));
+    const int md = last_mm >= 0 && rng.Chance(50) ? last_mm : static_cast<int>(rng.Below(8));
+    const int ms = rng.Chance(15) ? md : static_cast<int>(rng.Below(8));
+    const int g = kGprChoices[rng.Below(sizeof kGprChoices / sizeof kGprChoices[0])];
+    const bool mem = rng.Chance(35);
+    const bool w = rng.Chance(50);
+    const unsigned gsize = w ? 8 : 4;
+    int imm = -1;
+    if (f.kind == kXmmRmImm) {
+      imm = static_cast<int>(rng.Chance(70) && f.op[1] == 0xc2 ? rng.Below(8) : rng.Below(256));
+    }
+    switch (f.kind) {
+      case kXmmRm:
+      case kXmmRmImm:
+        if (mem) e.Insn(f, false, xd, -1, e.MemOperand(f.msize, f.aligned, f.dom), imm);
+        else e.Insn(f, false, xd, xs, 0, imm);
+        last_xmm = xd;
+        break;
+      case kXmmGpr:
+        if (mem) e.Insn(f, w, xd, -1, e.MemOperand(gsize, false, kInt), -1);
+        else e.Insn(f, w, xd, g, 0, -1);
+        last_xmm = xd;
+        break;
+      case kGprXmm:
+        if (mem) e.Insn(f, w, g, -1, e.MemOperand(f.msize, false, f.dom), -1);
+        else e.Insn(f, w, g, xs, 0, -1);
+        break;
+      case kGprXmmReg: e.Insn(f, false, g, xs, 0, -1); break;
+      case kRmXmm:
+        if (mem) e.Insn(f, false, xs, -1, e.MemOperand(f.msize, f.aligned, kBits), -1);
+        else e.Insn(f, false, xs, xd, 0, -1);
+        last_xmm = mem ? last_xmm : xd;
+        break;
+      case kRmXmmGpr:
+        if (mem) e.Insn(f, w, xs, -1, e.MemOperand(gsize, false, kBits), -1);
+        else e.Insn(f, w, xs, g, 0, -1);
+        break;
+      case kMmRm:
+        if (mem) e.Insn(f, false, md, -1, e.MemOperand(f.msize, false, kInt), -1);
+        else e.Insn(f, false, md, ms, 0, -1);
+        last_mm = md;
+        break;
+      case kMmGpr:
+        if (mem) e.Insn(f, w, md, -1, e.MemOperand(gsize, false, kInt), -1);
+        else e.Insn(f, w, md, g, 0, -1);
+        last_mm = md;
+        break;
+      case kRmMm:
+        if (mem) e.Insn(f, false, ms, -1, e.MemOperand(8, false, kBits), -1);
+        else e.Insn(f, false, ms, md, 0, -1);
+        last_mm = mem ? last_mm : md;
+        break;
+      case kRmMmGpr:
+        if (mem) e.Insn(f, w, ms, -1, e.MemOperand(gsize, false, kBits), -1);
+        else e.Insn(f, w, ms, g, 0, -1);
+        break;
+      case kGprMmReg: e.Insn(f, false, g, ms, 0, -1); break;
+      case kMemOnly: {
+        const uint32_t off = e.MemOperand(f.msize, false, kInt);
+        if (f.digit == 2) {  // LDMXCSR: a valid MXCSR mostly, reserved bits (#GP) sometimes
+          uint32_t v = static_cast<uint32_t>(rng.Next() & 0xffff);
+          if (rng.Chance(60)) v = 0x1f80 | (v & 0x6000) | (rng.Chance(30) ? v & 0x803f : 0);
+          if (rng.Chance(5)) v = static_cast<uint32_t>(rng.Next());
+          if (v & 0x8040) daz_ftz = true;
+          Put(d, off, &v, 4);
+        } else if (f.digit == 5) {  // FLDCW
+          uint16_t v = static_cast<uint16_t>(rng.Next());
+          if (rng.Chance(60)) {
+            v = 0x037f;
+            if (rng.Chance(30)) v = static_cast<uint16_t>(v & ~(rng.Next() & 0x3f));  // unmask
+          }
+          Put(d, off, &v, 2);
+        }
+        e.Insn(f, false, f.digit, -1, off, -1);
+        break;
+      }
+      case kFixed:
+        for (unsigned k = 0; k < f.nop; ++k) code.push_back(f.op[k]);
+        break;
+    }
+  }
+  // fxsave64 [r15 + kFxOut]
+  for (uint8_t b : {0x49, 0x0f, 0xae, 0x87}) code.push_back(b);
+  for (int i = 0; i < 4; ++i) code.push_back(static_cast<uint8_t>(kFxOut >> (8 * i)));
+  // Marks the cases that run with DAZ or FTZ (see UnicornDeviation in cpu_diff_test.cc).
+  c->origin = origin + (daz_ftz ? " [daz/ftz]" : "");
+}
+
+}  // namespace vmrr::testing
