@@ -449,6 +449,20 @@ TEST(CpuDiffFp, Sse64) {
     }
     ++mismatches;
     if (mismatches <= 20) reports += "case " + std::to_string(index) + ": " + why;
+    if (std::getenv("VMRR_DIFF_FP_SUMMARY")) {  // one line per mismatch, for triage
+      std::string fields;
+      const std::string& d = vh.empty() ? vu : vh;
+      for (size_t p = d.find("differences:\n"); p != std::string::npos;) {
+        const size_t e = d.find('\n', p + 1);
+        if (e == std::string::npos) break;
+        const std::string line = d.substr(p + 1, e - p - 1);
+        if (line.rfind("  ", 0) == 0) fields += line.substr(2, line.find(':') - 2) + ",";
+        p = e;
+      }
+      std::printf("SUMMARY %llu %s | %s | %s\n", static_cast<unsigned long long>(index),
+                  vh.empty() ? "unicorn" : "host", c.origin.c_str(),
+                  fields.c_str());
+    }
   }
   std::printf("long64 fp: %llu cases, %llu all agree, %llu faulted in vmrr, %llu known Unicorn "
               "deviations (host agrees with vmrr), %llu skipped, %llu mismatches\n",

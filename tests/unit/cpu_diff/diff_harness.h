@@ -35,6 +35,7 @@ struct DiffCase {
   // compared field by field (FIP/FDP/FOP masked, see kFxMaskedBegin) and both are shown in
   // the report.
   int fx_in = -1, fx_out = -1;
+  uint16_t fsw_ignore = 0;  // FSW bits not compared (condition codes the SDM leaves undefined)
 };
 
 // FXSAVE bytes 6-23 (FOP, FIP, FCS/FDP, FDS) are not compared: QEMU 5 (Unicorn 2.0.1) stores

@@ -12,7 +12,7 @@
 namespace vmrr::testing {
 namespace {
 
-enum Dom : uint8_t { kF32, kF64, kInt, kBits };
+enum Dom : uint8_t { kF32, kF64, kInt, kBits, kF80, kBcd, kEnv, kSave };
 
 enum Kind : uint8_t {
   kXmmRm,      // op xmm, xmm/m
@@ -29,6 +29,7 @@ enum Kind : uint8_t {
   kGprMmReg,   // op r32, mm (PMOVMSKB)
   kMemOnly,    // op m (modrm.reg = digit)
   kFixed,      // fixed bytes, no operands
+  kX87Reg,     // op[0], op[1] + i (i = 0..7)
 };
 
 struct Form {
@@ -157,6 +158,67 @@ std::vector<Form> BuildForms() {
   f.push_back({"fnclex", 0, {0xdb, 0xe2, 0}, 2, kFixed, 0, false, kInt, 0});
   f.push_back({"fwait", 0, {0x9b, 0, 0}, 1, kFixed, 0, false, kInt, 0});
   f.push_back({"emms", 0, {0x0f, 0x77, 0}, 2, kFixed, 0, false, kInt, 0});
+  // x87 (branch x87): memory forms [r15 + disp32] with the escape and modrm.reg digit.
+  struct X87Mem { const char* n; uint8_t esc, digit, size; Dom dom; };
+  const X87Mem kX87Mem[] = {
+      {"fld m32", 0xd9, 0, 4, kF32},     {"fld m64", 0xdd, 0, 8, kF64},
+      {"fld m80", 0xdb, 5, 10, kF80},    {"fild m16", 0xdf, 0, 2, kInt},
+      {"fild m32", 0xdb, 0, 4, kInt},    {"fild m64", 0xdf, 5, 8, kInt},
+      {"fbld", 0xdf, 4, 10, kBcd},       {"fst m32", 0xd9, 2, 4, kF80},
+      {"fstp m32", 0xd9, 3, 4, kF80},    {"fst m64", 0xdd, 2, 8, kF80},
+      {"fstp m64", 0xdd, 3, 8, kF80},    {"fstp m80", 0xdb, 7, 10, kF80},
+      {"fist m16", 0xdf, 2, 2, kF80},    {"fistp m16", 0xdf, 3, 2, kF80},
+      {"fist m32", 0xdb, 2, 4, kF80},    {"fistp m32", 0xdb, 3, 4, kF80},
+      {"fistp m64", 0xdf, 7, 8, kF80},   {"fisttp m16", 0xdf, 1, 2, kF80},
+      {"fisttp m32", 0xdb, 1, 4, kF80},  {"fisttp m64", 0xdd, 1, 8, kF80},
+      {"fbstp", 0xdf, 6, 10, kF80},      {"fldenv", 0xd9, 4, 28, kEnv},
+      {"frstor", 0xdd, 4, 108, kSave},
+  };
+  for (const X87Mem& m : kX87Mem) {
+    f.push_back({m.n, 0, {m.esc, 0, 0}, 1, kMemOnly, m.size, false, m.dom, m.digit});
+  }
+  static const char* const kArithNames[8] = {"fadd", "fmul", "fcom", "fcomp",
+                                             "fsub", "fsubr", "fdiv", "fdivr"};
+  static const char* const kIntNames[8] = {"fiadd", "fimul", "ficom", "ficomp",
+                                           "fisub", "fisubr", "fidiv", "fidivr"};
+  for (uint8_t dg = 0; dg < 8; ++dg) {
+    f.push_back({name(std::string(kArithNames[dg]) + " m32"), 0, {0xd8, 0, 0}, 1, kMemOnly, 4, false, kF32, dg});
+    f.push_back({name(std::string(kArithNames[dg]) + " m64"), 0, {0xdc, 0, 0}, 1, kMemOnly, 8, false, kF64, dg});
+    f.push_back({name(std::string(kIntNames[dg]) + " m32"), 0, {0xda, 0, 0}, 1, kMemOnly, 4, false, kInt, dg});
+    f.push_back({name(std::string(kIntNames[dg]) + " m16"), 0, {0xde, 0, 0}, 1, kMemOnly, 2, false, kInt, dg});
+    f.push_back({name(std::string(kArithNames[dg]) + " st0,sti"), 0, {0xd8, static_cast<uint8_t>(0xc0 + 8 * dg), 0}, 2, kX87Reg, 0, false, kF80, 0});
+  }
+  struct X87R { const char* n; uint8_t esc, base; };
+  const X87R kX87Regs[] = {
+      {"fld sti", 0xd9, 0xc0},     {"fxch", 0xd9, 0xc8},        {"fst sti", 0xdd, 0xd0},
+      {"fstp sti", 0xdd, 0xd8},    {"ffree", 0xdd, 0xc0},       {"fucom", 0xdd, 0xe0},
+      {"fucomp", 0xdd, 0xe8},      {"fadd sti,st0", 0xdc, 0xc0}, {"fmul sti,st0", 0xdc, 0xc8},
+      {"fsubr sti,st0", 0xdc, 0xe0}, {"fsub sti,st0", 0xdc, 0xe8}, {"fdivr sti,st0", 0xdc, 0xf0},
+      {"fdiv sti,st0", 0xdc, 0xf8}, {"faddp", 0xde, 0xc0},      {"fmulp", 0xde, 0xc8},
+      {"fsubrp", 0xde, 0xe0},      {"fsubp", 0xde, 0xe8},       {"fdivrp", 0xde, 0xf0},
+      {"fdivp", 0xde, 0xf8},       {"fcmovb", 0xda, 0xc0},      {"fcmove", 0xda, 0xc8},
+      {"fcmovbe", 0xda, 0xd0},     {"fcmovu", 0xda, 0xd8},      {"fcmovnb", 0xdb, 0xc0},
+      {"fcmovne", 0xdb, 0xc8},     {"fcmovnbe", 0xdb, 0xd0},    {"fcmovnu", 0xdb, 0xd8},
+      {"fucomi", 0xdb, 0xe8},      {"fcomi", 0xdb, 0xf0},       {"fucomip", 0xdf, 0xe8},
+      {"fcomip", 0xdf, 0xf0},
+  };
+  for (const X87R& r : kX87Regs) f.push_back({r.n, 0, {r.esc, r.base, 0}, 2, kX87Reg, 0, false, kF80, 0});
+  struct X87F { const char* n; uint8_t a, b; };
+  // Not generated: the transcendentals (FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X,
+  // FYL2XP1: #UD on branch x87, MPFR on branch x87math; the hardware's results are not the
+  // correctly rounded ones vmrr will give, so neither Unicorn nor the host is their oracle),
+  // FNSTENV/FNSAVE (they store FIP/FDP, host addresses on the host).
+  const X87F kX87Fixed[] = {
+      {"fchs", 0xd9, 0xe0},   {"fabs", 0xd9, 0xe1},    {"ftst", 0xd9, 0xe4},
+      {"fxam", 0xd9, 0xe5},   {"fld1", 0xd9, 0xe8},    {"fldl2t", 0xd9, 0xe9},
+      {"fldl2e", 0xd9, 0xea}, {"fldpi", 0xd9, 0xeb},   {"fldlg2", 0xd9, 0xec},
+      {"fldln2", 0xd9, 0xed}, {"fldz", 0xd9, 0xee},    {"fxtract", 0xd9, 0xf4},
+      {"fprem1", 0xd9, 0xf5}, {"fdecstp", 0xd9, 0xf6}, {"fincstp", 0xd9, 0xf7},
+      {"fprem", 0xd9, 0xf8},  {"fsqrt", 0xd9, 0xfa},   {"frndint", 0xd9, 0xfc},
+      {"fscale", 0xd9, 0xfd}, {"fnop", 0xd9, 0xd0},    {"fucompp", 0xda, 0xe9},
+      {"fcompp", 0xde, 0xd9},
+  };
+  for (const X87F& x : kX87Fixed) f.push_back({x.n, 0, {x.a, x.b, 0}, 2, kFixed, 0, false, kF80, 0});
   return f;
 }
 #undef OP2
@@ -231,6 +293,52 @@ uint64_t F64Operand(Rng& rng) {
 
 namespace {
 
+struct F80 {
+  uint64_t mant;
+  uint16_t se;
+};
+
+// Special extended-precision values, including the encodings the 387 and later no longer
+// support (pseudo-NaN, pseudo-infinity, unnormal: invalid operands) and pseudo-denormals.
+F80 F80Operand(Rng& rng) {
+  static const F80 kSpecial[] = {
+      {0, 0},                              {0, 0x8000},                          // +-0
+      {0x8000000000000000ull, 0x7fff},     {0x8000000000000000ull, 0xffff},      // +-inf
+      {0xc000000000000000ull, 0xffff},     {0xc000000000000001ull, 0x7fff},      // QNaNs
+      {0x8000000000000001ull, 0x7fff},     {0xbfffffffffffffffull, 0xffff},      // SNaNs
+      {0x0000000000000001ull, 0},          {0x7fffffffffffffffull, 0x8000},      // denormals
+      {0x8000000000000000ull, 0},          {0xffffffffffffffffull, 0x8000},      // pseudo-denormals
+      {0x8000000000000000ull, 1},          {0xffffffffffffffffull, 0x7ffe},      // min/max normal
+      {0x4000000000000000ull, 0x3fff},     {0x0000000000000000ull, 0x7fff},      // unnormal, pseudo-inf
+      {0x4000000000000000ull, 0x7fff},     {0x0000000000000001ull, 0x4000},      // pseudo-NaN, unnormal
+      {0x8000000000000000ull, 0x3fff},     {0x8000000000000000ull, 0xbfff},      // +-1
+      {0xc000000000000000ull, 0x3fff},     {0xa000000000000000ull, 0x4000},      // 1.5, 2.5
+      {0x8000000000000000ull, 0x401e},     {0x8000000000000000ull, 0xc01e},      // +-2^31
+      {0xffffffffffffffffull, 0x401d},     {0x8000000000000000ull, 0x403e},      // ~2^31, 2^63
+      {0x8000000000000000ull, 0xc03e},     {0xffffffffffffffffull, 0x403d},      // -2^63, ~2^63
+      {0x8000000000000000ull, 0x400e},     {0xffff000000000000ull, 0x400d},      // 2^15, ~2^15
+      {0xde0b6b3a763fffffull, 0x4037},     {0xde0b6b3a76400000ull, 0x4037},      // ~10^18
+      {0xc90fdaa22168c235ull, 0x4000},     {0xc90fdaa22168c235ull, 0x403e},      // pi, pi*2^62
+      {0x8000000000000000ull, 0x43ff},     {0x8000000000000000ull, 0x3c01},      // huge/tiny for scale
+  };
+  const unsigned k = static_cast<unsigned>(rng.Below(10));
+  if (k < 4) return kSpecial[rng.Below(sizeof kSpecial / sizeof kSpecial[0])];
+  const uint16_t sign = static_cast<uint16_t>(rng.Below(2) << 15);
+  const uint64_t mant = rng.Next() | 0x8000000000000000ull;
+  if (k < 6) {
+    static const uint16_t kExp[] = {1, 2, 0x3f80, 0x3c00, 0x3ffe, 0x3fff, 0x4000, 0x401e,
+                                    0x403e, 0x407f, 0x43fe, 0x7ffd, 0x7ffe};
+    return {mant, static_cast<uint16_t>(sign | kExp[rng.Below(sizeof kExp / sizeof kExp[0])])};
+  }
+  if (k < 8) return {mant, static_cast<uint16_t>(sign | (0x3fff - 30 + rng.Below(70)))};
+  if (k < 9) {  // exactly representable small integers and halves: FRNDINT, FIST ties
+    const uint64_t v = rng.Below(1 << 12) + 1;
+    const int lz = __builtin_clzll(v);
+    return {v << lz, static_cast<uint16_t>(sign | (0x3fff + 62 - lz))};
+  }
+  return {rng.Next(), static_cast<uint16_t>(rng.Next())};
+}
+
 uint64_t IntOperand(Rng& rng) {
   switch (rng.Below(4)) {
     case 0: return EdgeValue(rng, 8);
@@ -290,6 +398,24 @@ struct Emitter {
 
   // A memory operand of n bytes in the operand area, filled with a value of domain d.
   uint32_t MemOperand(unsigned n, bool aligned, Dom d) {
+    if (n > 16) {  // FLDENV/FRSTOR images
+      const uint32_t off = static_cast<uint32_t>(rng.Below((kFpOperandArea - n) / 4)) * 4;
+      uint16_t fcw = 0x037f;
+      if (rng.Chance(40)) fcw = static_cast<uint16_t>(rng.Next());
+      const uint16_t fsw = static_cast<uint16_t>(rng.Next());
+      uint16_t ftw = static_cast<uint16_t>(rng.Next());
+      if (rng.Chance(30)) ftw = 0;       // all valid
+      if (rng.Chance(20)) ftw = 0xffff;  // all empty
+      Put(c->data, off, &fcw, 2);
+      Put(c->data, off + 4, &fsw, 2);
+      Put(c->data, off + 8, &ftw, 2);
+      for (unsigned i = 0; d == kSave && i < 8; ++i) {
+        const F80 v = F80Operand(rng);
+        Put(c->data, off + 28 + 10 * i, &v.mant, 8);
+        Put(c->data, off + 36 + 10 * i, &v.se, 2);
+      }
+      return off;
+    }
     uint32_t off;
     if (n == 16 && aligned && !rng.Chance(4)) {
       off = static_cast<uint32_t>(rng.Below(kFpOperandArea / 16)) * 16;
@@ -298,6 +424,24 @@ struct Emitter {
     } else {
       off = static_cast<uint32_t>(rng.Below(kFpOperandArea - 16));
     }
+    if (d == kF80 && n == 10) {
+      const F80 v = F80Operand(rng);
+      Put(c->data, off, &v.mant, 8);
+      Put(c->data, off + 8, &v.se, 2);
+      return off;
+    }
+    if (d == kBcd) {  // 18 BCD digits and a sign byte; sometimes invalid digits
+      uint8_t b[10];
+      for (int i = 0; i < 9; ++i) {
+        b[i] = static_cast<uint8_t>(rng.Below(10) | rng.Below(10) << 4);
+        if (rng.Chance(3)) b[i] = static_cast<uint8_t>(rng.Next());
+      }
+      if (rng.Chance(30)) std::memset(b + rng.Below(9), 0, 1);
+      b[9] = static_cast<uint8_t>(rng.Chance(50) ? 0x80 : 0);
+      if (rng.Chance(5)) b[9] = static_cast<uint8_t>(rng.Next());
+      Put(c->data, off, b, 10);
+      return off;
+    }
     for (unsigned i = 0; i < n; i += 8) {
       const uint64_t q = Qword(rng, Near(rng, d));
       Put(c->data, off + i, &q, n - i < 8 ? n - i : 8);
@@ -305,6 +449,25 @@ struct Emitter {
     return off;
   }
 };
+
+// FSW condition codes an x87 form leaves undefined (SDM Vol. 2, "FPU Flags Affected" of
+// each instruction): C0 C2 C3 for loads, stores, arithmetic, FXCH, FCMOVcc, FINCSTP/FDECSTP;
+// all four for FFREE and FNOP. Plus C1 of FCOMI/FUCOMI(P): the SDM says "set to 0" but a
+// Xeon leaves it unchanged when there is no stack underflow (vmrr follows the SDM).
+uint16_t UndefinedCc(const Form& f) {
+  const bool x87 = f.pfx == 0 && f.op[0] >= 0xd8 && f.op[0] <= 0xdf;
+  if (!x87) return 0;
+  const std::string n = f.name;
+  auto starts = [&](const char* p) { return n.rfind(p, 0) == 0; };
+  if (starts("ffree") || starts("fnop")) return 0x4700;
+  if (starts("fcomi") || starts("fucomi")) return 0x0200;
+  if (starts("fcom") || starts("fucom") || starts("ficom") || starts("ftst") || starts("fxam") ||
+      starts("fprem") || starts("fldenv") || starts("frstor") || starts("fn") ||
+      starts("fldcw") || starts("fwait")) {
+    return 0;
+  }
+  return 0x4500;
+}
 
 }  // namespace
 
@@ -364,9 +527,32 @@ void GenerateFp(Rng& rng, DiffCase* c, unsigned* first_form) {
   std::memcpy(img + 24, &mxcsr, 4);
   const uint32_t mxcsr_mask = static_cast<uint32_t>(rng.Next());
   std::memcpy(img + 28, &mxcsr_mask, 4);
+  bool x87 = false;
+  for (unsigned k : chosen) {
+    const Dom fd = forms[k].dom;
+    if (fd == kF80 || fd == kBcd || fd == kEnv || fd == kSave ||
+        (forms[k].pfx == 0 && forms[k].op[0] >= 0xd8 && forms[k].op[0] <= 0xdf)) {
+      x87 = true;
+    }
+  }
+  if (x87) {
+    // Mostly every register valid, sometimes a random tag set (stack overflow/underflow);
+    // exceptions mostly masked; random precision and rounding control.
+    img[4] = rng.Chance(60) ? 0xff : static_cast<uint8_t>(rng.Next());
+    if (rng.Chance(70)) {
+      fcw = static_cast<uint16_t>(0x007f | (rng.Next() & 0x0f00));
+      if (rng.Chance(15)) fcw = static_cast<uint16_t>(fcw & ~(rng.Next() & 0x3f));
+      std::memcpy(img, &fcw, 2);
+    }
+  }
   for (int i = 0; i < 8; ++i) {
-    const uint64_t mant = IntOperand(rng);
-    const uint16_t se = rng.Chance(50) ? 0xffff : static_cast<uint16_t>(rng.Next());
+    uint64_t mant = IntOperand(rng);
+    uint16_t se = rng.Chance(50) ? 0xffff : static_cast<uint16_t>(rng.Next());
+    if (x87 && rng.Chance(90)) {
+      const F80 v = F80Operand(rng);
+      mant = v.mant;
+      se = v.se;
+    }
     std::memcpy(img + 32 + 16 * i, &mant, 8);
     std::memcpy(img + 40 + 16 * i, &se, 2);
   }
@@ -388,6 +574,7 @@ void GenerateFp(Rng& rng, DiffCase* c, unsigned* first_form) {
     const Form& f = forms[chosen[i]];
     if (i) origin += "+";
     origin += f.name;
+    c->fsw_ignore = static_cast<uint16_t>(c->fsw_ignore | UndefinedCc(f));
     // Chains: the next instruction often reads the previous one's destination.
     const int xd = last_xmm >= 0 && rng.Chance(50) ? last_xmm : static_cast<int>(rng.Below(16));
     const int xs = rng.Chance(15) ? xd : static_cast<int>(rng.Below(16));
@@ -448,7 +635,7 @@ void GenerateFp(Rng& rng, DiffCase* c, unsigned* first_form) {
         break;
       case kGprMmReg: e.Insn(f, false, g, ms, 0, -1); break;
       case kMemOnly: {
-        const uint32_t off = e.MemOperand(f.msize, false, kInt);
+        const uint32_t off = e.MemOperand(f.msize, false, f.dom);
         if (f.digit == 2) {  // LDMXCSR: a valid MXCSR mostly, reserved bits (#GP) sometimes
           uint32_t v = static_cast<uint32_t>(rng.Next() & 0xffff);
           if (rng.Chance(60)) v = 0x1f80 | (v & 0x6000) | (rng.Chance(30) ? v & 0x803f : 0);
@@ -468,6 +655,10 @@ void GenerateFp(Rng& rng, DiffCase* c, unsigned* first_form) {
       }
       case kFixed:
         for (unsigned k = 0; k < f.nop; ++k) code.push_back(f.op[k]);
+        break;
+      case kX87Reg:
+        code.push_back(f.op[0]);
+        code.push_back(static_cast<uint8_t>(f.op[1] + rng.Below(8)));
         break;
     }
   }
