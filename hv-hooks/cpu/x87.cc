@@ -695,6 +695,8 @@ void DoPrem(CpuState& s, bool ieee) {
       // Incomplete: C2 = 1, C0 = C1 = C3 = 0 (as a Xeon gives them; found by the
       // differential test).
       sw = static_cast<uint16_t>((sw & 0x3f) | kC2);
+      // The host saw the scaled (normal) ST(1): a denormal operand still signals DE.
+      if (ka == kDenormal || kb == kDenormal) sw |= kDe;
     } else {
       sw = ieee ? HostFprem1(a, b, cw, &r) : HostFprem(a, b, cw, &r);
     }
