@@ -624,6 +624,7 @@ void DoFbstp(CpuCore& c, const Op& op) {
     }
     if (sw & ~s.fcw & kIe) {
       Flag(s, kIe);
+      SetC1(s, false);  // as a Xeon does (found by the differential test)
       return;
     }
   }
@@ -661,10 +662,8 @@ void DoPrem(CpuState& s, bool ieee) {
   if (Empty(s, 0) || Empty(s, 1)) {
     // C2 = 0 as for any completed FPREM (a Xeon clears it; a guest's "fprem; fnstsw; sahf;
     // jp again" loop must end).
-    if (StackUnderflow(s)) {
-      SetSt(s, 0, kIndefinite);
-      s.fsw = static_cast<uint16_t>(s.fsw & ~kC2);
-    }
+    if (StackUnderflow(s)) SetSt(s, 0, kIndefinite);
+    s.fsw = static_cast<uint16_t>(s.fsw & ~kC2);
     return;
   }
   const X87Reg a = St(s, 0), b = St(s, 1);
@@ -691,7 +690,9 @@ void DoPrem(CpuState& s, bool ieee) {
       // a normal exponent, ST(1) being a tiny denormal, the host's own partial step is used:
       // the one host-dependent case, see FPU_NOTES.md.)
       const X87Reg bs{b.mant << lz, static_cast<uint16_t>((b.sign_exp & 0x8000) | eb)};
-      sw = ieee ? HostFprem1(a, bs, cw, &r) : HostFprem(a, bs, cw, &r);
+      // The partial step truncates the quotient for FPREM1 too, as a Xeon does (found by
+      // the differential test: same N, the result is FPREM's).
+      sw = HostFprem(a, bs, cw, &r);
       // Incomplete: C2 = 1, C0 = C1 = C3 = 0 (as a Xeon gives them; found by the
       // differential test).
       sw = static_cast<uint16_t>((sw & 0x3f) | kC2);
@@ -704,6 +705,7 @@ void DoPrem(CpuState& s, bool ieee) {
   const uint16_t ex = sw & 0x3f;
   if (ex & ~s.fcw & kPre) {
     Flag(s, ex & kPre);
+    s.fsw = static_cast<uint16_t>(s.fsw & ~(kC1 | kC2));  // as a Xeon does (see below)
     return;
   }
   const bool nan_result = (r.sign_exp & 0x7fff) == 0x7fff && (r.mant << 1) != 0;
@@ -1145,7 +1147,9 @@ void MemoryForm(CpuCore& c, const Op& op, unsigned esc, unsigned reg) {
           X87Reg r;
           const uint16_t ex = HostFromF32(v, &r);
           if (!CanPush(s)) return;
-          if (ex & ~s.fcw & kPre) return Flag(s, ex);
+          // An unmasked #IA (SNaN) loads nothing; an unmasked #D still loads the value (a Xeon
+          // does, found by the differential test; the conversion is exact).
+          if (ex & ~s.fcw & kIe) return Flag(s, ex);
           PushValue(s, r);
           SetC1(s, false);
           return Flag(s, ex);
@@ -1192,7 +1196,9 @@ void MemoryForm(CpuCore& c, const Op& op, unsigned esc, unsigned reg) {
           X87Reg r;
           const uint16_t ex = HostFromF64(v, &r);
           if (!CanPush(s)) return;
-          if (ex & ~s.fcw & kPre) return Flag(s, ex);
+          // An unmasked #IA (SNaN) loads nothing; an unmasked #D still loads the value (a Xeon
+          // does, found by the differential test; the conversion is exact).
+          if (ex & ~s.fcw & kIe) return Flag(s, ex);
           PushValue(s, r);
           SetC1(s, false);
           return Flag(s, ex);
