@@ -1,6 +1,7 @@
 // The x87 instruction set (issue 11, FPU_NOTES.md "Branch x87"): the register stack (TOP,
 // abridged tags, overflow/underflow), loads and stores in every format (real 32/64/80, integer
-// 16/32/64, packed BCD, constants), arithmetic, compares and classification, the environment
+// 16/32/64, packed BCD, constants), arithmetic, compares and classification, the stack and
+// flag side of the transcendentals (their values come from x87_math.cc), the environment
 // instructions (FNSTENV/FLDENV/FNSAVE/FRSTOR in their 16/32-bit, real/protected layouts), and
 // the instruction/data pointers and opcode. The control instructions FNINIT, FNCLEX, FLDCW,
 // FNSTCW, FNSTSW, FWAIT and FXSAVE/FXRSTOR are in fpu.cc.
@@ -25,6 +26,7 @@
 #include <cstring>
 
 #include "hv-hooks/cpu/core.h"
+#include "hv-hooks/cpu/x87_math.h"
 
 namespace vmrr {
 namespace {
@@ -120,9 +122,13 @@ bool Negative(const X87Reg& r) { return r.sign_exp >> 15; }
 
 // ---- the host x87 --------------------------------------------------------------------------
 
-// The host control word: the guest's PC and RC, reserved bit 6, the given masks.
+// The host control word: the guest's PC and RC, reserved bit 6, the given masks. The
+// reserved precision control 01 is made explicit as 11 (64-bit significand, what Intel parts
+// do with it), so the host's treatment of the reserved value never matters.
 uint16_t HostCw(uint16_t guest, uint16_t masks) {
-  return static_cast<uint16_t>((guest & 0x0f00) | 0x40 | masks);
+  uint16_t pc_rc = guest & 0x0f00;
+  if ((pc_rc & 0x0300) == 0x0100) pc_rc |= 0x0300;
+  return static_cast<uint16_t>(pc_rc | 0x40 | masks);
 }
 // For operations with a register destination: IE, DE, ZE, PE masked; OE, UE as the guest has
 // them (the host then stores the exponent-adjusted result of an unmasked overflow/underflow).
@@ -178,6 +184,27 @@ uint16_t HostFxtract(const X87Reg& a, uint16_t cw, X87Reg* r0, X87Reg* r1) {
                : "st", "st(1)");
   return static_cast<uint16_t>(sw & kHostSwMask);
 }
+
+// Arithmetic with a real memory operand, as the host's own memory form (the conversion of
+// the operand and the operation are one instruction there: which of DE, ZE and IE the
+// hardware reports, and which NaN it returns, follow from that).
+#define VMRR_X87_MEM(NAME, T, INSN)                                                      \
+  uint16_t NAME(const X87Reg& a, const T& m, uint16_t cw, X87Reg* r) {                   \
+    uint16_t saved = 0, sw = 0;                                                          \
+    asm volatile("fnstcw %[saved]\n\tfnclex\n\tfldcw %[cw]\n\tfldt %[a]\n\t" INSN      \
+                 " %[m]\n\tfnstsw %[sw]\n\tfnclex\n\tfstpt %[r]\n\tfldcw %[saved]"        \
+                 : [r] "=m"(*r), [sw] "=m"(sw), [saved] "+m"(saved)                      \
+                 : [a] "m"(a), [m] "m"(m), [cw] "m"(cw)                                  \
+                 : "st");                                                                \
+    return static_cast<uint16_t>(sw & kHostSwMask);                                      \
+  }
+VMRR_X87_MEM(HostFadds, uint32_t, "fadds") VMRR_X87_MEM(HostFmuls, uint32_t, "fmuls")
+VMRR_X87_MEM(HostFsubs, uint32_t, "fsubs") VMRR_X87_MEM(HostFsubrs, uint32_t, "fsubrs")
+VMRR_X87_MEM(HostFdivs, uint32_t, "fdivs") VMRR_X87_MEM(HostFdivrs, uint32_t, "fdivrs")
+VMRR_X87_MEM(HostFaddl, uint64_t, "faddl") VMRR_X87_MEM(HostFmull, uint64_t, "fmull")
+VMRR_X87_MEM(HostFsubl, uint64_t, "fsubl") VMRR_X87_MEM(HostFsubrl, uint64_t, "fsubrl")
+VMRR_X87_MEM(HostFdivl, uint64_t, "fdivl") VMRR_X87_MEM(HostFdivrl, uint64_t, "fdivrl")
+#undef VMRR_X87_MEM
 
 // Stores from 80 bits to a narrower format (every exception masked on the host).
 #define VMRR_X87_ST(NAME, T, INSN)                                                       \
@@ -393,6 +420,41 @@ void DoArith(CpuState& s, unsigned kind, unsigned dst, const X87Reg& src, uint16
     sw = static_cast<uint16_t>(HostArith(kind, d, src, ArithCw(s.fcw), &r) | pre);
   }
   if (CommitArith(s, sw)) WriteResult(s, dst, r, pop);
+}
+
+// ST(0) = ST(0) op m32real/m64real through the host's memory form.
+void DoArithReal(CpuCore& c, const Op& op, unsigned kind, bool m64) {
+  CpuState& s = c.s;
+  const X87Reg d = St(s, 0);
+  X87Reg r;
+  uint16_t sw;
+  const uint16_t cw = ArithCw(s.fcw);
+  uint32_t f = 0;
+  uint64_t q = 0;
+  if (m64 ? !MemReadT(c, op, &q) : !MemReadT(c, op, &f)) return;
+  if (Classify(d) == kUnsupported) {
+    r = kIndefinite;
+    sw = kIe;
+  } else if (m64) {
+    switch (kind) {
+      case kAdd: sw = HostFaddl(d, q, cw, &r); break;
+      case kMul: sw = HostFmull(d, q, cw, &r); break;
+      case kSub: sw = HostFsubl(d, q, cw, &r); break;
+      case kSubr: sw = HostFsubrl(d, q, cw, &r); break;
+      case kDiv: sw = HostFdivl(d, q, cw, &r); break;
+      default: sw = HostFdivrl(d, q, cw, &r); break;
+    }
+  } else {
+    switch (kind) {
+      case kAdd: sw = HostFadds(d, f, cw, &r); break;
+      case kMul: sw = HostFmuls(d, f, cw, &r); break;
+      case kSub: sw = HostFsubs(d, f, cw, &r); break;
+      case kSubr: sw = HostFsubrs(d, f, cw, &r); break;
+      case kDiv: sw = HostFdivs(d, f, cw, &r); break;
+      default: sw = HostFdivrs(d, f, cw, &r); break;
+    }
+  }
+  if (CommitArith(s, sw)) SetSt(s, 0, r);
 }
 
 // ---- compares --------------------------------------------------------------------------------
@@ -656,8 +718,8 @@ void DoUnary(CpuState& s, uint16_t (*fn)(const X87Reg&, uint16_t, X87Reg*)) {
 
 // FPREM/FPREM1. The SDM's partial remainder for exponent differences of 64 or more reduces by
 // an implementation-dependent N in 32..63; this one uses N = 32 + (D mod 32), computing the
-// step as the exact remainder against ST(1) scaled by 2^(D-N). C0 C3 C1 = Q2 Q1 Q0, C2 = 1
-// when incomplete (then the quotient bits are left unchanged).
+// step as the exact truncating remainder against ST(1) scaled by 2^(D-N). C0 C3 C1 = Q2 Q1
+// Q0, C2 = 1 when incomplete (then the quotient bits are left unchanged).
 void DoPrem(CpuState& s, bool ieee) {
   if (Empty(s, 0) || Empty(s, 1)) {
     // C2 = 0 as for any completed FPREM (a Xeon clears it; a guest's "fprem; fnstsw; sahf;
@@ -683,15 +745,15 @@ void DoPrem(CpuState& s, bool ieee) {
     const int d = finite ? exp_of(a) - exp_of(b) : 0;
     const uint16_t cw = ArithCw(s.fcw);
     const int n = 32 + (d & 31);
-    const int lz = d >= 64 ? __builtin_clzll(b.mant) : 0;
-    const int eb = d >= 64 ? exp_of(b) + (d - n) : 0;
-    if (d >= 64 && eb >= 1) {
-      // b scaled by 2^(d-n): normalised b with the exponent of a minus n. (When that is not
-      // a normal exponent, ST(1) being a tiny denormal, the host's own partial step is used:
-      // the one host-dependent case, see FPU_NOTES.md.)
-      const X87Reg bs{b.mant << lz, static_cast<uint16_t>((b.sign_exp & 0x8000) | eb)};
-      // The partial step truncates the quotient for FPREM1 too, as a Xeon does (found by
-      // the differential test: same N, the result is FPREM's).
+    if (d >= 64) {
+      // ST(1) scaled by 2^(d-n) (exact): normalised with the exponent of ST(0) minus n, or,
+      // when that is below the normal range (ST(1) a denormal), the denormal significand
+      // shifted left by d-n (it stays below 2^63 then). The step truncates for FPREM1 too
+      // (SDM pseudo-code).
+      const int eb = exp_of(b) + (d - n);
+      const X87Reg bs = eb >= 1
+          ? X87Reg{b.mant << __builtin_clzll(b.mant), static_cast<uint16_t>((b.sign_exp & 0x8000) | eb)}
+          : X87Reg{b.mant << (d - n), static_cast<uint16_t>(b.sign_exp & 0x8000)};
       sw = HostFprem(a, bs, cw, &r);
       // Incomplete: C2 = 1, C0 = C1 = C3 = 0 (as a Xeon gives them; found by the
       // differential test).
@@ -765,6 +827,87 @@ void DoFxtract(CpuState& s) {
   if (!CommitArith(s, sw)) return;
   SetSt(s, 0, ex);
   PushValue(s, sig);
+}
+
+// ---- transcendentals (the math is x87_math.cc: correctly rounded with MPFR) ----------------
+// The stack, flag and pointer handling of FSIN/FCOS/FSINCOS/FPTAN/FPATAN/F2XM1/FYL2X/FYL2XP1.
+// An unmasked IE/DE/ZE leaves everything unchanged; with |x| >= 2^63 FSIN/FCOS/FSINCOS/FPTAN
+// set C2 and leave ST(0); otherwise C2 = 0.
+
+// Applies the math result's flags like CommitArith. false: nothing may be written.
+bool CommitMath(CpuState& s, const X87MathResult& m) { return CommitArith(s, m.flags); }
+
+// FSIN, FCOS, F2XM1: ST(0) = f(ST(0)).
+void DoMathUnary(CpuState& s, X87MathResult (*fn)(X87Reg, uint16_t), bool reduces) {
+  if (Empty(s, 0)) {
+    if (StackUnderflow(s)) SetSt(s, 0, kIndefinite);
+    return;
+  }
+  const X87Reg a = St(s, 0);
+  X87MathResult m{};
+  if (Classify(a) == kUnsupported) {
+    m.r0 = kIndefinite;
+    m.flags = kIe;
+  } else {
+    m = fn(a, s.fcw);
+  }
+  if (reduces && m.out_of_range) {
+    s.fsw |= kC2;
+    return;
+  }
+  if (!CommitMath(s, m)) return;
+  if (reduces) s.fsw &= static_cast<uint16_t>(~kC2);
+  SetSt(s, 0, m.r0);
+}
+
+// FSINCOS (ST(0) = sin, push cos) and FPTAN (ST(0) = tan, push 1.0).
+void DoMathPush(CpuState& s, bool sincos) {
+  if (Empty(s, 0) || !Empty(s, 7)) {
+    const bool masked = Empty(s, 0) ? StackUnderflow(s) : StackOverflow(s);
+    if (masked) {
+      SetSt(s, 0, kIndefinite);
+      PushValue(s, kIndefinite);
+    }
+    return;
+  }
+  const X87Reg a = St(s, 0);
+  X87MathResult m{};
+  if (Classify(a) == kUnsupported) {
+    m.r0 = m.r1 = kIndefinite;
+    m.flags = kIe;
+  } else {
+    m = sincos ? X87Fsincos(a, s.fcw) : X87Fptan(a, s.fcw);
+  }
+  if (m.out_of_range) {
+    s.fsw |= kC2;
+    return;
+  }
+  if (!CommitMath(s, m)) return;
+  s.fsw &= static_cast<uint16_t>(~kC2);
+  SetSt(s, 0, m.r0);
+  PushValue(s, m.r1);  // FSINCOS: cos; FPTAN: 1.0, or the NaN result itself
+}
+
+// FPATAN, FYL2X, FYL2XP1: ST(1) = f(ST(1), ST(0)), pop.
+void DoMathBinary(CpuState& s, X87MathResult (*fn)(X87Reg, X87Reg, uint16_t)) {
+  if (Empty(s, 0) || Empty(s, 1)) {
+    if (StackUnderflow(s)) {
+      SetSt(s, 1, kIndefinite);
+      Pop(s);
+    }
+    return;
+  }
+  const X87Reg st0 = St(s, 0), st1 = St(s, 1);
+  X87MathResult m{};
+  if (Classify(st0) == kUnsupported || Classify(st1) == kUnsupported) {
+    m.r0 = kIndefinite;
+    m.flags = kIe;
+  } else {
+    m = fn(st1, st0, s.fcw);
+  }
+  if (!CommitMath(s, m)) return;
+  SetSt(s, 1, m.r0);
+  Pop(s);
 }
 
 // ---- environment ---------------------------------------------------------------------------
@@ -1047,19 +1190,25 @@ void RegisterForm(CpuCore& c, unsigned esc, unsigned modrm) {
           return PushChecked(s, Constant(static_cast<uint8_t>(0xe8 + i), s.fcw));
         case 6:
           switch (i) {
+            case 0: return DoMathUnary(s, X87F2xm1, false);
+            case 1: return DoMathBinary(s, X87Fyl2x);
+            case 2: return DoMathPush(s, false);  // FPTAN
+            case 3: return DoMathBinary(s, X87Fpatan);
             case 4: return DoFxtract(s);
             case 5: return DoPrem(s, true);
             case 6: SetTop(s, Top(s) - 1); return SetC1(s, false);  // FDECSTP
-            case 7: SetTop(s, Top(s) + 1); return SetC1(s, false);  // FINCSTP
-            default: return c.Ud();  // transcendentals: not registered
+            default: SetTop(s, Top(s) + 1); return SetC1(s, false);  // FINCSTP
           }
         default:
           switch (i) {
             case 0: return DoPrem(s, false);
+            case 1: return DoMathBinary(s, X87Fyl2xp1);
             case 2: return DoUnary(s, HostFsqrt);
+            case 3: return DoMathPush(s, true);  // FSINCOS
             case 4: return DoUnary(s, HostFrndint);
             case 5: return DoFscale(s);
-            default: return c.Ud();
+            case 6: return DoMathUnary(s, X87Fsin, true);
+            default: return DoMathUnary(s, X87Fcos, true);
           }
       }
       break;
@@ -1135,8 +1284,8 @@ void MemoryForm(CpuCore& c, const Op& op, unsigned esc, unsigned reg) {
       if (StackUnderflow(s)) SetSt(s, 0, kIndefinite);
       return;
     }
-    if (pre & ~s.fcw & kPre) return Flag(s, pre & kPre);
-    return DoArith(s, reg, 0, src, pre, false);
+    if (esc == 0 || esc == 4) return DoArithReal(c, op, reg, esc == 4);
+    return DoArith(s, reg, 0, src, 0, false);  // integers convert exactly, without flags
   }
   switch (esc) {
     case 1:  // D9
@@ -1296,6 +1445,10 @@ void RegisterX87(Handler* t) {
       ZYDIS_MNEMONIC_FTST,    ZYDIS_MNEMONIC_FUCOM,   ZYDIS_MNEMONIC_FUCOMI,
       ZYDIS_MNEMONIC_FUCOMIP, ZYDIS_MNEMONIC_FUCOMP,  ZYDIS_MNEMONIC_FUCOMPP,
       ZYDIS_MNEMONIC_FXAM,    ZYDIS_MNEMONIC_FXCH,    ZYDIS_MNEMONIC_FXTRACT,
+      // The transcendentals (values from x87_math.cc).
+      ZYDIS_MNEMONIC_F2XM1,   ZYDIS_MNEMONIC_FCOS,    ZYDIS_MNEMONIC_FPATAN,
+      ZYDIS_MNEMONIC_FPTAN,   ZYDIS_MNEMONIC_FSIN,    ZYDIS_MNEMONIC_FSINCOS,
+      ZYDIS_MNEMONIC_FYL2X,   ZYDIS_MNEMONIC_FYL2XP1,
   };
   for (ZydisMnemonic m : kMnemonics) t[m] = OpX87;
 }
