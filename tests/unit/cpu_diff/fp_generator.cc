@@ -30,6 +30,21 @@ enum Kind : uint8_t {
   kMemOnly,    // op m (modrm.reg = digit)
   kFixed,      // fixed bytes, no operands
   kX87Reg,     // op[0], op[1] + i (i = 0..7)
+  // Branch simd:
+  kXmmMem,     // op xmm, m (memory only)
+  kMemXmm,     // op m, xmm (memory only)
+  kMemMm,      // op m64, mm (memory only)
+  kMemGpr,     // op m32/m64, r (MOVNTI)
+  kXmmMm,      // op xmm, mm/m64
+  kMmXmm,      // op mm, xmm/m
+  kXmmMmReg,   // op xmm, mm (register only)
+  kMmXmmReg,   // op mm, xmm (register only)
+  kShiftImm,   // op xmm|mm (rm, register), imm8 with modrm.reg = digit
+  kGprXmmImm,  // op r32, xmm, imm8 (PEXTRW)
+  kGprMmImm,   // op r32, mm, imm8
+  kXmmGprImm,  // op xmm, r32/m16, imm8 (PINSRW)
+  kMmGprImm,   // op mm, r32/m16, imm8
+  kMmRmImm,    // op mm, mm/m64, imm8 (PSHUFW, PALIGNR mm)
 };
 
 struct Form {
@@ -158,6 +173,83 @@ std::vector<Form> BuildForms() {
   f.push_back({"fnclex", 0, {0xdb, 0xe2, 0}, 2, kFixed, 0, false, kInt, 0});
   f.push_back({"fwait", 0, {0x9b, 0, 0}, 1, kFixed, 0, false, kInt, 0});
   f.push_back({"emms", 0, {0x0f, 0x77, 0}, 2, kFixed, 0, false, kInt, 0});
+  // Branch simd: the rest of SSE/SSE2, SSE3, SSSE3 (not MASKMOVQ/MASKMOVDQU: they store
+  // through DS:RDI, which the host side cannot point at the same place).
+  const Arith kInt3[] = {
+      {"psrlw", 0xd1},   {"psrld", 0xd2},    {"psrlq", 0xd3},    {"psraw", 0xe1},
+      {"psrad", 0xe2},   {"psllw", 0xf1},    {"pslld", 0xf2},    {"psllq", 0xf3},
+      {"pmullw", 0xd5},  {"pmulhw", 0xe5},   {"pmulhuw", 0xe4},  {"pmuludq", 0xf4},
+      {"pmaddwd", 0xf5}, {"psadbw", 0xf6},   {"pavgb", 0xe0},    {"pavgw", 0xe3},
+      {"pminub", 0xda},  {"pmaxub", 0xde},   {"pminsw", 0xea},   {"pmaxsw", 0xee},
+      {"packsswb", 0x63}, {"packssdw", 0x6b}, {"packuswb", 0x67}};
+  for (const Arith& a : kInt3) {
+    f.push_back({name(std::string(a.n) + " xmm"), 0x66, OP2(a.op), kXmmRm, 16, true, kInt, 0});
+    f.push_back({name(std::string(a.n) + " mm"), 0, OP2(a.op), kMmRm, 8, false, kInt, 0});
+  }
+  struct Ssse3 { const char* n; uint8_t op; };
+  const Ssse3 kSsse3[] = {{"pshufb", 0x00},   {"phaddw", 0x01},   {"phaddd", 0x02},
+                          {"phaddsw", 0x03},  {"pmaddubsw", 0x04}, {"phsubw", 0x05},
+                          {"phsubd", 0x06},   {"phsubsw", 0x07},  {"psignb", 0x08},
+                          {"psignw", 0x09},   {"psignd", 0x0a},   {"pmulhrsw", 0x0b},
+                          {"pabsb", 0x1c},    {"pabsw", 0x1d},    {"pabsd", 0x1e}};
+  for (const Ssse3& a : kSsse3) {
+    f.push_back({name(std::string(a.n) + " xmm"), 0x66, {0x0f, 0x38, a.op}, 3, kXmmRm, 16, true, kInt, 0});
+    f.push_back({name(std::string(a.n) + " mm"), 0, {0x0f, 0x38, a.op}, 3, kMmRm, 8, false, kInt, 0});
+  }
+  f.push_back({"palignr xmm", 0x66, {0x0f, 0x3a, 0x0f}, 3, kXmmRmImm, 16, true, kInt, 0});
+  f.push_back({"palignr mm", 0, {0x0f, 0x3a, 0x0f}, 3, kMmRmImm, 8, false, kInt, 0});
+  struct Shift { const char* n; uint8_t op, digit; bool xmm_only; };
+  const Shift kShifts[] = {{"psrlw imm", 0x71, 2, false}, {"psraw imm", 0x71, 4, false},
+                           {"psllw imm", 0x71, 6, false}, {"psrld imm", 0x72, 2, false},
+                           {"psrad imm", 0x72, 4, false}, {"pslld imm", 0x72, 6, false},
+                           {"psrlq imm", 0x73, 2, false}, {"psrldq", 0x73, 3, true},
+                           {"psllq imm", 0x73, 6, false}, {"pslldq", 0x73, 7, true}};
+  for (const Shift& sh : kShifts) {
+    f.push_back({name(std::string(sh.n) + " xmm"), 0x66, OP2(sh.op), kShiftImm, 0, false, kInt, sh.digit});
+    if (!sh.xmm_only) f.push_back({name(std::string(sh.n) + " mm"), 0, OP2(sh.op), kShiftImm, 0, false, kInt, sh.digit});
+  }
+  f.push_back({"movlps/movhlps", 0, OP2(0x12), kXmmRm, 8, false, kF32, 0});
+  f.push_back({"movhps/movlhps", 0, OP2(0x16), kXmmRm, 8, false, kF32, 0});
+  f.push_back({"movlps.st", 0, OP2(0x13), kMemXmm, 8, false, kF32, 0});
+  f.push_back({"movhps.st", 0, OP2(0x17), kMemXmm, 8, false, kF32, 0});
+  f.push_back({"movlpd", 0x66, OP2(0x12), kXmmMem, 8, false, kF64, 0});
+  f.push_back({"movhpd", 0x66, OP2(0x16), kXmmMem, 8, false, kF64, 0});
+  f.push_back({"movlpd.st", 0x66, OP2(0x13), kMemXmm, 8, false, kF64, 0});
+  f.push_back({"movhpd.st", 0x66, OP2(0x17), kMemXmm, 8, false, kF64, 0});
+  f.push_back({"rcpps", 0, OP2(0x53), kXmmRm, 16, true, kF32, 0});
+  f.push_back({"rcpss", 0xf3, OP2(0x53), kXmmRm, 4, false, kF32, 0});
+  f.push_back({"rsqrtps", 0, OP2(0x52), kXmmRm, 16, true, kF32, 0});
+  f.push_back({"rsqrtss", 0xf3, OP2(0x52), kXmmRm, 4, false, kF32, 0});
+  f.push_back({"cvtpi2ps", 0, OP2(0x2a), kXmmMm, 8, false, kInt, 0});
+  f.push_back({"cvtpi2pd", 0x66, OP2(0x2a), kXmmMm, 8, false, kInt, 0});
+  f.push_back({"cvtps2pi", 0, OP2(0x2d), kMmXmm, 8, false, kF32, 0});
+  f.push_back({"cvttps2pi", 0, OP2(0x2c), kMmXmm, 8, false, kF32, 0});
+  f.push_back({"cvtpd2pi", 0x66, OP2(0x2d), kMmXmm, 16, true, kF64, 0});
+  f.push_back({"cvttpd2pi", 0x66, OP2(0x2c), kMmXmm, 16, true, kF64, 0});
+  f.push_back({"pextrw xmm", 0x66, OP2(0xc5), kGprXmmImm, 0, false, kInt, 0});
+  f.push_back({"pextrw mm", 0, OP2(0xc5), kGprMmImm, 0, false, kInt, 0});
+  f.push_back({"pinsrw xmm", 0x66, OP2(0xc4), kXmmGprImm, 2, false, kInt, 0});
+  f.push_back({"pinsrw mm", 0, OP2(0xc4), kMmGprImm, 2, false, kInt, 0});
+  f.push_back({"pshufw", 0, OP2(0x70), kMmRmImm, 8, false, kInt, 0});
+  f.push_back({"movmskps", 0, OP2(0x50), kGprXmmReg, 0, false, kF32, 0});
+  f.push_back({"movmskpd", 0x66, OP2(0x50), kGprXmmReg, 0, false, kF64, 0});
+  f.push_back({"movq2dq", 0xf3, OP2(0xd6), kXmmMmReg, 0, false, kInt, 0});
+  f.push_back({"movdq2q", 0xf2, OP2(0xd6), kMmXmmReg, 0, false, kInt, 0});
+  f.push_back({"movntps", 0, OP2(0x2b), kMemXmm, 16, true, kBits, 0});
+  f.push_back({"movntpd", 0x66, OP2(0x2b), kMemXmm, 16, true, kBits, 0});
+  f.push_back({"movntdq", 0x66, OP2(0xe7), kMemXmm, 16, true, kBits, 0});
+  f.push_back({"movntq", 0, OP2(0xe7), kMemMm, 8, false, kBits, 0});
+  f.push_back({"movnti", 0, OP2(0xc3), kMemGpr, 4, false, kBits, 0});
+  f.push_back({"lddqu", 0xf2, OP2(0xf0), kXmmMem, 16, false, kBits, 0});
+  f.push_back({"addsubps", 0xf2, OP2(0xd0), kXmmRm, 16, true, kF32, 0});
+  f.push_back({"addsubpd", 0x66, OP2(0xd0), kXmmRm, 16, true, kF64, 0});
+  f.push_back({"haddps", 0xf2, OP2(0x7c), kXmmRm, 16, true, kF32, 0});
+  f.push_back({"haddpd", 0x66, OP2(0x7c), kXmmRm, 16, true, kF64, 0});
+  f.push_back({"hsubps", 0xf2, OP2(0x7d), kXmmRm, 16, true, kF32, 0});
+  f.push_back({"hsubpd", 0x66, OP2(0x7d), kXmmRm, 16, true, kF64, 0});
+  f.push_back({"movshdup", 0xf3, OP2(0x16), kXmmRm, 16, true, kF32, 0});
+  f.push_back({"movsldup", 0xf3, OP2(0x12), kXmmRm, 16, true, kF32, 0});
+  f.push_back({"movddup", 0xf2, OP2(0x12), kXmmRm, 8, false, kF64, 0});
   // x87 (branch x87): memory forms [r15 + disp32] with the escape and modrm.reg digit.
   struct X87Mem { const char* n; uint8_t esc, digit, size; Dom dom; };
   const X87Mem kX87Mem[] = {
@@ -495,12 +587,22 @@ void GenerateFp(Rng& rng, DiffCase* c, unsigned* first_form) {
   c->fx_out = kFxOut;
 
   const std::vector<Form>& forms = Forms();
-  const unsigned items = 1 + static_cast<unsigned>(rng.Below(3));
+  unsigned items = 1 + static_cast<unsigned>(rng.Below(3));
   std::vector<unsigned> chosen;
   Dom dom = kBits;
   for (unsigned i = 0; i < items; ++i) {
     chosen.push_back(static_cast<unsigned>(rng.Below(forms.size())));
     if (i == 0) dom = forms[chosen[0]].dom;
+  }
+  // RCP/RSQRT: approximations (see DiffCase::approx_xmm); alone in their case.
+  if (std::string(forms[chosen[0]].name).rfind("r", 0) == 0) {
+    chosen.resize(1);
+    items = 1;
+  }
+  for (size_t i = 1; i < chosen.size(); ++i) {
+    while (std::string(forms[chosen[i]].name).rfind("r", 0) == 0) {
+      chosen[i] = static_cast<unsigned>(rng.Below(forms.size()));
+    }
   }
   if (first_form) *first_form = chosen[0];
 
@@ -580,6 +682,11 @@ void GenerateFp(Rng& rng, DiffCase* c, unsigned* first_form) {
     const int xs = rng.Chance(15) ? xd : static_cast<int>(rng.Below(16));
     const int md = last_mm >= 0 && rng.Chance(50) ? last_mm : static_cast<int>(rng.Below(8));
     const int ms = rng.Chance(15) ? md : static_cast<int>(rng.Below(8));
+    if (std::string(f.name).rfind("r", 0) == 0) {  // rcpps rcpss rsqrtps rsqrtss
+      c->approx_xmm = xd;
+      c->approx_lanes = f.pfx == 0xf3 ? 1 : 0xf;
+      c->approx_rsqrt = f.op[1] == 0x52;
+    }
     const int g = kGprChoices[rng.Below(sizeof kGprChoices / sizeof kGprChoices[0])];
     const bool mem = rng.Chance(35);
     const bool w = rng.Chance(50);
@@ -659,6 +766,60 @@ void GenerateFp(Rng& rng, DiffCase* c, unsigned* first_form) {
       case kX87Reg:
         code.push_back(f.op[0]);
         code.push_back(static_cast<uint8_t>(f.op[1] + rng.Below(8)));
+        break;
+      case kXmmMem:
+        e.Insn(f, false, xd, -1, e.MemOperand(f.msize, f.aligned, f.dom), -1);
+        last_xmm = xd;
+        break;
+      case kMemXmm:
+        e.Insn(f, false, xs, -1, e.MemOperand(f.msize, f.aligned, kBits), -1);
+        break;
+      case kMemMm:
+        e.Insn(f, false, ms, -1, e.MemOperand(8, false, kBits), -1);
+        break;
+      case kMemGpr:
+        e.Insn(f, w, g, -1, e.MemOperand(gsize, false, kBits), -1);
+        break;
+      case kXmmMm:
+        if (mem) e.Insn(f, false, xd, -1, e.MemOperand(8, false, kInt), -1);
+        else e.Insn(f, false, xd, ms, 0, -1);
+        last_xmm = xd;
+        break;
+      case kMmXmm:
+        if (mem) e.Insn(f, false, md, -1, e.MemOperand(f.msize, f.aligned, f.dom), -1);
+        else e.Insn(f, false, md, xs, 0, -1);
+        last_mm = md;
+        break;
+      case kXmmMmReg: e.Insn(f, false, xd, ms, 0, -1); last_xmm = xd; break;
+      case kMmXmmReg: e.Insn(f, false, md, xs, 0, -1); last_mm = md; break;
+      case kShiftImm: {
+        // Counts around the lane widths mostly, any byte sometimes.
+        const int cnt = static_cast<int>(rng.Chance(70) ? rng.Below(18) : rng.Chance(50) ? 28 + rng.Below(40) : rng.Below(256));
+        if (f.pfx == 0x66) {
+          e.Insn(f, false, f.digit, xd, 0, cnt);
+          last_xmm = xd;
+        } else {
+          e.Insn(f, false, f.digit, md, 0, cnt);
+          last_mm = md;
+        }
+        break;
+      }
+      case kGprXmmImm: e.Insn(f, false, g, xs, 0, static_cast<int>(rng.Below(256))); break;
+      case kGprMmImm: e.Insn(f, false, g, ms, 0, static_cast<int>(rng.Below(256))); break;
+      case kXmmGprImm:
+        if (mem) e.Insn(f, false, xd, -1, e.MemOperand(2, false, kInt), static_cast<int>(rng.Below(256)));
+        else e.Insn(f, false, xd, g, 0, static_cast<int>(rng.Below(256)));
+        last_xmm = xd;
+        break;
+      case kMmGprImm:
+        if (mem) e.Insn(f, false, md, -1, e.MemOperand(2, false, kInt), static_cast<int>(rng.Below(256)));
+        else e.Insn(f, false, md, g, 0, static_cast<int>(rng.Below(256)));
+        last_mm = md;
+        break;
+      case kMmRmImm:
+        if (mem) e.Insn(f, false, md, -1, e.MemOperand(8, false, kInt), static_cast<int>(rng.Below(256)));
+        else e.Insn(f, false, md, ms, 0, static_cast<int>(rng.Below(256)));
+        last_mm = md;
         break;
     }
   }
