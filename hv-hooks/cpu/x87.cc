@@ -770,10 +770,10 @@ void DoPrem(CpuState& s, bool ieee) {
     s.fsw = static_cast<uint16_t>(s.fsw & ~(kC1 | kC2));  // as a Xeon does (see below)
     return;
   }
-  const bool nan_result = (r.sign_exp & 0x7fff) == 0x7fff && (r.mant << 1) != 0;
-  if ((ex & kIe) || nan_result) {
-    // Masked invalid operation or a NaN operand (the result is a NaN): C1 = C2 = 0, C0 and
-    // C3 unchanged, as a Xeon does (found by the differential test against the host).
+  if ((ex & kIe) || ka == kUnsupported || kb == kUnsupported || IsNan(ka) || IsNan(kb)) {
+    // An invalid operation (unsupported operand, infinite dividend, zero divisor) or a NaN
+    // operand: C1 = C2 = 0, C0 and C3 unchanged, as a Xeon does (found by the differential
+    // test against the host).
     s.fsw = static_cast<uint16_t>(s.fsw & ~(kC1 | kC2));
   } else {
     s.fsw = static_cast<uint16_t>((s.fsw & ~(kC0 | kC1 | kC2 | kC3)) | (sw & (kC0 | kC1 | kC2 | kC3)));

@@ -326,6 +326,7 @@ void MaskUndefinedStores(const DiffCase& c, const DiffOutcome& v, DiffOutcome* o
 // Differences between vmrr and the host CPU that are open vmrr bugs, listed in FPU_NOTES.md
 // ("Found by the differential test"). Each is recognised narrowly and counted under its
 // name, so anything else still fails the test; remove an entry when its bug is fixed.
+constexpr uint64_t kMemOperandFswBits = 0x8283;  // IE DE C1 ES B
 const char* KnownVmrrIssue(const DiffCase& c, const DiffOutcome& v, const DiffOutcome& h) {
   // x87.cc, arithmetic and compares with an m32/m64 operand: the operand is converted to
   // extended precision on its own before the operation, so (a) an SNaN operand is quieted
@@ -371,9 +372,8 @@ const char* KnownVmrrIssue(const DiffCase& c, const DiffOutcome& v, const DiffOu
   // DE, C1, ES, B, and IE (the #IA of another operand that the early #D pre-empted).
   if (((sv ^ sh) & ~0x8283 & ~c.fsw_ignore) != 0) return nullptr;
   std::memcpy(&y.data[out + 2], &sv, 2);
-  const uint64_t bits = 0x8283;
-  FixStored(c, v, &y, 2, [bits](uint64_t a, uint64_t b) { return ((a ^ b) & ~bits) == 0; });
-  if (((v.gpr[kRax] ^ y.gpr[kRax]) & ~bits) == 0) y.gpr[kRax] = v.gpr[kRax];
+  FixStored(c, v, &y, 2, [](uint64_t a, uint64_t b) { return ((a ^ b) & ~kMemOperandFswBits) == 0; });
+  if (((v.gpr[kRax] ^ y.gpr[kRax]) & ~kMemOperandFswBits) == 0) y.gpr[kRax] = v.gpr[kRax];
   for (size_t i = 0; i < 8; ++i) {
     const size_t o = out + 32 + 16 * i;
     if (std::memcmp(&v.data[o], &y.data[o], 10) == 0) continue;
@@ -626,30 +626,30 @@ const char* UnicornDeviation(const DiffCase& c, const DiffOutcome& v, const Diff
     // and the hardware (the pairs of the second operand are taken from the destination when
     // both are one register, and the high half is mis-ordered): XMM and MM results differ.
     if (c.origin.find("phadd") != std::string::npos || c.origin.find("phsub") != std::string::npos) {
-      bool changed = false;
+      bool ph_changed = false;
       for (size_t i = 0; i < 8; ++i) {
         const size_t o = out + 32 + 16 * i;
         if (std::memcmp(&x.data[o], &v.data[o], 8) != 0) {
           std::memcpy(&x.data[o], &v.data[o], 8);
-          changed = true;
+          ph_changed = true;
         }
       }
       if (std::memcmp(&x.data[out + 160], &v.data[out + 160], 256) != 0) {
         std::memcpy(&x.data[out + 160], &v.data[out + 160], 256);
-        changed = true;
+        ph_changed = true;
       }
       // (and what a later store or MMX-to-GPR move took of them)
       for (int i = 0; i < 16; ++i) {
         if (x.gpr[i] != v.gpr[i]) {
           x.gpr[i] = v.gpr[i];
-          changed = true;
+          ph_changed = true;
         }
       }
       if (std::memcmp(&x.data[0], &v.data[0], kFpOperandArea) != 0) {
         std::memcpy(&x.data[0], &v.data[0], kFpOperandArea);
-        changed = true;
+        ph_changed = true;
       }
-      if (changed) add("qemu-phadd-phsub-lanes");
+      if (ph_changed) add("qemu-phadd-phsub-lanes");
     }
     // QEMU 5's MMX register writes leave the sign/exponent of R(i) alone; the SDM (Table
     // 12-1) and the hardware set it to FFFFH.
@@ -909,9 +909,9 @@ TEST(CpuDiffFp, Sse64) {
     for (size_t b = 0, e; b <= p.first.size(); b = e + 1) {
       e = p.first.find('+', b);
       if (e == std::string::npos) e = p.first.size();
-      const std::string n = p.first.substr(b, e - b);
-      auto it = std::find_if(single.begin(), single.end(), [&](const auto& q) { return q.first == n; });
-      if (it == single.end()) single.emplace_back(n, p.second);
+      const std::string cls = p.first.substr(b, e - b);
+      auto it = std::find_if(single.begin(), single.end(), [&](const auto& q) { return q.first == cls; });
+      if (it == single.end()) single.emplace_back(cls, p.second);
       else it->second += p.second;
     }
   }

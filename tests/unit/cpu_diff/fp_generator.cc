@@ -471,6 +471,11 @@ struct Emitter {
   Rng& rng;
   DiffCase* c;
   std::vector<uint8_t>& code;
+  // Each instruction of a case has its own slice of the operand area, so that a store
+  // (FNSTSW, MOVAPS...) never feeds a later load of the case: a Unicorn deviation in the
+  // stored value would otherwise spread to registers the classification cannot follow.
+  uint32_t region = 0;
+  static constexpr uint32_t kRegion = kFpOperandArea / 3 / 16 * 16;
 
   // [r15 + disp32] or a register in rm (rm_reg >= 0).
   void Insn(const Form& f, bool w, int reg, int rm_reg, uint32_t disp, int imm) {
@@ -491,7 +496,7 @@ struct Emitter {
   // A memory operand of n bytes in the operand area, filled with a value of domain d.
   uint32_t MemOperand(unsigned n, bool aligned, Dom d) {
     if (n > 16) {  // FLDENV/FRSTOR images
-      const uint32_t off = static_cast<uint32_t>(rng.Below((kFpOperandArea - n) / 4)) * 4;
+      const uint32_t off = region + static_cast<uint32_t>(rng.Below((kRegion - n) / 4)) * 4;
       uint16_t fcw = 0x037f;
       if (rng.Chance(40)) fcw = static_cast<uint16_t>(rng.Next());
       const uint16_t fsw = static_cast<uint16_t>(rng.Next());
@@ -510,12 +515,13 @@ struct Emitter {
     }
     uint32_t off;
     if (n == 16 && aligned && !rng.Chance(4)) {
-      off = static_cast<uint32_t>(rng.Below(kFpOperandArea / 16)) * 16;
+      off = static_cast<uint32_t>(rng.Below(kRegion / 16)) * 16;
     } else if (rng.Chance(70) && n > 0) {
-      off = static_cast<uint32_t>(rng.Below(kFpOperandArea / n)) * n;
+      off = static_cast<uint32_t>(rng.Below(kRegion / n)) * n;
     } else {
-      off = static_cast<uint32_t>(rng.Below(kFpOperandArea - 16));
+      off = static_cast<uint32_t>(rng.Below(kRegion - 16));
     }
+    off += region;
     if (d == kF80 && n == 10) {
       const F80 v = F80Operand(rng);
       Put(c->data, off, &v.mant, 8);
@@ -674,6 +680,7 @@ void GenerateFp(Rng& rng, DiffCase* c, unsigned* first_form) {
   int last_xmm = -1, last_mm = -1;
   for (unsigned i = 0; i < items; ++i) {
     const Form& f = forms[chosen[i]];
+    e.region = i * Emitter::kRegion;
     if (i) origin += "+";
     origin += f.name;
     c->fsw_ignore = static_cast<uint16_t>(c->fsw_ignore | UndefinedCc(f));
