@@ -4,6 +4,13 @@
 // cases per test (default 100,000 per test: 200,000 per mode, about 25 s in a release
 // build); VMRR_DIFF_SEED varies the seed; VMRR_DIFF_ONLY=N reruns case N alone. Sanitizer
 // builds run 5,000 per test by default.
+//
+// CpuDiffFp.Sse64: x87, MMX, SSE-SSSE3 cases (fp_generator.h) on three sides, vmrr, Unicorn
+// and the host CPU (host_oracle.h), comparing the FXSAVE image (XMM0-15, MXCSR, ST/MM,
+// FCW/FSW/FTW), GPRs, flags and memory. vmrr must equal the host; Unicorn's known
+// departures from the hardware are recognised one by one (UnicornDeviation, X87Deviations)
+// and counted. VMRR_DIFF_FP_ITERATIONS sets its case count (205,000; ASan: 10,000);
+// VMRR_DIFF_FP_SUMMARY=1 prints one line per mismatch for triage.
 #include <gtest/gtest.h>
 
 #include <algorithm>
