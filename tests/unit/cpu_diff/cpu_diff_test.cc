@@ -938,6 +938,49 @@ TEST(CpuDiffFp, Sse64) {
   EXPECT_EQ(mismatches, 0u) << reports;
 }
 
+// The FP harness itself: an ADDSS through the FXRSTOR/FXSAVE frame gives 1 + 2 = 3 on all
+// three sides (expected value written here), and a changed XMM/FSW byte is reported.
+TEST(CpuDiffFp, HarnessDetectsDifferences) {
+  VmrrSide vmrr(FlatMode::kLong64, true);
+  UnicornSide uc(FlatMode::kLong64, true);
+  HostSide host;
+  ASSERT_TRUE(host.ok());
+  Rng rng(7);
+  DiffCase c;
+  GenerateFp(rng, &c, nullptr);
+  // fxrstor64 [r15+0x1000]; addss xmm0, xmm1; fxsave64 [r15+0x1200]
+  c.code = {0x49, 0x0f, 0xae, 0x8f, 0x00, 0x10, 0x00, 0x00, 0xf3, 0x0f, 0x58, 0xc1,
+            0x49, 0x0f, 0xae, 0x87, 0x00, 0x12, 0x00, 0x00};
+  c.origin = "fp:addss";
+  c.fsw_ignore = 0;
+  c.approx_xmm = -1;
+  uint8_t* img = &c.data[kFxIn];
+  const uint16_t fcw = 0x037f, fsw = 0;
+  const uint32_t mxcsr = 0x1f80, one = 0x3f800000, two = 0x40000000;
+  std::memcpy(img, &fcw, 2);
+  std::memcpy(img + 2, &fsw, 2);
+  std::memcpy(img + 24, &mxcsr, 4);
+  std::memcpy(img + 160, &one, 4);
+  std::memcpy(img + 176, &two, 4);
+  const DiffOutcome v = vmrr.Run(c), u = uc.Run(c), h = host.Run(c);
+  for (const DiffOutcome* o : {&v, &u, &h}) {
+    ASSERT_FALSE(o->faulted);
+    uint32_t r = 0;
+    std::memcpy(&r, &o->data[kFxOut + 160], 4);
+    EXPECT_EQ(r, 0x40400000u);  // 3.0f
+  }
+  EXPECT_EQ(CompareOutcomes(c, v, h, "host"), "");
+  DiffOutcome x = h;
+  x.data[kFxOut + 160 + 5] ^= 1;
+  EXPECT_NE(CompareOutcomes(c, v, x, "host").find("xmm0: vmrr"), std::string::npos);
+  x = h;
+  x.data[kFxOut + 2] ^= 1;  // FSW.IE
+  EXPECT_NE(CompareOutcomes(c, v, x, "host").find("fsw: vmrr"), std::string::npos);
+  x = h;
+  x.data[kFxOut + 8] ^= 1;  // FIP: masked
+  EXPECT_EQ(CompareOutcomes(c, v, x, "host"), "");
+}
+
 // The harness itself: a deliberately different case must be reported (the test can fail).
 TEST(CpuDiff, HarnessDetectsDifferences) {
   VmrrSide vmrr(FlatMode::kLong64);
