@@ -14,6 +14,8 @@ void AddReplayCommand(CLI::App& app, int* exit_code);
 void AddRunCommand(CLI::App& app, int* exit_code);
 // `debug`: gdb over a recording, forwards and backwards (cli/debug.cc).
 void AddDebugCommand(CLI::App& app, int* exit_code);
+// `shadow`: follow a primary over the replication link, take over when it dies (cli/shadow.cc).
+void AddShadowCommand(CLI::App& app, int* exit_code);
 
 // Inside a catch block of a command that opens a log for replay: prints the exception being
 // handled as "vmrr COMMAND: message" and returns its exit status (the statuses of `vmrr

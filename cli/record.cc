@@ -1,10 +1,14 @@
 // `vmrr record -o LOG [machine options] KERNEL`: runs the guest exactly as `vmrr run` does
 // (console on this terminal, same exit status) while writing the log; a progress line on
 // stderr when it is a terminal.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cinttypes>
+#include <cstring>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -16,7 +20,11 @@
 #include "hv-hooks/host/live_environment.h"
 #include "logformat/error.h"
 #include "logformat/log_writer.h"
+#include "recorder/output_commit.h"
+#include "recorder/primary_link.h"
 #include "recorder/recording_session.h"
+#include "replication/key_file.h"
+#include "replication/transport.h"
 
 namespace vmrr::cli {
 namespace {
@@ -29,12 +37,21 @@ struct RecordOptions {
   uint64_t checkpoint_interval = 50'000'000;
   uint64_t machine_digest_interval = 0;  // 0: the checkpoint interval
   bool no_irq_records = false;
+  // Fault tolerance (issue 14): stream the log to a shadow, hold console output until it
+  // has the log that produces it.
+  std::string replicate;
+  std::string key_file;
+  std::string console_out;
+  std::string output_buffer = "1M";
+  uint64_t shadow_timeout_ms = 1000;
 };
 
 RecordingSession* g_session = nullptr;
+ConsoleCommitter* g_committer = nullptr;
 
 void OnSignal(int) {
   if (g_session) g_session->RequestStop();
+  if (g_committer) g_committer->Interrupt();
 }
 
 std::string Human(double v, const char* unit) {
@@ -86,6 +103,65 @@ int Record(RecordOptions o) {
     std::fprintf(stderr, "vmrr record: %s\n", what);
     return status;
   };
+  const bool replicate = !o.replicate.empty();
+  if (!replicate && (!o.key_file.empty() || !o.console_out.empty())) {
+    std::fprintf(stderr, "vmrr record: --key-file and --console-out go with --replicate\n");
+    return kExitUsage;
+  }
+  if (replicate) {
+    std::string error;
+    if (!link::ValidLinkUrl(o.replicate, &error)) {
+      std::fprintf(stderr, "vmrr record: --replicate %s: %s\n", o.replicate.c_str(), error.c_str());
+      return kExitUsage;
+    }
+    if (o.key_file.empty()) {
+      std::fprintf(stderr, "vmrr record: --replicate needs --key-file (the key the shadow has)\n");
+      return kExitUsage;
+    }
+  }
+  uint64_t output_buffer = 0;
+  try {
+    output_buffer = ParseSize("--output-buffer", o.output_buffer);
+  } catch (const CLI::ValidationError& e) {
+    std::fprintf(stderr, "vmrr record: %s\n", e.what());
+    return kExitUsage;
+  }
+  int console_fd = -1;
+  // Destroyed last: the link's thread writes released output to this file until it stops.
+  struct CloseConsole {
+    int fd = -1;
+    ~CloseConsole() {
+      g_committer = nullptr;
+      if (fd >= 0) ::close(fd);
+    }
+  } close_console;
+  std::unique_ptr<ConsoleCommitter> committer;
+  std::unique_ptr<PrimaryLink> primary_link;
+  try {
+    if (replicate) {
+      PrimaryLinkOptions lo;
+      lo.url = o.replicate;
+      lo.key = link::LoadKeyFile(o.key_file);
+      lo.shadow_timeout_ms = static_cast<int>(o.shadow_timeout_ms);
+      // The file is shared with the shadow: never truncated, written at absolute offsets.
+      if (!o.console_out.empty()) {
+        console_fd = ::open(o.console_out.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (console_fd < 0) {
+          std::fprintf(stderr, "vmrr record: %s: cannot open: %s\n", o.console_out.c_str(), std::strerror(errno));
+          return kExitIo;
+        }
+        close_console.fd = console_fd;
+      }
+      committer = std::make_unique<ConsoleCommitter>(console_fd >= 0 ? console_fd : 1, console_fd >= 0,
+                                                     static_cast<size_t>(output_buffer));
+      g_committer = committer.get();
+      primary_link = std::make_unique<PrimaryLink>(lo, *committer);
+    }
+  } catch (const link::LinkError& e) {
+    g_committer = nullptr;
+    std::fprintf(stderr, "vmrr record: %s\n", e.what());
+    return kExitIo;
+  }
   try {
     LiveEnvironment live(ToLiveOptions(o.machine));
     // Frames close at least every --frame-age ms (also while the guest idles), so a recorder
@@ -97,7 +173,30 @@ int Record(RecordOptions o) {
     // below the recorder, so it is not logged, and the stop is requested from the progress
     // callback (between run chunks and idle slices), never inside an input point.
     EscapeEnvironment escape(live, isatty(0) == 1);
-    RecordingSession session(config, escape, o.output, VMRR_VERSION, wo);
+    // With a shadow: console output is held below the recorder until the shadow acknowledges
+    // the frame closed at it (output commit); the log goes to the file and the link alike.
+    RecordingSession* recording = nullptr;
+    ReplicatingSink* sink = nullptr;
+    std::unique_ptr<CommitEnvironment> commit;
+    if (replicate) {
+      commit = std::make_unique<CommitEnvironment>(escape, *committer, [&](uint64_t icount) {
+        sink->NoteIcount(icount);
+        recording->writer().Flush();
+        sink->SendMark();
+        return CommitEnvironment::Point{primary_link->stream_offset(), icount};
+      });
+    }
+    RecordingSession::SinkWrapper wrap;
+    if (replicate) {
+      wrap = [&](std::unique_ptr<log::ByteSink> file) -> std::unique_ptr<log::ByteSink> {
+        auto s = std::make_unique<ReplicatingSink>(std::move(file), *primary_link);
+        sink = s.get();
+        return s;
+      };
+    }
+    RecordingSession session(config, replicate ? static_cast<Environment&>(*commit) : escape, o.output,
+                             VMRR_VERSION, wo, wrap);
+    recording = &session;
     g_session = &session;
     started = true;
     struct sigaction sa {};
@@ -122,6 +221,13 @@ int Record(RecordOptions o) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
+    if (primary_link && !primary_link->Finish(static_cast<int>(std::max<uint64_t>(o.shadow_timeout_ms, 1000) * 5))) {
+      std::fprintf(stderr,
+                   "vmrr record: %" PRIu64 " of %" PRIu64 " console bytes were never acknowledged by the shadow "
+                   "and were not released\n",
+                   committer->held(), committer->produced());
+      return kExitIo;
+    }
     if (tty) {
       std::fprintf(stderr, "\r[vmrr record] %" PRIu64 " instructions, %s, log %s, %" PRIu64
                            " records, %" PRIu64 " checkpoints, %.2fs         \n",
@@ -166,6 +272,18 @@ void AddRecordCommand(CLI::App& app, int* exit_code) {
                       "): a recorder killed at any moment loses at most the last frame; "
                       "each frame costs 48 header bytes")
       ->check(CLI::Range(uint64_t{1}, uint64_t{60'000}));
+  cmd->add_option("--replicate", o->replicate,
+                  "stream the log to a shadow (`vmrr shadow --listen URL`): tcp:HOST:PORT or shm:NAME; "
+                  "console output then leaves only once the shadow holds the log that produces it");
+  cmd->add_option("--key-file", o->key_file, "the key shared with the shadow (64 hex digits or 32 bytes)");
+  cmd->add_option("--console-out", o->console_out,
+                  "with --replicate: write the console to FILE at each byte's position in the guest's output "
+                  "(shared with the shadow: a byte written twice lands on itself) instead of stdout");
+  cmd->add_option("--output-buffer", o->output_buffer,
+                  "console bytes held waiting for the shadow before the guest's output blocks (default 1M)");
+  cmd->add_option("--shadow-timeout", o->shadow_timeout_ms,
+                  "ms of silence after which the shadow is reported lost (output stays held; default 1000)")
+      ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}));
   cmd->callback([o, exit_code] { *exit_code = Record(*o); });
 }
 

@@ -401,6 +401,43 @@ void LogReader::ReadFrame(size_t index, std::vector<Record>* out) const {
     FrameError(index, "records do not span the frame's icount range");
 }
 
+size_t DecodeFrame(std::span<const uint8_t> bytes, uint64_t offset, FrameHeader* h,
+                   std::vector<Record>* out) {
+  auto bad = [&](const std::string& what) {
+    return LogError(ErrorCode::kDamaged, offset, "frame at stream offset " + std::to_string(offset) + ": " + what);
+  };
+  if (bytes.size() >= 4 && std::memcmp(bytes.data(), kFrameMagic.data(), 4) != 0 &&
+      std::memcmp(bytes.data(), kFooterMagic.data(), 4) != 0)
+    throw bad("no frame magic (VFRM)");
+  if (bytes.size() < kFrameHeaderSize) return 0;
+  std::string err = ParseFrameHeader(bytes.data(), h);
+  if (!err.empty()) throw bad(err);
+  if (bytes.size() - kFrameHeaderSize < h->stored_size) return 0;
+  const uint8_t* stored = bytes.data() + kFrameHeaderSize;
+  uint64_t sum = XXH3_64bits(stored, h->stored_size);
+  if (sum != h->payload_checksum) throw bad("payload checksum mismatch");
+  std::vector<uint8_t> scratch;
+  const uint8_t* p = stored;
+  if (h->codec == FrameCodec::kLz4) {
+    scratch.resize(h->raw_size);
+    int n = LZ4_decompress_safe(reinterpret_cast<const char*>(stored), reinterpret_cast<char*>(scratch.data()),
+                                static_cast<int>(h->stored_size), static_cast<int>(h->raw_size));
+    if (n < 0 || static_cast<uint32_t>(n) != h->raw_size)
+      throw bad("LZ4 payload does not decompress to its stated " + std::to_string(h->raw_size) + " bytes");
+    p = scratch.data();
+  }
+  const uint8_t* end = p + h->raw_size;
+  out->resize(h->record_count);
+  RecordDecoder decoder(h->first_icount);
+  std::string error;
+  for (uint32_t i = 0; i < h->record_count; ++i)
+    if (!decoder.Decode(&p, end, &(*out)[i], &error)) throw bad("record " + std::to_string(i) + ": " + error);
+  if (p != end) throw bad(std::to_string(end - p) + " bytes after its last record");
+  if ((*out)[0].icount != h->first_icount || out->back().icount != h->last_icount)
+    throw bad("records do not span the frame's icount range");
+  return kFrameHeaderSize + h->stored_size;
+}
+
 size_t LogReader::FindFrame(uint64_t icount) const {
   auto it = std::lower_bound(frames_.begin(), frames_.end(), icount,
                              [](const FrameInfo& f, uint64_t ic) { return f.header.last_icount < ic; });

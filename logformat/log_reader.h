@@ -40,6 +40,13 @@ size_t ParseHeader(std::span<const uint8_t> bytes, LogHeader* header);
 // when valid, else the rule broken.
 std::string ParseFrameHeader(const uint8_t bytes[kFrameHeaderSize], FrameHeader* header);
 
+// Decodes the one frame at the start of `bytes` (a log being streamed: header, then payload),
+// with every check ReadFrame makes. Returns the frame's size, or 0 when `bytes` holds only the
+// start of a frame (more is to come); throws LogError(kDamaged) naming `offset` (where the
+// frame starts in the stream) and the rule broken otherwise.
+size_t DecodeFrame(std::span<const uint8_t> bytes, uint64_t offset, FrameHeader* header,
+                   std::vector<Record>* out);
+
 class LogReader {
  public:
   // Maps the file. Throws LogError for an unreadable file or an unusable header; a damaged or

@@ -1,12 +1,16 @@
 // RecordingSession: the record loop (digest points, checkpoints, end).
 #include "recorder/recording_session.h"
 
+#include <fcntl.h>
 #include <sys/utsname.h>
 #include <time.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "hv-hooks/session/image_hash.h"
+#include "logformat/error.h"
 #include "hv-hooks/session/session_config.h"
 
 namespace vmrr {
@@ -59,7 +63,7 @@ class RecordingSession::IrqLogger : public MachineObserver {
 
 RecordingSession::RecordingSession(const SessionConfig& config, Environment& live,
                                    const std::string& log_path, const std::string& engine_version,
-                                   log::WriterOptions writer_options)
+                                   log::WriterOptions writer_options, const SinkWrapper& wrap_sink)
     : config_(config) {
   log::LogHeader header;
   header.engine_version = engine_version;
@@ -71,7 +75,15 @@ RecordingSession::RecordingSession(const SessionConfig& config, Environment& liv
     header.images.push_back(
         HashImageFile("disk:" + BaseName(*config_.machine.disk_image), *config_.machine.disk_image));
   start_ns_ = MonotonicNs();
-  writer_ = log::LogWriter::CreateFile(log_path, header, std::move(writer_options));
+  if (wrap_sink) {
+    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+      throw log::LogError(log::ErrorCode::kIo, 0, log_path + ": cannot create log: " + std::strerror(errno));
+    writer_ = std::make_unique<log::LogWriter>(wrap_sink(std::make_unique<log::FdSink>(fd, true, log_path)), header,
+                                               std::move(writer_options));
+  } else {
+    writer_ = log::LogWriter::CreateFile(log_path, header, std::move(writer_options));
+  }
   RecordingEnvironmentOptions eo;
   eo.on_idle_slice = [this] {
     if (progress_ && machine_)

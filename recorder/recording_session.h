@@ -43,8 +43,12 @@ class RecordingSession {
  public:
   // Opens the log and the machine, loads the kernel, writes header and initial checkpoint.
   // Throws MachineError, log::LogError or std::runtime_error (unreadable image).
+  // `wrap_sink`, if set, is given the log file's sink and returns the sink the writer uses
+  // (replication: the file plus the link to the shadow).
+  using SinkWrapper = std::function<std::unique_ptr<log::ByteSink>(std::unique_ptr<log::ByteSink>)>;
   RecordingSession(const SessionConfig& config, Environment& live, const std::string& log_path,
-                   const std::string& engine_version, log::WriterOptions writer_options = {});
+                   const std::string& engine_version, log::WriterOptions writer_options = {},
+                   const SinkWrapper& wrap_sink = nullptr);
   ~RecordingSession();
 
   // Runs until the guest exits or stops, `max_icount` (0: no limit) or RequestStop.
@@ -55,6 +59,7 @@ class RecordingSession {
   void RequestStop();
 
   Machine& machine() { return *machine_; }
+  log::LogWriter& writer() { return *writer_; }
 
  private:
   class IrqLogger;

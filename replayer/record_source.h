@@ -16,8 +16,12 @@ namespace vmrr {
 class RecordSource {
  public:
   virtual ~RecordSource() = default;
-  // The next record; false at the end of the stream.
+  // The next record; false at the end of the stream (or, for a source that may grow, at the
+  // end of what it holds so far).
   virtual bool Next(log::Record* out) = 0;
+  // True for a log still being received (a shadow's): Next returning false is then not the
+  // end, and a later Next may return more.
+  virtual bool MayGrow() const { return false; }
 };
 
 class VectorRecordSource : public RecordSource {

@@ -44,7 +44,7 @@ const log::Record* ReplayingEnvironment::Ahead(size_t i) {
       more = false;
     }
     if (!more) {
-      source_done_ = true;
+      if (!inputs_.MayGrow() || failure_) source_done_ = true;
       break;
     }
     if (log::IsInputKind(r.kind_number())) ahead_.push_back(std::move(r));

@@ -365,5 +365,7 @@ void FpuInit(CpuState& s);
 // valid; an MMX register write sets the register's sign/exponent to FFFFH.
 void MmxTransition(CpuState& s);
 void SetMmx(CpuState& s, unsigned r, uint64_t v);
+// FCW as loaded from memory (FLDCW, FXRSTOR, and FLDENV/FRSTOR): bits 7, 13-15 clear, bit 6 set.
+uint16_t FcwFromMemory(uint16_t v);
 
 }  // namespace vmrr

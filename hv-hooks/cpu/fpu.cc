@@ -80,6 +80,11 @@ bool CheckXsaveAvailable(CpuCore& c) {
   return true;
 }
 
+// A control word loaded from memory (FLDCW, FXRSTOR, XRSTOR): the reserved bits 7 and 13-15
+// read as 0 and bit 6 as 1, as the hardware stores them (FLDCW FFFFH then FNSTCW gives 1F7FH
+// on Intel; seen in the differential test against the host CPU).
+uint16_t FcwFromMemory(uint16_t v) { return static_cast<uint16_t>((v & 0x1f3f) | 0x40); }
+
 // Every MMX instruction but EMMS: TOP = 0 and every tag valid (SDM Vol. 1 9.5.1).
 void MmxTransition(CpuState& s) {
   s.fsw &= static_cast<uint16_t>(~(7u << 11));
@@ -205,8 +210,12 @@ void BuildLegacyImage(const CpuState& s, bool wide, uint8_t* img) {
 }
 
 void LoadX87FromImage(CpuState& s, bool wide, const uint8_t* img) {
-  s.fcw = Get<uint16_t>(img, 0);
-  s.fsw = Get<uint16_t>(img, 2);
+  s.fcw = FcwFromMemory(Get<uint16_t>(img, 0));
+  // ES and B are not loaded but recomputed from the flags and masks, as the hardware does
+  // (FXRSTOR of FSW 8000H with FCW 037FH then FNSTSW gives 0000H; FSW 0001H with FCW 037EH
+  // gives 8081H; seen in the differential test against the host CPU).
+  s.fsw = Get<uint16_t>(img, 2) & 0x7f7f;
+  if (s.fsw & ~s.fcw & 0x3f) s.fsw |= 0x8080;
   s.ftw = Get<uint8_t>(img, 4);
   s.fop = Get<uint16_t>(img, 6) & 0x7ff;
   if (wide) {
@@ -380,7 +389,7 @@ void OpFldcw(CpuCore& c, const Op& op) {
   if (!CheckFpuAvailableWaiting(c)) return;
   uint64_t v;
   if (!c.Read(op, op.o[0], &v)) return;
-  c.s.fcw = static_cast<uint16_t>(v);
+  c.s.fcw = FcwFromMemory(static_cast<uint16_t>(v));
   UpdateEs(c.s);  // unmasking a flagged exception makes it pending
 }
 
@@ -404,8 +413,11 @@ void OpLdmxcsr(CpuCore& c, const Op& op) {
 // ---- MMX state --------------------------------------------------------------------------
 
 
+// EMMS: every tag empty and TOP = 0 (SDM Vol. 3 Table 12-1 "Effects of MMX Instructions on
+// x87 FPU State"; found by the Unicorn/host differential test, a Xeon sets TOP to 0 too).
 void OpEmms(CpuCore& c, const Op&) {
   if (!CheckMmxAvailable(c)) return;
+  c.s.fsw &= static_cast<uint16_t>(~(7u << 11));
   c.s.ftw = 0;
 }
 

@@ -379,6 +379,7 @@ bool CommitArith(CpuState& s, uint16_t sw) {
   const uint16_t unmasked = ex & ~s.fcw & 0x3f;
   if (unmasked & kPre) {
     Flag(s, ex & kPre);
+    SetC1(s, false);  // as a Xeon does (found by the differential test)
     return false;
   }
   SetC1(s, sw & kC1);
@@ -506,21 +507,24 @@ uint16_t CcOf(Order o) {
 // times. st1_src: src is ST(i) (checked for empty).
 void DoCompare(CpuState& s, const X87Reg* src, int src_reg, bool quiet, unsigned pops,
                uint16_t pre) {
+  // The condition codes are written even when the exception is unmasked (then without the
+  // pops), as on a Xeon (found by the differential test).
   if (Empty(s, 0) || (src_reg >= 0 && Empty(s, static_cast<unsigned>(src_reg)))) {
-    if (!StackUnderflow(s)) return;
+    const bool masked = StackUnderflow(s);
     SetCc(s, kC0 | kC2 | kC3);
+    if (!masked) return;
   } else {
     const X87Reg b = src_reg >= 0 ? St(s, static_cast<unsigned>(src_reg)) : *src;
     uint16_t ex;
     const Order o = Compare(St(s, 0), b, quiet, &ex);
     ex |= pre;
     if (ex & kIe) ex = kIe;
+    SetC1(s, false);
+    SetCc(s, CcOf(o));
     if (ex & ~s.fcw & 0x3f) {
       Flag(s, ex);
       return;
     }
-    SetC1(s, false);
-    SetCc(s, CcOf(o));
     Flag(s, ex);
   }
   for (unsigned i = 0; i < pops; ++i) Pop(s);
@@ -529,27 +533,34 @@ void DoCompare(CpuState& s, const X87Reg* src, int src_reg, bool quiet, unsigned
 // FCOMI/FUCOMI(P): ZF PF CF from the compare, OF SF AF cleared.
 void DoComi(CpuCore& c, unsigned i, bool quiet, bool pop) {
   CpuState& s = c.s;
+  // EFLAGS are written even when the exception is unmasked (then without the pop), as the
+  // SDM's FCOMI pseudo-code has it and a Xeon does (found by the differential test).
+  auto set_flags = [&](uint64_t f) {
+    s.rflags = (s.rflags & ~(kFlagZf | kFlagPf | kFlagCf | kFlagOf | kFlagSf | kFlagAf)) | f;
+  };
   uint64_t f;
   if (Empty(s, 0) || Empty(s, i)) {
-    if (!StackUnderflow(s)) return;
-    f = kFlagZf | kFlagPf | kFlagCf;
-  } else {
-    uint16_t ex;
-    const Order o = Compare(St(s, 0), St(s, i), quiet, &ex);
-    if (ex & ~s.fcw & 0x3f) {
-      Flag(s, ex);
-      return;
-    }
-    SetC1(s, false);
-    Flag(s, ex);
-    switch (o) {
-      case kGreater: f = 0; break;
-      case kLess: f = kFlagCf; break;
-      case kEqual: f = kFlagZf; break;
-      default: f = kFlagZf | kFlagPf | kFlagCf; break;
-    }
+    const bool masked = StackUnderflow(s);
+    set_flags(kFlagZf | kFlagPf | kFlagCf);
+    if (masked && pop) Pop(s);
+    return;
   }
-  s.rflags = (s.rflags & ~(kFlagZf | kFlagPf | kFlagCf | kFlagOf | kFlagSf | kFlagAf)) | f;
+  uint16_t ex;
+  const Order o = Compare(St(s, 0), St(s, i), quiet, &ex);
+  switch (o) {
+    case kGreater: f = 0; break;
+    case kLess: f = kFlagCf; break;
+    case kEqual: f = kFlagZf; break;
+    default: f = kFlagZf | kFlagPf | kFlagCf; break;
+  }
+  if (ex & ~s.fcw & 0x3f) {
+    Flag(s, ex);
+    set_flags(f);
+    return;
+  }
+  SetC1(s, false);
+  Flag(s, ex);
+  set_flags(f);
   if (pop) Pop(s);
 }
 
@@ -605,6 +616,7 @@ void DoStore(CpuCore& c, const Op& op, unsigned fmt, bool pop, bool truncate) {
     const uint16_t ex = sw & 0x3f;
     if (ex & ~s.fcw & (kIe | kOe | kUe)) {
       Flag(s, ex & (kIe | kOe | kUe));
+      SetC1(s, false);  // as a Xeon does (found by the differential test)
       return;
     }
   }
@@ -674,6 +686,7 @@ void DoFbstp(CpuCore& c, const Op& op) {
     }
     if (sw & ~s.fcw & kIe) {
       Flag(s, kIe);
+      SetC1(s, false);  // as a Xeon does (found by the differential test)
       return;
     }
   }
@@ -709,7 +722,10 @@ void DoUnary(CpuState& s, uint16_t (*fn)(const X87Reg&, uint16_t, X87Reg*)) {
 // Q0, C2 = 1 when incomplete (then the quotient bits are left unchanged).
 void DoPrem(CpuState& s, bool ieee) {
   if (Empty(s, 0) || Empty(s, 1)) {
+    // C2 = 0 as for any completed FPREM (a Xeon clears it; a guest's "fprem; fnstsw; sahf;
+    // jp again" loop must end).
     if (StackUnderflow(s)) SetSt(s, 0, kIndefinite);
+    s.fsw = static_cast<uint16_t>(s.fsw & ~kC2);
     return;
   }
   const X87Reg a = St(s, 0), b = St(s, 1);
@@ -739,7 +755,11 @@ void DoPrem(CpuState& s, bool ieee) {
           ? X87Reg{b.mant << __builtin_clzll(b.mant), static_cast<uint16_t>((b.sign_exp & 0x8000) | eb)}
           : X87Reg{b.mant << (d - n), static_cast<uint16_t>(b.sign_exp & 0x8000)};
       sw = HostFprem(a, bs, cw, &r);
-      sw = static_cast<uint16_t>((sw & 0x3f) | kC2 | (s.fsw & (kC0 | kC1 | kC3)));
+      // Incomplete: C2 = 1, C0 = C1 = C3 = 0 (as a Xeon gives them; found by the
+      // differential test).
+      sw = static_cast<uint16_t>((sw & 0x3f) | kC2);
+      // The host saw the scaled (normal) ST(1): a denormal operand still signals DE.
+      if (ka == kDenormal || kb == kDenormal) sw |= kDe;
     } else {
       sw = ieee ? HostFprem1(a, b, cw, &r) : HostFprem(a, b, cw, &r);
     }
@@ -747,9 +767,17 @@ void DoPrem(CpuState& s, bool ieee) {
   const uint16_t ex = sw & 0x3f;
   if (ex & ~s.fcw & kPre) {
     Flag(s, ex & kPre);
+    s.fsw = static_cast<uint16_t>(s.fsw & ~(kC1 | kC2));  // as a Xeon does (see below)
     return;
   }
-  s.fsw = static_cast<uint16_t>((s.fsw & ~(kC0 | kC1 | kC2 | kC3)) | (sw & (kC0 | kC1 | kC2 | kC3)));
+  if ((ex & kIe) || ka == kUnsupported || kb == kUnsupported || IsNan(ka) || IsNan(kb)) {
+    // An invalid operation (unsupported operand, infinite dividend, zero divisor) or a NaN
+    // operand: C1 = C2 = 0, C0 and C3 unchanged, as a Xeon does (found by the differential
+    // test against the host).
+    s.fsw = static_cast<uint16_t>(s.fsw & ~(kC1 | kC2));
+  } else {
+    s.fsw = static_cast<uint16_t>((s.fsw & ~(kC0 | kC1 | kC2 | kC3)) | (sw & (kC0 | kC1 | kC2 | kC3)));
+  }
   Flag(s, ex);
   SetSt(s, 0, r);
 }
@@ -774,9 +802,10 @@ void DoFscale(CpuState& s) {
 void DoFxtract(CpuState& s) {
   if (Empty(s, 0)) {
     if (!StackUnderflow(s)) return;
-    // Masked: ST(0) and the pushed value are both the indefinite.
+    // Masked: ST(0) and the pushed value are both the indefinite (an underflow, C1 = 0,
+    // even when the push overflows too, as on a Xeon).
     SetSt(s, 0, kIndefinite);
-    if (CanPush(s)) PushValue(s, kIndefinite);
+    PushValue(s, kIndefinite);
     return;
   }
   if (!Empty(s, 7)) {
@@ -968,7 +997,7 @@ void LoadEnv(CpuCore& c, bool o16, const uint8_t* img) {
   const bool real = RealFormat(c);
   uint16_t tag;
   if (o16) {
-    s.fcw = Get<uint16_t>(img, 0);
+    s.fcw = FcwFromMemory(Get<uint16_t>(img, 0));  // reserved bits as the hardware
     s.fsw = Get<uint16_t>(img, 2);
     tag = Get<uint16_t>(img, 4);
     const uint16_t w8 = Get<uint16_t>(img, 8), w12 = Get<uint16_t>(img, 12);
@@ -984,7 +1013,7 @@ void LoadEnv(CpuCore& c, bool o16, const uint8_t* img) {
       s.fds = w12;
     }
   } else {
-    s.fcw = Get<uint16_t>(img, 0);
+    s.fcw = FcwFromMemory(Get<uint16_t>(img, 0));  // reserved bits as the hardware
     s.fsw = Get<uint16_t>(img, 4);
     tag = Get<uint16_t>(img, 8);
     const uint32_t d16 = Get<uint32_t>(img, 16), d24 = Get<uint32_t>(img, 24);
@@ -1108,11 +1137,13 @@ void RegisterForm(CpuCore& c, unsigned esc, unsigned modrm) {
     case 1:  // D9
       switch (reg) {
         case 0: {  // FLD ST(i)
-          if (!CanPush(s)) return;
+          // An empty source is a stack underflow (C1 = 0) even when the push overflows too,
+          // as on a Xeon (found by the differential test).
           if (Empty(s, i)) {
             if (StackUnderflow(s)) PushValue(s, kIndefinite);
             return;
           }
+          if (!CanPush(s)) return;
           const X87Reg v = St(s, i);
           PushValue(s, v);
           return SetC1(s, false);
@@ -1265,7 +1296,9 @@ void MemoryForm(CpuCore& c, const Op& op, unsigned esc, unsigned reg) {
           X87Reg r;
           const uint16_t ex = HostFromF32(v, &r);
           if (!CanPush(s)) return;
-          if (ex & ~s.fcw & kPre) return Flag(s, ex);
+          // An unmasked #IA (SNaN) loads nothing; an unmasked #D still loads the value (a Xeon
+          // does, found by the differential test; the conversion is exact).
+          if (ex & ~s.fcw & kIe) return Flag(s, ex);
           PushValue(s, r);
           SetC1(s, false);
           return Flag(s, ex);
@@ -1312,7 +1345,9 @@ void MemoryForm(CpuCore& c, const Op& op, unsigned esc, unsigned reg) {
           X87Reg r;
           const uint16_t ex = HostFromF64(v, &r);
           if (!CanPush(s)) return;
-          if (ex & ~s.fcw & kPre) return Flag(s, ex);
+          // An unmasked #IA (SNaN) loads nothing; an unmasked #D still loads the value (a Xeon
+          // does, found by the differential test; the conversion is exact).
+          if (ex & ~s.fcw & kIe) return Flag(s, ex);
           PushValue(s, r);
           SetC1(s, false);
           return Flag(s, ex);

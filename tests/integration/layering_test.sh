@@ -16,7 +16,8 @@ declare -A allowed=(
   [hv-hooks/host]='^hv-hooks/environment\.h$|^hv-hooks/devices/virtio/disk_backend\.h$'
   [hv-hooks/machine]='^hv-hooks/(substrate|cpu|devices|host)/|^hv-hooks/environment\.h$|^logformat/byte_order\.h$'
   [hv-hooks/session]='^hv-hooks/machine/machine_config\.h$|^hv-hooks/substrate/|^logformat/'
-  [recorder]='^hv-hooks/|^logformat/'
+  [replication]='^logformat/byte_order\.h$'
+  [recorder]='^hv-hooks/|^logformat/|^replication/'
   [replayer]='^hv-hooks/|^logformat/'
   [analysis]='^hv-hooks/|^logformat/|^replayer/'
 )

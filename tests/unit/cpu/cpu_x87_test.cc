@@ -45,11 +45,15 @@ struct Ref {
   X87Reg r;
   uint16_t sw;
 };
+// The references start with C0-C3 = 0 (FLD1; FTST; FSTP: FNCLEX leaves them), as the guest
+// runs do: FPREM/FPREM1 with a NaN operand keep C0 and C3 (seen on a Xeon by the differential
+// test), so a stale unordered compare would leak into the reference.
 #define REF_BIN(NAME, INSN)                                                              \
   Ref NAME(X87Reg a, X87Reg b, uint16_t cw) {                                           \
     Ref out{};                                                                           \
     uint16_t old = 0;                                                                    \
-    asm volatile("fnstcw %[old]\n\tfnclex\n\tfldcw %[cw]\n\tfldt %[b]\n\tfldt %[a]\n\t"  \
+    asm volatile("fnstcw %[old]\n\tfnclex\n\tfld1\n\tftst\n\tfstp %%st(0)\n\t"         \
+                 "fldcw %[cw]\n\tfldt %[b]\n\tfldt %[a]\n\t"                           \
                  INSN "\n\tfnstsw %[sw]\n\tfnclex\n\tfstpt %[r]\n\tfstp %%st(0)\n\t"     \
                  "fldcw %[old]"                                                          \
                  : [r] "=m"(out.r), [sw] "=m"(out.sw), [old] "+m"(old)                   \
@@ -105,7 +109,8 @@ REF_MEM(RefFcoms, uint32_t, "fcoms") REF_MEM(RefFcoml, uint64_t, "fcoml")
   Ref NAME(X87Reg a, X87Reg b, uint16_t cw) {                                            \
     Ref out{};                                                                           \
     uint16_t old = 0;                                                                    \
-    asm volatile("fnstcw %[old]\n\tfnclex\n\tfldcw %[cw]\n\tfldt %[b]\n\tfldt %[a]\n\t"  \
+    asm volatile("fnstcw %[old]\n\tfnclex\n\tfld1\n\tftst\n\tfstp %%st(0)\n\t"         \
+                 "fldcw %[cw]\n\tfldt %[b]\n\tfldt %[a]\n\t"                           \
                  INSN "\n\tfnstsw %[sw]\n\tfnclex\n\tfstpt %[r]\n\tfstp %%st(0)\n\t"     \
                  "fldcw %[old]"                                                          \
                  : [r] "=m"(out.r), [sw] "=m"(out.sw), [old] "+m"(old)                   \

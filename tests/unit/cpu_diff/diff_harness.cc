@@ -96,8 +96,16 @@ std::string Disassemble(FlatMode mode, const std::vector<uint8_t>& code, uint64_
 // ---------------------------------------------------------------------------------------
 // vmrr
 
-VmrrSide::VmrrSide(FlatMode mode) : platform_(kRamBytes), cpu_(platform_) {
+constexpr uint64_t kCr0FpBits = 0x22;    // MP, NE
+constexpr uint64_t kCr0FpClear = 0xc;    // EM, TS
+constexpr uint64_t kCr4FpBits = 0x600;   // OSFXSR, OSXMMEXCPT
+
+VmrrSide::VmrrSide(FlatMode mode, bool fp) : platform_(kRamBytes), cpu_(platform_) {
   base_ = MakeFlatState(mode, platform_.memory());
+  if (fp) {
+    base_.cr0 = (base_.cr0 | kCr0FpBits) & ~kCr0FpClear;
+    base_.cr4 |= kCr4FpBits;
+  }
 }
 
 DiffOutcome VmrrSide::Run(const DiffCase& c) {
@@ -159,7 +167,7 @@ DiffOutcome VmrrSide::Run(const DiffCase& c) {
 // ---------------------------------------------------------------------------------------
 // Unicorn
 
-UnicornSide::UnicornSide(FlatMode mode) : mode_(mode) {
+UnicornSide::UnicornSide(FlatMode mode, bool fp) : mode_(mode) {
   uc_err e = uc_open(UC_ARCH_X86, Is64(mode) ? UC_MODE_64 : IsReal(mode) ? UC_MODE_16 : UC_MODE_32,
                      &uc_);
   if (e != UC_ERR_OK) {
@@ -169,6 +177,17 @@ UnicornSide::UnicornSide(FlatMode mode) : mode_(mode) {
   // A model with MOVBE, POPCNT, LZCNT and BMI1, which vmrr's CPUID model advertises too;
   // QEMU decodes F3 0F BD as BSR on models without LZCNT.
   uc_ctl_set_cpu_model(uc_, UC_CPU_X86_HASWELL);
+  if (fp) {
+    // Unicorn 2.0.1 writes CR0/CR4 through cpu_x86_update_cr0/cr4, which recompute the
+    // MP/EM/TS and OSFXSR hflags its SSE/x87 translation checks.
+    uint64_t cr0 = 0, cr4 = 0;
+    uc_reg_read(uc_, UC_X86_REG_CR0, &cr0);
+    uc_reg_read(uc_, UC_X86_REG_CR4, &cr4);
+    cr0 = (cr0 | kCr0FpBits) & ~kCr0FpClear;
+    cr4 |= kCr4FpBits;
+    uc_reg_write(uc_, UC_X86_REG_CR0, &cr0);
+    uc_reg_write(uc_, UC_X86_REG_CR4, &cr4);
+  }
   uc_mem_map(uc_, 0, kRamBytes, UC_PROT_ALL);
   uc_hook_add(uc_, &hook_, UC_HOOK_INTR, reinterpret_cast<void*>(&UnicornSide::OnInterrupt),
               this, 1, 0);
@@ -252,41 +271,62 @@ DiffOutcome UnicornSide::Run(const DiffCase& c) {
 // ---------------------------------------------------------------------------------------
 // Comparison
 
-std::string CompareOutcomes(const DiffCase& c, const DiffOutcome& v, const DiffOutcome& u) {
+std::string FxImageText(const uint8_t* img, unsigned xmm_count) {
+  auto get = [&](int off, int len) {
+    uint64_t x = 0;
+    std::memcpy(&x, img + off, static_cast<size_t>(len));
+    return x;
+  };
+  std::string t = fmt::format("    fcw={:04x} fsw={:04x} ftw={:02x} mxcsr={:08x}\n", get(0, 2),
+                              get(2, 2), get(4, 1), get(24, 4));
+  for (int i = 0; i < 8; ++i) {
+    t += fmt::format("    r{}={:04x}:{:016x}{}", i, get(32 + 16 * i + 8, 2), get(32 + 16 * i, 8),
+                     i % 4 == 3 ? "\n" : "");
+  }
+  for (unsigned i = 0; i < xmm_count; ++i) {
+    const int off = 160 + 16 * static_cast<int>(i);
+    t += fmt::format("    xmm{}={:016x}{:016x}{}", i, get(off + 8, 8), get(off, 8),
+                     i % 2 == 1 ? "\n" : "");
+  }
+  return t;
+}
+
+std::string CompareOutcomes(const DiffCase& c, const DiffOutcome& v, const DiffOutcome& u,
+                            const char* other_name) {
   std::string diffs;
   char b[256];
   const unsigned n = GprCount(c.mode);
   const uint64_t regmask = Is64(c.mode) ? ~uint64_t{0} : 0xffffffffu;
   if (!v.error.empty()) diffs += "  vmrr error: " + v.error + "\n";
-  if (!u.error.empty()) diffs += "  unicorn error: " + u.error + "\n";
+  if (!u.error.empty()) diffs += std::string("  ") + other_name + " error: " + u.error + "\n";
   if (diffs.empty()) {
     // If Unicorn ended without reporting a vector, only "both faulted" can be checked.
     const bool vector_known = u.vector != kUnknownVector;
     if (v.faulted != u.faulted || (v.faulted && vector_known && v.vector != u.vector)) {
-      std::snprintf(b, sizeof b, "  fault: vmrr %s %u, unicorn %s %u\n",
-                    v.faulted ? "vector" : "none", v.vector, u.faulted ? "vector" : "none",
-                    u.vector);
+      std::snprintf(b, sizeof b, "  fault: vmrr %s %u, %s %s %u\n",
+                    v.faulted ? "vector" : "none", v.vector, other_name,
+                    u.faulted ? "vector" : "none", u.vector);
       diffs += b;
     } else {
       for (unsigned i = 0; i < n; ++i) {
         if (c.ignored_regs & (1u << i)) continue;
         if (v.faulted && i == kRsp) continue;  // vmrr pushed an exception frame
         if ((v.gpr[i] & regmask) != (u.gpr[i] & regmask)) {
-          std::snprintf(b, sizeof b, "  %s: vmrr %#" PRIx64 " unicorn %#" PRIx64 "\n",
-                        kGprNames[i], v.gpr[i] & regmask, u.gpr[i] & regmask);
+          std::snprintf(b, sizeof b, "  %s: vmrr %#" PRIx64 " %s %#" PRIx64 "\n",
+                        kGprNames[i], v.gpr[i] & regmask, other_name, u.gpr[i] & regmask);
           diffs += b;
         }
       }
       if (!v.faulted) {
         if (v.rip != u.rip) {
-          std::snprintf(b, sizeof b, "  rip: vmrr %#" PRIx64 " unicorn %#" PRIx64 "\n", v.rip,
-                        u.rip);
+          std::snprintf(b, sizeof b, "  rip: vmrr %#" PRIx64 " %s %#" PRIx64 "\n", v.rip,
+                        other_name, u.rip);
           diffs += b;
         }
         if ((v.rflags ^ u.rflags) & c.flag_mask) {
-          std::snprintf(b, sizeof b, "  flags (compared %s): vmrr %s, unicorn %s\n",
+          std::snprintf(b, sizeof b, "  flags (compared %s): vmrr %s, %s %s\n",
                         FlagsText(c.flag_mask).c_str(),
-                        FlagsText(v.rflags & c.flag_mask).c_str(),
+                        FlagsText(v.rflags & c.flag_mask).c_str(), other_name,
                         FlagsText(u.rflags & c.flag_mask).c_str());
           diffs += b;
         }
@@ -297,14 +337,48 @@ std::string CompareOutcomes(const DiffCase& c, const DiffOutcome& v, const DiffO
         for (size_t i = 0; i < a.size() && i < z.size(); ++i) {
           if (a[i] == z[i]) continue;
           if (shown++ < 8) {
-            std::snprintf(b, sizeof b, "  %s[%#" PRIx64 "]: initial %02x vmrr %02x unicorn %02x\n",
-                          name, base + i, i < init.size() ? init[i] : 0, a[i], z[i]);
+            std::snprintf(b, sizeof b, "  %s[%#" PRIx64 "]: initial %02x vmrr %02x %s %02x\n",
+                          name, base + i, i < init.size() ? init[i] : 0, a[i], other_name, z[i]);
             diffs += b;
           }
         }
         if (shown > 8) diffs += "  ... (" + std::to_string(shown) + " bytes differ)\n";
       };
-      cmp_mem("data", kDataBase, v.data, u.data, c.data);
+      if (c.fx_out >= 0 && v.data.size() >= static_cast<size_t>(c.fx_out) + 512 &&
+          u.data.size() >= static_cast<size_t>(c.fx_out) + 512) {
+        // The FXSAVE output image, field by field; then blank it for the byte comparison.
+        const uint8_t* a = &v.data[static_cast<size_t>(c.fx_out)];
+        const uint8_t* z = &u.data[static_cast<size_t>(c.fx_out)];
+        auto field = [&](const char* name, int off, int len) {
+          if (std::memcmp(a + off, z + off, static_cast<size_t>(len)) == 0) return;
+          std::string x, y;
+          for (int i = len - 1; i >= 0; --i) {
+            x += fmt::format("{:02x}", a[off + i]);
+            y += fmt::format("{:02x}", z[off + i]);
+          }
+          diffs += fmt::format("  {}: vmrr {} {} {}\n", name, x, other_name, y);
+        };
+        field("fcw", 0, 2);
+        if (((a[2] | a[3] << 8) ^ (z[2] | z[3] << 8)) & ~c.fsw_ignore) field("fsw", 2, 2);
+        field("ftw(abridged)", 4, 1);
+        field("fxsave[5]", 5, 1);
+        field("mxcsr", 24, 4);
+        field("mxcsr_mask", 28, 4);
+        for (int i = 0; i < 8; ++i) {
+          field(fmt::format("st/mm r{}", i).c_str(), 32 + 16 * i, 10);
+          field(fmt::format("fxsave[{}..{}] (reserved)", 42 + 16 * i, 47 + 16 * i).c_str(),
+                42 + 16 * i, 6);
+        }
+        for (int i = 0; i < (Is64(c.mode) ? 16 : 8); ++i) {
+          field(fmt::format("xmm{}", i).c_str(), 160 + 16 * i, 16);
+        }
+        std::vector<uint8_t> va = v.data, ua = u.data;
+        std::memset(&va[static_cast<size_t>(c.fx_out)], 0, 416);
+        std::memset(&ua[static_cast<size_t>(c.fx_out)], 0, 416);
+        cmp_mem("data", kDataBase, va, ua, c.data);
+      } else {
+        cmp_mem("data", kDataBase, v.data, u.data, c.data);
+      }
       if (!v.faulted) cmp_mem("stack", kStackBase, v.stack, u.stack, c.stack);
     }
   }
@@ -338,8 +412,19 @@ std::string CompareOutcomes(const DiffCase& c, const DiffOutcome& v, const DiffO
                   FlagsText(o.rflags).c_str());
     return t + b;
   };
+  if (c.fx_in >= 0 && c.data.size() >= static_cast<size_t>(c.fx_in) + 512) {
+    r += "  initial FP state (FXRSTOR image at data+" + std::to_string(c.fx_in) + "):\n" +
+         FxImageText(&c.data[static_cast<size_t>(c.fx_in)], Is64(c.mode) ? 16 : 8);
+  }
   r += result("vmrr   ", v);
-  r += result("unicorn", u);
+  r += result(other_name, u);
+  if (c.fx_out >= 0) {
+    for (const DiffOutcome* o : {&v, &u}) {
+      if (o->faulted || o->data.size() < static_cast<size_t>(c.fx_out) + 512) continue;
+      r += std::string("  ") + (o == &v ? "vmrr" : other_name) + " final FP state:\n" +
+           FxImageText(&o->data[static_cast<size_t>(c.fx_out)], Is64(c.mode) ? 16 : 8);
+    }
+  }
   r += "  differences:\n" + diffs;
   return r;
 }

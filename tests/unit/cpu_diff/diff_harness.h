@@ -30,7 +30,24 @@ struct DiffCase {
   uint32_t ignored_regs = 0;            // GPRs whose final value is architecturally undefined
   bool single_step = false;             // run vmrr with Run(icount + 1) per instruction
   std::string origin;                   // generator name, for the report
+  // FP/SIMD cases (fp_generator.h): data offsets of the FXRSTOR image the case's prologue
+  // loads and of the FXSAVE image its epilogue stores (-1: none). The output image is
+  // compared field by field (FIP/FDP/FOP masked, see kFxMaskedBegin) and both are shown in
+  // the report.
+  int fx_in = -1, fx_out = -1;
+  uint16_t fsw_ignore = 0;  // FSW bits not compared (condition codes the SDM leaves undefined)
+  // RCPPS/RCPSS/RSQRTPS/RSQRTSS: the float lanes (bit mask) of XMM approx_xmm hold
+  // approximations, which differ between implementations: checked against the SDM bound
+  // by the test instead of bit for bit.
+  int approx_xmm = -1;
+  uint8_t approx_lanes = 0;
+  bool approx_rsqrt = false;
 };
+
+// FXSAVE bytes 6-23 (FOP, FIP, FCS/FDP, FDS) are not compared: QEMU 5 (Unicorn 2.0.1) stores
+// zeros there, the host stores host addresses, and vmrr's FIP/FDP/FOP updates are item 4
+// of FPU_NOTES.md "What remains".
+inline constexpr int kFxMaskedBegin = 6, kFxMaskedEnd = 24;
 
 inline constexpr unsigned kUnknownVector = 0x100;
 
@@ -47,7 +64,8 @@ struct DiffOutcome {
 
 class VmrrSide {
  public:
-  explicit VmrrSide(FlatMode mode);
+  // fp: CR0.MP|NE (EM=TS=0) and CR4.OSFXSR|OSXMMEXCPT, the state an SSE-enabled OS sets.
+  explicit VmrrSide(FlatMode mode, bool fp = false);
   DiffOutcome Run(const DiffCase& c);
   Cpu& cpu() { return cpu_; }
 
@@ -59,7 +77,7 @@ class VmrrSide {
 
 class UnicornSide {
  public:
-  explicit UnicornSide(FlatMode mode);
+  explicit UnicornSide(FlatMode mode, bool fp = false);
   ~UnicornSide();
   UnicornSide(const UnicornSide&) = delete;
   UnicornSide& operator=(const UnicornSide&) = delete;
@@ -76,7 +94,12 @@ class UnicornSide {
 
 // Empty if the outcomes agree; otherwise a reproducer: mode, code bytes (hex and
 // disassembly), initial registers and both results.
-std::string CompareOutcomes(const DiffCase& c, const DiffOutcome& vmrr, const DiffOutcome& uc);
+// Names the sides in the report ("vmrr", "unicorn" by default; "host" for the FP oracle).
+std::string CompareOutcomes(const DiffCase& c, const DiffOutcome& vmrr, const DiffOutcome& uc,
+                            const char* other_name = "unicorn");
+
+// A readable dump of a 512-byte FXSAVE image (FCW/FSW/FTW/MXCSR, ST/MM, XMM).
+std::string FxImageText(const uint8_t* img, unsigned xmm_count);
 
 void TakePushedFlags(FlatMode mode, DiffOutcome* o);
 

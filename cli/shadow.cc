@@ -1,0 +1,400 @@
+// `vmrr shadow --listen URL --key-file K [--log FILE] [--console-out FILE]`: a replica that
+// follows a primary (`vmrr record --replicate URL`). It receives the primary's log as it is
+// written, acknowledges how far it holds it (the primary releases console output only then),
+// replays it continuously a little behind, and when the primary has been silent for
+// --takeover-timeout ms replays to the end of what it received, switches its machine from
+// replaying to live at that instruction boundary and carries on as the primary: the console
+// goes to --console-out at each byte's absolute position (the file the primary wrote), so
+// whatever the primary had already released is written again onto itself, nothing is lost.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/machine_options.h"
+#include "hv-hooks/host/live_environment.h"
+#include "hv-hooks/machine/machine.h"
+#include "logformat/error.h"
+#include "replayer/divergence.h"
+#include "replayer/following_replay.h"
+#include "replayer/replay_session.h"
+#include "replication/channel.h"
+#include "replication/key_file.h"
+#include "replication/transport.h"
+
+namespace vmrr::cli {
+namespace {
+
+struct ShadowOptions {
+  std::string listen;
+  std::string key_file;
+  std::string log;
+  std::string console_out;
+  uint64_t takeover_timeout_ms = 300;
+  uint64_t heartbeat_ms = 20;
+  int64_t accept_timeout_ms = -1;
+};
+
+std::atomic<bool> g_stop{false};
+Machine* g_live_machine = nullptr;
+
+extern "C" void OnShadowSignal(int) {
+  g_stop.store(true);
+  if (g_live_machine) g_live_machine->RequestStop();
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Console output: the file at absolute offsets, or stdout in order.
+class ConsoleSink {
+ public:
+  ConsoleSink(int fd, bool positional) : fd_(fd), positional_(positional) {}
+  void Write(uint64_t offset, const uint8_t* p, size_t n) {
+    while (n > 0) {
+      const ssize_t w = positional_ ? ::pwrite(fd_, p, n, static_cast<off_t>(offset)) : ::write(fd_, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error(std::string("console output: write failed: ") + std::strerror(errno));
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+      offset += static_cast<uint64_t>(w);
+    }
+  }
+
+ private:
+  int fd_;
+  bool positional_;
+};
+
+// The live environment of the shadow once it is the primary: the host, with the console going
+// on at the guest's output position where the replay left it.
+class TakeoverEnvironment final : public Environment {
+ public:
+  TakeoverEnvironment(LiveEnvironment& live, ConsoleSink& console, uint64_t position)
+      : live_(live), console_(console), position_(position) {}
+  int64_t SampleTime(uint64_t icount) override { return live_.SampleTime(icount); }
+  std::vector<uint8_t> PollConsoleInput(uint64_t icount, size_t max_bytes) override {
+    return live_.PollConsoleInput(icount, max_bytes);
+  }
+  bool PollNetFrame(uint64_t icount, std::vector<uint8_t>* frame) override { return live_.PollNetFrame(icount, frame); }
+  void GetEntropy(uint64_t icount, std::span<uint8_t> out) override { live_.GetEntropy(icount, out); }
+  void ConsoleOutput(uint64_t, std::span<const uint8_t> bytes) override {
+    console_.Write(position_, bytes.data(), bytes.size());
+    position_ += bytes.size();
+  }
+  void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override { live_.NetFrameSent(icount, frame); }
+  bool WaitForInput(uint64_t icount, int64_t deadline_host_ns) override {
+    constexpr int64_t kSliceNs = 50'000'000;
+    for (;;) {
+      const int64_t now = LiveEnvironment::HostNowNs();
+      if (now >= deadline_host_ns || g_stop.load()) return false;
+      const int64_t slice = deadline_host_ns - now > kSliceNs ? now + kSliceNs : deadline_host_ns;
+      if (live_.WaitForInput(icount, slice)) return true;
+    }
+  }
+
+ private:
+  LiveEnvironment& live_;
+  ConsoleSink& console_;
+  uint64_t position_;
+};
+
+int Fail(int status, const std::string& message) {
+  std::fprintf(stderr, "vmrr shadow: %s\n", message.c_str());
+  return status;
+}
+
+int RunShadow(const ShadowOptions& o) {
+  link::Key key;
+  std::unique_ptr<link::Listener> listener;
+  try {
+    key = link::LoadKeyFile(o.key_file);
+    listener = link::Listen(o.listen);
+  } catch (const link::LinkError& e) {
+    return Fail(kExitIo, e.what());
+  }
+  int log_fd = -1;
+  if (!o.log.empty()) {
+    log_fd = ::open(o.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (log_fd < 0) return Fail(kExitIo, o.log + ": cannot create: " + std::strerror(errno));
+  }
+  int console_fd = 1;
+  if (!o.console_out.empty()) {
+    console_fd = ::open(o.console_out.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (console_fd < 0) return Fail(kExitIo, o.console_out + ": cannot open: " + std::strerror(errno));
+  }
+  struct Closer {
+    int a, b;
+    ~Closer() {
+      if (a >= 0) ::close(a);
+      if (b > 2) ::close(b);
+    }
+  } closer{log_fd, console_fd};
+  ConsoleSink console(console_fd, !o.console_out.empty());
+
+  struct sigaction sa {};
+  sa.sa_handler = OnShadowSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+
+  std::fprintf(stderr, "vmrr shadow: listening on %s\n", listener->Describe().c_str());
+  std::unique_ptr<link::Transport> transport;
+  const int64_t accept_deadline = o.accept_timeout_ms < 0 ? INT64_MAX : NowMs() + o.accept_timeout_ms;
+  while (!transport) {
+    if (g_stop.load()) return kExitInterrupted;
+    if (NowMs() >= accept_deadline) return Fail(kExitIo, "no primary connected");
+    transport = listener->Accept(100);
+  }
+  link::SecureChannel channel(key, link::Role::kShadow);
+  {
+    const std::vector<uint8_t> hello = channel.Hello();
+    if (!transport->Send(hello.data(), hello.size(), 5000)) return Fail(kExitIo, "the primary did not take the hello");
+  }
+
+  GrowingLog log;
+  // Console bytes the replay produced that the primary may not have released yet.
+  std::string pending;
+  uint64_t pending_base = 0;
+  uint64_t released = 0;
+  FollowingReplay::Options fo;
+  fo.console_out = [&](uint64_t, std::span<const uint8_t> bytes) {
+    pending.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if (released > pending_base) {
+      const uint64_t drop = std::min<uint64_t>(released - pending_base, pending.size());
+      pending.erase(0, drop);
+      pending_base += drop;
+    }
+  };
+  FollowingReplay follower(log, fo);
+  auto write_pending = [&] {
+    console.Write(pending_base, reinterpret_cast<const uint8_t*>(pending.data()), pending.size());
+    pending_base += pending.size();
+    pending.clear();
+  };
+
+  int64_t last_heard = NowMs();
+  int64_t next_heartbeat = 0;
+  bool said_bye = false;
+  bool refused = false;
+  bool announced = false;
+  uint64_t acked_bytes = 0, acked_icount = 0;
+  std::vector<uint8_t> buf(64 * 1024);
+  link::Message m;
+  try {
+    for (;;) {
+      if (g_stop.load()) return Fail(kExitInterrupted, "stopped");
+      // 1. The link: everything that has arrived.
+      if (!refused) {
+        const bool busy = follower.started() && follower.icount() < log.held_below() && !follower.end();
+        for (int reads = 0; reads < 64; ++reads) {
+          const ssize_t n = transport->Receive(buf.data(), buf.size(), reads == 0 && !busy ? 2 : 0);
+          if (n <= 0) break;
+          channel.Feed(buf.data(), static_cast<size_t>(n));
+          for (;;) {
+            const auto st = channel.Next(&m);
+            if (st == link::SecureChannel::Status::kNeedMore) break;
+            if (st == link::SecureChannel::Status::kRefused) {
+              std::fprintf(stderr, "vmrr shadow: %s; the link is no longer trusted\n", channel.error().c_str());
+              refused = true;
+              break;
+            }
+            switch (m.type) {
+              case link::MessageType::kHello: break;  // the handshake
+              case link::MessageType::kLog:
+                if (m.aux != log.bytes()) {
+                  std::fprintf(stderr, "vmrr shadow: log bytes at stream offset %llu, expected %llu; the link is "
+                                       "no longer trusted\n",
+                               static_cast<unsigned long long>(m.aux), static_cast<unsigned long long>(log.bytes()));
+                  refused = true;
+                  break;
+                }
+                if (log_fd >= 0 && !m.payload.empty() &&
+                    ::write(log_fd, m.payload.data(), m.payload.size()) != static_cast<ssize_t>(m.payload.size()))
+                  return Fail(kExitIo, o.log + ": write failed");
+                log.Append(m.payload);
+                log.SetSyncIcount(m.icount);
+                break;
+              case link::MessageType::kHeartbeat:
+                released = std::max(released, m.aux);
+                break;
+              case link::MessageType::kBye:
+                said_bye = true;
+                released = std::max(released, m.aux);
+                break;
+              case link::MessageType::kAck: break;  // not the primary's to send
+            }
+            if (refused) break;
+            last_heard = NowMs();
+          }
+          if (refused) break;
+        }
+      }
+      // The primary is declared dead only right after the link was read: a replay step that
+      // took long (a loaded host) must not count as the primary's silence.
+      // After its goodbye the primary is silent by right: the shadow replays on to the end.
+      if (!said_bye && NowMs() - last_heard > static_cast<int64_t>(o.takeover_timeout_ms)) break;
+      // 2. Acknowledge what is held, and heartbeat.
+      const int64_t now = NowMs();
+      if (channel.established() && !refused) {
+        if (log.bytes() != acked_bytes || log.held_below() != acked_icount) {
+          acked_bytes = log.bytes();
+          acked_icount = log.held_below();
+          const auto a = channel.Seal(link::MessageType::kAck, acked_icount, acked_bytes);
+          transport->Send(a.data(), a.size(), 100);
+        }
+        if (now >= next_heartbeat) {
+          const auto h = channel.Seal(link::MessageType::kHeartbeat, follower.icount(), 0);
+          transport->Send(h.data(), h.size(), 100);
+          next_heartbeat = now + static_cast<int64_t>(o.heartbeat_ms);
+        }
+      }
+      // 3. Replay what arrived.
+      if (follower.TryStart()) {
+        if (!announced) {
+          announced = true;
+          std::fprintf(stderr, "vmrr shadow: following %s from icount %llu\n", transport->Describe().c_str(),
+                       static_cast<unsigned long long>(follower.icount()));
+        }
+        follower.Step(2'000'000);
+      }
+      if (follower.end() && said_bye) {
+        std::fprintf(stderr,
+                     "vmrr shadow: the primary finished; replayed its %llu frames to the end (icount %llu, %llu "
+                     "digests matched)\n",
+                     static_cast<unsigned long long>(log.frames()), static_cast<unsigned long long>(follower.icount()),
+                     static_cast<unsigned long long>(follower.digests_checked()));
+        return kExitOk;
+      }
+    }
+  } catch (const Divergence& e) {
+    return Fail(kExitDivergence, std::string("divergence from the primary's log: ") + e.what());
+  } catch (const log::LogError& e) {
+    return Fail(ExitCodeFor(e.code()), std::string("the primary's log: ") + e.what());
+  } catch (const link::LinkError& e) {
+    return Fail(kExitIo, e.what());
+  } catch (const MachineError& e) {
+    return Fail(kExitFailure, e.what());
+  } catch (const SessionConfigError& e) {
+    return Fail(kExitDamaged, e.what());
+  } catch (const ReplayRefused& e) {
+    return Fail(e.code() == ReplayRefused::Code::kImageMismatch ? kExitImageMismatch : kExitDamaged, e.what());
+  } catch (const LogExhausted& e) {
+    // Never for an input below held_below(): the log said it held everything there.
+    return Fail(kExitDivergence, std::string("the replay needed an input the primary never logged: ") + e.what());
+  } catch (const std::runtime_error& e) {
+    return Fail(kExitFailure, e.what());
+  }
+
+  // The primary is gone.
+  const int64_t silent = NowMs() - last_heard;
+  if (!follower.started())
+    return Fail(kExitFailure, fmt::format("the primary went silent ({} ms) before the log's first checkpoint "
+                                          "arrived: nothing to take over", silent));
+  try {
+    if (follower.end()) {
+      // The recording had finished: its whole output is known; the primary may not have
+      // released the end of it.
+      write_pending();
+      std::fprintf(stderr,
+                   "vmrr shadow: the primary went silent after finishing (it had released %llu of %llu console "
+                   "bytes); its output is complete\n",
+                   static_cast<unsigned long long>(released), static_cast<unsigned long long>(pending_base));
+      return follower.end()->reason == log::EndReason::kGuestExit
+                 ? static_cast<int>((follower.end()->exit_code << 1) | 1)
+                 : kExitOk;
+    }
+    LiveEnvironmentOptions lo;
+    lo.console_in_fd = 0;
+    lo.console_out_fd = -1;
+    LiveEnvironment live(lo);
+    uint64_t replayed_to = 0;
+    std::unique_ptr<TakeoverEnvironment> env;
+    // GoLive needs the environment; its console position is where the replay will end, known
+    // only after the replay: the environment is built on the replay's final position below.
+    class Deferred final : public Environment {
+     public:
+      Environment* target = nullptr;
+      int64_t SampleTime(uint64_t i) override { return target->SampleTime(i); }
+      std::vector<uint8_t> PollConsoleInput(uint64_t i, size_t n) override { return target->PollConsoleInput(i, n); }
+      bool PollNetFrame(uint64_t i, std::vector<uint8_t>* f) override { return target->PollNetFrame(i, f); }
+      void GetEntropy(uint64_t i, std::span<uint8_t> out) override { target->GetEntropy(i, out); }
+      void ConsoleOutput(uint64_t i, std::span<const uint8_t> b) override { target->ConsoleOutput(i, b); }
+      void NetFrameSent(uint64_t i, std::span<const uint8_t> f) override { target->NetFrameSent(i, f); }
+      bool WaitForInput(uint64_t i, int64_t d) override { return target->WaitForInput(i, d); }
+    } deferred;
+    Machine& machine = follower.GoLive(deferred);
+    replayed_to = machine.icount();
+    write_pending();
+    env = std::make_unique<TakeoverEnvironment>(live, console, pending_base);
+    deferred.target = env.get();
+    std::fprintf(stderr,
+                 "vmrr shadow: primary silent for %lld ms: taking over at icount %llu (%llu frames, %llu bytes "
+                 "received; the primary had released %llu console bytes, the replay produced %llu)\n",
+                 static_cast<long long>(silent), static_cast<unsigned long long>(replayed_to),
+                 static_cast<unsigned long long>(log.frames()), static_cast<unsigned long long>(log.bytes()),
+                 static_cast<unsigned long long>(released), static_cast<unsigned long long>(pending_base));
+    if (follower.end()) {
+      return follower.end()->reason == log::EndReason::kGuestExit
+                 ? static_cast<int>((follower.end()->exit_code << 1) | 1)
+                 : kExitOk;
+    }
+    g_live_machine = &machine;
+    const MachineResult r = machine.Run(~uint64_t{0});
+    g_live_machine = nullptr;
+    return ExitStatusFor(r);
+  } catch (const Divergence& e) {
+    return Fail(kExitDivergence, std::string("divergence from the primary's log: ") + e.what());
+  } catch (const log::LogError& e) {
+    return Fail(ExitCodeFor(e.code()), std::string("the primary's log: ") + e.what());
+  } catch (const MachineError& e) {
+    return Fail(kExitFailure, e.what());
+  } catch (const EnvironmentError& e) {
+    return Fail(kExitIo, e.what());
+  } catch (const std::runtime_error& e) {
+    return Fail(kExitIo, e.what());
+  }
+}
+
+}  // namespace
+
+void AddShadowCommand(CLI::App& app, int* exit_code) {
+  auto o = std::make_shared<ShadowOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "shadow",
+      "Follow a primary (`vmrr record --replicate URL`): receive its log as it is written,\n"
+      "replay it continuously, and take over when the primary goes silent.\n"
+      "Exit status: 0 the primary finished and the replay matched it to the end; after a\n"
+      "takeover, the guest's status as for `vmrr run`; 3 link or file unusable; 7 damaged log;\n"
+      "11 divergence from the primary's log; 130 stopped by a signal.");
+  cmd->add_option("--listen", o->listen, "where the primary connects: tcp:HOST:PORT or shm:NAME")->required();
+  cmd->add_option("--key-file", o->key_file, "the key shared with the primary (64 hex digits or 32 bytes)")
+      ->required();
+  cmd->add_option("--log", o->log, "also keep the received log in FILE (a log `vmrr replay` reads)");
+  cmd->add_option("--console-out", o->console_out,
+                  "after a takeover, the console goes to FILE at each byte's position in the guest's output "
+                  "(the primary's --console-out); default stdout");
+  cmd->add_option("--takeover-timeout", o->takeover_timeout_ms,
+                  "ms without a valid message from the primary after which the shadow takes over (default 300)")
+      ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}));
+  cmd->add_option("--heartbeat", o->heartbeat_ms, "ms between the shadow's heartbeats (default 20)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{60'000}));
+  cmd->add_option("--accept-timeout", o->accept_timeout_ms, "ms to wait for a primary (default: forever)");
+  cmd->callback([o, exit_code] { *exit_code = RunShadow(*o); });
+}
+
+}  // namespace vmrr::cli

@@ -1,0 +1,134 @@
+// PrimaryLink and ReplicatingSink: the primary's side of the replication link.
+#include "recorder/primary_link.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "logformat/byte_order.h"
+#include "logformat/format.h"
+
+namespace vmrr {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+PrimaryLink::PrimaryLink(const PrimaryLinkOptions& options, ConsoleCommitter& console)
+    : options_(options),
+      console_(console),
+      transport_(link::Connect(options.url, options.connect_timeout_ms)),
+      channel_(options.key, link::Role::kPrimary) {
+  const std::vector<uint8_t> hello = channel_.Hello();
+  if (!transport_->Send(hello.data(), hello.size(), options_.connect_timeout_ms))
+    throw link::LinkError(options_.url + ": the shadow did not take the hello");
+  const int64_t deadline = NowMs() + options_.connect_timeout_ms;
+  uint8_t buf[4096];
+  link::Message m;
+  while (!channel_.established()) {
+    const int64_t left = deadline - NowMs();
+    if (left <= 0) throw link::LinkError(options_.url + ": no hello from the shadow");
+    // Read only what a hello can be, so that nothing after it is left in this buffer.
+    const ssize_t n = transport_->Receive(buf, 1, static_cast<int>(left));
+    if (n < 0) throw link::LinkError(options_.url + ": the shadow closed the link during the handshake");
+    channel_.Feed(buf, static_cast<size_t>(n));
+    const auto st = channel_.Next(&m);
+    if (st == link::SecureChannel::Status::kRefused)
+      throw link::LinkError(options_.url + ": " + channel_.error() + " (is the key the shadow's?)");
+  }
+  last_heard_ms_.store(NowMs());
+  thread_ = std::thread([this] { Loop(); });
+}
+
+PrimaryLink::~PrimaryLink() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+void PrimaryLink::Lose(const std::string& why) {
+  if (lost_.exchange(true)) return;
+  std::fprintf(stderr, "vmrr record: shadow lost (%s): console output is held from now on\n", why.c_str());
+}
+
+void PrimaryLink::SendSealed(link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload) {
+  std::lock_guard<std::mutex> lock(send_mu_);
+  if (lost_.load()) return;
+  const std::vector<uint8_t> m = channel_.Seal(type, icount, aux, payload);
+  if (!transport_->Send(m.data(), m.size(), options_.send_timeout_ms)) Lose("cannot send to " + transport_->Describe());
+}
+
+void PrimaryLink::SendLog(std::span<const uint8_t> bytes, uint64_t sync_icount) {
+  uint64_t sync = std::max(sync_.load(), sync_icount);
+  do {
+    const size_t n = std::min<size_t>(bytes.size(), link::kMaxPayload);
+    SendSealed(link::MessageType::kLog, sync, offset_.load(), bytes.first(n));
+    offset_.fetch_add(n);
+    bytes = bytes.subspan(n);
+  } while (!bytes.empty());
+  sync_.store(sync);
+}
+
+void PrimaryLink::Loop() {
+  uint8_t buf[64 * 1024];
+  link::Message m;
+  int64_t next_heartbeat = 0;
+  while (!stop_.load()) {
+    const int64_t now = NowMs();
+    if (now >= next_heartbeat) {
+      SendSealed(link::MessageType::kHeartbeat, sync_.load(), console_.released(), {});
+      next_heartbeat = now + options_.heartbeat_ms;
+    }
+    if (now - last_heard_ms_.load() > options_.shadow_timeout_ms)
+      Lose("silent for more than " + std::to_string(options_.shadow_timeout_ms) + " ms");
+    const ssize_t n = transport_->Receive(buf, sizeof buf, 5);
+    if (n < 0) {
+      Lose(transport_->Describe() + " closed");
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    if (n == 0) continue;
+    channel_.Feed(buf, static_cast<size_t>(n));
+    for (;;) {
+      const auto st = channel_.Next(&m);
+      if (st == link::SecureChannel::Status::kNeedMore) break;
+      if (st == link::SecureChannel::Status::kRefused) {
+        Lose(channel_.error());
+        break;
+      }
+      if (m.type == link::MessageType::kAck) {
+        last_heard_ms_.store(NowMs());
+        console_.Acknowledged(m.aux, m.icount);
+      } else if (m.type == link::MessageType::kHeartbeat) {
+        last_heard_ms_.store(NowMs());
+      } else {
+        Lose(std::string("unexpected ") + link::MessageTypeName(static_cast<uint8_t>(m.type)) + " message from the shadow");
+      }
+    }
+    if (channel_.refused()) {
+      while (!stop_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+bool PrimaryLink::Finish(int timeout_ms) {
+  const bool all = console_.WaitAllReleased(timeout_ms);
+  if (all) SendSealed(link::MessageType::kBye, sync_.load(), console_.released(), {});
+  return all;
+}
+
+void ReplicatingSink::Write(const uint8_t* data, size_t size) {
+  inner_->Write(data, size);
+  uint64_t sync = noted_;
+  if (size >= log::kFrameHeaderSize && std::memcmp(data, log::kFrameMagic.data(), 4) == 0)
+    sync = std::max(sync, LoadLe(data + 24, 8));
+  link_.SendLog({data, size}, sync);
+}
+
+void ReplicatingSink::SendMark() {
+  if (noted_ > link_.sync_icount()) link_.SendLog({}, noted_);
+}
+
+}  // namespace vmrr

@@ -1,0 +1,91 @@
+// The primary's end of the replication link: connects to the shadow, runs the handshake,
+// streams the log's bytes as the writer closes its frames (ReplicatingSink, which also keeps
+// writing the primary's own log file), and runs a thread that takes the shadow's
+// acknowledgements (releasing held console output, output_commit.h) and heartbeats, and
+// sends the primary's heartbeats. A shadow that goes silent for shadow_timeout_ms, or whose
+// messages are refused, is reported once on stderr; output is then held (the guest blocks
+// once the output buffer is full): the safe answer until --on-shadow-loss exists.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+
+#include "logformat/log_writer.h"
+#include "recorder/output_commit.h"
+#include "replication/channel.h"
+#include "replication/transport.h"
+
+namespace vmrr {
+
+struct PrimaryLinkOptions {
+  std::string url;
+  link::Key key{};
+  int connect_timeout_ms = 10'000;
+  int heartbeat_ms = 20;
+  int shadow_timeout_ms = 1'000;  // silence after which the shadow is reported lost
+  int send_timeout_ms = 5'000;    // a send blocked this long (no room at the shadow) loses it
+};
+
+class PrimaryLink {
+ public:
+  // Connects and completes the handshake; throws link::LinkError.
+  PrimaryLink(const PrimaryLinkOptions& options, ConsoleCommitter& console);
+  ~PrimaryLink();
+  PrimaryLink(const PrimaryLink&) = delete;
+  PrimaryLink& operator=(const PrimaryLink&) = delete;
+
+  // Machine thread: the next log bytes, and the sync icount they bring the shadow to.
+  void SendLog(std::span<const uint8_t> bytes, uint64_t sync_icount);
+  uint64_t stream_offset() const { return offset_.load(); }
+  uint64_t sync_icount() const { return sync_.load(); }
+  // Waits (at most timeout_ms) until every held console byte is released, then says goodbye.
+  // False if some output could not be released.
+  bool Finish(int timeout_ms);
+  bool lost() const { return lost_.load(); }
+  std::string Describe() const { return transport_->Describe(); }
+
+ private:
+  void SendSealed(link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload);
+  void Lose(const std::string& why);
+  void Loop();
+
+  PrimaryLinkOptions options_;
+  ConsoleCommitter& console_;
+  std::unique_ptr<link::Transport> transport_;
+  link::SecureChannel channel_;
+  std::mutex send_mu_;
+  std::atomic<uint64_t> offset_{0};
+  std::atomic<uint64_t> sync_{0};
+  std::atomic<bool> lost_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> last_heard_ms_{0};
+  std::thread thread_;
+};
+
+// A ByteSink that writes to the primary's own log (inner) and streams the same bytes to the
+// shadow. A write that is a whole frame brings the shadow's sync icount to the frame's last
+// icount; NoteIcount raises it further (output commit: the frame closed at an output at that
+// icount holds every record logged before it).
+class ReplicatingSink : public log::ByteSink {
+ public:
+  ReplicatingSink(std::unique_ptr<log::ByteSink> inner, PrimaryLink& link) : inner_(std::move(inner)), link_(link) {}
+  void Write(const uint8_t* data, size_t size) override;
+  void Sync() override { inner_->Sync(); }
+  void NoteIcount(uint64_t icount) { noted_ = std::max(noted_, icount); }
+  // Sends the noted sync icount if no write carried it (an output with no record since the
+  // last frame).
+  void SendMark();
+
+ private:
+  std::unique_ptr<log::ByteSink> inner_;
+  PrimaryLink& link_;
+  uint64_t noted_ = 0;
+};
+
+}  // namespace vmrr
