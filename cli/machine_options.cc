@@ -136,6 +136,8 @@ int ExitStatusFor(const MachineError& e) {
 int ExitStatusFor(const MachineResult& r) {
   switch (r.stop) {
     case MachineStop::kGuestExit: return r.exit_status;
+    case MachineStop::kPowerOff: return kExitOk;
+    case MachineStop::kReset: return kExitGuestReset;
     case MachineStop::kShutdown:
     case MachineStop::kHaltedForever: return kExitGuestFault;
     case MachineStop::kTargetReached: return kExitInstructionLimit;

@@ -146,6 +146,14 @@ int RunRun(MachineOptions o) {
     case MachineStop::kGuestExit:
       status = r.exit_status;
       break;
+    case MachineStop::kPowerOff:
+      status = kExitOk;
+      break;
+    case MachineStop::kReset:
+      report = fmt::format("vmrr run: the guest asked for a reset at icount {}; vmrr ends the run "
+                           "(status {})\n", r.icount, int{kExitGuestReset});
+      status = kExitGuestReset;
+      break;
     case MachineStop::kShutdown:
       report = FaultReport(*machine, "guest triple fault (shutdown)", r);
       status = kExitGuestFault;

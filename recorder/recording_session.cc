@@ -35,6 +35,8 @@ std::string HostDescription() {
 log::EndReason EndReasonFor(MachineStop stop) {
   switch (stop) {
     case MachineStop::kGuestExit: return log::EndReason::kGuestExit;
+    case MachineStop::kPowerOff: return log::EndReason::kPowerOff;
+    case MachineStop::kReset: return log::EndReason::kReset;
     case MachineStop::kShutdown:
     case MachineStop::kHaltedForever: return log::EndReason::kShutdown;
     case MachineStop::kTargetReached: return log::EndReason::kInstructionLimit;

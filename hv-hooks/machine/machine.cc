@@ -81,6 +81,8 @@ const char* MachineStopName(MachineStop stop) {
     case MachineStop::kExitRequested: return "stop requested";
     case MachineStop::kWatchpoint: return "watchpoint";
     case MachineStop::kHostError: return "host error";
+    case MachineStop::kPowerOff: return "power-off (ACPI S5)";
+    case MachineStop::kReset: return "reset (ACPI reset register)";
   }
   return "unknown";
 }
@@ -109,6 +111,7 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
     cpu->Reset();
     devices->interrupts().SetIntrLineCallback([this](bool level) { cpu->SetIntrLine(level); });
     devices->debug_exit().SetExitHandler([this](int) { cpu->RequestExit(); });
+    devices->acpi_pm().SetRequestHandler([this] { cpu->RequestExit(); });
   }
 
   // ---- IcountSource --------------------------------------------------------------------
@@ -296,6 +299,8 @@ MachineResult Machine::Run(uint64_t target_icount) {
   for (;;) {
     if (m.host_error_pending) return result(MachineStop::kHostError);
     if (dev.debug_exit().exit_requested()) return result(MachineStop::kGuestExit);
+    if (dev.acpi_pm().request() == AcpiPm::Request::kPowerOff) return result(MachineStop::kPowerOff);
+    if (dev.acpi_pm().request() == AcpiPm::Request::kReset) return result(MachineStop::kReset);
     if (cpu.state().shutdown) return result(MachineStop::kShutdown);
     if (m.stop_requested.exchange(false)) return result(MachineStop::kExitRequested);
     const uint64_t now = cpu.icount();

@@ -47,8 +47,17 @@ enum class MachineStop : uint8_t {
   kExitRequested,    // RequestStop() (signal handler, debugger)
   kHostError,        // StopForHostError(): the environment or a host backend could not answer
   kWatchpoint,       // an instruction touched a watched range (cpu().last_watch_hit()); it retired
+  kPowerOff,         // ACPI S5: the guest wrote \_S5's sleep type with SLP_EN (AcpiPm)
+  kReset,            // the guest wrote the FADT reset register (AcpiPm)
 };
 const char* MachineStopName(MachineStop stop);
+// The guest ended the run itself (exit, power-off, reset, triple fault, endless halt): Run
+// returns the same stop again at once, and a recording ends there.
+inline bool IsGuestEnd(MachineStop stop) {
+  return stop == MachineStop::kGuestExit || stop == MachineStop::kPowerOff ||
+         stop == MachineStop::kReset || stop == MachineStop::kShutdown ||
+         stop == MachineStop::kHaltedForever;
+}
 
 struct MachineResult {
   MachineStop stop = MachineStop::kTargetReached;

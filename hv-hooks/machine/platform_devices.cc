@@ -32,6 +32,7 @@ PlatformDevices::PlatformDevices(GuestMemory& mem, const VirtualClock& clock,
   registry_.Add(com1_, {Port(p::kCom1Base, p::kUartPortCount)});
   registry_.Add(debug_exit_, {Port(p::kDebugExitPort, p::kDebugExitPortCount)});
   registry_.Add(pci_, {Port(p::kPciConfigAddress, p::kPciPortCount)});
+  registry_.Add(acpi_pm_, {Port(p::kAcpiPmBase, p::kAcpiPmPortCount)});
   if (config.virtio_rng) {
     rng_ = std::make_unique<VirtioRng>(mem, clock, IrqLine(&router_, p::kVirtioRngIrq), env);
     registry_.Add(*rng_, {Mmio(p::kVirtioRngBase, p::kVirtioMmioSize)});

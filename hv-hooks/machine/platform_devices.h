@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 
+#include "hv-hooks/devices/acpi_pm.h"
+#include "hv-hooks/machine/platform_layout.h"
 #include "hv-hooks/devices/debug_exit.h"
 #include "hv-hooks/devices/device_registry.h"
 #include "hv-hooks/devices/interrupt_router.h"
@@ -74,6 +76,7 @@ class PlatformDevices : public Stateful {
   RtcCmos& rtc() { return rtc_; }
   Uart16550& com1() { return com1_; }
   DebugExit& debug_exit() { return debug_exit_; }
+  AcpiPm& acpi_pm() { return acpi_pm_; }
   PciHostBridge& pci() { return pci_; }
   LocalApic& lapic() { return lapic_; }
   IoApic& ioapic() { return ioapic_; }
@@ -98,6 +101,7 @@ class PlatformDevices : public Stateful {
   RtcCmos rtc_;
   Uart16550 com1_;
   DebugExit debug_exit_;
+  AcpiPm acpi_pm_{platform::kAcpiS5SleepType, platform::kAcpiResetValue};
   PciHostBridge pci_;
   std::unique_ptr<VirtioRng> rng_;
   std::unique_ptr<VirtioBlock> blk_;

@@ -27,6 +27,12 @@ inline constexpr uint16_t kUartPortCount = 8;
 // the run with host exit status (v << 1) | 1.
 inline constexpr uint16_t kDebugExitPort = 0xf4;
 inline constexpr uint16_t kDebugExitPortCount = 4;
+// The hardware-reduced ACPI registers (AcpiPm): 0x600 sleep control, 0x601 sleep status,
+// 0x602 reset; the FADT points at them, \_S5 names the sleep type, RESET_VALUE the value.
+inline constexpr uint16_t kAcpiPmBase = 0x600;
+inline constexpr uint16_t kAcpiPmPortCount = 3;
+inline constexpr uint8_t kAcpiS5SleepType = 5;
+inline constexpr uint8_t kAcpiResetValue = 0x01;
 inline constexpr uint16_t kPciConfigAddress = 0xcf8;  // 32-bit CONFIG_ADDRESS
 inline constexpr uint16_t kPciConfigData = 0xcfc;     // 0xcfc..0xcff CONFIG_DATA
 inline constexpr uint16_t kPciPortCount = 8;          // 0xcf8..0xcff
