@@ -118,7 +118,7 @@ int RunRun(MachineOptions o) {
   std::unique_ptr<Machine> machine;
   try {
     machine = std::make_unique<Machine>(config, env);
-    machine->LoadKernel(o.kernel);
+    machine->LoadKernel(o.kernel, o.initrd, o.append);
   } catch (const MachineError& e) {
     live.reset();  // restore the terminal before printing
     return Fail(ExitStatusFor(e), e.what());

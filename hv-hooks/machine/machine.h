@@ -89,10 +89,15 @@ class Machine {
   Machine(const Machine&) = delete;
   Machine& operator=(const Machine&) = delete;
 
-  // Loads a kernel image (ELF64 test guest or Multiboot 1; see loader.h) into memory and sets
-  // the CPU's entry state. Throws MachineError(kKernel) naming what is wrong with the file.
-  void LoadKernel(const std::string& path);
-  void LoadKernelBytes(std::span<const uint8_t> image, const std::string& name);
+  // Loads a kernel image (ELF64 test guest, Multiboot 1, or a Linux bzImage; see loader.h)
+  // into memory and sets the CPU's entry state. `initrd_path` (Linux only; empty: none) and
+  // `cmdline` mean what QEMU's -initrd and -append mean. A Linux kernel also gets the ACPI
+  // tables of this machine's devices (acpi.h) at platform::kAcpiTablesBase. Throws
+  // MachineError(kKernel) naming what is wrong with a file.
+  void LoadKernel(const std::string& path, const std::string& initrd_path = {},
+                  const std::string& cmdline = {});
+  void LoadKernelBytes(std::span<const uint8_t> image, const std::string& name,
+                       std::span<const uint8_t> initrd = {}, const std::string& cmdline = {});
 
   // Runs until the guest exits, shuts down, reaches target_icount (absolute), or another
   // stop. Resumable: calling Run again continues where it stopped (after kGuestExit it

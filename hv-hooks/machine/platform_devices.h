@@ -13,6 +13,7 @@
 #include <string>
 
 #include "hv-hooks/devices/acpi_pm.h"
+#include "hv-hooks/machine/acpi.h"
 #include "hv-hooks/machine/platform_layout.h"
 #include "hv-hooks/devices/debug_exit.h"
 #include "hv-hooks/devices/device_registry.h"
@@ -83,6 +84,10 @@ class PlatformDevices : public Stateful {
   VirtioRng* virtio_rng() { return rng_.get(); }
   VirtioBlock* virtio_blk() { return blk_.get(); }
   VirtioNet* virtio_net() { return net_.get(); }
+
+  // The ACPI description of these devices (acpi.h) with its RSDP at `base`: the MADT's
+  // APICs and overrides, the virtio-mmio transports present, the AcpiPm registers.
+  AcpiLayout acpi_layout(uint64_t base) const;
 
   // The registered devices, in registration order (the order of timers and of saved state).
   const DeviceRegistry& registry() const { return registry_; }

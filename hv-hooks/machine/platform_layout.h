@@ -48,6 +48,12 @@ inline constexpr uint64_t kVirtioRngBase = 0xfeb00000;
 inline constexpr uint64_t kVirtioBlkBase = 0xfeb00200;
 inline constexpr uint64_t kVirtioNetBase = 0xfeb00400;
 
+// ---- Firmware tables ---------------------------------------------------------------------
+// ACPI tables for Linux guests (acpi.h): in the reserved BIOS area, where an OS scans for the
+// RSDP (0xE0000-0xFFFFF) even without boot_params.acpi_rsdp_addr.
+inline constexpr uint64_t kAcpiTablesBase = 0xe0000;
+inline constexpr uint64_t kAcpiTablesMax = 0x10000;
+
 // ---- Interrupt lines (ISA IRQ numbers; identity-mapped to IOAPIC GSIs) -------------------
 inline constexpr unsigned kPitIrq = 0;
 inline constexpr unsigned kPicCascadeIrq = 2;
