@@ -731,6 +731,9 @@ bool CpuCore::WriteMsr(uint32_t idx, uint64_t v) {
     case 0x175: if (!canonical) return false; s.sysenter_esp = v; return true;
     case 0x176: if (!canonical) return false; s.sysenter_eip = v; return true;
     case 0x1a0: s.misc_enable = v; return true;
+    // IA32_BIOS_SIGN_ID: software writes 0 before CPUID(1) to read the microcode revision
+    // back; the revision stays 0.
+    case 0x8b: return true;
     case 0x277:
       for (int i = 0; i < 8; ++i) {
         const unsigned t = (v >> (8 * i)) & 0xff;
