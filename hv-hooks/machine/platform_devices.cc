@@ -69,6 +69,10 @@ AcpiLayout PlatformDevices::acpi_layout(uint64_t base) const {
   if (rng_) virtio(p::kVirtioRngBase, p::kVirtioRngIrq);
   if (blk_) virtio(p::kVirtioBlkBase, p::kVirtioBlkIrq);
   if (net_) virtio(p::kVirtioNetBase, p::kVirtioNetIrq);
+  l.isa.push_back({"COM1", "PNP0501", p::kCom1Base, static_cast<uint8_t>(p::kUartPortCount),
+                   static_cast<uint8_t>(p::kCom1Irq)});
+  l.isa.push_back({"RTC_", "PNP0B00", p::kRtcBase, static_cast<uint8_t>(p::kRtcPortCount),
+                   static_cast<uint8_t>(p::kRtcIrq)});
   l.sleep_control_port = p::kAcpiPmBase + AcpiPm::kSleepControl;
   l.sleep_status_port = p::kAcpiPmBase + AcpiPm::kSleepStatus;
   l.reset_port = p::kAcpiPmBase + AcpiPm::kReset;
