@@ -76,6 +76,8 @@ def main():
     ap.add_argument("busybox")
     ap.add_argument("output")
     ap.add_argument("--init", help="use this file as /init instead of the built-in script")
+    ap.add_argument("--module", action="append", default=[],
+                    help="a kernel module to put in /lib/modules (repeatable; /init insmods them)")
     a = ap.parse_args()
     with open(a.busybox, "rb") as f:
         busybox = f.read()
@@ -83,8 +85,11 @@ def main():
         sys.exit(f"{a.busybox}: not an ELF executable")
     init = open(a.init, "rb").read() if a.init else DEFAULT_INIT.encode()
     c = Cpio()
-    for d in ("bin", "dev", "proc", "sys", "tmp", "mnt"):
+    for d in ("bin", "dev", "proc", "sys", "tmp", "mnt", "lib", "lib/modules"):
         c.dir(d)
+    for m in a.module:
+        with open(m, "rb") as f:
+            c.file("lib/modules/" + os.path.basename(m), f.read(), 0o644)
     c.chardev("dev/console", 5, 1)
     c.chardev("dev/null", 1, 3)
     c.file("bin/busybox", busybox)
