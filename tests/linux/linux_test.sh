@@ -2,18 +2,20 @@
 # The stock Debian kernel (build/kernel/vmlinuz-*, fetched by .ci/setup) with the test
 # initramfs (make_initramfs.py: static busybox, an /init that computes, reads /dev/urandom,
 # sleeps through the timer, prints VMRR-LINUX markers and runs `poweroff -f`):
-#   1. vmrr run (icount clock) boots it to userspace and ends with status 0 at power-off;
+#   1. (VMRR_LINUX_RUN=1) vmrr run (icount clock) boots it to userspace, status 0 at power-off;
 #   2. host-clock recordings, whose live output differs run to run (urandom, timing), each
 #      replay bit-exact: "matched the whole log", every digest checked, end power-off, the
 #      replayed console byte for byte the recorded one;
 #   3. with the kernel's own virtio modules (build/kernel/modules): virtio-blk and virtio-rng
 #      found through ACPI, the disk read back whole, recorded and replayed.
 # Usage: linux_test.sh VMRR KERNEL_DIR SOURCE_DIR
-# VMRR_LINUX_RUNS (default 2): host-clock recordings.
+# VMRR_LINUX_RUNS (default 1; the soak is 5): host-clock recordings of the base
+# workload; VMRR_LINUX_RUN=1 adds a plain `vmrr run`. CI's default does one recording of each
+# workload (about 5 minutes on 2 cores).
 # Exit 77 (skipped) when the kernel or busybox is not on this machine.
 set -u
 vmrr=$1; kdir=$2; src=$3
-runs=${VMRR_LINUX_RUNS:-2}
+runs=${VMRR_LINUX_RUNS:-1}
 source "$src/tests/integration/lib.sh"
 kernel=$(ls "$kdir"/vmlinuz-* 2> /dev/null | head -1)
 busybox=$(command -v busybox || true)
@@ -40,14 +42,17 @@ check_markers() {
   grep -q "reboot: Power down" "$1" || fail "$2: no power-off"
 }
 
-# 1. vmrr run, icount clock.
-start=$(date +%s)
-timeout 600 "$vmrr" run --memory 256M --initrd "$tmp/initramfs.gz" --append "$cmdline" "$kernel" \
-  < /dev/null > "$tmp/run.out" 2> "$tmp/run.err"
-st=$?
-[ "$st" -eq 0 ] || { fail "run: status $st, want 0 (power-off)"; tail -20 "$tmp/run.out" "$tmp/run.err" >&2; }
-check_markers "$tmp/run.out" "run"
-echo "ok   run: booted to userspace and powered off in $(( $(date +%s) - start )) s"
+# 1. vmrr run, icount clock (VMRR_LINUX_RUN=1; `record` below runs the guest the same way and
+#    ends with the same status, so CI skips this to stay within its time).
+if [ "${VMRR_LINUX_RUN:-0}" = 1 ]; then
+  start=$(date +%s)
+  timeout 600 "$vmrr" run --memory 256M --initrd "$tmp/initramfs.gz" --append "$cmdline" "$kernel" \
+    < /dev/null > "$tmp/run.out" 2> "$tmp/run.err"
+  st=$?
+  [ "$st" -eq 0 ] || { fail "run: status $st, want 0 (power-off)"; tail -20 "$tmp/run.out" "$tmp/run.err" >&2; }
+  check_markers "$tmp/run.out" "run"
+  echo "ok   run: booted to userspace and powered off in $(( $(date +%s) - start )) s"
+fi
 
 # 2. host-clock recordings and their replays.
 declare -A seen
