@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Builds the test initramfs for the stock Debian kernel: a gzip'ed newc cpio holding a static
 busybox and an /init that does real work (shell arithmetic, dd | sha256sum, /dev/urandom,
-sleeps through the timer), prints VMRR-LINUX markers on the console and powers off.
+sleeps through the timer; with the virtio modules given by --module, reads the virtio disk and
+entropy device), prints VMRR-LINUX markers on the console and powers off.
 
 Usage: make_initramfs.py BUSYBOX OUTPUT [--init FILE]
 
@@ -21,6 +22,12 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 echo "VMRR-LINUX: userspace up, kernel $(uname -r)"
+# The kernel's virtio modules, if the archive has them (--module): they find the devices
+# through the DSDT's LNRO0005 nodes.
+for m in virtio_ring virtio virtio_mmio virtio_blk virtio-rng; do
+  [ -f /lib/modules/$m.ko ] || continue
+  insmod /lib/modules/$m.ko || echo "VMRR-LINUX: insmod $m failed"
+done
 i=0; s=0
 while [ $i -lt 3000 ]; do s=$((s + i * i % 7919)); i=$((i + 1)); done
 echo "VMRR-LINUX: arithmetic $s"
@@ -31,6 +38,11 @@ sleep 1
 t1=$(cut -d' ' -f1 /proc/uptime)
 echo "VMRR-LINUX: slept from $t0 to $t1"
 echo "VMRR-LINUX: timer interrupts $(grep -i -E 'LOC|timer' /proc/interrupts | tr -s ' ' | head -2 | tr '\n' ' ')"
+for d in /sys/bus/virtio/devices/*; do
+  [ -e "$d/device" ] && echo "VMRR-LINUX: virtio $(basename $d) device $(cat $d/device)"
+done
+[ -b /dev/vda ] && echo "VMRR-LINUX: vda $(dd if=/dev/vda bs=4096 2>/dev/null | sha256sum | cut -c1-16)"
+[ -c /dev/hwrng ] && echo "VMRR-LINUX: hwrng $(head -c 16 /dev/hwrng | sha256sum | cut -c1-16)"
 echo "VMRR-LINUX: done"
 poweroff -f
 """
