@@ -190,8 +190,7 @@ MachineResult CheckpointStore::GoTo(ReplayMachine& rm, uint64_t icount) {
   if (from.icount == target && !to_end) return MachineResult{MachineStop::kTargetReached, target, 0};
   const MachineResult r = rm.RunTo(icount);
   // The replay's own stops end the recording; a breakpoint or a RequestStop does not.
-  if (r.icount < icount && (r.stop == MachineStop::kGuestExit || r.stop == MachineStop::kShutdown ||
-                            r.stop == MachineStop::kHaltedForever)) {
+  if (r.icount < icount && IsGuestEnd(r.stop)) {
     end_ = r;
   }
   return r;

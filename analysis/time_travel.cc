@@ -87,8 +87,7 @@ void TimeTravel::Arm(bool on, const std::vector<Watchpoint>& watches) {
 }
 
 void TimeTravel::NoteStop(const MachineResult& r) {
-  if (r.stop == MachineStop::kGuestExit || r.stop == MachineStop::kShutdown ||
-      r.stop == MachineStop::kHaltedForever) {
+  if (IsGuestEnd(r.stop)) {
     end_ = std::min(end_, r.icount);
     store_->NoteEnd(r);
   }
@@ -160,6 +159,8 @@ std::optional<TimeTravel::Hit> TimeTravel::RunArmed(uint64_t target, bool check_
       return Hit{TravelStop::Kind::kWatchpoint, r.icount, w, cpu.state().seg[kCs].base + w.rip, by_handler_entry};
     }
     case MachineStop::kGuestExit:
+    case MachineStop::kPowerOff:
+    case MachineStop::kReset:
     case MachineStop::kShutdown:
     case MachineStop::kHaltedForever:
     case MachineStop::kHostError:

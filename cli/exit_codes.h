@@ -25,6 +25,7 @@ enum ExitCode : int {
   kExitBadImage = 4,     // run/record: the kernel image is malformed (same status as "not a log")
   kExitGuestFault = 8,   // run/record: guest triple fault, or HLT that nothing can wake
   kExitInstructionLimit = 10,  // run/record: --max-instructions reached
+  kExitGuestReset = 16,       // run/record: the guest asked for a reset (ACPI reset register)
   kExitInterrupted = 130,      // run/record: stopped by SIGINT/SIGTERM/SIGHUP (or Ctrl-A x)
   kExitDivergence = 11,    // replay: the replayed machine departed from the log
   kExitImageMismatch = 12, // replay: a disk image is missing or its hash differs from the log's

@@ -8,9 +8,14 @@
 namespace vmrr::cli {
 
 void AddMachineOptions(CLI::App* cmd, MachineOptions* o) {
-  cmd->add_option("KERNEL", o->kernel, "guest kernel: ELF64 test guest or Multiboot 1 image")
+  cmd->add_option("KERNEL", o->kernel,
+                  "guest kernel: Linux bzImage (e.g. /boot/vmlinuz-*), ELF64 test guest or Multiboot 1 image")
       ->required()
       ->check(CLI::ExistingFile);
+  cmd->add_option("--initrd", o->initrd, "initial ramdisk for a Linux kernel (as QEMU's -initrd)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--append", o->append,
+                  "kernel command line (Linux), or the Multiboot command line (as QEMU's -append)");
   cmd->add_option("--memory", o->memory, "guest RAM, e.g. 128M, 1G (default 128M)");
   cmd->add_option("--clock", o->clock, "guest time: icount (synthetic, default) or host (wall clock)")
       ->check(CLI::IsMember({"icount", "host"}));
@@ -136,6 +141,8 @@ int ExitStatusFor(const MachineError& e) {
 int ExitStatusFor(const MachineResult& r) {
   switch (r.stop) {
     case MachineStop::kGuestExit: return r.exit_status;
+    case MachineStop::kPowerOff: return kExitOk;
+    case MachineStop::kReset: return kExitGuestReset;
     case MachineStop::kShutdown:
     case MachineStop::kHaltedForever: return kExitGuestFault;
     case MachineStop::kTargetReached: return kExitInstructionLimit;

@@ -15,6 +15,8 @@ namespace vmrr::cli {
 
 struct MachineOptions {
   std::string kernel;
+  std::string initrd;   // --initrd (Linux)
+  std::string append;   // --append: the kernel (or Multiboot) command line
   std::string memory = "128M";
   std::string clock = "icount";
   uint64_t sample_interval = VirtualClock::kDefaultSampleInterval;

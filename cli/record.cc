@@ -83,6 +83,8 @@ int Record(RecordOptions o) {
     return kExitUsage;
   }
   config.kernel_path = o.machine.kernel;
+  config.initrd_path = o.machine.initrd;
+  config.cmdline = o.machine.append;
   config.digest_interval = o.digest_interval;
   config.checkpoint_interval = o.checkpoint_interval;
   config.irq_records = !o.no_irq_records;

@@ -118,7 +118,7 @@ int RunRun(MachineOptions o) {
   std::unique_ptr<Machine> machine;
   try {
     machine = std::make_unique<Machine>(config, env);
-    machine->LoadKernel(o.kernel);
+    machine->LoadKernel(o.kernel, o.initrd, o.append);
   } catch (const MachineError& e) {
     live.reset();  // restore the terminal before printing
     return Fail(ExitStatusFor(e), e.what());
@@ -145,6 +145,14 @@ int RunRun(MachineOptions o) {
   switch (r.stop) {
     case MachineStop::kGuestExit:
       status = r.exit_status;
+      break;
+    case MachineStop::kPowerOff:
+      status = kExitOk;
+      break;
+    case MachineStop::kReset:
+      report = fmt::format("vmrr run: the guest asked for a reset at icount {}; vmrr ends the run "
+                           "(status {})\n", r.icount, int{kExitGuestReset});
+      status = kExitGuestReset;
       break;
     case MachineStop::kShutdown:
       report = FaultReport(*machine, "guest triple fault (shutdown)", r);

@@ -102,6 +102,8 @@ enum class EndReason : uint8_t {
   kInstructionLimit = 2,
   kStopped = 3,         // the user stopped the recording
   kError = 4,
+  kPowerOff = 5,        // ACPI S5 (format 1.2)
+  kReset = 6,           // the ACPI reset register (format 1.2)
 };
 struct End {
   EndReason reason = EndReason::kStopped;

@@ -86,6 +86,8 @@ const char* EndReasonName(EndReason reason) {
     case EndReason::kInstructionLimit: return "instruction-limit";
     case EndReason::kStopped: return "stopped";
     case EndReason::kError: return "error";
+    case EndReason::kPowerOff: return "power-off";
+    case EndReason::kReset: return "reset";
   }
   return "unknown";
 }
@@ -280,7 +282,7 @@ bool RecordDecoder::Decode(const uint8_t** p, const uint8_t* end, Record* out,
       End e;
       uint8_t reason;
       uint64_t zz;
-      if (!GetU8(&q, pend, &reason) || reason > uint8_t(EndReason::kError))
+      if (!GetU8(&q, pend, &reason) || reason > uint8_t(EndReason::kReset))
         return bad("bad reason");
       e.reason = static_cast<EndReason>(reason);
       if (!GetVarint(&q, pend, &zz) || !GetU64(&q, pend, &e.final_digest))

@@ -39,6 +39,8 @@ std::string HostDescription() {
 log::EndReason EndReasonFor(MachineStop stop) {
   switch (stop) {
     case MachineStop::kGuestExit: return log::EndReason::kGuestExit;
+    case MachineStop::kPowerOff: return log::EndReason::kPowerOff;
+    case MachineStop::kReset: return log::EndReason::kReset;
     case MachineStop::kShutdown:
     case MachineStop::kHaltedForever: return log::EndReason::kShutdown;
     case MachineStop::kTargetReached: return log::EndReason::kInstructionLimit;
@@ -71,6 +73,8 @@ RecordingSession::RecordingSession(const SessionConfig& config, Environment& liv
   header.creation_time_unix_ns = RealtimeNs();
   header.machine_config = EncodeSessionConfig(config_);
   header.images.push_back(HashImageFile("kernel:" + BaseName(config_.kernel_path), config_.kernel_path));
+  if (!config_.initrd_path.empty())
+    header.images.push_back(HashImageFile("initrd:" + BaseName(config_.initrd_path), config_.initrd_path));
   if (config_.machine.disk_image)
     header.images.push_back(
         HashImageFile("disk:" + BaseName(*config_.machine.disk_image), *config_.machine.disk_image));
@@ -92,7 +96,7 @@ RecordingSession::RecordingSession(const SessionConfig& config, Environment& liv
   };
   env_ = std::make_unique<RecordingEnvironment>(live, *writer_, eo);
   machine_ = std::make_unique<Machine>(config_.machine, *env_);
-  machine_->LoadKernel(config_.kernel_path);
+  machine_->LoadKernel(config_.kernel_path, config_.initrd_path, config_.cmdline);
   if (config_.irq_records) {
     irq_logger_ = std::make_unique<IrqLogger>(*writer_);
     machine_->SetObserver(irq_logger_.get());

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "hv-hooks/session/session_config.h"
 
 namespace vmrr {
@@ -187,18 +189,32 @@ void VerifiedReplay::Check(const log::Record& r) {
     const MachineResult& res = result_;
     bool ok = true;
     std::string why;
-    if (e->reason == log::EndReason::kGuestExit) {
-      if (res.stop != MachineStop::kGuestExit) {
+    // The ends the guest asks for through a device: the replay must stop the same way.
+    auto requested_stop = [](log::EndReason reason) -> std::optional<MachineStop> {
+      switch (reason) {
+        case log::EndReason::kGuestExit: return MachineStop::kGuestExit;
+        case log::EndReason::kPowerOff: return MachineStop::kPowerOff;
+        case log::EndReason::kReset: return MachineStop::kReset;
+        default: return std::nullopt;
+      }
+    };
+    const std::optional<MachineStop> want = requested_stop(e->reason);
+    const bool device_stop = res.stop == MachineStop::kGuestExit || res.stop == MachineStop::kPowerOff ||
+                             res.stop == MachineStop::kReset;
+    if (want) {
+      if (res.stop != *want) {
         ok = false;
-        why = std::string("the machine did not exit (") + MachineStopName(res.stop) + ")";
-      } else if ((res.exit_status >> 1) != e->exit_code) {
+        why = std::string("the recording ended by ") + log::EndReasonName(e->reason) + ", the replay by " +
+              MachineStopName(res.stop);
+      } else if (res.stop == MachineStop::kGuestExit && (res.exit_status >> 1) != e->exit_code) {
         ok = false;
         why = "the guest exited with code " + std::to_string(res.exit_status >> 1) + ", the log has " +
               std::to_string(e->exit_code);
       }
-    } else if (res.stop == MachineStop::kGuestExit) {
+    } else if (device_stop) {
       ok = false;
-      why = "the guest exited but the recording ended by " + std::string(log::EndReasonName(e->reason));
+      why = std::string("the replay ended by ") + MachineStopName(res.stop) + " but the recording ended by " +
+            log::EndReasonName(e->reason);
     }
     if (ok) {
       uint64_t got = m.StateDigest(DigestScope::kFull);

@@ -16,10 +16,10 @@ constexpr uint64_t kCr0Pe = 1, kCr0Ts = 8, kCr0Et = 0x10,
                    kCr0Pg = 1ull << 31;
 constexpr uint64_t kCr4Tsd = 1u << 2, kCr4De = 1u << 3, kCr4Pse = 1u << 4, kCr4Pae = 1u << 5,
                    kCr4Mce = 1u << 6, kCr4Pge = 1u << 7, kCr4Pce = 1u << 8,
-                   kCr4Osfxsr = 1u << 9, kCr4Osxmmexcpt = 1u << 10;
+                   kCr4Osfxsr = 1u << 9, kCr4Osxmmexcpt = 1u << 10, kCr4Osxsave = 1u << 18;
 constexpr uint64_t kCr4Supported =
     kCr4Tsd | kCr4De | kCr4Pse | kCr4Pae | kCr4Mce | kCr4Pge | kCr4Pce | kCr4Osfxsr |
-    kCr4Osxmmexcpt;
+    kCr4Osxmmexcpt | kCr4Osxsave;
 constexpr uint64_t kEferSce = 1, kEferLme = 1u << 8, kEferLma = 1u << 10, kEferNxe = 1u << 11;
 
 // Flat segments loaded by SYSCALL/SYSRET/SYSENTER/SYSEXIT (attr layout in cpu.h).
@@ -731,6 +731,9 @@ bool CpuCore::WriteMsr(uint32_t idx, uint64_t v) {
     case 0x175: if (!canonical) return false; s.sysenter_esp = v; return true;
     case 0x176: if (!canonical) return false; s.sysenter_eip = v; return true;
     case 0x1a0: s.misc_enable = v; return true;
+    // IA32_BIOS_SIGN_ID: software writes 0 before CPUID(1) to read the microcode revision
+    // back; the revision stays 0.
+    case 0x8b: return true;
     case 0x277:
       for (int i = 0; i < 8; ++i) {
         const unsigned t = (v >> (8 * i)) & 0xff;
@@ -803,7 +806,7 @@ void CpuCore::Cpuid(uint32_t leaf, uint32_t sub, uint32_t out[4]) const {
   };
   switch (leaf) {
     case 0:
-      out[0] = 7;
+      out[0] = 0x16;  // highest basic leaf
       std::memcpy(&out[1], "Genu", 4);
       std::memcpy(&out[3], "ineI", 4);
       std::memcpy(&out[2], "ntel", 4);
@@ -811,12 +814,18 @@ void CpuCore::Cpuid(uint32_t leaf, uint32_t sub, uint32_t out[4]) const {
     case 1:
       out[0] = 0x000006f1;          // family 6, model 15, stepping 1
       out[1] = (8u << 8) | (1u << 16);  // CLFLUSH line 64 bytes, one logical CPU, APIC ID 0
-      out[2] = (1u << 13)           // CMPXCHG16B
+      out[2] = (1u << 0)            // SSE3
+               | (1u << 9)          // SSSE3
+               | (1u << 13)         // CMPXCHG16B
                | (1u << 22)         // MOVBE
                | (1u << 23)         // POPCNT
                | (1u << 24)         // TSC-deadline timer
-               | (1u << 30);        // RDRAND
-      out[3] = (1u << 2)            // DE
+               | (1u << 26)         // XSAVE/XRSTOR/XSETBV/XGETBV, XCR0
+               | ((s.cr4 & kCr4Osxsave) ? (1u << 27) : 0u)  // OSXSAVE: CR4.OSXSAVE as set
+               | (1u << 30)         // RDRAND
+               | (1u << 31);        // running under a hypervisor
+      out[3] = (1u << 0)            // FPU (x87 on chip)
+               | (1u << 2)          // DE
                | (1u << 3)          // PSE
                | (1u << 4)          // TSC
                | (1u << 5)          // MSR
@@ -827,15 +836,20 @@ void CpuCore::Cpuid(uint32_t leaf, uint32_t sub, uint32_t out[4]) const {
                | (1u << 13)         // PGE
                | (1u << 15)         // CMOV
                | (1u << 16)         // PAT
-               | (1u << 19);        // CLFLUSH
+               | (1u << 19)         // CLFLUSH
+               | (1u << 23)         // MMX
+               | (1u << 24)         // FXSAVE/FXRSTOR
+               | (1u << 25)         // SSE
+               | (1u << 26);        // SSE2
+      return;
+    case 6:
+      out[0] = 1u << 2;  // ARAT: the local APIC timer runs whatever the C-state
       return;
     case 7:
       if (sub == 0) out[1] = (1u << 3) | (1u << 18);  // BMI1, RDSEED
       return;
     case 0xd:
-      // XSAVE state components: x87 and SSE only, standard form, XSAVEOPT. Not reachable by
-      // a guest that honours leaf 0's maximum (7) and CPUID.1:ECX.XSAVE (0) until the
-      // FPU/SSE work of issue 11 is complete and advertised (FPU_NOTES.md).
+      // XSAVE state components: x87 and SSE only, standard form, XSAVEOPT.
       if (sub == 0) {
         out[0] = static_cast<uint32_t>(kXcr0Supported);  // XCR0 bits that may be set
         out[1] = 576;  // size for the components XCR0 enables (legacy area + header)
@@ -844,8 +858,24 @@ void CpuCore::Cpuid(uint32_t leaf, uint32_t sub, uint32_t out[4]) const {
         out[0] = 1;    // XSAVEOPT
       }
       return;
+    case 0x15:
+      // TSC and core crystal clock: the TSC and the local APIC timer both count guest
+      // nanoseconds (1 GHz), so crystal = 1 GHz and TSC/crystal = 1/1. A kernel reads its TSC
+      // and APIC timer frequencies here instead of calibrating them against the PIT.
+      out[0] = 1;              // denominator
+      out[1] = 1;              // numerator
+      out[2] = 1'000'000'000;  // crystal Hz
+      return;
+    case 0x16:
+      out[0] = 1000;  // base MHz
+      out[1] = 1000;  // maximum MHz
+      out[2] = 1000;  // bus (reference) MHz
+      return;
     case 0x80000000:
       out[0] = 0x80000008;
+      return;
+    case 0x80000007:
+      out[3] = 1u << 8;  // invariant TSC
       return;
     case 0x80000001:
       out[2] = (1u << 0) | (1u << 5);  // LAHF/SAHF in 64-bit mode, LZCNT

@@ -136,6 +136,47 @@ Bytes VirtioResources(const AcpiLayout::VirtioMmio& v) {
   return r;
 }
 
+// _CRS of an ISA device: IO (Decode16, port, port, 0, count) and IRQNoFlags () {irq}.
+Bytes IsaResources(const AcpiLayout::IsaDevice& d) {
+  Bytes r{0x47, 0x01};  // I/O port descriptor, 16-bit decode
+  AppendLe(r, d.port, 2);
+  AppendLe(r, d.port, 2);
+  r.push_back(0x00);  // alignment
+  r.push_back(d.port_count);
+  r.push_back(0x22);  // IRQ descriptor without flags (edge, active high, exclusive)
+  AppendLe(r, 1u << d.irq, 2);
+  r.insert(r.end(), {0x79, 0x00});
+  return r;
+}
+
+// EisaId ("PNP0501") as the 32-bit integer AML stores (20.2.3: three 5-bit letters, then the
+// four hex digits, most significant byte first in memory).
+Bytes EisaId(const std::string& id) {
+  auto letter = [&](char c) { return static_cast<unsigned>(c - '@'); };
+  const unsigned v = (letter(id[0]) << 10) | (letter(id[1]) << 5) | letter(id[2]);
+  auto hex = [&](char c) { return static_cast<unsigned>(c <= '9' ? c - '0' : c - 'A' + 10); };
+  Bytes b{kDWordPrefix, static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v & 0xff),
+          static_cast<uint8_t>((hex(id[3]) << 4) | hex(id[4])),
+          static_cast<uint8_t>((hex(id[5]) << 4) | hex(id[6]))};
+  return b;
+}
+
+bool ValidIsa(const AcpiLayout::IsaDevice& d) {
+  if (d.name.size() != 4 || d.eisa_id.size() != 7 || d.irq > 15) return false;
+  for (char c : d.name) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  if (d.name[0] >= '0' && d.name[0] <= '9') return false;
+  for (int i = 0; i < 3; ++i) {
+    if (d.eisa_id[i] < 'A' || d.eisa_id[i] > 'Z') return false;
+  }
+  for (int i = 3; i < 7; ++i) {
+    const char c = d.eisa_id[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'))) return false;
+  }
+  return true;
+}
+
 constexpr char kHex[] = "0123456789ABCDEF";
 
 Bytes BuildDsdt(const AcpiLayout& layout) {
@@ -148,6 +189,14 @@ Bytes BuildDsdt(const AcpiLayout& layout) {
     Append(dev, Name(NameSeg("_HID"), String("LNRO0005")));
     Append(dev, Name(NameSeg("_UID"), Integer(i)));
     Append(dev, Name(NameSeg("_CRS"), Buffer(VirtioResources(layout.virtio[i]))));
+    Append(sb_body, Package({kExtOpPrefix, kDeviceOp}, dev));
+  }
+  for (size_t i = 0; i < layout.isa.size(); ++i) {
+    const AcpiLayout::IsaDevice& d = layout.isa[i];
+    Bytes dev = NameSeg(d.name.c_str());
+    Append(dev, Name(NameSeg("_HID"), EisaId(d.eisa_id)));
+    Append(dev, Name(NameSeg("_UID"), Integer(i)));
+    Append(dev, Name(NameSeg("_CRS"), Buffer(IsaResources(d))));
     Append(sb_body, Package({kExtOpPrefix, kDeviceOp}, dev));
   }
   Append(t, Package({kScopeOp}, sb_body));
@@ -248,6 +297,9 @@ AcpiTables BuildAcpiTables(const AcpiLayout& layout) {
     throw std::invalid_argument("ACPI: the RSDP must be 16-byte aligned below 4 GiB");
   }
   if (layout.virtio.size() > 64) throw std::invalid_argument("ACPI: more than 64 virtio devices");
+  for (const AcpiLayout::IsaDevice& d : layout.isa) {
+    if (!ValidIsa(d)) throw std::invalid_argument("ACPI: bad ISA device '" + d.name + "'");
+  }
 
   // Layout: RSDP (36 bytes) | RSDT | XSDT | FADT | MADT | DSDT, each 16-byte aligned. The
   // pointers are known before the bytes, because every table's size depends only on the layout.

@@ -6,9 +6,9 @@
 //   status register in I/O space and a reset register (RESET_REG_SUP);
 // - MADT: one enabled local APIC (ID 0), the I/O APIC, interrupt source overrides and the
 //   LINT1 NMI entry;
-// - DSDT: \_S5 (the sleep type the sleep control register takes for power-off) and one
+// - DSDT: \_S5 (the sleep type the sleep control register takes for power-off), one
 //   LNRO0005 device (virtio-mmio, as the Linux driver's ACPI match table names it) per
-//   transport with its MMIO window and its interrupt.
+//   transport with its MMIO window and its interrupt, and the legacy ISA devices (PNP IDs).
 // Nothing here reads guest state; the bytes are a pure function of AcpiLayout.
 #pragma once
 
@@ -35,6 +35,17 @@ struct AcpiLayout {
     uint32_t gsi = 0;  // level-triggered, active high
   };
   std::vector<VirtioMmio> virtio;
+  // Legacy ISA devices an OS would otherwise only guess at (the 16550 at 0x3f8, the RTC), as
+  // PNP nodes with their I/O ports and edge-triggered ISA IRQ: an OS without a legacy PIC
+  // (hardware-reduced ACPI) routes their interrupts from these.
+  struct IsaDevice {
+    std::string name;     // 4-character ACPI name, e.g. "COM1"
+    std::string eisa_id;  // e.g. "PNP0501"
+    uint16_t port = 0;
+    uint8_t port_count = 0;
+    uint8_t irq = 0;
+  };
+  std::vector<IsaDevice> isa;
   uint16_t sleep_control_port = 0;  // 8-bit register: SLP_TYP in bits 4:2, SLP_EN bit 5
   uint16_t sleep_status_port = 0;   // 8-bit register: WAK_STS bit 7
   uint16_t reset_port = 0;          // 8-bit register
@@ -58,7 +69,9 @@ struct AcpiTables {
 };
 
 // Builds the tables. Throws std::invalid_argument if the layout cannot be expressed (a base
-// that is not 16-byte aligned or lies above 4 GiB, more than 64 virtio devices).
+// that is not 16-byte aligned or lies above 4 GiB, more than 64 virtio devices, an ISA device
+// whose name is not 4 characters of [A-Z0-9_], whose EISA ID is not 3 letters and 4 hex
+// digits, or whose IRQ is above 15).
 AcpiTables BuildAcpiTables(const AcpiLayout& layout);
 
 // The 8-bit checksum rule of every ACPI table: the bytes sum to 0 modulo 256.

@@ -73,7 +73,8 @@ void Put(std::vector<uint8_t>& b, uint64_t off, uint64_t v, unsigned bytes) {
 }  // namespace
 
 BootState LoadLinuxKernel(GuestMemory& mem, std::span<const uint8_t> bzimage,
-                          std::span<const uint8_t> initrd, const std::string& cmdline) {
+                          std::span<const uint8_t> initrd, const std::string& cmdline,
+                          uint64_t acpi_rsdp) {
   if (!LooksLikeBzImage(bzimage)) {
     Fail("not a Linux bzImage (no boot_flag 0xAA55 at 0x1fe and \"HdrS\" at 0x202)");
   }
@@ -137,6 +138,7 @@ BootState LoadLinuxKernel(GuestMemory& mem, std::span<const uint8_t> bzimage,
   Put(zp, zeropage::kRamdiskSize, rd.size & 0xffffffffu, 4);
   Put(zp, zeropage::kExtRamdiskImage, rd.gpa >> 32, 4);
   Put(zp, zeropage::kExtRamdiskSize, rd.size >> 32, 4);
+  Put(zp, zeropage::kAcpiRsdpAddr, acpi_rsdp, 8);
   zp[zeropage::kE820Entries] = static_cast<uint8_t>(map.size());
   for (size_t i = 0; i < map.size(); ++i) {
     const uint64_t at = zeropage::kE820Table + i * zeropage::kE820EntrySize;
@@ -153,6 +155,7 @@ BootState LoadLinuxKernel(GuestMemory& mem, std::span<const uint8_t> bzimage,
   boot.cpu = EnterLongMode(mem, plan.entry);
   boot.cpu.gpr[kRsi] = kBootParamsAddr;
   boot.entry = plan.entry;
+  boot.format = KernelFormat::kLinuxBzImage;
   return boot;
 }
 

@@ -5,7 +5,6 @@
 // starts at the ELF entry (startup_64, physical) in long mode. The guest's own decompressor
 // and real-mode setup never run.
 //
-// Not yet used by Machine::LoadKernel or the CLI (issue 12: the kernel needs x87/SSE first).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +26,7 @@ inline constexpr uint64_t kLinuxKernelMinAddr = 0x100000;
 
 // boot_params offsets (zero-page.rst) and setup-header offsets within it (boot.rst).
 namespace zeropage {
+inline constexpr uint64_t kAcpiRsdpAddr = 0x070;
 inline constexpr uint64_t kExtRamdiskImage = 0x0c0;
 inline constexpr uint64_t kExtRamdiskSize = 0x0c4;
 inline constexpr uint64_t kExtCmdLinePtr = 0x0c8;
@@ -56,11 +56,12 @@ inline constexpr uint8_t kUndefinedLoader = 0xff;
 //   above the kernel's end (the larger of its last segment's end and its lowest segment plus
 //   init_size), outside every reserved e820 range; refused when it does not fit;
 // - the CPU in long mode (EnterLongMode: the 4 GiB identity map and the boot GDT) at the ELF
-//   entry with RSI = kBootParamsAddr, interrupts disabled.
+//   entry with RSI = kBootParamsAddr, interrupts disabled;
+// - boot_params.acpi_rsdp_addr = acpi_rsdp (0: none).
 // Nothing is written to guest memory before everything has been validated.
-// The returned state has format kUnknown (no KernelFormat for Linux yet), entry = RIP and the
-// kernel segments placed.
+// The returned state has format kLinuxBzImage, entry = RIP and the kernel segments placed.
 BootState LoadLinuxKernel(GuestMemory& mem, std::span<const uint8_t> bzimage,
-                          std::span<const uint8_t> initrd, const std::string& cmdline);
+                          std::span<const uint8_t> initrd, const std::string& cmdline,
+                          uint64_t acpi_rsdp = 0);
 
 }  // namespace vmrr

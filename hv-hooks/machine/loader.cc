@@ -10,6 +10,8 @@
 #include <cstring>
 #include <string>
 
+#include "hv-hooks/machine/bzimage.h"
+#include "hv-hooks/machine/linux_boot.h"
 #include "hv-hooks/machine/platform_layout.h"
 #include "logformat/byte_order.h"
 
@@ -266,6 +268,7 @@ const char* KernelFormatName(KernelFormat format) {
   switch (format) {
     case KernelFormat::kUnknown: return "unknown";
     case KernelFormat::kElf64: return "ELF64";
+    case KernelFormat::kLinuxBzImage: return "Linux bzImage";
     case KernelFormat::kMultiboot: return "Multiboot";
   }
   return "unknown";
@@ -277,6 +280,7 @@ KernelFormat DetectKernelFormat(std::span<const uint8_t> image) {
       LoadLe16(image.data() + offsetof(Elf64_Ehdr, e_machine)) == EM_X86_64) {
     return KernelFormat::kElf64;
   }
+  if (LooksLikeBzImage(image)) return KernelFormat::kLinuxBzImage;
   MultibootHeader h;
   if (FindMultibootHeader(image, &h)) return KernelFormat::kMultiboot;
   return KernelFormat::kUnknown;
@@ -383,8 +387,13 @@ BootState LoadElf64(GuestMemory& mem, std::span<const uint8_t> image) {
   return boot;
 }
 
-BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image) {
+BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image, const std::string& cmdline) {
   RequireLoaderArea(mem);
+  if (cmdline.find('\0') != std::string::npos) Fail("the command line contains a NUL byte");
+  if (cmdline.size() > kMultibootCmdlineMax) {
+    Fail(fmt::format("the command line is {} bytes, longer than the {} a Multiboot guest gets",
+                     cmdline.size(), kMultibootCmdlineMax));
+  }
   MultibootHeader mh;
   if (!FindMultibootHeader(image, &mh)) {
     Fail("no Multiboot header (magic 0x1BADB002 with a valid checksum, 4-byte aligned) in the "
@@ -472,7 +481,13 @@ BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image) {
   const char kLoaderName[] = "vmrr";
   mem.Write(kName, kLoaderName, sizeof kLoaderName);
   const uint64_t upper = mem.size() > kOneMiB ? (mem.size() - kOneMiB) / 1024 : 0;
-  Write32(mem, kInfo + 0, (1u << 0) | (1u << 6) | (1u << 9));  // mem, mmap, loader name
+  uint32_t info_flags = (1u << 0) | (1u << 6) | (1u << 9);  // mem, mmap, loader name
+  if (!cmdline.empty()) {
+    mem.Write(kMultibootCmdlineAddr, cmdline.c_str(), cmdline.size() + 1);
+    Write32(mem, kInfo + 16, static_cast<uint32_t>(kMultibootCmdlineAddr));
+    info_flags |= 1u << 2;  // cmdline
+  }
+  Write32(mem, kInfo + 0, info_flags);
   Write32(mem, kInfo + 4, 640);                                  // mem_lower (KiB)
   Write32(mem, kInfo + 8, static_cast<uint32_t>(std::min<uint64_t>(upper, 0xffffffffu)));
   Write32(mem, kInfo + 44, static_cast<uint32_t>(at - kMmap));  // mmap_length
@@ -489,17 +504,25 @@ BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image) {
   return boot;
 }
 
-BootState LoadKernelImage(GuestMemory& mem, std::span<const uint8_t> image) {
-  switch (DetectKernelFormat(image)) {
-    case KernelFormat::kElf64: return LoadElf64(mem, image);
-    case KernelFormat::kMultiboot: return LoadMultiboot(mem, image);
+BootState LoadKernelImage(GuestMemory& mem, std::span<const uint8_t> image, const KernelArgs& args) {
+  const KernelFormat format = DetectKernelFormat(image);
+  if (!args.initrd.empty() && format != KernelFormat::kLinuxBzImage && format != KernelFormat::kUnknown) {
+    Fail(fmt::format("an initrd is for a Linux kernel; this is a {} image", KernelFormatName(format)));
+  }
+  switch (format) {
+    case KernelFormat::kElf64:
+      if (!args.cmdline.empty()) Fail("an ELF64 test guest takes no command line");
+      return LoadElf64(mem, image);
+    case KernelFormat::kMultiboot: return LoadMultiboot(mem, image, args.cmdline);
+    case KernelFormat::kLinuxBzImage:
+      return LoadLinuxKernel(mem, image, args.initrd, args.cmdline, args.acpi_rsdp);
     case KernelFormat::kUnknown: break;
   }
   if (image.empty()) Fail("the kernel image is empty");
   if (IsElf(image)) {
     Fail("ELF file is neither x86-64 ELF64 nor carries a Multiboot header");
   }
-  Fail("unknown kernel format (neither ELF64 x86-64 nor a Multiboot 1 image)");
+  Fail("unknown kernel format (neither ELF64 x86-64, a Linux bzImage nor a Multiboot 1 image)");
 }
 
 }  // namespace vmrr

@@ -25,13 +25,13 @@ enum class KernelFormat : uint8_t {
   kUnknown = 0,
   kElf64 = 1,      // ELF64 x86-64 ET_EXEC, entered in long mode
   kMultiboot = 2,  // Multiboot 1 header (ELF32 or a.out kludge), entered in 32-bit PM
-  // kLinuxBzImage (boot protocol 2.x) is the next format; DetectKernelFormat will report it
-  // from the "HdrS" signature at 0x202.
+  kLinuxBzImage = 3,  // Linux boot protocol 2.x ("HdrS" at 0x202), the 64-bit entry
 };
 const char* KernelFormatName(KernelFormat format);
 
-// Looks only at magic numbers: an x86-64 ELF64 is kElf64, else an image with a valid
-// Multiboot 1 header (magic + checksum, 4-byte aligned, in the first 8 KiB) is kMultiboot.
+// Looks only at magic numbers: an x86-64 ELF64 is kElf64, a bzImage (boot_flag 0xAA55 and
+// "HdrS") kLinuxBzImage, else an image with a valid Multiboot 1 header (magic + checksum,
+// 4-byte aligned, in the first 8 KiB) is kMultiboot.
 KernelFormat DetectKernelFormat(std::span<const uint8_t> image);
 
 // The guest-physical memory map (e820 types) of a machine with memory_bytes of RAM: RAM below
@@ -104,9 +104,26 @@ void PlaceElf64(GuestMemory& mem, std::span<const uint8_t> image, const Elf64Pla
 inline constexpr uint64_t kIdentityMapBytes = 4ull << 30;
 CpuState EnterLongMode(GuestMemory& mem, uint64_t rip);
 
+// What QEMU's -initrd and -append give the kernel: the initrd (Linux only), the command line
+// (Linux, or the Multiboot command line), and for Linux the ACPI RSDP's address for
+// boot_params.acpi_rsdp_addr (0: none; the tables are the machine's business).
+struct KernelArgs {
+  std::span<const uint8_t> initrd;
+  std::string cmdline;
+  uint64_t acpi_rsdp = 0;
+};
+
+// The Multiboot command line: at kMultibootCmdlineAddr, NUL-terminated, at most this long.
+inline constexpr uint64_t kMultibootCmdlineAddr = 0xa000;
+inline constexpr uint64_t kMultibootCmdlineMax = 0xfff;
+
 BootState LoadElf64(GuestMemory& mem, std::span<const uint8_t> image);
-BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image);
-// Detects the format and calls the matching loader; LoaderError for an unknown format.
-BootState LoadKernelImage(GuestMemory& mem, std::span<const uint8_t> image);
+BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image,
+                        const std::string& cmdline = {});
+// Detects the format and calls the matching loader; LoaderError for an unknown format, or
+// for arguments the format cannot take (an initrd or a command line for an ELF64 test guest,
+// an initrd for a Multiboot image).
+BootState LoadKernelImage(GuestMemory& mem, std::span<const uint8_t> image,
+                          const KernelArgs& args = {});
 
 }  // namespace vmrr

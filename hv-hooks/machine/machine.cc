@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "hv-hooks/machine/platform_devices.h"
@@ -81,6 +82,8 @@ const char* MachineStopName(MachineStop stop) {
     case MachineStop::kExitRequested: return "stop requested";
     case MachineStop::kWatchpoint: return "watchpoint";
     case MachineStop::kHostError: return "host error";
+    case MachineStop::kPowerOff: return "power-off (ACPI S5)";
+    case MachineStop::kReset: return "reset (ACPI reset register)";
   }
   return "unknown";
 }
@@ -109,6 +112,7 @@ class Machine::Impl final : public CpuPlatform, public IcountSource {
     cpu->Reset();
     devices->interrupts().SetIntrLineCallback([this](bool level) { cpu->SetIntrLine(level); });
     devices->debug_exit().SetExitHandler([this](int) { cpu->RequestExit(); });
+    devices->acpi_pm().SetRequestHandler([this] { cpu->RequestExit(); });
   }
 
   // ---- IcountSource --------------------------------------------------------------------
@@ -248,29 +252,54 @@ Machine::Machine(const MachineConfig& config, Environment& env)
 
 Machine::~Machine() = default;
 
-void Machine::LoadKernel(const std::string& path) {
+namespace {
+
+// The whole file, for a kernel or an initrd (`what` names it in messages).
+std::vector<uint8_t> ReadBootFile(const std::string& what, const std::string& path) {
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) {
     throw MachineError(MachineError::Code::kKernel,
-                       "cannot open kernel '" + path + "': " + std::strerror(errno));
+                       "cannot open " + what + " '" + path + "': " + std::strerror(errno));
   }
   const std::streamoff size = f.tellg();
   if (size < 0 || static_cast<uint64_t>(size) > kMaxKernelFile) {
     throw MachineError(MachineError::Code::kKernel,
-                       "kernel '" + path + "' is not a regular file of at most 1 GiB");
+                       what + " '" + path + "' is not a regular file of at most 1 GiB");
   }
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
   f.seekg(0);
   if (!bytes.empty() && !f.read(reinterpret_cast<char*>(bytes.data()), size)) {
-    throw MachineError(MachineError::Code::kKernel, "cannot read kernel '" + path + "'");
+    throw MachineError(MachineError::Code::kKernel, "cannot read " + what + " '" + path + "'");
   }
-  LoadKernelBytes(bytes, path);
+  return bytes;
 }
 
-void Machine::LoadKernelBytes(std::span<const uint8_t> image, const std::string& name) {
+}  // namespace
+
+void Machine::LoadKernel(const std::string& path, const std::string& initrd_path,
+                         const std::string& cmdline) {
+  const std::vector<uint8_t> bytes = ReadBootFile("kernel", path);
+  const std::vector<uint8_t> initrd =
+      initrd_path.empty() ? std::vector<uint8_t>{} : ReadBootFile("initrd", initrd_path);
+  LoadKernelBytes(bytes, path, initrd, cmdline);
+}
+
+void Machine::LoadKernelBytes(std::span<const uint8_t> image, const std::string& name,
+                              std::span<const uint8_t> initrd, const std::string& cmdline) {
   BootState boot;
   try {
-    boot = LoadKernelImage(impl_->mem, image);
+    KernelArgs args{initrd, cmdline, 0};
+    std::optional<AcpiTables> acpi;
+    if (DetectKernelFormat(image) == KernelFormat::kLinuxBzImage) {
+      acpi = BuildAcpiTables(impl_->devices->acpi_layout(platform::kAcpiTablesBase));
+      if (acpi->bytes.size() > platform::kAcpiTablesMax) {
+        throw LoaderError("the ACPI tables do not fit their area");
+      }
+      args.acpi_rsdp = platform::kAcpiTablesBase;
+    }
+    boot = LoadKernelImage(impl_->mem, image, args);
+    // Written only once the kernel was accepted: a refused image leaves memory untouched.
+    if (acpi) impl_->mem.Write(platform::kAcpiTablesBase, acpi->bytes.data(), acpi->bytes.size());
   } catch (const LoaderError& e) {
     throw MachineError(MachineError::Code::kKernel, "kernel '" + name + "': " + e.what());
   }
@@ -296,6 +325,8 @@ MachineResult Machine::Run(uint64_t target_icount) {
   for (;;) {
     if (m.host_error_pending) return result(MachineStop::kHostError);
     if (dev.debug_exit().exit_requested()) return result(MachineStop::kGuestExit);
+    if (dev.acpi_pm().request() == AcpiPm::Request::kPowerOff) return result(MachineStop::kPowerOff);
+    if (dev.acpi_pm().request() == AcpiPm::Request::kReset) return result(MachineStop::kReset);
     if (cpu.state().shutdown) return result(MachineStop::kShutdown);
     if (m.stop_requested.exchange(false)) return result(MachineStop::kExitRequested);
     const uint64_t now = cpu.icount();

@@ -47,8 +47,17 @@ enum class MachineStop : uint8_t {
   kExitRequested,    // RequestStop() (signal handler, debugger)
   kHostError,        // StopForHostError(): the environment or a host backend could not answer
   kWatchpoint,       // an instruction touched a watched range (cpu().last_watch_hit()); it retired
+  kPowerOff,         // ACPI S5: the guest wrote \_S5's sleep type with SLP_EN (AcpiPm)
+  kReset,            // the guest wrote the FADT reset register (AcpiPm)
 };
 const char* MachineStopName(MachineStop stop);
+// The guest ended the run itself (exit, power-off, reset, triple fault, endless halt): Run
+// returns the same stop again at once, and a recording ends there.
+inline bool IsGuestEnd(MachineStop stop) {
+  return stop == MachineStop::kGuestExit || stop == MachineStop::kPowerOff ||
+         stop == MachineStop::kReset || stop == MachineStop::kShutdown ||
+         stop == MachineStop::kHaltedForever;
+}
 
 struct MachineResult {
   MachineStop stop = MachineStop::kTargetReached;
@@ -80,10 +89,15 @@ class Machine {
   Machine(const Machine&) = delete;
   Machine& operator=(const Machine&) = delete;
 
-  // Loads a kernel image (ELF64 test guest or Multiboot 1; see loader.h) into memory and sets
-  // the CPU's entry state. Throws MachineError(kKernel) naming what is wrong with the file.
-  void LoadKernel(const std::string& path);
-  void LoadKernelBytes(std::span<const uint8_t> image, const std::string& name);
+  // Loads a kernel image (ELF64 test guest, Multiboot 1, or a Linux bzImage; see loader.h)
+  // into memory and sets the CPU's entry state. `initrd_path` (Linux only; empty: none) and
+  // `cmdline` mean what QEMU's -initrd and -append mean. A Linux kernel also gets the ACPI
+  // tables of this machine's devices (acpi.h) at platform::kAcpiTablesBase. Throws
+  // MachineError(kKernel) naming what is wrong with a file.
+  void LoadKernel(const std::string& path, const std::string& initrd_path = {},
+                  const std::string& cmdline = {});
+  void LoadKernelBytes(std::span<const uint8_t> image, const std::string& name,
+                       std::span<const uint8_t> initrd = {}, const std::string& cmdline = {});
 
   // Runs until the guest exits, shuts down, reaches target_icount (absolute), or another
   // stop. Resumable: calling Run again continues where it stopped (after kGuestExit it

@@ -32,6 +32,7 @@ PlatformDevices::PlatformDevices(GuestMemory& mem, const VirtualClock& clock,
   registry_.Add(com1_, {Port(p::kCom1Base, p::kUartPortCount)});
   registry_.Add(debug_exit_, {Port(p::kDebugExitPort, p::kDebugExitPortCount)});
   registry_.Add(pci_, {Port(p::kPciConfigAddress, p::kPciPortCount)});
+  registry_.Add(acpi_pm_, {Port(p::kAcpiPmBase, p::kAcpiPmPortCount)});
   if (config.virtio_rng) {
     rng_ = std::make_unique<VirtioRng>(mem, clock, IrqLine(&router_, p::kVirtioRngIrq), env);
     registry_.Add(*rng_, {Mmio(p::kVirtioRngBase, p::kVirtioMmioSize)});
@@ -48,6 +49,37 @@ PlatformDevices::PlatformDevices(GuestMemory& mem, const VirtualClock& clock,
                                        config.mac);
     registry_.Add(*net_, {Mmio(p::kVirtioNetBase, p::kVirtioMmioSize)});
   }
+}
+
+AcpiLayout PlatformDevices::acpi_layout(uint64_t base) const {
+  AcpiLayout l;
+  l.base = base;
+  l.lapic_base = static_cast<uint32_t>(p::kLapicBase);
+  l.ioapic_base = static_cast<uint32_t>(p::kIoApicBase);
+  l.ioapic_id = 0;
+  // The PIT's IRQ 0 reaches I/O APIC pin 0 here (the router maps ISA IRQ n to pin n), not
+  // pin 2 as on boards whose 8254 is wired through the 8259 cascade: an override saying 0 -> 0
+  // keeps an OS from assuming the PC default.
+  l.overrides.push_back({static_cast<uint8_t>(p::kPitIrq), p::kPitIrq, 0});
+  auto virtio = [&](uint64_t mmio, unsigned irq) {
+    l.virtio.push_back({static_cast<uint32_t>(mmio), static_cast<uint32_t>(p::kVirtioMmioSize), irq});
+    // virtio-mmio interrupts are level-triggered, active high.
+    l.overrides.push_back({static_cast<uint8_t>(irq), irq, kIntiActiveHighLevel});
+  };
+  if (rng_) virtio(p::kVirtioRngBase, p::kVirtioRngIrq);
+  if (blk_) virtio(p::kVirtioBlkBase, p::kVirtioBlkIrq);
+  if (net_) virtio(p::kVirtioNetBase, p::kVirtioNetIrq);
+  l.isa.push_back({"COM1", "PNP0501", p::kCom1Base, static_cast<uint8_t>(p::kUartPortCount),
+                   static_cast<uint8_t>(p::kCom1Irq)});
+  l.isa.push_back({"RTC_", "PNP0B00", p::kRtcBase, static_cast<uint8_t>(p::kRtcPortCount),
+                   static_cast<uint8_t>(p::kRtcIrq)});
+  l.sleep_control_port = p::kAcpiPmBase + AcpiPm::kSleepControl;
+  l.sleep_status_port = p::kAcpiPmBase + AcpiPm::kSleepStatus;
+  l.reset_port = p::kAcpiPmBase + AcpiPm::kReset;
+  l.reset_value = p::kAcpiResetValue;
+  l.s5_sleep_type = p::kAcpiS5SleepType;
+  l.pcat_compat = true;
+  return l;
 }
 
 void PlatformDevices::SetHostErrorHandler(const std::function<void(const std::string&)>& handler) {

@@ -12,6 +12,9 @@
 #include <optional>
 #include <string>
 
+#include "hv-hooks/devices/acpi_pm.h"
+#include "hv-hooks/machine/acpi.h"
+#include "hv-hooks/machine/platform_layout.h"
 #include "hv-hooks/devices/debug_exit.h"
 #include "hv-hooks/devices/device_registry.h"
 #include "hv-hooks/devices/interrupt_router.h"
@@ -74,12 +77,17 @@ class PlatformDevices : public Stateful {
   RtcCmos& rtc() { return rtc_; }
   Uart16550& com1() { return com1_; }
   DebugExit& debug_exit() { return debug_exit_; }
+  AcpiPm& acpi_pm() { return acpi_pm_; }
   PciHostBridge& pci() { return pci_; }
   LocalApic& lapic() { return lapic_; }
   IoApic& ioapic() { return ioapic_; }
   VirtioRng* virtio_rng() { return rng_.get(); }
   VirtioBlock* virtio_blk() { return blk_.get(); }
   VirtioNet* virtio_net() { return net_.get(); }
+
+  // The ACPI description of these devices (acpi.h) with its RSDP at `base`: the MADT's
+  // APICs and overrides, the virtio-mmio transports present, the AcpiPm registers.
+  AcpiLayout acpi_layout(uint64_t base) const;
 
   // The registered devices, in registration order (the order of timers and of saved state).
   const DeviceRegistry& registry() const { return registry_; }
@@ -98,6 +106,7 @@ class PlatformDevices : public Stateful {
   RtcCmos rtc_;
   Uart16550 com1_;
   DebugExit debug_exit_;
+  AcpiPm acpi_pm_{platform::kAcpiS5SleepType, platform::kAcpiResetValue};
   PciHostBridge pci_;
   std::unique_ptr<VirtioRng> rng_;
   std::unique_ptr<VirtioBlock> blk_;

@@ -27,6 +27,12 @@ inline constexpr uint16_t kUartPortCount = 8;
 // the run with host exit status (v << 1) | 1.
 inline constexpr uint16_t kDebugExitPort = 0xf4;
 inline constexpr uint16_t kDebugExitPortCount = 4;
+// The hardware-reduced ACPI registers (AcpiPm): 0x600 sleep control, 0x601 sleep status,
+// 0x602 reset; the FADT points at them, \_S5 names the sleep type, RESET_VALUE the value.
+inline constexpr uint16_t kAcpiPmBase = 0x600;
+inline constexpr uint16_t kAcpiPmPortCount = 3;
+inline constexpr uint8_t kAcpiS5SleepType = 5;
+inline constexpr uint8_t kAcpiResetValue = 0x01;
 inline constexpr uint16_t kPciConfigAddress = 0xcf8;  // 32-bit CONFIG_ADDRESS
 inline constexpr uint16_t kPciConfigData = 0xcfc;     // 0xcfc..0xcff CONFIG_DATA
 inline constexpr uint16_t kPciPortCount = 8;          // 0xcf8..0xcff
@@ -41,6 +47,12 @@ inline constexpr uint64_t kVirtioMmioSize = 0x200;
 inline constexpr uint64_t kVirtioRngBase = 0xfeb00000;
 inline constexpr uint64_t kVirtioBlkBase = 0xfeb00200;
 inline constexpr uint64_t kVirtioNetBase = 0xfeb00400;
+
+// ---- Firmware tables ---------------------------------------------------------------------
+// ACPI tables for Linux guests (acpi.h): in the reserved BIOS area, where an OS scans for the
+// RSDP (0xE0000-0xFFFFF) even without boot_params.acpi_rsdp_addr.
+inline constexpr uint64_t kAcpiTablesBase = 0xe0000;
+inline constexpr uint64_t kAcpiTablesMax = 0x10000;
 
 // ---- Interrupt lines (ISA IRQ numbers; identity-mapped to IOAPIC GSIs) -------------------
 inline constexpr unsigned kPitIrq = 0;

@@ -74,6 +74,8 @@ std::vector<uint8_t> EncodeSessionConfig(const SessionConfig& c) {
   log::PutVarint(out, c.checkpoint_interval);
   log::PutVarint(out, c.irq_records);
   log::PutVarint(out, c.machine_digest_interval);
+  PutString(out, c.initrd_path);
+  PutString(out, c.cmdline);
   return out;
 }
 
@@ -89,9 +91,12 @@ SessionConfig DecodeSessionConfig(std::span<const uint8_t> bytes) {
   if (version < 2)
     p.Fail("version", "is older than 2, which this build needs (older logs' state digests were "
                       "computed over a CPU state without the TLB)");
-  if (version < kSessionConfigVersion)
-    p.Fail("version", "is 2, older than the 3 this build needs (version 2 logs' snapshots and "
+  if (version == 2)
+    p.Fail("version", "is 2, older than the 4 this build needs (version 2 logs' snapshots and "
                       "state digests are of a CPU state without the x87/SSE registers)");
+  if (version < kSessionConfigVersion)
+    p.Fail("version", "is 3, older than the 4 this build needs (version 3 logs ran on a machine "
+                      "without the ACPI power registers and with a CPU that advertised no x87/SSE)");
   SessionConfig c;
   const uint64_t machine_len = p.Varint("machine configuration length");
   if (machine_len > kMaxMachineConfig) p.Fail("machine configuration", "is longer than 8 KiB");
@@ -112,6 +117,8 @@ SessionConfig DecodeSessionConfig(std::span<const uint8_t> bytes) {
   c.irq_records = p.Bool("irq records");
   c.machine_digest_interval = p.Varint("machine digest interval");
   if (c.machine_digest_interval == 0) p.Fail("machine digest interval", "is 0");
+  c.initrd_path = p.String("initrd path");
+  c.cmdline = p.String("kernel command line");
   return c;
 }
 

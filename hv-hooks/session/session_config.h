@@ -21,6 +21,8 @@ struct SessionConfig {
   MachineConfig machine;
   std::string kernel_path;  // as given to the recorder (informative: the kernel is in the
                             // initial snapshot, a replay does not need the file)
+  std::string initrd_path;  // --initrd, as given (informative, like kernel_path); empty: none
+  std::string cmdline;      // --append: the kernel command line (at most 4096 bytes)
   uint64_t digest_interval = 1'000'000;       // Digest{cpu} every this many instructions
   uint64_t checkpoint_interval = 50'000'000;  // Checkpoint + Digest{machine} every this many
   bool irq_records = true;                    // IrqDelivered records written
@@ -41,7 +43,10 @@ class SessionConfigError : public std::runtime_error {
 // logs), and the state digests of the CPU state version that carries the TLB. Version 1
 // logs are refused: their digests were computed over a different CPU state. 3: CPU state
 // version 4 (x87/MMX/SSE registers) in snapshots and digests; version 2 logs are refused.
-inline constexpr uint16_t kSessionConfigVersion = 3;
+// 4: the platform gained the ACPI power registers (a device in every saved state and digest)
+// and the CPU advertises x87/SSE; the initrd path and the kernel command line follow
+// machine_digest_interval. Version 3 logs are refused.
+inline constexpr uint16_t kSessionConfigVersion = 4;
 
 std::vector<uint8_t> EncodeSessionConfig(const SessionConfig& config);
 // Throws SessionConfigError naming the field that is malformed or out of range. Bytes after

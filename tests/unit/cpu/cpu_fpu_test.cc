@@ -2,7 +2,7 @@
 // the Intel SDM: the FXSAVE image byte by byte (both layouts) and FXRSTOR round trips, the
 // XSAVE standard form and XRSTOR's header checks, XGETBV/XSETBV, the CR0.EM/MP/TS and
 // CR4.OSFXSR/OSXSAVE exception rules, MXCSR reserved bits, x87 control instructions, the
-// MMX/XMM data moves with their alignment rules, CPUID (leaf 0xD; nothing new advertised),
+// MMX/XMM data moves with their alignment rules, CPUID (what is advertised, leaf 0xD),
 // reset values and save/load of the new state.
 #include <cstring>
 
@@ -370,17 +370,65 @@ TEST_F(FpuTest, XrstorInitAndHeaderChecks) {
   EXPECT_EQ(st().st[2].sign_exp, 0x3fff + 2);
 }
 
-TEST_F(FpuTest, CpuidLeafDAndNothingAdvertised) {
-  // cpuid leaf 0xd sub 0, results to r8-r11; then leaf 1.
-  Run64({0xb8, 0x0d, 0, 0, 0, 0x31, 0xc9, 0x0f, 0xa2, 0x49, 0x89, 0xc0, 0x49, 0x89, 0xd9,
-         0x49, 0x89, 0xca, 0xb8, 0x01, 0, 0, 0, 0x0f, 0xa2, 0xf4});
+// cpuid with eax = leaf, ecx = sub; the four results in r8-r11. Then hlt.
+Bytes CpuidCode(uint32_t leaf, uint32_t sub) {
+  Bytes c = {0xb8};
+  for (int i = 0; i < 4; ++i) c.push_back(static_cast<uint8_t>(leaf >> (8 * i)));
+  c.push_back(0xb9);
+  for (int i = 0; i < 4; ++i) c.push_back(static_cast<uint8_t>(sub >> (8 * i)));
+  c.insert(c.end(), {0x0f, 0xa2, 0x49, 0x89, 0xc0, 0x49, 0x89, 0xd9, 0x49, 0x89, 0xca, 0x49,
+                     0x89, 0xd3, 0xf4});
+  return c;
+}
+
+// What CPUID advertises (SDM vol 2 CPUID tables): exactly the x87/MMX/SSE-SSSE3/XSAVE state
+// this CPU implements, the XSAVE leaf for x87|SSE, and the timing leaves a kernel reads.
+TEST_F(FpuTest, CpuidAdvertisesTheFpuSimdAndXsaveItImplements) {
+  Run64(CpuidCode(0xd, 0));
   ASSERT_EQ(FaultVector(), -1);
   EXPECT_EQ(reg(kR8), 3u);
   EXPECT_EQ(reg(kR9), 576u);
   EXPECT_EQ(reg(kR10), 576u);
-  // CPUID.1 advertises no FPU, MMX, FXSR, SSE, SSE2, SSE3, SSSE3 or XSAVE yet.
-  EXPECT_EQ(reg(kRdx) & ((1u << 0) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26)), 0u);
-  EXPECT_EQ(reg(kRcx) & ((1u << 0) | (1u << 9) | (1u << 26) | (1u << 27)), 0u);
+  Run64(CpuidCode(0, 0));
+  EXPECT_GE(reg(kR8), 0x16u);  // leaves 0xd, 0x15 and 0x16 are reachable
+  Run64(CpuidCode(1, 0), [](CpuState& s) { s.cr4 &= ~uint64_t{1u << 18}; });
+  const uint64_t edx = reg(kR11), ecx = reg(kR10);
+  for (unsigned bit : {0u, 23u, 24u, 25u, 26u}) EXPECT_TRUE(edx & (1u << bit)) << "EDX bit " << bit;
+  for (unsigned bit : {0u, 9u, 26u, 31u}) EXPECT_TRUE(ecx & (1u << bit)) << "ECX bit " << bit;
+  // Not implemented, so not advertised: PCLMULQDQ 1, FMA 12, SSE4.1 19, SSE4.2 20, AES 25,
+  // AVX 28, F16C 29.
+  for (unsigned bit : {1u, 12u, 19u, 20u, 25u, 28u, 29u}) EXPECT_FALSE(ecx & (1u << bit)) << "ECX bit " << bit;
+  EXPECT_FALSE(ecx & (1u << 27)) << "OSXSAVE follows CR4.OSXSAVE, clear here";
+  Run64(CpuidCode(1, 0), [](CpuState& s) { s.cr4 |= 1u << 18; });
+  EXPECT_TRUE(reg(kR10) & (1u << 27)) << "OSXSAVE with CR4.OSXSAVE set";
+  Run64(CpuidCode(7, 0));
+  EXPECT_FALSE(reg(kR9) & (1u << 5)) << "no AVX2";
+  Run64(CpuidCode(6, 0));
+  EXPECT_TRUE(reg(kR8) & (1u << 2)) << "ARAT";
+  Run64(CpuidCode(0x15, 0));
+  // TSC = crystal * EBX / EAX = 1 GHz: the TSC counts guest nanoseconds.
+  ASSERT_NE(reg(kR8), 0u);
+  EXPECT_EQ(reg(kR10) * reg(kR9) / reg(kR8), 1'000'000'000u);
+  Run64(CpuidCode(0x16, 0));
+  EXPECT_EQ(reg(kR8), 1000u);
+  Run64(CpuidCode(0x80000007, 0));
+  EXPECT_TRUE(reg(kR11) & (1u << 8)) << "invariant TSC";
+}
+
+// MOV CR4 accepts OSXSAVE now that CPUID advertises XSAVE; XSETBV then works.
+TEST_F(FpuTest, MovCr4AcceptsOsxsave) {
+  // mov rax, cr4; or eax, 1 << 18; mov cr4, rax; xor ecx, ecx; mov eax, 3; xor edx, edx;
+  // xsetbv; xgetbv; hlt -- from a state with OSXSAVE clear and XCR0 = 1.
+  Run64({0x0f, 0x20, 0xe0, 0x0d, 0x00, 0x00, 0x04, 0x00, 0x0f, 0x22, 0xe0, 0x31, 0xc9, 0xb8,
+         0x03, 0, 0, 0, 0x31, 0xd2, 0x0f, 0x01, 0xd1, 0x0f, 0x01, 0xd0, 0xf4},
+        [](CpuState& s) {
+          s.cr4 &= ~uint64_t{1u << 18};
+          s.xcr0 = 1;
+        });
+  ASSERT_EQ(FaultVector(), -1);
+  EXPECT_TRUE(st().cr4 & (1u << 18));
+  EXPECT_EQ(st().xcr0, 3u);
+  EXPECT_EQ(reg(kRax), 3u);
 }
 
 // ---- x87 control ------------------------------------------------------------------------

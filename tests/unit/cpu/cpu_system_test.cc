@@ -805,5 +805,21 @@ TEST(CpuDeterminism, LoadBytesRejectsGarbageAndKeepsTheState) {
   EXPECT_EQ(m.cpu.SaveBytes(), good);
 }
 
+// IA32_BIOS_SIGN_ID (0x8b): Linux writes 0 to it before CPUID(1) (SDM vol 3 9.11.7.1) and
+// reads the microcode revision back: the write is accepted, the revision reads 0. An MSR the
+// CPU does not have raises #GP.
+TEST_F(CpuTest, BiosSignIdWriteIsAcceptedUnknownMsrIsGp) {
+  // mov ecx, 0x8b; xor eax, eax; xor edx, edx; wrmsr; rdmsr; hlt
+  Start(FlatMode::kLong64, {0xb9, 0x8b, 0, 0, 0, 0x31, 0xc0, 0x31, 0xd2, 0x0f, 0x30, 0x0f, 0x32, 0xf4});
+  RunToHalt();
+  EXPECT_EQ(FaultVector(), -1);
+  EXPECT_EQ(reg(kRax), 0u);
+  EXPECT_EQ(reg(kRdx), 0u);
+  // mov ecx, 0x12345; rdmsr
+  Start(FlatMode::kLong64, {0xb9, 0x45, 0x23, 0x01, 0, 0x0f, 0x32, 0xf4});
+  RunToHalt();
+  EXPECT_EQ(FaultVector(), 13);
+}
+
 }  // namespace
 }  // namespace vmrr::testing

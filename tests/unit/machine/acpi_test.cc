@@ -28,6 +28,7 @@ AcpiLayout TestLayout() {
   l.ioapic_id = 0;
   l.overrides = {{0, 2, 0}, {5, 5, kIntiActiveHighLevel}};
   l.virtio = {{0xfeb00000, 0x200, 5}, {0xfeb00200, 0x200, 6}, {0xfeb00400, 0x200, 7}};
+  l.isa = {{"COM1", "PNP0501", 0x3f8, 8, 4}, {"RTC_", "PNP0B00", 0x70, 2, 8}};
   l.sleep_control_port = 0x600;
   l.sleep_status_port = 0x601;
   l.reset_port = 0x602;
@@ -169,6 +170,28 @@ TEST(Acpi, DsdtAmlBytes) {
   EXPECT_EQ(body, want);
 }
 
+// An ISA device node, byte for byte: EisaId("PNP0501") is 0x41D0 (P=16, N=14, P=16 in 5-bit
+// letters) then 0x0501; IO (Decode16, 0x3F8, 0x3F8, 0, 8) and IRQNoFlags () {4}.
+TEST(Acpi, IsaDeviceAmlBytes) {
+  AcpiLayout l;
+  l.base = 0x1000;
+  l.isa = {{"COM1", "PNP0501", 0x3f8, 8, 4}};
+  const AcpiTables t = BuildAcpiTables(l);
+  const auto& e = Find(t, "DSDT");
+  const std::vector<uint8_t> body(t.bytes.begin() + static_cast<long>(e.offset) + 36,
+                                  t.bytes.begin() + static_cast<long>(e.offset) + 36 + 8 + 45);
+  const std::vector<uint8_t> want = {
+      0x10, 0x33, 0x5c, '_', 'S', 'B', '_',                      // Scope, PkgLength 51
+      0x5b, 0x82, 0x2b, 'C', 'O', 'M', '1',                      // Device, PkgLength 43
+      0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x05, 0x01,    // Name (_HID, EisaId)
+      0x08, '_', 'U', 'I', 'D', 0x00,                            // Name (_UID, Zero)
+      0x08, '_', 'C', 'R', 'S', 0x11, 0x10, 0x0a, 0x0d,          // Name (_CRS, Buffer (13))
+      0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x00, 0x08,            // IO
+      0x22, 0x10, 0x00,                                          // IRQNoFlags {4}
+      0x79, 0x00};                                               // EndTag
+  EXPECT_EQ(std::vector<uint8_t>(body.begin(), body.begin() + static_cast<long>(want.size())), want);
+}
+
 TEST(Acpi, LongPackagesUseMultiBytePkgLength) {
   AcpiLayout l = TestLayout();
   l.virtio.clear();
@@ -194,6 +217,15 @@ TEST(Acpi, RefusesBadLayouts) {
   l = TestLayout();
   l.virtio.resize(65);
   EXPECT_THROW(BuildAcpiTables(l), std::invalid_argument);
+  for (const AcpiLayout::IsaDevice& bad :
+       {AcpiLayout::IsaDevice{"COM", "PNP0501", 0x3f8, 8, 4}, {"1COM", "PNP0501", 0x3f8, 8, 4},
+        {"CoM1", "PNP0501", 0x3f8, 8, 4}, {"COM1", "PNP050", 0x3f8, 8, 4},
+        {"COM1", "pNP0501", 0x3f8, 8, 4}, {"COM1", "PNP05G1", 0x3f8, 8, 4},
+        {"COM1", "PNP0501", 0x3f8, 8, 16}}) {
+    l = TestLayout();
+    l.isa = {bad};
+    EXPECT_THROW(BuildAcpiTables(l), std::invalid_argument) << bad.name << " " << bad.eisa_id;
+  }
 }
 
 std::string ReadFile(const std::filesystem::path& p) {
@@ -240,6 +272,9 @@ TEST(Acpi, IaslDisassemblesEveryTableCleanly) {
       EXPECT_NE(dsl.find("Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive, ,, )"),
                 std::string::npos) << dsl;
       EXPECT_NE(dsl.find("Name (\\_S5, Package (0x04)"), std::string::npos) << dsl;
+      EXPECT_NE(dsl.find("Name (_HID, EisaId (\"PNP0501\")"), std::string::npos) << dsl;
+      EXPECT_NE(dsl.find("Name (_HID, EisaId (\"PNP0B00\")"), std::string::npos) << dsl;
+      EXPECT_NE(dsl.find("IRQNoFlags ()\n                    {4}"), std::string::npos) << dsl;
     }
     if (e.signature == "FACP") {
       EXPECT_NE(dsl.find("Hardware Reduced (V5) : 1"), std::string::npos) << dsl;

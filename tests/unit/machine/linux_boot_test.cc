@@ -14,6 +14,9 @@
 #include <vector>
 
 #include "hv-hooks/machine/bzimage.h"
+#include "hv-hooks/devices/acpi_pm.h"
+#include "hv-hooks/machine/machine.h"
+#include "hv-hooks/machine/platform_layout.h"
 #include "tests/unit/machine/bzimage_images.h"
 #include "tests/unit/machine/test_images.h"
 
@@ -422,6 +425,103 @@ TEST(LinuxBoot, RefusesWhatTheProtocolCannotBoot) {
                "guest RAM (0x1100000 bytes)");
   EXPECT_TRUE(AllZero(mem));
   EXPECT_TRUE(AllZero(small));
+}
+
+}  // namespace
+}  // namespace vmrr
+
+// ---- through the format dispatch and the Machine -----------------------------------------
+
+namespace vmrr {
+namespace {
+
+TEST(LinuxBoot, TheLoaderDispatchRecognisesABzImageAndPassesItsArguments) {
+  const Bytes image = SyntheticBzImage();
+  EXPECT_EQ(DetectKernelFormat(image), KernelFormat::kLinuxBzImage);
+  GuestMemory mem(64 * kMiB);
+  const Bytes initrd = Pattern(5000, 7);
+  const std::string cmdline = "console=ttyS0 root=/dev/vda";
+  const BootState boot = LoadKernelImage(mem, image, {initrd, cmdline, 0xe0000});
+  EXPECT_EQ(boot.format, KernelFormat::kLinuxBzImage);
+  CheckLoad(mem, boot, image, initrd, cmdline, 16 * kMiB);
+  EXPECT_EQ(Read64(mem, kBootParamsAddr + zeropage::kAcpiRsdpAddr), 0xe0000u);
+  GuestMemory mem2(64 * kMiB);
+  (void)LoadLinuxKernel(mem2, image, {}, "");
+  EXPECT_EQ(Read64(mem2, kBootParamsAddr + zeropage::kAcpiRsdpAddr), 0u);
+}
+
+TEST(LinuxBoot, ArgumentsAFormatCannotTakeAreRefused) {
+  GuestMemory mem(64 * kMiB);
+  const Bytes elf = test::CodeGuest({0xf4});
+  const Bytes initrd = {1, 2, 3};
+  EXPECT_NE(ErrorOf([&] { (void)LoadKernelImage(mem, elf, {initrd, "", 0}); }).find("initrd is for a Linux"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] { (void)LoadKernelImage(mem, elf, {{}, "x", 0}); }).find("no command line"),
+            std::string::npos);
+  std::vector<uint8_t> payload = test::MultibootHeader(0x3);
+  payload.resize(0x100, 0xf4);
+  const Bytes mb = test::MakeElf32(0x10000c, 0x100000, payload, 0x1000);
+  EXPECT_NE(ErrorOf([&] { (void)LoadKernelImage(mem, mb, {initrd, "", 0}); }).find("initrd is for a Linux"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] { (void)LoadKernelImage(mem, mb, {{}, std::string(0x1000, 'a'), 0}); })
+                .find("longer than the 4095"),
+            std::string::npos);
+}
+
+TEST(LinuxBoot, AMultibootGuestGetsItsCommandLine) {
+  std::vector<uint8_t> payload = test::MultibootHeader(0x3);
+  payload.resize(0x100, 0xf4);
+  const Bytes mb = test::MakeElf32(0x10000c, 0x100000, payload, 0x1000);
+  GuestMemory mem(64 * kMiB);
+  const BootState boot = LoadKernelImage(mem, mb, {{}, "quiet mode=7", 0});
+  ASSERT_EQ(boot.format, KernelFormat::kMultiboot);
+  const uint32_t flags = Read32(mem, kMultibootInfoAddr);
+  EXPECT_TRUE(flags & (1u << 2));  // MULTIBOOT_INFO_CMDLINE
+  EXPECT_EQ(Read32(mem, kMultibootInfoAddr + 16), kMultibootCmdlineAddr);
+  EXPECT_EQ(ReadBytes(mem, kMultibootCmdlineAddr, 13), Bytes({'q', 'u', 'i', 'e', 't', ' ', 'm', 'o', 'd', 'e', '=', '7', 0}));
+  GuestMemory mem2(64 * kMiB);
+  (void)LoadKernelImage(mem2, mb, {});
+  EXPECT_FALSE(Read32(mem2, kMultibootInfoAddr) & (1u << 2));
+}
+
+// A Linux kernel loaded into a Machine finds the ACPI tables of that machine's devices where
+// boot_params says, with one LNRO0005 node per virtio transport present.
+TEST(LinuxBoot, TheMachineGivesALinuxKernelItsAcpiTables) {
+  const Bytes image = SyntheticBzImage();
+  struct Case {
+    bool rng, net;
+    size_t virtio;
+  } cases[] = {{true, false, 1}, {true, true, 2}, {false, false, 0}};
+  for (const Case& c : cases) {
+    MachineConfig config;
+    config.memory_bytes = 64 * kMiB;
+    config.virtio_rng = c.rng;
+    config.net = c.net;
+    test::FakeEnvironment env;
+    Machine m(config, env);
+    m.LoadKernelBytes(image, "bz", {}, "console=ttyS0");
+    const GuestMemory& mem = m.memory();
+    const uint64_t rsdp = Read64(mem, kBootParamsAddr + zeropage::kAcpiRsdpAddr);
+    ASSERT_EQ(rsdp, platform::kAcpiTablesBase);
+    EXPECT_EQ(ReadBytes(mem, rsdp, 8), Bytes({'R', 'S', 'D', ' ', 'P', 'T', 'R', ' '}));
+    const uint64_t xsdt = Read64(mem, rsdp + 24);
+    EXPECT_EQ(ReadBytes(mem, xsdt, 4), Bytes({'X', 'S', 'D', 'T'}));
+    const uint64_t fadt = Read64(mem, xsdt + 36);
+    EXPECT_EQ(ReadBytes(mem, fadt, 4), Bytes({'F', 'A', 'C', 'P'}));
+    const uint64_t dsdt = Read64(mem, fadt + 140);
+    const Bytes d = ReadBytes(mem, dsdt, Read32(mem, dsdt + 4));
+    const std::string text(d.begin(), d.end());
+    size_t nodes = 0;
+    for (size_t at = text.find("LNRO0005"); at != std::string::npos; at = text.find("LNRO0005", at + 1)) ++nodes;
+    EXPECT_EQ(nodes, c.virtio);
+    // The sleep control register the FADT names is the machine's power-off port.
+    EXPECT_EQ(Read64(mem, fadt + 248), platform::kAcpiPmBase + AcpiPm::kSleepControl);
+  }
+  // An ELF64 test guest gets none: its low memory is untouched.
+  test::FakeEnvironment env;
+  Machine m(MachineConfig{}, env);
+  m.LoadKernelBytes(test::CodeGuest({0xf4}), "elf");
+  EXPECT_EQ(ReadBytes(m.memory(), platform::kAcpiTablesBase, 8), Bytes(8, 0));
 }
 
 }  // namespace

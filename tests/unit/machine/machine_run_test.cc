@@ -164,6 +164,44 @@ TEST(MachineRun, TripleFaultIsShutdown) {
   EXPECT_EQ(m.Run().stop, MachineStop::kShutdown);
 }
 
+// ACPI power registers (platform_layout.h, the FADT's sleep control and reset registers).
+TEST(MachineRun, AcpiSleepTypeS5PowersOffAndTheResetRegisterResets) {
+  struct Case {
+    const char* name;
+    uint8_t port_low, value;
+    MachineStop want;
+  };
+  // mov dx, 0x06XX; mov al, value; out dx, al; hlt
+  const Case cases[] = {
+      {"S5 with SLP_EN", 0x00, (5 << 2) | 0x20, MachineStop::kPowerOff},
+      {"reset value", 0x02, 0x01, MachineStop::kReset},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    FakeEnvironment env;
+    Machine m(SmallConfig(), env);
+    m.LoadKernelBytes(test::CodeGuest({0x66, 0xba, c.port_low, 0x06, 0xb0, c.value, 0xee, 0xf4}),
+                      c.name);
+    const MachineResult r = m.Run();
+    EXPECT_EQ(r.stop, c.want);
+    EXPECT_EQ(r.icount, 3u);  // the OUT retired, the HLT did not run
+    EXPECT_EQ(m.Run().stop, c.want);  // the machine stays stopped
+  }
+  // Writes that are not a request: S5 without SLP_EN, another sleep type, another reset value.
+  const uint8_t ignored[][2] = {{0x00, 5 << 2}, {0x00, (3 << 2) | 0x20}, {0x02, 0x06}};
+  for (const auto& w : ignored) {
+    FakeEnvironment env;
+    Machine m(SmallConfig(), env);
+    // out; then the debug-exit port with 0 (status 1)
+    m.LoadKernelBytes(test::CodeGuest({0x66, 0xba, w[0], 0x06, 0xb0, w[1], 0xee, 0x66, 0xba, 0xf4,
+                                       0x00, 0x31, 0xc0, 0xef, 0xf4}),
+                      "ignored");
+    const MachineResult r = m.Run();
+    EXPECT_EQ(r.stop, MachineStop::kGuestExit) << int{w[0]} << " " << int{w[1]};
+    EXPECT_EQ(r.exit_status, 1);
+  }
+}
+
 TEST(MachineRun, RequestStopBeforeRunStopsAtOnce) {
   FakeEnvironment env;
   Machine m(SmallConfig(), env);

@@ -117,7 +117,7 @@ TEST_F(PlatformTest, RegistryHoldsEveryDeviceInTimerOrder) {
   // RunTimers had before the registry: interrupts due at one instant keep their order.
   EXPECT_EQ(devices.registry().names(),
             (std::vector<std::string>{"pic8259", "pit8254", "rtc-cmos", "local-apic", "io-apic",
-                                      "uart16550", "debug-exit", "pci-host", "virtio-rng",
+                                      "uart16550", "debug-exit", "pci-host", "acpi-pm", "virtio-rng",
                                       "virtio-net"}));
 }
 

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 
+#include "hv-hooks/devices/acpi_pm.h"
 #include "hv-hooks/devices/debug_exit.h"
 #include "hv-hooks/devices/interrupt_router.h"
 #include "hv-hooks/devices/local_apic.h"
@@ -806,6 +807,24 @@ TEST(StateCoverage, DebugExit) {
        [](DebugExitRig& r) { r.dev.Write(0, 1, 5); }},
   };
   CheckPieces("debug exit", p);
+}
+
+struct AcpiPmRig : RigBase {
+  AcpiPm dev{5, 1};
+  std::vector<Stateful*> parts() override { return {&dev}; }
+  Trace Probe() {
+    trace.clear();
+    trace("request", static_cast<uint64_t>(dev.request()));
+    return trace;
+  }
+};
+
+TEST(StateCoverage, AcpiPm) {
+  std::vector<Piece<AcpiPmRig>> p = {
+      {"power-off requested", {}, [](AcpiPmRig& r) { r.dev.Write(0, 1, (5 << 2) | 0x20); }},
+      {"reset requested", {}, [](AcpiPmRig& r) { r.dev.Write(2, 1, 1); }},
+  };
+  CheckPieces("acpi pm", p);
 }
 
 struct PciRig : RigBase {

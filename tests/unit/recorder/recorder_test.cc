@@ -163,6 +163,8 @@ SessionConfig SampleConfig() {
   c.checkpoint_interval = 100000;
   c.irq_records = false;
   c.machine_digest_interval = 2000;
+  c.initrd_path = "/boot/initrd.img";
+  c.cmdline = "console=ttyS0 root=/dev/vda";
   return c;
 }
 
@@ -189,6 +191,27 @@ TEST(SessionConfig, RefusesVersion1LogsWithAMessageSayingWhy) {
   } catch (const SessionConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("older"), std::string::npos) << e.what();
   }
+}
+
+TEST(SessionConfig, RefusesVersions2And3NamingWhatTheyLack) {
+  for (const uint8_t version : {2, 3}) {
+    std::vector<uint8_t> b = EncodeSessionConfig(SampleConfig());
+    b[4] = version;
+    b[5] = 0;
+    try {
+      DecodeSessionConfig(b);
+      ADD_FAILURE() << "version " << int{version} << " was accepted";
+    } catch (const SessionConfigError& e) {
+      const std::string want = "is " + std::to_string(version) + ", older than the 4";
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  }
+  // The command line is a bounded string like the paths.
+  SessionConfig c = SampleConfig();
+  c.cmdline = std::string(4097, 'x');
+  EXPECT_THROW(DecodeSessionConfig(EncodeSessionConfig(c)), SessionConfigError);
+  c.cmdline = std::string(4096, 'x');
+  EXPECT_EQ(DecodeSessionConfig(EncodeSessionConfig(c)).cmdline, c.cmdline);
 }
 
 TEST(SessionConfig, TheMachineConfigurationIsTheSnapshotsEncoding) {

@@ -117,7 +117,8 @@ std::vector<log::Record> AllRecords(const log::LogReader& reader) {
 // Rewrites a log (every frame re-encoded, checksums valid) with `edit` applied to each
 // ordinary record; edit returns false to drop the record. As tests/integration/log_tamper.cc.
 void RewriteLog(const std::string& in_path, const std::string& out_path,
-                const std::function<bool(log::Record&)>& edit) {
+                const std::function<bool(log::Record&)>& edit,
+                const std::function<void(log::End&)>& edit_end = {}) {
   log::LogReader in = log::LogReader::Open(in_path);
   auto out = log::LogWriter::CreateFile(out_path, in.header());
   std::vector<uint8_t> blob;
@@ -135,6 +136,7 @@ void RewriteLog(const std::string& in_path, const std::string& out_path,
         continue;
       }
       if (auto* e = std::get_if<log::End>(&r.body)) {
+        if (edit_end) edit_end(*e);
         out->Finish(r.icount, *e);
         continue;
       }
@@ -355,6 +357,64 @@ TEST(ReplayFailure, TamperedEntropyStopsRightAfterTheInstructionThatAsked) {
   }
   std::remove(kernel.c_str());
   std::remove(log_path.c_str());
+}
+
+// ACPI power-off and reset end a recording with their own End reason; the replay must end the
+// same way, and a log whose End says otherwise is a divergence at the end.
+TEST(ReplayEnd, PowerOffAndResetReplayAsWhatTheyAre) {
+  struct Case {
+    const char* name;
+    uint8_t port_low, value;
+    MachineStop stop;
+    log::EndReason reason, other;
+  } cases[] = {
+      {"power-off", 0x00, (5 << 2) | 0x20, MachineStop::kPowerOff, log::EndReason::kPowerOff,
+       log::EndReason::kReset},
+      {"reset", 0x02, 0x01, MachineStop::kReset, log::EndReason::kReset, log::EndReason::kGuestExit},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    // rdrand rax (an input, so the log holds one); mov dx, 0x06XX; mov al, v; out dx, al; hlt
+    const std::string kernel = WriteFile(std::string(c.name) + ".elf",
+                                         test::CodeGuest({0x48, 0x0f, 0xc7, 0xf0, 0x66, 0xba, c.port_low,
+                                                          0x06, 0xb0, c.value, 0xee, 0xf4}));
+    const std::string log_path = TempPath(std::string(c.name) + ".vmrr");
+    const SessionConfig config = ConfigFor(kernel);
+    ScriptedHost rec_host;
+    const RecordSummary rs = Record(config, rec_host, log_path);
+    ASSERT_EQ(rs.result.stop, c.stop);
+    EXPECT_EQ(rs.result.icount, 4u);
+    EXPECT_EQ(rs.end_reason, c.reason);
+    for (const log::EndReason end : {c.reason, c.other}) {
+      SCOPED_TRACE(log::EndReasonName(end));
+      const std::string path = TempPath(std::string(c.name) + "_end.vmrr");
+      RewriteLog(log_path, path, [](log::Record&) { return true; },
+                 [&](log::End& e) {
+                   EXPECT_EQ(e.reason, c.reason);
+                   EXPECT_EQ(e.exit_code, 0);
+                   e.reason = end;
+                 });
+      log::LogReader reader = log::LogReader::Open(path);
+      ASSERT_TRUE(reader.complete());
+      ASSERT_EQ(reader.header().minor, log::kFormatMinor);
+      const SessionConfig rc = DecodeSessionConfig(reader.header().machine_config);
+      VerifiedReplay replay(reader, rc, std::nullopt, reader.checkpoints().front(), OptionsFor(reader));
+      if (end == c.reason) {
+        EXPECT_NO_THROW(replay.Run(~uint64_t{0}));
+      } else {
+        try {
+          replay.Run(~uint64_t{0});
+          ADD_FAILURE() << "no divergence";
+        } catch (const Divergence& d) {
+          EXPECT_EQ(d.kind(), Divergence::Kind::kEnd) << d.what();
+          EXPECT_EQ(d.icount(), 4u);
+        }
+      }
+      std::remove(path.c_str());
+    }
+    std::remove(kernel.c_str());
+    std::remove(log_path.c_str());
+  }
 }
 
 // rngloop guest: 3000 RDRANDs, so that every frame of a small-frame log holds entropy:
