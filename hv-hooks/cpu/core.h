@@ -352,6 +352,7 @@ void RegisterSystem(Handler* table);
 void RegisterInterrupts(Handler* table);
 void RegisterFpu(Handler* table);
 void RegisterSse(Handler* table);
+void RegisterX87(Handler* table);  // x87.cc: every x87 mnemonic, decoded from Op::aux = FOP
 // The SSE2 CMPSD and MOVSD handlers (sse.cc); the table slots for CMPSD and MOVSD hold the
 // string instructions.
 Handler SseCmpsdHandler();

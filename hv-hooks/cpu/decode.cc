@@ -43,6 +43,7 @@ struct Table {
     RegisterInterrupts(fn.data());
     RegisterFpu(fn.data());
     RegisterSse(fn.data());
+    RegisterX87(fn.data());
   }
 };
 const Table& DispatchTable() {
@@ -291,6 +292,11 @@ bool CpuCore::DecodeOne(Op* op, const uint8_t* bytes, unsigned avail, int* statu
         break;
     }
   }
+  // x87 escapes (D8-DF): the 11-bit opcode FOP (escape bits 0-2, then ModR/M), which x87.cc
+  // decodes and records.
+  if (in.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && (in.opcode & 0xf8) == 0xd8)
+    op->aux = static_cast<uint64_t>((in.opcode & 7) << 8 | in.raw.modrm.mod << 6 |
+                                    in.raw.modrm.reg << 3 | in.raw.modrm.rm);
   op->fn = string_alias ? simd_alias : HandlerFor(in.mnemonic);
   if (in.mnemonic == ZYDIS_MNEMONIC_MOV) {
     if (op->o[0].kind == kOpCr || op->o[1].kind == kOpCr) op->fn = MovCrHandler();
