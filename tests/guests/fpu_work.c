@@ -9,7 +9,7 @@
  *
  * Compiled with SSE2 (-mfpmath=sse, no auto-vectorisation, no FP contraction). The long
  * double (x87) part is compiled only with FPU_LONG_DOUBLE (CMake option
- * VMRR_FPU_GUEST_LONG_DOUBLE). */
+ * VMRR_FPU_GUEST_LONG_DOUBLE, on by default; off, the guest is built with -mno-80387). */
 #include <emmintrin.h>
 #include <stddef.h>
 #include <stdint.h>
