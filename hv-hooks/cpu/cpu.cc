@@ -157,7 +157,7 @@ void CpuCore::OnCodeWrite(uint64_t gpa, uint64_t len) {
       if (p < mem.pages()) mem.UnmarkCode(p);
     }
     uint8_t& pressure = smc_pressure[p % kSmcSlots];
-    if (invalidated && pressure < 6) ++pressure;
+    if (invalidated) pressure = static_cast<uint8_t>(std::min(pressure + 2, 6));
   }
   if (!current_block) retired_blocks.clear();
 }
@@ -279,7 +279,6 @@ RunResult CpuCore::Run(uint64_t target_icount) {
 
     current_block = b;
     const uint64_t base_rip = s.rip;
-    const uint64_t block_start_icount = icount;
     end_block = false;
     bool retired_last = false;
     for (uint64_t i = 0; i < n; ++i) {
@@ -298,18 +297,6 @@ RunResult CpuCore::Run(uint64_t target_icount) {
       if (end_block || halted_now || watch_stop) break;
     }
     current_block = nullptr;
-    if (b && n == nops) {
-      // Block length follows how much of a block runs (see smc_pressure): a block cut
-      // short (a store into it, MMIO, a fault, a mode change) makes the next ones decoded
-      // on its page shorter; one that ran to its end, longer again.
-      uint8_t& pressure = smc_pressure[(phys >> kGuestPageShift) % kSmcSlots];
-      const uint64_t ran = icount - block_start_icount;
-      if (ran + 1 < nops) {
-        if (pressure < 6) ++pressure;
-      } else if (ran == nops && pressure > 0) {
-        --pressure;
-      }
-    }
     retired_blocks.clear();
     if (fault) {
       DeliverPendingFault();

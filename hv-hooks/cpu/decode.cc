@@ -331,9 +331,13 @@ Block* CpuCore::DecodeBlock(uint64_t phys) {
   b->mode_key = mode;
   unsigned pos = static_cast<unsigned>(phys & 0xfff);
   const unsigned start = pos;
-  // See smc_pressure and decode_remaining.
-  const unsigned max_ops = static_cast<unsigned>(std::min<uint64_t>(
-      64u >> smc_pressure[page % kSmcSlots], std::max<uint64_t>(decode_remaining, 8)));
+  // See smc_pressure and decode_remaining. Every decode lowers the pressure by one, each
+  // invalidation or early cut raises it by two: a page whose blocks keep being cut settles
+  // at blocks of one or two instructions, one that stops returns to 64 in a few decodes.
+  uint8_t& pressure = smc_pressure[page % kSmcSlots];
+  const unsigned max_ops = static_cast<unsigned>(
+      std::min<uint64_t>(64u >> pressure, std::max<uint64_t>(decode_remaining, 8)));
+  if (pressure) --pressure;
   // Decoded into a reused scratch vector, then copied once: one allocation of the exact
   // size per block instead of a vector growing op by op.
   std::vector<Op>& ops = decode_scratch;
