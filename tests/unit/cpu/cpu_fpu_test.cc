@@ -237,7 +237,7 @@ TEST_F(FpuTest, NoOsfxsrRaisesUd) {
 }
 
 TEST_F(FpuTest, UnimplementedSseStillUd) {
-  Run64({0x66, 0x0f, 0x38, 0x00, 0xc1, 0xf4});  // pshufb xmm0, xmm1 (SSSE3): not yet
+  Run64({0x66, 0x0f, 0x38, 0x40, 0xc1, 0xf4});  // pmulld xmm0, xmm1 (SSE4.1): not implemented
   EXPECT_EQ(FaultVector(), 6);
   // (Every x87 instruction is implemented since branch x87: cpu_x87_test.cc.)
 }

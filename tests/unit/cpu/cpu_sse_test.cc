@@ -11,6 +11,7 @@
 //    EFLAGS for every pair of special operands (±0, ±inf, QNaN/SNaN with payloads, denormals,
 //    largest/smallest normals, integer-indefinite boundaries, ties) in every rounding mode with
 //    DAZ/FTZ off and on.
+#include <cpuid.h>
 #include <emmintrin.h>
 
 #include <csetjmp>
@@ -1031,6 +1032,12 @@ void OnFpe(int, siginfo_t*, void* ctx) {
   siglongjmp(g_fpe_jump, 1);
 }
 
+bool HostIsIntel() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  __get_cpuid(0, &a, &b, &c, &d);
+  return b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;  // "GenuineIntel"
+}
+
 struct HostTrap {
   bool trapped = false;
   uint32_t flags = 0;
@@ -1060,61 +1067,67 @@ HostTrap RunTrapping(RefFn fn, const uint64_t x0[2], const uint64_t x1[2], uint3
   return r;
 }
 
-TEST_F(SseTest, UnmaskedExceptionsMatchHostHardware) {
+TEST_F(SseTest, UnmaskedExceptionsAsTheSdmSays) {
   struct C {
     const char* name;
     Bytes insn;
     RefFn ref;
     uint64_t a[2], b[2];
     uint32_t mxcsr;
+    uint32_t want_flags;  // MXCSR flags when the #XM is taken (SDM 11.5.2; this Xeon agrees)
   };
   const uint64_t one_tiny = (uint64_t{0x33800000} << 32) | kOne;  // lanes 1+2^-24 style
   const C cases[] = {
       {"addps IE+PE, IM PM clear", E({0x0f, 0x58, 0xc1}), RAddps,
-       {(uint64_t{kOne} << 32) | kSnan, 0}, {one_tiny, 0}, 0x1f80 & ~0x1080u},
+       {(uint64_t{kOne} << 32) | kSnan, 0}, {one_tiny, 0}, 0x1f80 & ~0x1080u, 0x01},
       {"addps PE, PM clear", E({0x0f, 0x58, 0xc1}), RAddps,
-       {(uint64_t{kOne} << 32) | kOne, 0}, {one_tiny, 0}, 0x1f80 & ~0x1000u},
+       {(uint64_t{kOne} << 32) | kOne, 0}, {one_tiny, 0}, 0x1f80 & ~0x1000u, 0x20},
       {"divps ZE+PE, ZM PM clear", E({0x0f, 0x5e, 0xc1}), RDivps,
        {(uint64_t{kOne} << 32) | kOne, 0}, {(uint64_t{0x40400000} << 32) | 0, 0},
-       0x1f80 & ~0x1200u},
+       0x1f80 & ~0x1200u, 0x05},
       {"divps ZE+PE, PM clear only", E({0x0f, 0x5e, 0xc1}), RDivps,
        {(uint64_t{kOne} << 32) | kOne, 0}, {(uint64_t{0x40400000} << 32) | 0, 0},
-       0x1f80 & ~0x1000u},
+       0x1f80 & ~0x1000u, 0x25},
       {"mulss OE, OM clear", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, {0x7f7fffff, 0},
-       {0x7f7fffff, 0}, 0x1f80 & ~0x400u},
+       {0x7f7fffff, 0}, 0x1f80 & ~0x400u, 0x28},
       {"mulss UE inexact, UM clear", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, {0x00800001, 0},
-       {kHalf, 0}, 0x1f80 & ~0x800u},
+       {kHalf, 0}, 0x1f80 & ~0x800u, 0x10},
       {"mulss UE inexact, UM PM clear", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, {0x00800001, 0},
-       {kHalf, 0}, 0x1f80 & ~0x1800u},
+       {kHalf, 0}, 0x1f80 & ~0x1800u, 0x10},
       {"mulss UE inexact, UM clear, FTZ", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, {0x00800001, 0},
-       {kHalf, 0}, (0x1f80 & ~0x800u) | kFtz},
+       {kHalf, 0}, (0x1f80 & ~0x800u) | kFtz, 0x10},
       {"mulss UE exact, UM clear", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, {0x00800000, 0},
-       {kHalf, 0}, 0x1f80 & ~0x800u},
+       {kHalf, 0}, 0x1f80 & ~0x800u, 0x10},
       {"mulss UE exact, UM clear, FTZ", E({0xf3, 0x0f, 0x59, 0xc1}), RMulss, {0x00800000, 0},
-       {kHalf, 0}, (0x1f80 & ~0x800u) | kFtz},
+       {kHalf, 0}, (0x1f80 & ~0x800u) | kFtz, 0x10},
       {"mulpd UE exact lane 1, UM clear", E({0x66, 0x0f, 0x59, 0xc1}), RMulpd,
        {0x3ff0000000000000ull, 0x0010000000000000ull}, {0x3ff0000000000000ull, 0x3fe0000000000000ull},
-       0x1f80 & ~0x800u},
+       0x1f80 & ~0x800u, 0x10},
       {"cvtsd2ss UE exact, UM clear", E({0xf2, 0x0f, 0x5a, 0xc1}), RCvtsd2ss, {0, 0},
-       {0x3800000000000000ull, 0}, 0x1f80 & ~0x800u},
+       {0x3800000000000000ull, 0}, 0x1f80 & ~0x800u, 0x10},
       {"minss denormal result, UM clear", E({0xf3, 0x0f, 0x5d, 0xc1}), RMinss, {0x00000001, 0},
-       {kOne, 0}, 0x1f80 & ~0x900u},
+       {kOne, 0}, 0x1f80 & ~0x900u, 0x02},
       {"addss exact denormal, UM clear", E({0xf3, 0x0f, 0x58, 0xc1}), RAddss, {0x00000001, 0},
-       {0x00000001, 0}, 0x1f80 & ~0x800u},
+       {0x00000001, 0}, 0x1f80 & ~0x800u, 0x12},
       {"addss DE, DM clear", E({0xf3, 0x0f, 0x58, 0xc1}), RAddss, {0x00000001, 0}, {kOne, 0},
-       0x1f80 & ~0x100u},
+       0x1f80 & ~0x100u, 0x02},
       {"cvtps2dq IE, IM clear", E({0x66, 0x0f, 0x5b, 0xc1}), RCvtps2dq, {0, 0},
-       {(uint64_t{0x3fc00000} << 32) | 0x4f000000, 0}, 0x1f80 & ~0x1080u},
+       {(uint64_t{0x3fc00000} << 32) | 0x4f000000, 0}, 0x1f80 & ~0x1080u, 0x01},
   };
   for (const C& c : cases) {
-    const HostTrap h = RunTrapping(c.ref, c.a, c.b, c.mxcsr);
+    const HostTrap h = HostIsIntel() ? RunTrapping(c.ref, c.a, c.b, c.mxcsr) : HostTrap{};
     const GuestOut g = Exec(c.insn, c.a, c.b, c.mxcsr);
     SCOPED_TRACE(c.name);
-    EXPECT_EQ(g.fault == 19, h.trapped);
-    EXPECT_EQ(g.mxcsr & 0x3f, h.flags);
-    if (h.trapped) {
-      EXPECT_EQ(g.x[0], c.a[0]);  // destination unchanged
-      EXPECT_EQ(g.x[1], c.a[1]);
+    EXPECT_EQ(g.fault, 19);  // every case takes #XM (CR4.OSXMMEXCPT=1)
+    EXPECT_EQ(g.mxcsr & 0x3f, c.want_flags);
+    EXPECT_EQ(g.x[0], c.a[0]);  // destination unchanged
+    EXPECT_EQ(g.x[1], c.a[1]);
+    // The table is this Xeon's behaviour; on an Intel host check the table against the
+    // hardware once more (other vendors may report flags differently, and vmrr answers the
+    // same everywhere, so they are not asked).
+    if (HostIsIntel()) {
+      EXPECT_TRUE(h.trapped);
+      EXPECT_EQ(h.flags, c.want_flags);
     }
   }
 }
