@@ -906,7 +906,7 @@ void OpCvtpi2p(CpuCore& c, const Op& op) {
   }
   const uint64_t sq[2] = {src, 0};
   Vec d = _mm_setzero_si128();
-  const uint32_t flags = RunHost(c.s.mxcsr, kDouble ? HCvtdq2pd : HCvtdq2ps, d, ToVec(sq));
+  const uint32_t flags = RunHost(c.s.mxcsr, c.s.mxcsr, kDouble ? HCvtdq2pd : HCvtdq2ps, d, ToVec(sq));
   if (!SseCommit(c, flags)) return;
   uint64_t r[2];
   FromVec(d, r);
@@ -925,7 +925,7 @@ void OpCvtp2pi(CpuCore& c, const Op& op) {
   const HostFn fn = kDouble ? (kTruncate ? HCvttpd2dq : HCvtpd2dq)
                             : (kTruncate ? HCvttps2dq : HCvtps2dq);
   Vec d = _mm_setzero_si128();
-  const uint32_t flags = RunHost(c.s.mxcsr, fn, d, ToVec(sq));
+  const uint32_t flags = RunHost(c.s.mxcsr, c.s.mxcsr, fn, d, ToVec(sq));
   if (!SseCommit(c, flags)) return;
   uint64_t r[2];
   FromVec(d, r);
