@@ -7,7 +7,9 @@
 // Cases: register-only integer loop, memory loop over 64 MiB through 4 KiB pages (4-level
 // paging on both), REP MOVSB and REP STOSQ, call/return loop, INT n loop, an external
 // interrupt every 100 instructions (vmrr only), and the cost of exact instruction counting:
-// the integer loop run to one huge target vs. a target every 10,000 instructions.
+// the integer loop run to one huge target vs. a target every 10,000 instructions; then
+// FP/SIMD: a packed-double dot product (MOVAPD/MULPD/ADDPD), a 1 MiB MOVDQU/MOVDQA copy and
+// an x87 FLD/FMUL/FADD/FSTP loop (until branch x87 is merged, vmrr reports #UD for it).
 // Usage: bench_cpu [--scale=F] [--case=SUBSTRING] [--vmrr-only]
 //   --scale multiplies the work per case (default 1); --case runs only matching cases;
 //   --vmrr-only skips Unicorn (for profiling vmrr).
@@ -61,6 +63,7 @@ struct Case {
   uint64_t instructions = 0;   // guest instructions to HLT (vmrr's count)
   bool paged_4k = false;       // the memory case's own page tables
   bool int_gate = false;       // vector 0x20 -> IRETQ handler
+  bool fpu = false;            // CR0.MP|NE, CR4.OSFXSR|OSXMMEXCPT: x87 and SSE usable
   std::function<void(GuestMemory&)> init;
 };
 
@@ -101,6 +104,10 @@ CpuState BaseState(const Case& c, GuestMemory& m) {
     Put64(m, kIdtBase + 0x20 * 16 + 8, 0);
     const uint8_t iretq[] = {0x48, 0xcf};
     m.Write(kHandler, iretq, 2);
+  }
+  if (c.fpu) {
+    s.cr0 |= 0x22;   // MP, NE (EM, TS clear)
+    s.cr4 |= 0x600;  // OSFXSR, OSXMMEXCPT
   }
   m.Write(kCodeBase, c.code.data(), c.code.size());
   if (c.init) c.init(m);
@@ -195,6 +202,16 @@ Measurement RunUnicorn(const Case& c) {
     uc_reg_write(uc, UC_X86_REG_CR3, &cr3);
     uc_reg_write(uc, UC_X86_REG_CR4, &cr4);
     uc_reg_write(uc, UC_X86_REG_CR0, &cr0);
+  }
+  if (c.fpu) {
+    // The same CR0/CR4 as vmrr's (Unicorn's own reset values may differ).
+    uint64_t cr0 = 0, cr4 = 0;
+    uc_reg_read(uc, UC_X86_REG_CR0, &cr0);
+    uc_reg_read(uc, UC_X86_REG_CR4, &cr4);
+    cr0 = (cr0 | 0x22) & ~uint64_t{0xc};
+    cr4 |= 0x600;
+    uc_reg_write(uc, UC_X86_REG_CR0, &cr0);
+    uc_reg_write(uc, UC_X86_REG_CR4, &cr4);
   }
   uc_hook hook = 0;
   if (c.int_gate) {
@@ -339,6 +356,96 @@ Case IntLoop() {
   return c;
 }
 
+// Doubles for the FP cases: 1 + i/2^20 (exact, no denormals, no overflow in any sum).
+void FillDoubles(GuestMemory& m, uint64_t gpa, uint64_t count, double scale) {
+  for (uint64_t i = 0; i < count; ++i) {
+    const double v = (1.0 + static_cast<double>(i) / 1048576.0) * scale;
+    m.Write(gpa + 8 * i, &v, 8);
+  }
+}
+
+// Packed-double dot product over two 64 KiB arrays: MOVAPD, MOVAPD, MULPD, ADDPD per pair.
+Case Sse2Dot() {
+  const uint32_t passes = Scaled(1500);
+  constexpr uint32_t kPairs = 4096;  // 8192 doubles = 64 KiB per array
+  Case c{"sse2_dot"};
+  c.fpu = true;
+  c.code = {0x41, 0xb8};
+  Put32le(c.code, passes);                                // mov r8d, passes
+  const Bytes pass = {
+      0x31, 0xc0,                                         // P: xor eax, eax
+      0x66, 0x0f, 0x57, 0xc0,                             //    xorpd xmm0, xmm0
+      0xbe, 0x00, 0x00, 0x20, 0x00,                       //    mov esi, 0x200000
+      0xbf, 0x00, 0x00, 0x30, 0x00,                       //    mov edi, 0x300000
+      0xb9, 0x00, 0x10, 0x00, 0x00,                       //    mov ecx, 4096
+      0x66, 0x0f, 0x28, 0x0c, 0x06,                       // L: movapd xmm1, [rsi+rax]
+      0x66, 0x0f, 0x28, 0x14, 0x07,                       //    movapd xmm2, [rdi+rax]
+      0x66, 0x0f, 0x59, 0xca,                             //    mulpd xmm1, xmm2
+      0x66, 0x0f, 0x58, 0xc1,                             //    addpd xmm0, xmm1
+      0x48, 0x83, 0xc0, 0x10,                             //    add rax, 16
+      0xff, 0xc9,                                         //    dec ecx
+      0x75, 0xe6,                                         //    jnz L
+      0x41, 0xff, 0xc8,                                   //    dec r8d
+      0x75, 0xcc};                                        //    jnz P
+  c.code.insert(c.code.end(), pass.begin(), pass.end());
+  c.code.push_back(0xf4);
+  c.instructions = 1 + passes * (5 + 7ull * kPairs + 2) + 1;
+  c.init = [](GuestMemory& m) {
+    FillDoubles(m, 0x200000, 2 * kPairs, 1.0);
+    FillDoubles(m, 0x300000, 2 * kPairs, 0.5);
+  };
+  return c;
+}
+
+// 1 MiB copy with MOVDQU loads and MOVDQA stores (16 bytes per pair).
+Case Sse2Memcpy() {
+  const uint32_t passes = Scaled(60);
+  Case c{"sse2_memcpy_1MiB"};
+  c.fpu = true;
+  c.code = {0x41, 0xb8};
+  Put32le(c.code, passes);                                // mov r8d, passes
+  const Bytes pass = {
+      0x31, 0xc0,                                         // P: xor eax, eax
+      0xb9, 0x00, 0x00, 0x01, 0x00,                       //    mov ecx, 65536
+      0xf3, 0x0f, 0x6f, 0x80, 0x00, 0x00, 0x20, 0x00,     // L: movdqu xmm0, [rax+0x200000]
+      0x66, 0x0f, 0x7f, 0x80, 0x00, 0x00, 0x40, 0x00,     //    movdqa [rax+0x400000], xmm0
+      0x48, 0x83, 0xc0, 0x10,                             //    add rax, 16
+      0xff, 0xc9,                                         //    dec ecx
+      0x75, 0xe8,                                         //    jnz L
+      0x41, 0xff, 0xc8,                                   //    dec r8d
+      0x75, 0xdc};                                        //    jnz P
+  c.code.insert(c.code.end(), pass.begin(), pass.end());
+  c.code.push_back(0xf4);
+  c.instructions = 1 + passes * (2 + 5ull * 65536 + 2) + 1;
+  c.init = [](GuestMemory& m) { FillDoubles(m, 0x200000, 1 << 17, 3.0); };
+  return c;
+}
+
+// x87: FLD, FMUL, FADD, FSTP on doubles in memory.
+Case X87Loop() {
+  const uint32_t n = Scaled(4e6);
+  Case c{"x87_loop"};
+  c.fpu = true;
+  c.code = {0xdb, 0xe3,                                   //    fninit
+            0xbe, 0x00, 0x00, 0x20, 0x00,                 //    mov esi, 0x200000
+            0xb9};
+  Put32le(c.code, n);                                     //    mov ecx, n
+  const Bytes body = {0xdd, 0x06,                         // L: fld qword [rsi]
+                      0xdc, 0x4e, 0x08,                   //    fmul qword [rsi+8]
+                      0xdc, 0x46, 0x10,                   //    fadd qword [rsi+16]
+                      0xdd, 0x5e, 0x18,                   //    fstp qword [rsi+24]
+                      0xff, 0xc9,                         //    dec ecx
+                      0x75, 0xf1};                        //    jnz L
+  c.code.insert(c.code.end(), body.begin(), body.end());
+  c.code.push_back(0xf4);
+  c.instructions = 3 + 6ull * n + 1;
+  c.init = [](GuestMemory& m) {
+    const double v[3] = {1.5, 0.999, 0.25};
+    m.Write(0x200000, v, sizeof v);
+  };
+  return c;
+}
+
 void PrintLine(const std::string& name, const Measurement& v, const Measurement& u) {
   if (!v.ok || !u.ok) {
     std::printf("case=%s error=\"%s%s\"\n", name.c_str(), v.error.c_str(), u.error.c_str());
@@ -358,7 +465,7 @@ int main(int argc, char** argv) {
   }
   const int reps = 3;
   for (const Case& c : {IntegerLoop(), MemoryLoop(), RepMovsb(), RepStosq(), CallReturn(),
-                        IntLoop()}) {
+                        IntLoop(), Sse2Dot(), Sse2Memcpy(), X87Loop()}) {
     if (!Selected(c.name)) continue;
     const Measurement v = Best(reps, [&] { return RunVmrr(c); });
     if (g_vmrr_only) {

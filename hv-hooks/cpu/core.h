@@ -65,6 +65,7 @@ struct Op {
 struct Block {
   uint64_t phys = 0;
   uint32_t mode_key = 0;
+  uint32_t bytes = 0;  // length of its code from phys (within one page)
   std::vector<Op> ops;
 };
 
@@ -181,6 +182,29 @@ struct CpuCore final : public CodeWriteObserver {
   Block* current_block = nullptr;
   uint64_t stat_blocks_decoded = 0;
   uint64_t stat_invalidations = 0;
+  // Block-length pressure per code page (hashed, saturating at 6): raised by two when writes
+  // invalidate decoded blocks on the page or a block there is cut short by an MMIO access
+  // (NoteBlockCut), lowered by one at every block decoded there; reset by FlushBlocks.
+  // DecodeBlock decodes 64 >> pressure instructions at most, so code that rewrites its own
+  // page at every instruction, or straight-line code whose every instruction ends its block
+  // (a fuzzer's, or real-mode code running over zeros with "add [bx+si], al"), decodes one
+  // or two instructions per block instead of 64 for each one it runs. Block length never
+  // changes what the guest sees (Run cuts blocks at any icount already), only speed; not
+  // saved.
+  static constexpr unsigned kSmcSlots = 256;
+  uint8_t smc_pressure[kSmcSlots] = {};
+  // The current block is being cut short by an MMIO access: raise its page's pressure.
+  // Called on those cold paths only, never per instruction.
+  void NoteBlockCut() {
+    if (!current_block) return;
+    uint8_t& p = smc_pressure[(current_block->phys >> kGuestPageShift) % kSmcSlots];
+    p = static_cast<uint8_t>(p + 2 > 6 ? 6 : p + 2);
+  }
+  std::vector<Op> decode_scratch;  // DecodeBlock's work vector (keeps its capacity)
+  // Instructions Run may still execute when it asks DecodeBlock for a block: no block is
+  // decoded much longer than that (a run of short slices, each after a load that dropped
+  // every block, would otherwise decode 64 instructions to execute a few).
+  uint64_t decode_remaining = ~uint64_t{0};
   void* decoders = nullptr;  // ZydisDecoder[7], owned
 
   // ---- lifecycle ----

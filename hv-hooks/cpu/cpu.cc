@@ -118,28 +118,46 @@ void CpuCore::FlushBlocks() {
   }
   page_blocks.clear();
   std::fill(std::begin(jump_cache), std::end(jump_cache), nullptr);
+  std::fill(std::begin(smc_pressure), std::end(smc_pressure), uint8_t{0});
   if (current_block) end_block = true;
   if (!current_block) retired_blocks.clear();
 }
 
 void CpuCore::OnCodeWrite(uint64_t gpa, uint64_t len) {
+  // Only the blocks whose bytes the write overlaps are stale (a block never leaves its page
+  // and depends on nothing but its bytes and the mode); the others on the page stay, so
+  // code storing next to itself (data or stack on a code page) keeps its decoded blocks.
+  const uint64_t end = gpa + (len ? len : 1);
   uint64_t first = gpa >> kGuestPageShift;
-  uint64_t last = (gpa + (len ? len - 1 : 0)) >> kGuestPageShift;
+  uint64_t last = (end - 1) >> kGuestPageShift;
   for (uint64_t p = first; p <= last; ++p) {
     auto it = page_blocks.find(p);
     if (it == page_blocks.end()) continue;
-    for (uint64_t key : it->second) {
+    std::vector<uint64_t>& keys = it->second;
+    size_t kept = 0;
+    bool invalidated = false;
+    for (uint64_t key : keys) {
       auto bit = blocks.find(key);
       if (bit == blocks.end()) continue;
       Block* b = bit->second.get();
+      if (b->phys >= end || b->phys + b->bytes <= gpa) {
+        keys[kept++] = key;
+        continue;
+      }
       jump_cache[JumpCacheIndex(b->phys)] = nullptr;
       if (b == current_block) end_block = true;  // the next instruction is re-decoded
       retired_blocks.push_back(std::move(bit->second));
       blocks.erase(bit);
       ++stat_invalidations;
+      invalidated = true;
     }
-    page_blocks.erase(it);
-    if (p < mem.pages()) mem.UnmarkCode(p);
+    keys.resize(kept);
+    if (kept == 0) {
+      page_blocks.erase(it);
+      if (p < mem.pages()) mem.UnmarkCode(p);
+    }
+    uint8_t& pressure = smc_pressure[p % kSmcSlots];
+    if (invalidated) pressure = static_cast<uint8_t>(std::min(pressure + 2, 6));
   }
   if (!current_block) retired_blocks.clear();
 }
@@ -239,7 +257,7 @@ RunResult CpuCore::Run(uint64_t target_icount) {
     if (b) {
       ops = b->ops.data();
       nops = b->ops.size();
-    } else if (in_ram && (b = DecodeBlock(phys)) != nullptr) {
+    } else if (in_ram && (decode_remaining = target - icount, b = DecodeBlock(phys)) != nullptr) {
       ops = b->ops.data();
       nops = b->ops.size();
     } else {

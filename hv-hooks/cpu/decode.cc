@@ -331,20 +331,34 @@ Block* CpuCore::DecodeBlock(uint64_t phys) {
   b->mode_key = mode;
   unsigned pos = static_cast<unsigned>(phys & 0xfff);
   const unsigned start = pos;
-  constexpr unsigned kMaxOps = 64;
-  while (b->ops.size() < kMaxOps) {
+  // See smc_pressure and decode_remaining. Every decode lowers the pressure by one, each
+  // invalidation or early cut raises it by two: a page whose blocks keep being cut settles
+  // at blocks of one or two instructions, one that stops returns to 64 in a few decodes.
+  uint8_t& pressure = smc_pressure[page % kSmcSlots];
+  const unsigned max_ops = static_cast<unsigned>(
+      std::min<uint64_t>(64u >> pressure, std::max<uint64_t>(decode_remaining, 8)));
+  if (pressure) --pressure;
+  // Decoded into a reused scratch vector, then copied once: one allocation of the exact
+  // size per block instead of a vector growing op by op.
+  std::vector<Op>& ops = decode_scratch;
+  ops.clear();
+  while (ops.size() < max_ops) {
     unsigned avail = std::min<unsigned>(15, 4096 - pos);
     Op op;
     int status;
     if (!DecodeOne(&op, host + pos, avail, &status)) break;  // straddles
-    if (op.fn == OpUndefined && !b->ops.empty()) break;  // fault op starts its own block
+    if (op.fn == OpUndefined && !ops.empty()) break;  // fault op starts its own block
     op.offset = pos - start;
-    b->ops.push_back(op);
+    ops.push_back(op);
     if (op.len == 0) break;
     pos += op.len;
     if (op.ends || pos >= 4096) break;
   }
-  if (b->ops.empty()) return nullptr;  // first instruction straddles the page boundary
+  if (ops.empty()) return nullptr;  // first instruction straddles the page boundary
+  b->ops.assign(ops.begin(), ops.end());
+  // The bytes the block depends on: up to the end of its last op (an op of length 0, one the
+  // decoder refused, depends on the 15 bytes it looked at).
+  b->bytes = std::min<unsigned>(4096 - start, pos - start + (ops.back().len == 0 ? 15 : 0));
   Block* raw = b.get();
   uint64_t key = (phys << 4) | mode;
   page_blocks[page].push_back(key);

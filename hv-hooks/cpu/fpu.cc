@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "hv-hooks/cpu/core.h"
+#include "hv-hooks/cpu/xmm_mem.h"
 
 namespace vmrr {
 
@@ -128,6 +129,7 @@ bool Read128(CpuCore& c, const Op& op, const Operand& o, bool aligned, uint64_t 
     v[1] = c.s.xmm[o.reg][1];
     return true;
   }
+  if (XmmFastRead(c, op, o, 16, aligned ? 16 : 0, v)) return true;
   uint64_t lin;
   return MemLinear(c, op, o, 16, kRead, aligned ? 16 : 0, &lin) && c.ReadLin(lin, 8, &v[0]) &&
          c.ReadLin(lin + 8, 8, &v[1]);
@@ -139,6 +141,7 @@ bool Write128(CpuCore& c, const Op& op, const Operand& o, bool aligned, const ui
     c.s.xmm[o.reg][1] = v[1];
     return true;
   }
+  if (XmmFastWrite(c, op, o, 16, aligned ? 16 : 0, v)) return true;
   uint64_t lin;
   return MemLinear(c, op, o, 16, kWrite, aligned ? 16 : 0, &lin) && c.WriteLin(lin, 8, v[0]) &&
          c.WriteLin(lin + 8, 8, v[1]);

@@ -260,6 +260,7 @@ bool CpuCore::ReadPhys(uint64_t gpa, unsigned size, uint64_t* v) {
   }
   *v = platform.MmioRead(gpa, size) & SizeMask(size);
   end_block = true;
+  NoteBlockCut();
   return true;
 }
 
@@ -271,6 +272,7 @@ bool CpuCore::WritePhys(uint64_t gpa, unsigned size, uint64_t v) {
   }
   platform.MmioWrite(gpa, size, v & SizeMask(size));
   end_block = true;
+  NoteBlockCut();
   return true;
 }
 

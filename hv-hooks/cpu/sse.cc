@@ -8,8 +8,9 @@
 // so they are identical on every x86-64 host). The instruction runs in inline asm (volatile,
 // so the compiler can neither fold nor move it across the MXCSR switch) under a host MXCSR
 // built from the guest's: rounding control, DAZ and FTZ copied, every exception masked, flags
-// cleared. The flags the host raised are merged into the guest's sticky flags, and the host
-// MXCSR is restored before returning.
+// cleared (HostCsrScope: loaded only when the host's value differs in a way that matters).
+// The flags the host raised are merged into the guest's sticky flags, and the host MXCSR's
+// control bits are restored before returning.
 //
 // Unmasked guest exceptions: the result is
 // computed with every exception masked; if a flag arose whose guest mask is clear, the
@@ -26,6 +27,7 @@
 #include <limits>
 
 #include "hv-hooks/cpu/core.h"
+#include "hv-hooks/cpu/xmm_mem.h"
 
 namespace vmrr {
 
@@ -48,14 +50,47 @@ void HostSetCsr(uint32_t v) { asm volatile("ldmxcsr %0" : : "m"(v)); }
 // The host MXCSR for a guest MXCSR: FTZ (15), RC (13-14), DAZ (6); all masks set, no flags.
 uint32_t HostCsrFor(uint32_t guest) { return (guest & 0xe040u) | 0x1f80u; }
 
-// Runs fn(d, s) under the guest's rounding/DAZ/FTZ; returns the exception flags it raised.
-uint32_t RunHost(uint32_t guest_mxcsr, HostFn fn, Vec& d, Vec s) {
-  const uint32_t saved = HostGetCsr();
-  HostSetCsr(HostCsrFor(guest_mxcsr));
+// The host MXCSR around one guest operation (every asm statement here is volatile, so the
+// compiler keeps them in order). The operation must run under HostCsrFor(control): the
+// guest's RC/DAZ/FTZ, every exception masked, and no flag set that could be mistaken for one
+// the operation raised. ldmxcsr is slow, so it is only executed when the host's current
+// value differs from that in a way that matters:
+// - control bits (RC, DAZ, FTZ, masks) different: loaded, and the host's whole value put
+//   back afterwards (host code must never run under the guest's rounding);
+// - a host flag set that the guest does not already hold as a masked sticky flag: loaded
+//   (cleared). A flag the guest already holds, masked, may stay set on the host: whether the
+//   operation raises it again changes nothing (merging it is a no-op and it cannot fault;
+//   the fault rules of SseCommit only drop flags), so reading it back as raised is harmless.
+// So for the usual guest (MXCSR 1F80H plus sticky flags, as the host's own) a run of SSE
+// instructions costs two stmxcsr each and no ldmxcsr. The host's sticky flags are not host
+// state anything relies on; its control bits are always restored.
+class HostCsrScope {
+ public:
+  HostCsrScope(uint32_t control, uint32_t guest_mxcsr) : saved_(HostGetCsr()) {
+    const uint32_t want = HostCsrFor(control);
+    const uint32_t keep = guest_mxcsr & (guest_mxcsr >> 7) & 0x3fu;
+    restore_ = (saved_ & ~0x3fu) != want;
+    if (restore_ || (saved_ & 0x3fu & ~keep)) HostSetCsr(want);
+  }
+  ~HostCsrScope() {
+    if (restore_) HostSetCsr(saved_);
+  }
+  HostCsrScope(const HostCsrScope&) = delete;
+  HostCsrScope& operator=(const HostCsrScope&) = delete;
+  // The flags raised so far (plus any the guest already holds, see above).
+  static uint32_t Flags() { return HostGetCsr() & 0x3fu; }
+
+ private:
+  uint32_t saved_;
+  bool restore_;
+};
+
+// Runs fn(d, s) under the control bits of `control` (the guest MXCSR, possibly adjusted);
+// returns the exception flags it raised (see HostCsrScope).
+uint32_t RunHost(uint32_t control, uint32_t guest_mxcsr, HostFn fn, Vec& d, Vec s) {
+  HostCsrScope scope(control, guest_mxcsr);
   fn(d, s);
-  const uint32_t flags = HostGetCsr() & 0x3f;
-  HostSetCsr(saved);
-  return flags;
+  return HostCsrScope::Flags();
 }
 
 // Merges flags into the guest MXCSR and decides the fault. false = fault raised (the caller
@@ -91,6 +126,7 @@ bool ReadSrc(CpuCore& c, const Op& op, const Operand& o, unsigned bytes, uint64_
     return true;
   }
   q[0] = q[1] = 0;
+  if (XmmFastRead(c, op, o, bytes, bytes == 16 ? 16 : 0, q)) return true;
   uint64_t lin;
   if (!MemLinear(c, op, o, bytes, kRead, bytes == 16 ? 16 : 0, &lin)) return false;
   if (bytes == 4) {
@@ -165,7 +201,7 @@ void ExecXmm(CpuCore& c, const Op& op, HostFn fn, unsigned bytes, unsigned uf_la
   Vec d = ToVec(dq);
   const bool um_clear = !(c.s.mxcsr & 0x800);
   const uint32_t mxcsr = um_clear ? c.s.mxcsr & ~0x8000u : c.s.mxcsr;
-  uint32_t flags = RunHost(mxcsr, fn, d, ToVec(sq));
+  uint32_t flags = RunHost(mxcsr, c.s.mxcsr, fn, d, ToVec(sq));
   if (um_clear && uf_lanes && AnyDenormal(d, uf_size, uf_lanes)) flags |= 0x10;
   if (!SseCommit(c, flags)) return;
   FromVec(d, dq);
@@ -215,11 +251,12 @@ void OpComis(CpuCore& c, const Op& op) {
   if (!ReadSrc(c, op, op.o[1], kDouble ? 8 : 4, sq)) return;
   const Vec a = ToVec(c.s.xmm[op.o[0].reg]), b = ToVec(sq);
   uint8_t zf, pf, cf;
-  const uint32_t saved = HostGetCsr();
-  HostSetCsr(HostCsrFor(c.s.mxcsr));
-  HostCompare<kDouble, kUnordered>(a, b, &zf, &pf, &cf);
-  const uint32_t flags = HostGetCsr() & 0x3f;
-  HostSetCsr(saved);
+  uint32_t flags;
+  {
+    HostCsrScope scope(c.s.mxcsr, c.s.mxcsr);
+    HostCompare<kDouble, kUnordered>(a, b, &zf, &pf, &cf);
+    flags = HostCsrScope::Flags();
+  }
   if (!SseCommit(c, flags)) return;
   c.s.rflags = (c.s.rflags & ~(kFlagCf | kFlagPf | kFlagAf | kFlagZf | kFlagSf | kFlagOf)) |
                (zf ? kFlagZf : 0) | (pf ? kFlagPf : 0) | (cf ? kFlagCf : 0);
@@ -235,14 +272,15 @@ void OpCvtsi2s(CpuCore& c, const Op& op) {
   const bool wide = op.o[1].size == 8;
   uint64_t* dq = c.s.xmm[op.o[0].reg];
   Vec d = ToVec(dq);
-  const uint32_t saved = HostGetCsr();
-  HostSetCsr(HostCsrFor(c.s.mxcsr));
-  if (kDouble && wide) asm volatile("cvtsi2sdq %1, %0" : "+x"(d) : "r"(v));
-  else if (kDouble) asm volatile("cvtsi2sdl %k1, %0" : "+x"(d) : "r"(v));
-  else if (wide) asm volatile("cvtsi2ssq %1, %0" : "+x"(d) : "r"(v));
-  else asm volatile("cvtsi2ssl %k1, %0" : "+x"(d) : "r"(v));
-  const uint32_t flags = HostGetCsr() & 0x3f;
-  HostSetCsr(saved);
+  uint32_t flags;
+  {
+    HostCsrScope scope(c.s.mxcsr, c.s.mxcsr);
+    if (kDouble && wide) asm volatile("cvtsi2sdq %1, %0" : "+x"(d) : "r"(v));
+    else if (kDouble) asm volatile("cvtsi2sdl %k1, %0" : "+x"(d) : "r"(v));
+    else if (wide) asm volatile("cvtsi2ssq %1, %0" : "+x"(d) : "r"(v));
+    else asm volatile("cvtsi2ssl %k1, %0" : "+x"(d) : "r"(v));
+    flags = HostCsrScope::Flags();
+  }
   if (!SseCommit(c, flags)) return;
   FromVec(d, dq);
 }
@@ -257,8 +295,9 @@ void OpCvts2si(CpuCore& c, const Op& op) {
   const bool wide = op.o[0].size == 8;
   const Vec s = ToVec(sq);
   uint64_t r = 0;
-  const uint32_t saved = HostGetCsr();
-  HostSetCsr(HostCsrFor(c.s.mxcsr));
+  uint32_t flags;
+  {
+  HostCsrScope scope(c.s.mxcsr, c.s.mxcsr);
   if (kDouble && kTruncate) {
     if (wide) asm volatile("cvttsd2siq %1, %0" : "=r"(r) : "x"(s));
     else asm volatile("cvttsd2sil %1, %k0" : "=r"(r) : "x"(s));
@@ -272,8 +311,8 @@ void OpCvts2si(CpuCore& c, const Op& op) {
     if (wide) asm volatile("cvtss2siq %1, %0" : "=r"(r) : "x"(s));
     else asm volatile("cvtss2sil %1, %k0" : "=r"(r) : "x"(s));
   }
-  const uint32_t flags = HostGetCsr() & 0x3f;
-  HostSetCsr(saved);
+  flags = HostCsrScope::Flags();
+  }
   if (!SseCommit(c, flags)) return;
   c.SetReg(op.o[0].reg, wide ? 8 : 4, r);
 }
@@ -867,7 +906,7 @@ void OpCvtpi2p(CpuCore& c, const Op& op) {
   }
   const uint64_t sq[2] = {src, 0};
   Vec d = _mm_setzero_si128();
-  const uint32_t flags = RunHost(c.s.mxcsr, kDouble ? HCvtdq2pd : HCvtdq2ps, d, ToVec(sq));
+  const uint32_t flags = RunHost(c.s.mxcsr, c.s.mxcsr, kDouble ? HCvtdq2pd : HCvtdq2ps, d, ToVec(sq));
   if (!SseCommit(c, flags)) return;
   uint64_t r[2];
   FromVec(d, r);
@@ -886,7 +925,7 @@ void OpCvtp2pi(CpuCore& c, const Op& op) {
   const HostFn fn = kDouble ? (kTruncate ? HCvttpd2dq : HCvtpd2dq)
                             : (kTruncate ? HCvttps2dq : HCvtps2dq);
   Vec d = _mm_setzero_si128();
-  const uint32_t flags = RunHost(c.s.mxcsr, fn, d, ToVec(sq));
+  const uint32_t flags = RunHost(c.s.mxcsr, c.s.mxcsr, fn, d, ToVec(sq));
   if (!SseCommit(c, flags)) return;
   uint64_t r[2];
   FromVec(d, r);

@@ -44,6 +44,7 @@ class Parser {
   }
   void Bytes(void* out, size_t n, const char* field) {
     if (n > static_cast<size_t>(end_ - p_)) Fail(field, "runs past the end");
+    if (n == 0) return;  // p_ may be null (empty input): memcpy's arguments must not be
     std::memcpy(out, p_, n);
     p_ += n;
   }

@@ -4,6 +4,7 @@
 // every length is capped by the caller, and any failure is a StateError naming the offset.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <stdexcept>
@@ -41,7 +42,15 @@ class StateWriter {
   std::vector<uint8_t> Take() { return std::move(bytes_); }
 
  private:
-  void Le(uint64_t v, unsigned n) { AppendLe(bytes_, v, n); }
+  // One resize per value, not a push_back per byte (SaveBytes runs per slice in tests and
+  // fuzzers; this keeps it cheap, under sanitizers too).
+  void Le(uint64_t v, unsigned n) {
+    const size_t at = bytes_.size();
+    if (bytes_.capacity() - at < n) bytes_.reserve(std::max<size_t>(2 * bytes_.capacity(), 1024));
+    bytes_.resize(at + n);
+    uint8_t* p = bytes_.data() + at;
+    for (unsigned i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+  }
   std::vector<uint8_t> bytes_;
 };
 

@@ -32,7 +32,8 @@ kinds[2:timer-host]="Checkpoint=1 Digest=13 End=1 IrqDelivered=89 Marker=1 Outpu
 frames[2:timer-host]=6; checkpoints[2:timer-host]=1; last_icount[2:timer-host]=12544602
 final_digest[2:timer-host]=e66fbe283e2b11c4; digests[2:timer-host]=13
 
-# Session configuration version 3 logs (CPU state v4, x87/SSE registers), in v3/.
+# Session configuration version 3 logs (CPU state v4, x87/SSE registers), in v3/: still
+# inspected, replay refused since version 4.
 kinds[3:hello]="Checkpoint=1 Digest=5 End=1 Marker=1 Output=6 SnapshotChunk=1"
 frames[3:hello]=3; checkpoints[3:hello]=1; last_icount[3:hello]=4343
 final_digest[3:hello]=ef95e0115bb4b67e; digests[3:hello]=5
@@ -49,9 +50,15 @@ kinds[3:timer-host]="Checkpoint=1 Digest=13 End=1 IrqDelivered=89 Marker=1 Outpu
 frames[3:timer-host]=6; checkpoints[3:timer-host]=1; last_icount[3:timer-host]=12128504
 final_digest[3:timer-host]=339ba462ae5ae346; digests[3:timer-host]=13
 
-for key in 2:hello 2:clock 2:timer 2:console 2:timer-host 3:hello 3:clock 3:timer 3:console 3:timer-host; do
+# Session configuration version 4 logs (the ACPI power registers, CPUID with x87/SSE, format
+# 1.2), in v4/.
+@V4_ANSWERS@
+
+for key in 2:hello 2:clock 2:timer 2:console 2:timer-host 3:hello 3:clock 3:timer 3:console 3:timer-host \
+           4:hello 4:clock 4:timer 4:console 4:timer-host; do
   version=${key%%:*}; name=${key#*:}
-  dir="$golden"; [ "$version" = 3 ] && dir="$golden/v3"
+  dir="$golden"; [ "$version" != 2 ] && dir="$golden/v$version"
+  minor=1; [ "$version" -ge 4 ] && minor=2
   log="$dir/$name.vlog"
   [ -f "$log" ] || { fail "v$version $name: $log missing"; continue; }
   # inspect --verify: every frame checksum, record and snapshot valid, the log complete.
@@ -65,9 +72,9 @@ for key in 2:hello 2:clock 2:timer 2:console 2:timer-host 3:hello 3:clock 3:time
   if ! "$vmrr" inspect --json --records "$log" > "$tmp/$version-$name.json" 2> "$tmp/$version-$name.json.err"; then
     fail "v$version $name: inspect --json"; cat "$tmp/$version-$name.json.err" >&2
   elif python3 - "$tmp/$version-$name.json" "${kinds[$key]}" "${frames[$key]}" "${checkpoints[$key]}" \
-       "${last_icount[$key]}" "${final_digest[$key]}" <<'EOF'
+       "${last_icount[$key]}" "${final_digest[$key]}" "$minor" <<'EOF'
 import json, sys
-path, kinds, frames, checkpoints, last_icount, final_digest = sys.argv[1:]
+path, kinds, frames, checkpoints, last_icount, final_digest, minor = sys.argv[1:]
 j = json.load(open(path))
 want = dict((k, int(v)) for k, v in (kv.split("=") for kv in kinds.split()))
 got = {k: v["count"] for k, v in j["kinds"].items()}
@@ -75,7 +82,7 @@ errors = []
 def check(what, g, w):
     if g != w: errors.append(f"{what}: got {g!r}, want {w!r}")
 check("state", j["state"], "complete")
-check("format", j["format"], {"major": 1, "minor": 1})
+check("format", j["format"], {"major": 1, "minor": int(minor)})
 check("engine version", j["engine_version"], "0.1.0")
 check("records per kind", got, want)
 check("records", j["records"], sum(want.values()))
@@ -98,13 +105,13 @@ EOF
     fail "v$version $name: inspect --json differs from the known answers"
   fi
   # Replay to the end: every digest verified, the same console bytes.
-  if [ "$version" = 2 ]; then
+  if [ "$version" -lt 4 ]; then
     if "$vmrr" replay "$log" > "$tmp/$version-$name.sum" 2>&1; then
-      fail "$name (v2): replay accepted a session configuration version 2 log"
-    elif grep -q "version is 2, older than the 3 this build needs" "$tmp/$version-$name.sum"; then
-      echo "ok   $name (v2): replay refused with the version message"
+      fail "$name (v$version): replay accepted a session configuration version $version log"
+    elif grep -q "version is $version, older than the 4 this build needs" "$tmp/$version-$name.sum"; then
+      echo "ok   $name (v$version): replay refused with the version message"
     else
-      fail "$name (v2): replay failed without the version message"; cat "$tmp/$version-$name.sum" >&2
+      fail "$name (v$version): replay failed without the version message"; cat "$tmp/$version-$name.sum" >&2
     fi
     continue
   fi

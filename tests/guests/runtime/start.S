@@ -1,6 +1,7 @@
 /* 64-bit entry of every ELF64 guest (boot contract: long mode, identity-mapped 4 GiB,
  * RDI = RAM size, IF = 0). Switches to the image's own stack, zeroes .bss, calls
- * kmain(ram_bytes) and exits with its return value. The multiboot stub jumps here too. */
+ * rt_cpu_init (empty here, weak: the fpu guest's fpu_start.S enables x87/SSE in it), then
+ * kmain(ram_bytes), and exits with its return value. The multiboot stub jumps here too. */
     .section .text.start, "ax"
     .code64
     .globl _start
@@ -15,12 +16,17 @@ _start:
     shrq $3, %rcx                   /* the linker script aligns both ends to 8 */
     xorl %eax, %eax
     rep stosq
+    call rt_cpu_init
     movq %r12, %rdi
     call kmain
     movl %eax, %edi
     call rt_exit
 1:  hlt
     jmp 1b
+
+    .weak rt_cpu_init
+rt_cpu_init:
+    ret
 
     .section .bss
     .balign 16

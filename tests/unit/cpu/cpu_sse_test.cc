@@ -766,12 +766,38 @@ TEST_F(SseTest, MemoryOperandsAndAvailability) {
   EXPECT_EQ(FaultVector(), 6);
 }
 
-TEST_F(SseTest, HostMxcsrRestored) {
+// The host MXCSR's control bits (RC, DAZ, FTZ, masks) are always restored; its sticky flags
+// may keep flags an operation raised (sse.cc, HostCsrScope: ldmxcsr only when it matters).
+TEST_F(SseTest, HostMxcsrControlRestored) {
   const uint32_t before = GetCsr();
   const uint64_t x0[2] = {kOne, 0}, x1[2] = {0x00000001, 0};
   Exec(E({0xf3, 0x0f, 0x58, 0xc1}), x0, x1, 0x1f80 | kRz | kDaz | kFtz);
+  EXPECT_EQ(GetCsr() & ~0x3fu, before & ~0x3fu);
   Exec(E({0xf3, 0x0f, 0x5e, 0xc1}), x0, x1, 0x1f80 & ~0x200u);  // faults
-  EXPECT_EQ(GetCsr(), before);
+  EXPECT_EQ(GetCsr() & ~0x3fu, before & ~0x3fu);
+}
+
+// Flags left on the host (by host code or an earlier guest operation) never reach a guest
+// whose MXCSR does not hold them: 1 + 1 raises nothing, whatever the host's flags were, and
+// with the guest holding PE (masked) a stale host PE is harmless; a stale ZE is not taken as
+// this operation's when ZM is clear (no #XM).
+TEST_F(SseTest, StaleHostFlagsDoNotLeak) {
+  const uint32_t before = GetCsr();
+  const uint64_t one[2] = {kOne, 0};
+  for (uint32_t guest : {0x1f80u, 0x1f80u | kPe, 0x1d80u, 0x1f80u | kRd}) {
+    SetCsr(before | 0x3f);  // every flag set on the host
+    const GuestOut g = Exec(E({0xf3, 0x0f, 0x58, 0xc1}), one, one, guest);  // addss xmm0, xmm1
+    SetCsr(before);
+    EXPECT_EQ(g.fault, -1) << std::hex << guest;
+    EXPECT_EQ(g.mxcsr, guest) << std::hex << guest;
+    EXPECT_EQ(g.x[0], kTwo) << std::hex << guest;
+  }
+  // A guest that already holds ZE (ZM clear): the stale host ZE must not fault either.
+  SetCsr(before | kZe);
+  const GuestOut g = Exec(E({0xf3, 0x0f, 0x58, 0xc1}), one, one, 0x1d80u | kZe);
+  SetCsr(before);
+  EXPECT_EQ(g.fault, -1);
+  EXPECT_EQ(g.mxcsr, 0x1d80u | kZe);
 }
 
 // ---- integer SIMD, shuffles, unpacks ------------------------------------------------------
