@@ -52,7 +52,21 @@ final_digest[3:timer-host]=339ba462ae5ae346; digests[3:timer-host]=13
 
 # Session configuration version 4 logs (the ACPI power registers, CPUID with x87/SSE, format
 # 1.2), in v4/.
-@V4_ANSWERS@
+kinds[4:hello]="Checkpoint=1 Digest=5 End=1 Marker=1 Output=6 SnapshotChunk=1"
+frames[4:hello]=3; checkpoints[4:hello]=1; last_icount[4:hello]=4345
+final_digest[4:hello]=64e8d950eb57b826; digests[4:hello]=5
+kinds[4:clock]="Checkpoint=2 Digest=10 End=1 Entropy=7 Marker=1 Output=9 SnapshotChunk=2"
+frames[4:clock]=5; checkpoints[4:clock]=2; last_icount[4:clock]=651034
+final_digest[4:clock]=b295bb10d82fb872; digests[4:clock]=11
+kinds[4:timer]="Checkpoint=1 Digest=22 End=1 IrqDelivered=89 Marker=1 Output=6 SnapshotChunk=1"
+frames[4:timer]=4; checkpoints[4:timer]=1; last_icount[4:timer]=21282559
+final_digest[4:timer]=bcdc4d7e41553bd7; digests[4:timer]=22
+kinds[4:console]="Checkpoint=1 ConsoleIn=1 Digest=7 End=1 IdleWake=1 IrqDelivered=1 Marker=1 Output=7 SnapshotChunk=1"
+frames[4:console]=3; checkpoints[4:console]=1; last_icount[4:console]=6815
+final_digest[4:console]=4de75210a65b854b; digests[4:console]=7
+kinds[4:timer-host]="Checkpoint=1 Digest=12 End=1 IrqDelivered=89 Marker=1 Output=6 SnapshotChunk=1 TimeSample=66"
+frames[4:timer-host]=6; checkpoints[4:timer-host]=1; last_icount[4:timer-host]=11707734
+final_digest[4:timer-host]=87b75074ad9eaf87; digests[4:timer-host]=12
 
 for key in 2:hello 2:clock 2:timer 2:console 2:timer-host 3:hello 3:clock 3:timer 3:console 3:timer-host \
            4:hello 4:clock 4:timer 4:console 4:timer-host; do
