@@ -1,6 +1,8 @@
 // GrowingLog and FollowingReplay: the shadow's continuous replay of a streamed log.
 #include "replayer/following_replay.h"
 
+#include "replayer/boot_environment.h"
+
 #include <fmt/format.h>
 
 #include <cstring>
@@ -67,19 +69,6 @@ bool GrowingLog::Cursor::Next(log::Record* out) {
 }
 
 // ---- FollowingReplay --------------------------------------------------------------------
-
-class FollowingReplay::BootEnvironment : public Environment {
- public:
-  int64_t SampleTime(uint64_t) override { return 0; }
-  std::vector<uint8_t> PollConsoleInput(uint64_t, size_t) override { return {}; }
-  bool PollNetFrame(uint64_t, std::vector<uint8_t>*) override { return false; }
-  void GetEntropy(uint64_t, std::span<uint8_t> out) override {
-    for (auto& b : out) b = 0;
-  }
-  void ConsoleOutput(uint64_t, std::span<const uint8_t>) override {}
-  void NetFrameSent(uint64_t, std::span<const uint8_t>) override {}
-  bool WaitForInput(uint64_t, int64_t) override { return true; }
-};
 
 FollowingReplay::FollowingReplay(GrowingLog& log, Options options)
     : log_(log), options_(std::move(options)), boot_env_(std::make_unique<BootEnvironment>()) {}

@@ -37,6 +37,8 @@
 
 namespace vmrr {
 
+class BootEnvironment;  // boot_environment.h
+
 class GrowingLog {
  public:
   // Appends the next stream bytes; parses the header and every frame now whole. Throws
@@ -120,7 +122,6 @@ class FollowingReplay {
   Machine& GoLive(Environment& live);
 
  private:
-  class BootEnvironment;
   // The base image the primary recorded with, by hash (ReplayRefused otherwise).
   void CheckDiskImage(const std::string& path) const;
   MachineResult RunTo(uint64_t target);

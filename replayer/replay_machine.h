@@ -19,6 +19,8 @@
 
 namespace vmrr {
 
+class BootEnvironment;  // boot_environment.h
+
 // Test-only fault injection: after the machine reaches `icount`, bit `bit` of the guest
 // byte at `gpa` is inverted (models a host memory fault during replay).
 struct BitFlip {
@@ -73,7 +75,6 @@ class ReplayMachine {
 
  private:
   const log::LogReader& reader_;
-  class BootEnvironment;
   std::unique_ptr<BootEnvironment> boot_env_;
   LogRecordSource inputs_;
   ReplayingEnvironment env_;
