@@ -59,6 +59,7 @@ struct Op {
   uint8_t seg_ovr = 0xff;  // explicit segment prefix (string instructions), 0xff = none
   uint32_t offset = 0;  // from the block start
   uint64_t aux = 0;     // handler-specific (e.g. an exception vector for a #UD/#NM op)
+  Handler exact = nullptr;  // set when fn skips dead flags: the handler that computes them
   Operand o[3];
 };
 
@@ -66,6 +67,7 @@ struct Block {
   uint64_t phys = 0;
   uint32_t mode_key = 0;
   uint32_t bytes = 0;  // length of its code from phys (within one page)
+  bool flags_elided = false;  // some op runs its flag-free variant (DeadFlagPass)
   std::vector<Op> ops;
 };
 
@@ -181,6 +183,7 @@ struct CpuCore final : public CodeWriteObserver {
   Block* jump_cache[kJumpCacheSize] = {};
   Block* current_block = nullptr;
   uint64_t stat_blocks_decoded = 0;
+  uint64_t stat_flags_elided = 0;  // ops decoded with their flag-free variant
   uint64_t stat_invalidations = 0;
   // Block-length pressure per code page (hashed, saturating at 6): raised by two when writes
   // invalidate decoded blocks on the page or a block there is cut short by an MMIO access
@@ -344,6 +347,7 @@ Handler MovCrHandler();
 Handler MovDrHandler();
 // A specialised handler for hot register-only forms (fastpath.cc), or nullptr.
 Handler FastHandlerFor(const Op& op, CpuMode mode);
+size_t DeadFlagPass(Op* ops, size_t n, CpuMode mode);  // how many ops' flags it elided
 
 // The dispatch table lookup for a decoded mnemonic (decode.cc).
 Handler HandlerFor(unsigned mnemonic);

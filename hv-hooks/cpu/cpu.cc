@@ -193,6 +193,36 @@ bool CpuCore::CheckEvents() {
   return false;
 }
 
+namespace {
+
+// Runs up to n ops of a block from base_rip; returns whether the last one run retired.
+// Every way an instruction stops the block but a watched access (a fault, HLT, a branch, an
+// event) sets end_block, so the common case tests two flags per instruction.
+template <bool kExact>
+inline bool RunOps(CpuCore& c, const Op* ops, uint64_t n, uint64_t base_rip, uint64_t ip_mask) {
+  for (uint64_t i = 0; i < n; ++i) {
+    const Op& op = ops[i];
+    const uint64_t rip = (base_rip + op.offset) & ip_mask;
+    c.s.rip = rip;
+    c.next_rip = (rip + op.len) & ip_mask;
+    if (kExact && op.exact) op.exact(c, op);
+    else op.fn(c, op);
+    if (__builtin_expect(c.end_block | c.watch_stop, 0)) {
+      if (c.fault) return false;
+      c.s.rip = c.next_rip;
+      ++c.icount;
+      c.deliveries_without_retire = 0;
+      return true;
+    }
+    c.s.rip = c.next_rip;
+    ++c.icount;
+    c.deliveries_without_retire = 0;
+  }
+  return n > 0;
+}
+
+}  // namespace
+
 RunResult CpuCore::Run(uint64_t target_icount) {
   target = target_icount;
   exit_requested = false;
@@ -280,22 +310,11 @@ RunResult CpuCore::Run(uint64_t target_icount) {
     current_block = b;
     const uint64_t base_rip = s.rip;
     end_block = false;
-    bool retired_last = false;
-    for (uint64_t i = 0; i < n; ++i) {
-      const Op& op = ops[i];
-      s.rip = (base_rip + op.offset) & ip_mask;
-      next_rip = (s.rip + op.len) & ip_mask;
-      op.fn(*this, op);
-      if (fault) {
-        retired_last = false;
-        break;
-      }
-      s.rip = next_rip;
-      ++icount;
-      deliveries_without_retire = 0;
-      retired_last = true;
-      if (end_block || halted_now || watch_stop) break;
-    }
+    // A block stopped inside (a target, a breakpoint, single-step) runs its ops' exact
+    // handlers: DeadFlagPass elided flags only where the whole block runs.
+    const bool retired_last = n < nops && b && b->flags_elided
+                                  ? RunOps<true>(*this, ops, n, base_rip, ip_mask)
+                                  : RunOps<false>(*this, ops, n, base_rip, ip_mask);
     current_block = nullptr;
     retired_blocks.clear();
     if (fault) {
@@ -404,6 +423,7 @@ bool Cpu::TranslateLinear(uint64_t linear, uint64_t* gpa) const {
 }
 uint64_t Cpu::blocks_decoded() const { return core_->stat_blocks_decoded; }
 uint64_t Cpu::block_invalidations() const { return core_->stat_invalidations; }
+uint64_t Cpu::ops_flags_elided() const { return core_->stat_flags_elided; }
 const char* Cpu::ModelName() { return "vmrr deterministic x86-64 CPU v1"; }
 
 // ---------------------------------------------------------------------------------------

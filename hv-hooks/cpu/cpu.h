@@ -224,6 +224,7 @@ class Cpu final : public Stateful {
   // Counters for benchmarks and tests.
   uint64_t blocks_decoded() const;
   uint64_t block_invalidations() const;
+  uint64_t ops_flags_elided() const;  // decoded ops whose dead flag update is skipped
 
   // The fixed CPUID model name (leaf 0x80000002..4).
   static const char* ModelName();

@@ -355,6 +355,9 @@ Block* CpuCore::DecodeBlock(uint64_t phys) {
     if (op.ends || pos >= 4096) break;
   }
   if (ops.empty()) return nullptr;  // first instruction straddles the page boundary
+  const size_t elided = DeadFlagPass(ops.data(), ops.size(), mode);
+  b->flags_elided = elided > 0;
+  stat_flags_elided += elided;
   b->ops.assign(ops.begin(), ops.end());
   // The bytes the block depends on: up to the end of its last op (an op of length 0, one the
   // decoder refused, depends on the 15 bytes it looked at).

@@ -86,6 +86,29 @@ void FastIncDec(CpuCore& c, const Op& op) {
   c.s.rflags = (c.s.rflags & ~kMask) | f;
 }
 
+// The same operations when the block's dead-flag pass (DeadFlagPass) proved that nothing reads
+// the flags they write: only the result is computed.
+template <FastAluKind K, unsigned N, bool kImm>
+void FastAluNoFlags(CpuCore& c, const Op& op) {
+  uint64_t& dst = c.s.gpr[op.o[0].reg];
+  const uint64_t b = kImm ? op.o[1].disp : c.s.gpr[op.o[1].reg];
+  switch (K) {
+    case kAdd: dst = (dst + b) & Mask<N>(); break;
+    case kSub: dst = (dst - b) & Mask<N>(); break;
+    case kAnd: dst = (dst & b) & Mask<N>(); break;
+    case kOr: dst = (dst | b) & Mask<N>(); break;
+    case kXor: dst = (dst ^ b) & Mask<N>(); break;
+    case kCmp:
+    case kTest: break;  // flags only, and they are dead
+  }
+}
+
+template <bool kInc, unsigned N>
+void FastIncDecNoFlags(CpuCore& c, const Op& op) {
+  uint64_t& dst = c.s.gpr[op.o[0].reg];
+  dst = (kInc ? dst + 1 : dst - 1) & Mask<N>();
+}
+
 template <unsigned N, bool kImm>
 void FastMov(CpuCore& c, const Op& op) {
   c.s.gpr[op.o[0].reg] = (kImm ? op.o[1].disp : c.s.gpr[op.o[1].reg]) & Mask<N>();
@@ -142,14 +165,70 @@ void FastStore64(CpuCore& c, const Op& op) {
 
 bool FlatMem(const Operand& o) { return o.kind == kOpMem && o.seg != kFs && o.seg != kGs; }
 
+bool PlainReg(const Operand& o) {
+  return o.kind == kOpReg && !o.high8 && (o.size == 4 || o.size == 8);
+}
+
 template <FastAluKind K>
 Handler AluFor(unsigned n, bool imm) {
   if (n == 8) return imm ? FastAlu<K, 8, true> : FastAlu<K, 8, false>;
   return imm ? FastAlu<K, 4, true> : FastAlu<K, 4, false>;
 }
 
-bool PlainReg(const Operand& o) {
-  return o.kind == kOpReg && !o.high8 && (o.size == 4 || o.size == 8);
+template <FastAluKind K>
+Handler AluNoFlagsFor(unsigned n, bool imm) {
+  if (n == 8) return imm ? FastAluNoFlags<K, 8, true> : FastAluNoFlags<K, 8, false>;
+  return imm ? FastAluNoFlags<K, 4, true> : FastAluNoFlags<K, 4, false>;
+}
+
+// What DeadFlagPass needs to know of one op.
+struct FlagUse {
+  bool transparent = false;  // cannot fault, stop the block, touch memory or read the flags
+  uint64_t writes = 0;       // the arithmetic flags it writes
+  Handler no_flags = nullptr;  // the same op without its flag update
+};
+
+FlagUse FlagUseOf(const Op& op, CpuMode mode) {
+  FlagUse u;
+  if (op.lock) return u;
+  if ((op.mnemonic == ZYDIS_MNEMONIC_LEA || op.mnemonic == ZYDIS_MNEMONIC_NOP) &&
+      op.fn == HandlerFor(op.mnemonic)) {
+    u.transparent = true;
+    return u;
+  }
+  const Handler fast = FastHandlerFor(op, mode);
+  if (!fast || op.fn != fast || op.nops < 1 || !PlainReg(op.o[0])) return u;
+  const unsigned n = op.o[0].size;
+  const bool two = op.nops >= 2;
+  const bool imm = two && op.o[1].kind == kOpImm;
+  const bool reg = two && PlainReg(op.o[1]) && op.o[1].size == n;
+  switch (op.mnemonic) {
+    case ZYDIS_MNEMONIC_MOV:
+      if (imm || reg) u.transparent = true;  // not the memory forms
+      return u;
+    case ZYDIS_MNEMONIC_ADD: u.no_flags = AluNoFlagsFor<kAdd>(n, imm); break;
+    case ZYDIS_MNEMONIC_OR: u.no_flags = AluNoFlagsFor<kOr>(n, imm); break;
+    case ZYDIS_MNEMONIC_AND: u.no_flags = AluNoFlagsFor<kAnd>(n, imm); break;
+    case ZYDIS_MNEMONIC_SUB: u.no_flags = AluNoFlagsFor<kSub>(n, imm); break;
+    case ZYDIS_MNEMONIC_XOR: u.no_flags = AluNoFlagsFor<kXor>(n, imm); break;
+    case ZYDIS_MNEMONIC_CMP: u.no_flags = AluNoFlagsFor<kCmp>(n, imm); break;
+    case ZYDIS_MNEMONIC_TEST: u.no_flags = AluNoFlagsFor<kTest>(n, imm); break;
+    case ZYDIS_MNEMONIC_INC:
+      u.no_flags = n == 8 ? FastIncDecNoFlags<true, 8> : FastIncDecNoFlags<true, 4>;
+      u.transparent = true;
+      u.writes = kArith & ~kFlagCf;
+      return u;
+    case ZYDIS_MNEMONIC_DEC:
+      u.no_flags = n == 8 ? FastIncDecNoFlags<false, 8> : FastIncDecNoFlags<false, 4>;
+      u.transparent = true;
+      u.writes = kArith & ~kFlagCf;
+      return u;
+    default:
+      return u;
+  }
+  u.transparent = true;
+  u.writes = kArith;
+  return u;
 }
 
 }  // namespace
@@ -187,6 +266,32 @@ Handler FastHandlerFor(const Op& op, CpuMode mode) {
     default:
       return nullptr;
   }
+}
+
+// Backward liveness over one block's arithmetic flags. A register ALU/INC/DEC op whose flags
+// are all overwritten by later ops of the block before anything could read or observe them
+// (a flag reader, an op that may fault, stop the block or touch memory, the block's end) gets
+// its flag-free variant; its exact handler stays in Op::exact, which the run loop uses when
+// it stops inside the block (a target, a breakpoint, single-step), so that the flags are exact
+// at every instruction boundary anything can see.
+size_t DeadFlagPass(Op* ops, size_t n, CpuMode mode) {
+  uint64_t live = kArith;  // at the block's end: everything
+  size_t elided = 0;
+  for (size_t i = n; i-- > 0;) {
+    Op& op = ops[i];
+    const FlagUse u = FlagUseOf(op, mode);
+    if (!u.transparent) {
+      live = kArith;
+      continue;
+    }
+    if (u.writes && !(u.writes & live) && u.no_flags) {
+      op.exact = op.fn;
+      op.fn = u.no_flags;
+      ++elided;
+    }
+    live &= ~u.writes;
+  }
+  return elided;
 }
 
 }  // namespace vmrr
