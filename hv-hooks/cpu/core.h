@@ -182,6 +182,7 @@ struct CpuCore final : public CodeWriteObserver {
   std::vector<std::unique_ptr<Block>> retired_blocks;  // freed at the next block boundary
   Block* jump_cache[kJumpCacheSize] = {};
   Block* current_block = nullptr;
+  bool host_mxcsr_default = false;  // HostMxcsrIsDefault() at the start of this Run
   uint64_t stat_blocks_decoded = 0;
   uint64_t stat_flags_elided = 0;  // ops decoded with their flag-free variant
   uint64_t stat_invalidations = 0;
@@ -363,6 +364,8 @@ void RegisterSystem(Handler* table);
 void RegisterInterrupts(Handler* table);
 void RegisterFpu(Handler* table);
 void RegisterSse(Handler* table);
+// The host MXCSR's control bits are the process default 1F80H (sse.cc; read at each Run).
+bool HostMxcsrIsDefault();
 void RegisterX87(Handler* table);  // x87.cc: every x87 mnemonic, decoded from Op::aux = FOP
 // The SSE2 CMPSD and MOVSD handlers (sse.cc); the table slots for CMPSD and MOVSD hold the
 // string instructions.

@@ -226,6 +226,7 @@ inline bool RunOps(CpuCore& c, const Op* ops, uint64_t n, uint64_t base_rip, uin
 RunResult CpuCore::Run(uint64_t target_icount) {
   target = target_icount;
   exit_requested = false;
+  host_mxcsr_default = HostMxcsrIsDefault();
   bool first = true;
   Op single;  // an instruction decoded outside the block cache (MMIO, page-straddling)
   for (;;) {

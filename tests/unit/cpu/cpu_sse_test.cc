@@ -33,6 +33,9 @@ using RefFn = void (*)(Vec& d, Vec s);
 constexpr uint64_t kCr4Osfxsr = 1u << 9, kCr4Osxmmexcpt = 1u << 10;
 constexpr uint32_t kDaz = 0x40, kFtz = 0x8000;
 constexpr uint32_t kRn = 0, kRd = 0x2000, kRu = 0x4000, kRz = 0x6000;
+// PE already held (masked): with round to nearest, the CPU's flag-free fast path for
+// ADD/SUB/MUL/DIV, which must still report every other flag the operation raises.
+constexpr uint32_t kPeHeld = 0x20;
 constexpr uint32_t kIe = 1, kDe = 2, kZe = 4, kOe = 8, kUe = 16, kPe = 32;
 
 // ---- the reference: the host instruction under a host MXCSR built here --------------------
@@ -176,7 +179,8 @@ const std::vector<uint32_t> kF32 = {
     0xc0200000, 0x3eaaaaab, 0x33800000, 0x7f7fffff, 0xff7fffff, 0x00800000, 0x80800000,
     0x00000001, 0x807fffff, 0x00400000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc12345,
     0x7fc54321, 0x7f800001, 0xffa00005, 0x4f000000, 0xcf000000, 0x4effffff, 0xcf000001,
-    0x5f000000, 0xdf000000, 0x5effffff, 0x40400000};
+    0x5f000000, 0xdf000000, 0x5effffff, 0x40400000,
+    0x20000001, 0x1f800001, 0x5f800001, 0x00800001, 0x80ffffff};
 // Doubles: the same classes.
 const std::vector<uint64_t> kF64 = {
     0x0000000000000000, 0x8000000000000000, 0x3ff0000000000000, 0xbff0000000000000,
@@ -187,13 +191,16 @@ const std::vector<uint64_t> kF64 = {
     0xfff8000000012345, 0x7ff8000000054321, 0x7ff0000000000001, 0xfff4000000000005,
     0x41e0000000000000, 0xc1e0000000000000, 0x41dfffffffffffff, 0xc1e0000000200000,
     0x43e0000000000000, 0xc3e0000000000000, 0x43dfffffffffffff, 0x47efffffe0000000,
-    0x3810000000000000, 0x36a0000000000000, 0x4008000000000000};
+    0x3810000000000000, 0x36a0000000000000, 0x4008000000000000,
+    // landing in or below the smallest binade, or overflowing, when multiplied or added
+    0x2000000000000001, 0x1ff0000000000001, 0x5ff0000000000001, 0x0010000000000001,
+    0x801fffffffffffff};
 // 32-bit integers for the CVTDQ2* forms.
 const std::vector<uint32_t> kI32 = {0,          1,          0xffffffff, 0x7fffffff, 0x80000000,
                                     0x01000001, 0x00ffffff, 123456789,  0xfeffffff, 0x80000001};
 
 const uint32_t kModes[] = {kRn, kRd, kRu, kRz, kRn | kDaz, kRn | kFtz, kRz | kDaz | kFtz,
-                           kRu | kDaz | kFtz, kRd | kFtz};
+                           kRu | kDaz | kFtz, kRd | kFtz, kRn | kPeHeld};
 
 enum class Kind { kF32, kF64, kI32 };
 
