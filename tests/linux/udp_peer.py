@@ -5,10 +5,12 @@ answers them as a tiny host at 10.0.2.2 would: ARP replies, and a TFTP server (U
 that takes one upload and serves one file whose content depends on the upload and on a random
 token of its own, so that the payloads of both directions can be checked.
 
-Usage: udp_peer.py PORT VMRR_PORT REPORT [--timeout SECONDS]
-Listens on 127.0.0.1:PORT, sends to 127.0.0.1:VMRR_PORT. When the guest has read the reply
-file (or at the timeout), writes REPORT: "upload NAME SHA16", "reply CONTENT" lines, and exits
-(status 0 if both transfers happened, 1 otherwise).
+Usage: udp_peer.py REPORT [--port PORT] [--port-file FILE] [--timeout SECONDS]
+Listens on 127.0.0.1:PORT and sends to 127.0.0.1:PORT+1, vmrr's end (`--net
+udp:127.0.0.1:PORT`). Without --port it picks a PORT whose PORT+1 is free too, and writes it to
+FILE once it listens. When the guest has read the reply file (or at the timeout) it writes
+REPORT: "upload NAME SHA16" and "reply CONTENT" lines, and exits (status 0 if both transfers
+happened, 1 otherwise).
 """
 import argparse
 import hashlib
@@ -105,34 +107,71 @@ class Peer:
                 self.reply_acked = True
 
 
+def write_report(peer, path):
+    with open(path + ".tmp", "w") as out:
+        if peer.upload_done:
+            name, data = peer.upload_done
+            out.write("upload %s %s\n" % (name, hashlib.sha256(data).hexdigest()[:16]))
+        if peer.reply is not None:
+            out.write("reply %s\n" % peer.reply.decode())
+    os.replace(path + ".tmp", path)
+
+
+def bind_pair(port):
+    """A UDP socket on 127.0.0.1:port; for port 0, on a free port whose successor is free."""
+    for _ in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", port))
+        if port:
+            return s
+        p = s.getsockname()[1]
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            if p < 65535:
+                probe.bind(("127.0.0.1", p + 1))
+                return s
+        except OSError:
+            pass
+        finally:
+            probe.close()
+        s.close()
+    sys.exit("udp_peer: no free pair of UDP ports")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("port", type=int)
-    ap.add_argument("vmrr_port", type=int)
     ap.add_argument("report")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
     ap.add_argument("--timeout", type=float, default=600)
     a = ap.parse_args()
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", a.port))
-    peer = Peer(s, ("127.0.0.1", a.vmrr_port))
+    s = bind_pair(a.port)
+    port = s.getsockname()[1]
+    if a.port_file:
+        with open(a.port_file + ".tmp", "w") as f:
+            f.write("%d\n" % port)
+        os.replace(a.port_file + ".tmp", a.port_file)
+    peer = Peer(s, ("127.0.0.1", port + 1))
     deadline = time.monotonic() + a.timeout
     # After the reply's ACK, linger a little to re-answer retransmissions.
     linger_until = None
+    reported = None
     while time.monotonic() < deadline and (linger_until is None or time.monotonic() < linger_until):
         s.settimeout(0.2)
         try:
             f, _ = s.recvfrom(65536)
         except socket.timeout:
             continue
-        peer.frame(f)
+        try:
+            peer.frame(f)
+        except (struct.error, IndexError, UnicodeError):
+            pass  # a frame the guest cut short: not for this peer
+        if (peer.upload_done, peer.reply) != reported:  # as it happens: a kill loses nothing
+            reported = (peer.upload_done, peer.reply)
+            write_report(peer, a.report)
         if peer.reply_acked and linger_until is None:
             linger_until = time.monotonic() + 1
-    with open(a.report, "w") as out:
-        if peer.upload_done:
-            name, data = peer.upload_done
-            out.write("upload %s %s\n" % (name, hashlib.sha256(data).hexdigest()[:16]))
-        if peer.reply is not None:
-            out.write("reply %s\n" % peer.reply.decode())
+    write_report(peer, a.report)
     sys.exit(0 if peer.reply_acked else 1)
 
 
