@@ -2,9 +2,10 @@
 """Builds the test initramfs for the stock Debian kernel: a gzip'ed newc cpio holding a static
 busybox and an /init that does real work (shell arithmetic, dd | sha256sum, /dev/urandom,
 sleeps through the timer; with the virtio modules given by --module, reads the virtio disk and
-entropy device), prints VMRR-LINUX markers on the console and powers off.
+entropy device and talks to a UDP peer over virtio-net), prints VMRR-LINUX markers on the
+console and powers off.
 
-Usage: make_initramfs.py BUSYBOX OUTPUT [--init FILE]
+Usage: make_initramfs.py BUSYBOX OUTPUT [--init FILE] [--module FILE.ko]...
 
 The archive is byte-for-byte reproducible (fixed inode numbers, mtimes and gzip header), so a
 recording's initrd hash depends only on busybox and the /init script.
@@ -16,19 +17,9 @@ import os
 import stat
 import sys
 
-DEFAULT_INIT = r"""#!/bin/sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev 2>/dev/null
-echo "VMRR-LINUX: userspace up, kernel $(uname -r)"
-# The kernel's virtio modules, if the archive has them (--module): they find the devices
-# through the DSDT's LNRO0005 nodes.
-for m in virtio_ring virtio virtio_mmio virtio_blk virtio-rng; do
-  [ -f /lib/modules/$m.ko ] || continue
-  insmod /lib/modules/$m.ko || echo "VMRR-LINUX: insmod $m failed"
-done
-i=0; s=0
+# The work every Linux test guest does once its userland runs (shared with make_rootfs.py):
+# VMRR-LINUX markers on the console, in this order.
+WORKLOAD = r"""i=0; s=0
 while [ $i -lt 3000 ]; do s=$((s + i * i % 7919)); i=$((i + 1)); done
 echo "VMRR-LINUX: arithmetic $s"
 echo "VMRR-LINUX: dd $(dd if=/dev/zero bs=4096 count=256 2>/dev/null | sha256sum | cut -c1-16)"
@@ -41,11 +32,48 @@ echo "VMRR-LINUX: timer interrupts $(grep -i -E 'LOC|timer' /proc/interrupts | t
 for d in /sys/bus/virtio/devices/*; do
   [ -e "$d/device" ] && echo "VMRR-LINUX: virtio $(basename $d) device $(cat $d/device)"
 done
-[ -b /dev/vda ] && echo "VMRR-LINUX: vda $(dd if=/dev/vda bs=4096 2>/dev/null | sha256sum | cut -c1-16)"
-[ -c /dev/hwrng ] && echo "VMRR-LINUX: hwrng $(head -c 16 /dev/hwrng | sha256sum | cut -c1-16)"
+# The disk's content (O_DIRECT: a mounted ext4 changes its metadata in the page cache).
+[ -b /dev/vda ] && echo "VMRR-LINUX: vda $(dd if=/dev/vda bs=1M iflag=direct 2>/dev/null | sha256sum | cut -c1-16)"
+# /dev/hwrng exists without a driver too (reads fail): only the virtio-rng module feeds it.
+if [ -c /dev/hwrng ] && head -c 16 /dev/hwrng > /tmp/hwrng 2> /dev/null; then
+  echo "VMRR-LINUX: hwrng $(sha256sum < /tmp/hwrng | cut -c1-16)"
+fi
+# The network, if there is an interface (virtio-net, vmrr --net): this guest is 10.0.2.15/24 and
+# the UDP peer on the host (tests/linux/udp_peer.py) a TFTP server at 10.0.2.2. Upload random
+# bytes, then download the peer's reply, which names the upload's hash and a token of its own.
+net=
+for n in /sys/class/net/*; do
+  [ "${n##*/}" = lo ] || { net=${n##*/}; break; }
+done
+if [ -n "$net" ]; then
+  ip link set "$net" up && ip addr add 10.0.2.15/24 dev "$net"
+  head -c 1300 /dev/urandom > /tmp/upload
+  echo "VMRR-LINUX: net $net sends $(sha256sum < /tmp/upload | cut -c1-16)"
+  if tftp -p -l /tmp/upload -r upload 10.0.2.2 && tftp -g -l /tmp/reply -r reply 10.0.2.2; then
+    echo "VMRR-LINUX: net received $(cat /tmp/reply)"
+  else
+    echo "VMRR-LINUX: net failed"
+  fi
+fi
 echo "VMRR-LINUX: done"
-poweroff -f
 """
+
+# The kernel modules /init loads if the archive has them (--module), in dependency order.
+MODULES = "virtio_ring virtio virtio_mmio virtio_blk virtio-rng failover net_failover virtio_net"
+
+DEFAULT_INIT = r"""#!/bin/sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+echo "VMRR-LINUX: userspace up, kernel $(uname -r)"
+# The kernel's virtio modules, if the archive has them (--module): they find the devices
+# through the DSDT's LNRO0005 nodes.
+for m in """ + MODULES + r"""; do
+  [ -f /lib/modules/$m.ko ] || continue
+  insmod /lib/modules/$m.ko || echo "VMRR-LINUX: insmod $m failed"
+done
+""" + WORKLOAD + "poweroff -f\n"
 
 
 class Cpio:
