@@ -218,7 +218,13 @@ struct CpuCore final : public CodeWriteObserver {
   void FlushBlocks();
   void OnCodeWrite(uint64_t gpa, uint64_t len) override;
   RunResult Run(uint64_t target_icount);
-  Block* LookupBlock(uint64_t phys);
+  // The jump cache's hit inline (once per block run), the block map behind it.
+  Block* LookupBlock(uint64_t phys) {
+    Block*& slot = jump_cache[JumpCacheIndex(phys)];
+    if (slot && slot->phys == phys && slot->mode_key == mode) [[likely]] return slot;
+    return LookupBlockSlow(phys, slot);
+  }
+  Block* LookupBlockSlow(uint64_t phys, Block*& slot);
   Block* DecodeBlock(uint64_t phys);
   bool DecodeOne(Op* op, const uint8_t* bytes, unsigned avail, int* status);
   bool DecodeAt(uint64_t rip, Op* op);  // fetch (may fault) + decode one

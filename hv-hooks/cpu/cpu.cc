@@ -162,11 +162,8 @@ void CpuCore::OnCodeWrite(uint64_t gpa, uint64_t len) {
   if (!current_block) retired_blocks.clear();
 }
 
-Block* CpuCore::LookupBlock(uint64_t phys) {
-  uint64_t key = (phys << 4) | mode;
-  Block*& slot = jump_cache[JumpCacheIndex(phys)];
-  if (slot && slot->phys == phys && slot->mode_key == mode) return slot;
-  auto it = blocks.find(key);
+Block* CpuCore::LookupBlockSlow(uint64_t phys, Block*& slot) {
+  auto it = blocks.find((phys << 4) | mode);
   if (it == blocks.end()) return nullptr;
   slot = it->second.get();
   return slot;
@@ -235,13 +232,13 @@ RunResult CpuCore::Run(uint64_t target_icount) {
     // An asynchronous stop is taken before any pending event is delivered, so that it stops
     // the CPU exactly where Run(target = this icount) would: never between an interrupt's
     // delivery and its handler's first instruction.
-    if (__builtin_expect(intr || nmi_pending || async_exit.load(std::memory_order_relaxed), 0)) {
+    if (__builtin_expect(intr | nmi_pending | async_exit.load(std::memory_order_relaxed), 0)) {
       if (async_exit.exchange(false, std::memory_order_relaxed)) return {StopReason::kExitRequested, icount};
       // A delivered event moves RIP to its handler: that is a new position, whose breakpoint
       // counts even at the start of a Run (only the instruction Run started at is skipped).
       if (CheckEvents()) first = false;
     }
-    if (__builtin_expect(s.shutdown || s.halted || exit_requested || watch_stop, 0)) {
+    if (__builtin_expect(s.shutdown | s.halted | exit_requested | watch_stop, 0)) {
       if (watch_stop) {  // an event delivery, or a faulting instruction, touched a watched range
         watch_stop = false;
         return {StopReason::kWatchpoint, icount};
@@ -318,23 +315,26 @@ RunResult CpuCore::Run(uint64_t target_icount) {
                                   : RunOps<false>(*this, ops, n, base_rip, ip_mask);
     current_block = nullptr;
     retired_blocks.clear();
-    if (fault) {
-      DeliverPendingFault();
-      continue;
+    // The rare outcomes, behind one test.
+    if (__builtin_expect(fault | halted_now | tf | watch_stop | exit_requested, 0)) {
+      if (fault) {
+        DeliverPendingFault();
+        continue;
+      }
+      if (halted_now) {
+        halted_now = false;
+        s.halted = true;
+      }
+      if (tf && retired_last) {
+        s.dr[6] |= 0x4000;
+        Deliver(1, false, 0, false, s.rip, true);
+      }
+      if (watch_stop) {
+        watch_stop = false;
+        return {StopReason::kWatchpoint, icount};
+      }
+      if (exit_requested) return {StopReason::kExitRequested, icount};
     }
-    if (halted_now) {
-      halted_now = false;
-      s.halted = true;
-    }
-    if (tf && retired_last) {
-      s.dr[6] |= 0x4000;
-      Deliver(1, false, 0, false, s.rip, true);
-    }
-    if (watch_stop) {
-      watch_stop = false;
-      return {StopReason::kWatchpoint, icount};
-    }
-    if (exit_requested) return {StopReason::kExitRequested, icount};
   }
 }
 
