@@ -34,6 +34,16 @@ void OpMovsx(CpuCore& c, const Op& op) {
   c.SetReg(op.o[0].reg, op.o[0].size, static_cast<uint64_t>(SignExtend(v, op.o[1].size)));
 }
 
+// CLFLUSH m8: no cache to flush, but the address is checked as a one-byte load would be
+// (segment limits, #GP for a non-canonical address, #PF for a missing translation; SDM Vol. 2A
+// CLFLUSH "Protected Mode Exceptions"), without reading it: a line of MMIO is not touched.
+void OpClflush(CpuCore& c, const Op& op) {
+  uint64_t lin;
+  if (!c.Linear(op.o[0].seg, c.EffectiveAddress(op, op.o[0]), 1, kRead, &lin)) return;
+  TlbEntry* te;
+  c.Translate(lin, kRead, c.s.cpl == 3, &te);
+}
+
 void OpLea(CpuCore& c, const Op& op) {
   c.SetReg(op.o[0].reg, op.o[0].size, c.EffectiveAddress(op, op.o[1]));
 }
@@ -213,10 +223,11 @@ void RegisterDataMove(Handler* t) {
                 ZYDIS_MNEMONIC_SFENCE, ZYDIS_MNEMONIC_MFENCE, ZYDIS_MNEMONIC_PREFETCH,
                 ZYDIS_MNEMONIC_PREFETCHNTA, ZYDIS_MNEMONIC_PREFETCHT0,
                 ZYDIS_MNEMONIC_PREFETCHT1, ZYDIS_MNEMONIC_PREFETCHT2,
-                ZYDIS_MNEMONIC_PREFETCHW, ZYDIS_MNEMONIC_CLFLUSH, ZYDIS_MNEMONIC_ENDBR32,
+                ZYDIS_MNEMONIC_PREFETCHW, ZYDIS_MNEMONIC_ENDBR32,
                 ZYDIS_MNEMONIC_ENDBR64}) {
     t[m] = OpNop;
   }
+  t[ZYDIS_MNEMONIC_CLFLUSH] = OpClflush;
 }
 
 }  // namespace vmrr

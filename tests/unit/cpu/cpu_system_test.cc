@@ -475,6 +475,26 @@ TEST_F(CpuTest, ThirtyTwoBitPagingNotPresentLargePage) {
   EXPECT_EQ(Frame32(2), kSelCode32);  // CS
 }
 
+// CLFLUSH checks its address as a one-byte load does (SDM Vol. 2A, CLFLUSH exceptions): a
+// missing translation is #PF with CR2 = the address and a read's error code; a mapped one is
+// no fault; in 64-bit mode a non-canonical address is #GP(0).
+TEST_F(CpuTest, ClflushChecksItsAddress) {
+  Start(FlatMode::kProt32Paged, {0x0f, 0xae, 0x3e, 0xf4}, [&](CpuState& s) {  // clflush [esi]
+    Put32(mem(), kPml4Base + 4, 0);
+    s.gpr[kRsi] = 0x401234;
+  });
+  RunToHalt();
+  ASSERT_EQ(FaultVector(), 14);
+  EXPECT_EQ(st().cr2, 0x401234u);
+  EXPECT_EQ(Frame32(0), 0u);  // not present, read, supervisor
+  Start(FlatMode::kProt32Paged, {0x0f, 0xae, 0x3e, 0xf4}, [&](CpuState& s) { s.gpr[kRsi] = kDataBase; });
+  RunToHalt();
+  EXPECT_EQ(FaultVector(), -1);
+  Start(FlatMode::kLong64, {0x0f, 0xae, 0x3e, 0xf4}, [&](CpuState& s) { s.gpr[kRsi] = 0x0000800000000000ull; });
+  RunToHalt();
+  EXPECT_EQ(FaultVector(), 13);
+}
+
 TEST_F(CpuPagingTest, AccessedAndDirtyBits) {
   // mov al, [rsi]; mov byte [rdi], 1
   StartPaged({0x8a, 0x06, 0xc6, 0x07, 0x01, 0xf4}, [&](CpuState& s) {
