@@ -13,6 +13,8 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <utility>
+#include <memory>
 #include <string>
 
 #include "logformat/byte_order.h"
@@ -60,8 +62,14 @@ std::string Mib(uint64_t bytes) {
   return bytes % (1u << 20) == 0 ? fmt::format("{} MiB", bytes >> 20) : fmt::format("{} bytes", bytes);
 }
 
-// The decompressor's output: grows by doubling but never past `cap` bytes (reserve before
-// resize, so that the vector's own growth policy cannot overshoot). At the cap a decoder is
+// Uninitialised byte buffers (new[] without a value): the decompressors write before they
+// read (only the first used_ bytes ever leave CappedOutput), and zero-filling megabytes that
+// a short or corrupt stream never reaches was most of the cost of a failed decompression
+// (and of the bzimage fuzz target).
+using ScratchBytes = std::unique_ptr<uint8_t[]>;
+ScratchBytes NewScratch(size_t n) { return ScratchBytes(new uint8_t[n]); }
+
+// The decompressor's output: grows by doubling but never past `cap` bytes. At the cap a decoder is
 // handed a one-byte probe; any byte written there means the stream is longer than the cap.
 class CappedOutput {
  public:
@@ -69,16 +77,18 @@ class CappedOutput {
 
   std::span<uint8_t> Space() {
     probing_ = false;
-    if (used_ == buf_.size()) {
-      if (buf_.size() >= cap_) {
+    if (used_ == size_) {
+      if (size_ >= cap_) {
         probing_ = true;
         return {&probe_, 1};
       }
-      const uint64_t grown = std::min<uint64_t>(cap_, std::max<uint64_t>(kFirstChunkBytes, 2 * buf_.size()));
-      buf_.reserve(grown);
-      buf_.resize(grown);
+      const uint64_t grown = std::min<uint64_t>(cap_, std::max<uint64_t>(kFirstChunkBytes, 2 * size_));
+      ScratchBytes bigger = NewScratch(grown);
+      if (used_) std::memcpy(bigger.get(), buf_.get(), used_);
+      buf_ = std::move(bigger);
+      size_ = grown;
     }
-    return {buf_.data() + used_, buf_.size() - used_};
+    return {buf_.get() + used_, size_ - used_};
   }
   void Commit(size_t n) {
     if (probing_ && n) TooLong();
@@ -97,8 +107,7 @@ class CappedOutput {
   }
   uint64_t size() const { return used_; }
   std::vector<uint8_t> Take() {
-    buf_.resize(used_);
-    return std::move(buf_);
+    return std::vector<uint8_t>(buf_.get(), buf_.get() + used_);
   }
 
  private:
@@ -109,7 +118,8 @@ class CappedOutput {
 
   uint64_t cap_;
   const char* format_;
-  std::vector<uint8_t> buf_;
+  ScratchBytes buf_;
+  uint64_t size_ = 0;  // bytes allocated in buf_
   uint64_t used_ = 0;
   uint8_t probe_ = 0;
   bool probing_ = false;
@@ -240,7 +250,7 @@ void DecompressZstd(std::span<const uint8_t> in, CappedOutput& out, uint64_t cap
 // left after the last block.
 void DecompressLz4Legacy(std::span<const uint8_t> in, CappedOutput& out) {
   const size_t max_block = static_cast<size_t>(LZ4_compressBound(kLz4LegacyBlockBytes));
-  std::vector<uint8_t> block;  // allocated on the first block: the format's fixed 8 MiB
+  ScratchBytes block;  // allocated on the first block: the format's fixed 8 MiB
   uint64_t pos = sizeof kLz4LegacyMagic;
   unsigned blocks = 0;
   for (;;) {
@@ -263,15 +273,15 @@ void DecompressLz4Legacy(std::span<const uint8_t> in, CappedOutput& out) {
       Fail(fmt::format("LZ4 payload is truncated: block {} at offset {:#x} needs {:#x} bytes, {:#x} "
                        "remain", blocks, pos, csize, rest - 4));
     }
-    if (block.empty()) block.resize(kLz4LegacyBlockBytes);
+    if (!block) block = NewScratch(kLz4LegacyBlockBytes);
     const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(in.data() + pos + 4),
-                                      reinterpret_cast<char*>(block.data()), static_cast<int>(csize),
-                                      static_cast<int>(block.size()));
+                                      reinterpret_cast<char*>(block.get()), static_cast<int>(csize),
+                                      static_cast<int>(kLz4LegacyBlockBytes));
     if (n < 0) {
       Fail(fmt::format("LZ4 payload: block {} at offset {:#x} is corrupt (or decompresses past "
                        "the format's 8 MiB block size)", blocks, pos));
     }
-    out.Append(block.data(), static_cast<size_t>(n));
+    out.Append(block.get(), static_cast<size_t>(n));
     pos += 4 + csize;
     ++blocks;
   }
