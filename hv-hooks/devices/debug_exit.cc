@@ -3,8 +3,8 @@
 
 namespace vmrr {
 
-void DebugExit::Write(uint64_t offset, unsigned, uint64_t value) {
-  if (offset != 0) return;  // QEMU decodes the value at the port base
+void DebugExit::Write(uint64_t, unsigned, uint64_t value) {
+  // QEMU's debug_exit_write ignores the offset: a write to any port of the window exits.
   // The status is an int as a process exit status: only the low bits reach the host shell,
   // exactly as with QEMU (exit((v << 1) | 1)).
   requested_ = 1;

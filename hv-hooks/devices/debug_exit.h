@@ -1,6 +1,8 @@
-// The debug-exit port (0xf4) with QEMU isa-debug-exit's encoding: a guest write of v asks the
-// machine to stop with host exit status (v << 1) | 1, so status 0 can never mean "guest said
-// success" by accident and test guests written for QEMU run unchanged.
+// The debug-exit port (0xf4) with QEMU isa-debug-exit's encoding (hw/misc/debugexit.c,
+// `-device isa-debug-exit,iobase=0xf4,iosize=0x04`): a guest write of v, of any width, to any
+// port of the window asks the machine to stop with host exit status (v << 1) | 1, so status 0
+// can never mean "guest said success" by accident and test guests written for QEMU run
+// unchanged. Reads return all-ones (QEMU's device has no read handler).
 #pragma once
 
 #include <cstdint>

@@ -199,6 +199,19 @@ Bytes BuildDsdt(const AcpiLayout& layout) {
     Append(dev, Name(NameSeg("_CRS"), Buffer(IsaResources(d))));
     Append(sb_body, Package({kExtOpPrefix, kDeviceOp}, dev));
   }
+  if (layout.fw_cfg_port_count) {
+    Bytes dev = NameSeg("FWCF");
+    Append(dev, Name(NameSeg("_HID"), String("QEMU0002")));
+    Append(dev, Name(NameSeg("_STA"), Integer(0x0b)));  // present, enabled, not shown in UI
+    Bytes r{0x47, 0x01};  // I/O port descriptor, 16-bit decode
+    AppendLe(r, layout.fw_cfg_port, 2);
+    AppendLe(r, layout.fw_cfg_port, 2);
+    r.push_back(0x01);  // alignment
+    r.push_back(layout.fw_cfg_port_count);
+    r.insert(r.end(), {0x79, 0x00});
+    Append(dev, Name(NameSeg("_CRS"), Buffer(r)));
+    Append(sb_body, Package({kExtOpPrefix, kDeviceOp}, dev));
+  }
   Append(t, Package({kScopeOp}, sb_body));
   // Name (\_S5, Package (4) {SLP_TYPa, SLP_TYPb, 0, 0})
   Bytes s5{kRootChar};

@@ -52,6 +52,10 @@ struct AcpiLayout {
   uint8_t reset_value = 0;
   uint8_t s5_sleep_type = 0;        // SLP_TYP for \_S5
   bool pcat_compat = true;          // dual 8259s present (MADT flag PCAT_COMPAT)
+  // QEMU's fw_cfg as QEMU describes it (hw/i386/fw_cfg.c fw_cfg_add_acpi_dsdt): Device (FWCF),
+  // _HID "QEMU0002", _STA 0x0B, IO (Decode16, port, port, 1, count). Count 0: none.
+  uint16_t fw_cfg_port = 0;
+  uint8_t fw_cfg_port_count = 0;
 };
 
 // INTI flags for an override: active high, level triggered.

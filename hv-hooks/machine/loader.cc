@@ -51,9 +51,13 @@ struct Piece {
   uint64_t gpa, file_off, file_bytes, mem_bytes;
 };
 
+// Whether a piece must stay out of the fixed loader area (ELF64 and Linux) or may lie
+// anywhere in RAM (Multiboot, whose loader structures move out of its way).
+enum class LoaderArea : uint8_t { kReserved, kFree };
+
 // Checks a piece against the file, RAM and the loader area (overflow-safe).
 void CheckPiece(const GuestMemory& mem, std::span<const uint8_t> image, const Piece& p,
-                const std::string& what) {
+                const std::string& what, LoaderArea area) {
   if (p.file_bytes > p.mem_bytes) {
     Fail(fmt::format("{}: file size {:#x} exceeds memory size {:#x}", what, p.file_bytes, p.mem_bytes));
   }
@@ -68,7 +72,8 @@ void CheckPiece(const GuestMemory& mem, std::span<const uint8_t> image, const Pi
     Fail(fmt::format("{}: [{:#x}, {:#x}) lies outside guest RAM ({:#x} bytes)", what, p.gpa,
                      p.gpa + p.mem_bytes, mem.size()));
   }
-  if (p.mem_bytes && p.gpa < kLoaderAreaEnd && p.gpa + p.mem_bytes > kLoaderAreaBase) {
+  if (area == LoaderArea::kReserved && p.mem_bytes && p.gpa < kLoaderAreaEnd &&
+      p.gpa + p.mem_bytes > kLoaderAreaBase) {
     Fail(fmt::format("{}: [{:#x}, {:#x}) overlaps the loader's GDT/page-table area [{:#x}, {:#x})",
                      what, p.gpa, p.gpa + p.mem_bytes, kLoaderAreaBase, kLoaderAreaEnd));
   }
@@ -116,11 +121,11 @@ void Write32(GuestMemory& mem, uint64_t gpa, uint32_t v) {
 }
 
 // GDT: null, 0x08 64-bit code, 0x10 flat data, 0x18 flat 32-bit code.
-void WriteGdt(GuestMemory& mem) {
-  Write64(mem, kBootGdtAddr + 0x00, 0);
-  Write64(mem, kBootGdtAddr + 0x08, 0x00af9b000000ffffull);
-  Write64(mem, kBootGdtAddr + 0x10, 0x00cf93000000ffffull);
-  Write64(mem, kBootGdtAddr + 0x18, 0x00cf9b000000ffffull);
+void WriteGdt(GuestMemory& mem, uint64_t at) {
+  Write64(mem, at + 0x00, 0);
+  Write64(mem, at + 0x08, 0x00af9b000000ffffull);
+  Write64(mem, at + 0x10, 0x00cf93000000ffffull);
+  Write64(mem, at + 0x18, 0x00cf9b000000ffffull);
 }
 constexpr uint16_t kBootGdtLimit = 4 * 8 - 1;
 
@@ -128,13 +133,13 @@ constexpr uint16_t kAttrCode64 = 0xb | kSegAttrS | kSegAttrP | kSegAttrL | kSegA
 constexpr uint16_t kAttrCode32 = 0xb | kSegAttrS | kSegAttrP | kSegAttrDb | kSegAttrG;
 constexpr uint16_t kAttrData = 0x3 | kSegAttrS | kSegAttrP | kSegAttrDb | kSegAttrG;
 
-CpuState FlatState(uint16_t code_sel, uint16_t code_attr) {
+CpuState FlatState(uint16_t code_sel, uint16_t code_attr, uint64_t gdt) {
   CpuState s;
   s.seg[kCs] = Segment{code_sel, code_attr, 0xffffffff, 0};
   for (SegIndex i : {kDs, kEs, kSs, kFs, kGs}) {
     s.seg[i] = Segment{kBootDataSelector, kAttrData, 0xffffffff, 0};
   }
-  s.gdtr = {kBootGdtAddr, kBootGdtLimit};
+  s.gdtr = {gdt, kBootGdtLimit};
   s.idtr = {0, 0};
   s.ldtr = Segment{0, 0x82, 0xffff, 0};
   s.tr = Segment{0, 0x8b, 0x67, 0};
@@ -199,7 +204,7 @@ struct ElfSegments {
 };
 
 ElfSegments CollectLoads(const GuestMemory& mem, std::span<const uint8_t> image,
-                         const ElfHeader& h, bool is64) {
+                         const ElfHeader& h, bool is64, LoaderArea area) {
   ElfSegments out;
   for (unsigned i = 0; i < h.phnum; ++i) {
     const uint64_t ph = h.phoff + uint64_t{i} * h.phentsize;
@@ -216,7 +221,7 @@ ElfSegments CollectLoads(const GuestMemory& mem, std::span<const uint8_t> image,
       return true;
     };
     if (!(is64 ? take(CopyOut<Elf64_Phdr>(image, ph)) : take(CopyOut<Elf32_Phdr>(image, ph)))) continue;
-    CheckPiece(mem, image, p, "PT_LOAD segment " + std::to_string(i));
+    CheckPiece(mem, image, p, "PT_LOAD segment " + std::to_string(i), area);
     out.pieces.push_back(p);
     out.vaddr.push_back(vaddr);
   }
@@ -247,6 +252,36 @@ struct MultibootHeader {
   uint32_t flags = 0;
   uint32_t header_addr = 0, load_addr = 0, load_end_addr = 0, bss_end_addr = 0, entry_addr = 0;
 };
+
+// Where the Multiboot loader block goes (loader.h: kMultibootPreferredBlock, else after the
+// highest segment, else after another segment or at 4 KiB): the first candidate that lies
+// wholly inside one RAM region below 4 GiB and overlaps no piece.
+uint64_t MultibootBlock(const std::vector<MemoryRegion>& map, const std::vector<Piece>& pieces) {
+  constexpr uint64_t kPage = 0x1000, k4GiB = uint64_t{1} << 32;
+  auto page_up = [&](uint64_t a) { return a > ~uint64_t{0} - (kPage - 1) ? ~uint64_t{0} : (a + kPage - 1) & ~(kPage - 1); };
+  std::vector<uint64_t> ends;  // piece ends, highest first
+  for (const Piece& p : pieces) {
+    if (p.mem_bytes) ends.push_back(page_up(p.gpa + p.mem_bytes));
+  }
+  std::sort(ends.begin(), ends.end(), [](uint64_t a, uint64_t b) { return a > b; });
+  std::vector<uint64_t> candidates = {kMultibootPreferredBlock};
+  candidates.insert(candidates.end(), ends.begin(), ends.end());
+  candidates.push_back(kPage);
+  for (uint64_t c : candidates) {
+    if (c > k4GiB - kMultibootBlockBytes) continue;
+    const uint64_t end = c + kMultibootBlockBytes;
+    const bool in_ram = std::any_of(map.begin(), map.end(), [&](const MemoryRegion& r) {
+      return r.type == MemoryRegion::kRam && c >= r.base && end <= r.base + r.length;
+    });
+    const bool free = std::none_of(pieces.begin(), pieces.end(), [&](const Piece& p) {
+      return p.mem_bytes && p.gpa < end && c < p.gpa + p.mem_bytes;
+    });
+    if (in_ram && free) return c;
+  }
+  Fail(fmt::format("no room for the loader's {:#x}-byte Multiboot information block: the image "
+                   "leaves no free RAM at {:#x}, after a segment, or at {:#x}",
+                   kMultibootBlockBytes, kMultibootPreferredBlock, kPage));
+}
 
 bool FindMultibootHeader(std::span<const uint8_t> image, MultibootHeader* out) {
   const uint64_t limit = std::min<uint64_t>(image.size(), kMultibootSearchBytes);
@@ -323,7 +358,7 @@ Elf64Plan PlanElf64(const GuestMemory& mem, std::span<const uint8_t> image,
                     ElfEntryAddress entry) {
   RequireLoaderArea(mem);
   const ElfHeader h = ParseElfHeader(image, true);
-  const ElfSegments segs = CollectLoads(mem, image, h, true);
+  const ElfSegments segs = CollectLoads(mem, image, h, true, LoaderArea::kReserved);
   Elf64Plan plan;
   if (entry == ElfEntryAddress::kVirtual) {
     plan.entry = ElfEntry(segs, h.entry, true);
@@ -353,7 +388,7 @@ void PlaceElf64(GuestMemory& mem, std::span<const uint8_t> image, const Elf64Pla
 }
 
 CpuState EnterLongMode(GuestMemory& mem, uint64_t rip) {
-  WriteGdt(mem);
+  WriteGdt(mem, kBootGdtAddr);
   // Identity map of 4 GiB with 2 MiB pages: PML4 -> one PDPT -> four PDs.
   constexpr uint64_t kPdpt = kBootPml4Addr + 0x1000, kPd0 = kBootPml4Addr + 0x2000;
   constexpr uint64_t kPresentWrite = 0x3, kLarge = 0x80;
@@ -367,7 +402,7 @@ CpuState EnterLongMode(GuestMemory& mem, uint64_t rip) {
       Write64(mem, kPd0 + 0x1000 * i + 8 * j, ((i * 512 + j) << 21) | kPresentWrite | kLarge);
     }
   }
-  CpuState s = FlatState(kBootCode64Selector, kAttrCode64);
+  CpuState s = FlatState(kBootCode64Selector, kAttrCode64, kBootGdtAddr);
   s.cr0 = 0x80010033;  // PG | WP | NE | ET | MP | PE
   s.cr3 = kBootPml4Addr;
   s.cr4 = 0x20;        // PAE
@@ -444,7 +479,7 @@ BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image, const 
       }
       p.mem_bytes = uint64_t{mh.bss_end_addr} - p.gpa;
     }
-    CheckPiece(mem, image, p, "Multiboot a.out-kludge image");
+    CheckPiece(mem, image, p, "Multiboot a.out-kludge image", LoaderArea::kFree);
     if (mh.entry_addr < p.gpa || mh.entry_addr - p.gpa >= p.mem_bytes) {
       Fail(fmt::format("Multiboot entry_addr {:#x} is outside the loaded image", mh.entry_addr));
     }
@@ -455,21 +490,23 @@ BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image, const 
       Fail("Multiboot image without the a.out-kludge flag (bit 16) must be an ELF32 file");
     }
     const ElfHeader h = ParseElfHeader(image, false);
-    const ElfSegments segs = CollectLoads(mem, image, h, false);
+    const ElfSegments segs = CollectLoads(mem, image, h, false, LoaderArea::kFree);
     entry = ElfEntry(segs, h.entry, false);
     pieces = segs.pieces;
   }
 
+  const std::vector<MemoryRegion> map = MemoryMap(mem.size());
+  const uint64_t block = MultibootBlock(map, pieces);
   BootState boot;
   boot.format = KernelFormat::kMultiboot;
+  boot.boot_block = block;
   Place(mem, image, pieces, &boot);
-  WriteGdt(mem);
+  WriteGdt(mem, block);
 
-  // multiboot_info at 0x9000, the mmap at 0x9100, the boot loader name at 0x9800.
-  constexpr uint64_t kInfo = kMultibootInfoAddr, kMmap = kInfo + 0x100, kName = kInfo + 0x800;
+  const uint64_t kInfo = block + kMultibootInfoOffset, kMmap = block + kMultibootMmapOffset,
+                 kName = block + kMultibootNameOffset, kCmdline = block + kMultibootCmdlineOffset;
   std::vector<uint8_t> zeros(0x1000, 0);
   mem.Write(kInfo, zeros.data(), zeros.size());
-  const std::vector<MemoryRegion> map = MemoryMap(mem.size());
   uint64_t at = kMmap;
   for (const MemoryRegion& r : map) {
     Write32(mem, at, 20);
@@ -483,8 +520,8 @@ BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image, const 
   const uint64_t upper = mem.size() > kOneMiB ? (mem.size() - kOneMiB) / 1024 : 0;
   uint32_t info_flags = (1u << 0) | (1u << 6) | (1u << 9);  // mem, mmap, loader name
   if (!cmdline.empty()) {
-    mem.Write(kMultibootCmdlineAddr, cmdline.c_str(), cmdline.size() + 1);
-    Write32(mem, kInfo + 16, static_cast<uint32_t>(kMultibootCmdlineAddr));
+    mem.Write(kCmdline, cmdline.c_str(), cmdline.size() + 1);
+    Write32(mem, kInfo + 16, static_cast<uint32_t>(kCmdline));
     info_flags |= 1u << 2;  // cmdline
   }
   Write32(mem, kInfo + 0, info_flags);
@@ -495,7 +532,7 @@ BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image, const 
   Write32(mem, kInfo + 64, static_cast<uint32_t>(kName));       // boot_loader_name
 
   CpuState& s = boot.cpu;
-  s = FlatState(kBootCode32Selector, kAttrCode32);
+  s = FlatState(kBootCode32Selector, kAttrCode32, block);
   s.cr0 = 0x11;  // PE | ET
   s.gpr[kRax] = kMultibootBootloaderMagic;
   s.gpr[kRbx] = kInfo;

@@ -1,6 +1,7 @@
 // Kernel loaders: put an ELF64 test guest or a Multiboot 1 image into guest RAM and describe
 // the CPU state it is entered with (tests/../notes boot contract: GDT at 0x8000, identity page
-// tables at 0x9000..0xefff, multiboot_info in the same loader area). Every input is hostile:
+// tables at 0x9000..0xefff; a Multiboot image's GDT and multiboot_info in one block wherever
+// the image leaves room, 0x8000 when it can). Every input is hostile:
 // each malformed image is a LoaderError naming the rule it breaks, and nothing is written to
 // RAM until the whole image has been validated.
 #pragma once
@@ -46,14 +47,28 @@ struct MemoryRegion {
 };
 std::vector<MemoryRegion> MemoryMap(uint64_t memory_bytes);
 
-// Fixed addresses of the loader's own structures (below 1 MiB, above the IVT/BDA). Kernel
-// segments may not overlap [kLoaderAreaBase, kLoaderAreaEnd).
+// Fixed addresses of the loader's own structures for ELF64 guests and Linux (below 1 MiB,
+// above the IVT/BDA). Their segments may not overlap [kLoaderAreaBase, kLoaderAreaEnd).
 inline constexpr uint64_t kLoaderAreaBase = 0x8000;
 inline constexpr uint64_t kLoaderAreaEnd = 0xf000;
 inline constexpr uint64_t kBootGdtAddr = 0x8000;
 inline constexpr uint64_t kBootPml4Addr = 0x9000;  // ELF64: PML4, PDPT (0xa000), PDs 0xb000..
-inline constexpr uint64_t kMultibootInfoAddr = 0x9000;  // multiboot: info, mmap, name
 inline constexpr uint64_t kBootStackTop = 0x80000;
+// A Multiboot image may lie anywhere in RAM, as QEMU's -kernel accepts it (0x8000 included).
+// The loader's structures for it share one block of kMultibootBlockBytes: the boot GDT at
+// +0 (what GDTR points at on entry), multiboot_info at +0x1000 (EBX), the memory map at
+// +0x1100, the boot loader name at +0x1800, the command line at +0x2000. The block goes at
+// kMultibootPreferredBlock (0x8000: GDT 0x8000, info 0x9000, command line 0xa000) when no
+// segment overlaps it; else right after the highest segment, page-aligned, as QEMU places
+// its Multiboot information after the kernel; else after any other segment or at 4 KiB, the
+// first of these that lies wholly in RAM below 640 KiB or between 1 MiB and the end of RAM
+// (below 4 GiB) and overlaps no segment. No room anywhere is a LoaderError.
+inline constexpr uint64_t kMultibootPreferredBlock = 0x8000;
+inline constexpr uint64_t kMultibootBlockBytes = 0x3000;
+inline constexpr uint64_t kMultibootInfoOffset = 0x1000;
+inline constexpr uint64_t kMultibootMmapOffset = 0x1100;
+inline constexpr uint64_t kMultibootNameOffset = 0x1800;
+inline constexpr uint64_t kMultibootCmdlineOffset = 0x2000;
 inline constexpr uint32_t kMultibootBootloaderMagic = 0x2BADB002;
 inline constexpr uint32_t kMultibootHeaderMagic = 0x1BADB002;
 // Boot GDT selectors.
@@ -71,6 +86,8 @@ struct BootState {
     uint64_t mem_bytes = 0;
   };
   std::vector<Loaded> segments;
+  // Multiboot: where the loader's block (GDT, multiboot_info, ...) went; 0 for other formats.
+  uint64_t boot_block = 0;
 };
 
 // Copies the boot-relevant registers (GPRs, RIP, RFLAGS, segments, descriptor tables, control
@@ -113,9 +130,10 @@ struct KernelArgs {
   uint64_t acpi_rsdp = 0;
 };
 
-// The Multiboot command line: at kMultibootCmdlineAddr, NUL-terminated, at most this long.
-inline constexpr uint64_t kMultibootCmdlineAddr = 0xa000;
+// The Multiboot command line: at block + kMultibootCmdlineOffset, NUL-terminated, at most
+// this long.
 inline constexpr uint64_t kMultibootCmdlineMax = 0xfff;
+static_assert(kMultibootCmdlineOffset + kMultibootCmdlineMax + 1 <= kMultibootBlockBytes);
 
 BootState LoadElf64(GuestMemory& mem, std::span<const uint8_t> image);
 BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image,

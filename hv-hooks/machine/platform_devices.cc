@@ -4,11 +4,52 @@
 #include <string>
 
 #include "hv-hooks/host/file_disk_backend.h"
+#include "hv-hooks/machine/loader.h"
 #include "hv-hooks/machine/platform_layout.h"
 
 namespace vmrr {
 
 namespace p = platform;
+
+namespace {
+
+std::vector<uint8_t> Le(uint64_t v, unsigned n) {
+  std::vector<uint8_t> b(n);
+  for (unsigned i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
+  return b;
+}
+
+// What QEMU's pc machine puts in fw_cfg (hw/nvram/fw_cfg.c fw_cfg_common_realize, hw/i386/
+// fw_cfg.c fw_cfg_arch_create) that a vmrr machine has too, from its configuration alone: the
+// UUID (QEMU's default, all zero), the RAM size, no graphics (as with -nographic), the CPU
+// count, no boot menu; files etc/boot-fail-wait (QEMU's default -1) and etc/e820 (QEMU's
+// struct e820_entry: le64 address, le64 length, le32 type) holding vmrr's memory map.
+// Kernel, initrd and command line items are not provided: they would make the device depend
+// on the loaded files, which a replay does not rebuild the machine from.
+std::map<uint16_t, std::vector<uint8_t>> FwCfgItems(uint64_t memory_bytes) {
+  std::map<uint16_t, std::vector<uint8_t>> items;
+  items[FwCfg::kUuid] = std::vector<uint8_t>(16, 0);
+  items[FwCfg::kRamSize] = Le(memory_bytes, 8);
+  items[FwCfg::kNoGraphic] = Le(1, 2);
+  items[FwCfg::kNbCpus] = Le(p::kCpuCount, 2);
+  items[FwCfg::kBootMenu] = Le(0, 2);
+  items[FwCfg::kMaxCpus] = Le(p::kCpuCount, 2);
+  return items;
+}
+
+std::vector<FwCfg::File> FwCfgFiles(uint64_t memory_bytes) {
+  std::vector<uint8_t> e820;
+  for (const MemoryRegion& r : MemoryMap(memory_bytes)) {
+    for (uint8_t b : Le(r.base, 8)) e820.push_back(b);
+    for (uint8_t b : Le(r.length, 8)) e820.push_back(b);
+    for (uint8_t b : Le(r.type, 4)) e820.push_back(b);
+  }
+  return {{"etc/boot-fail-wait", Le(0xffffffffu, 4)}, {"etc/e820", std::move(e820)}};
+}
+
+static_assert(p::kFwCfgPortCount == FwCfg::kPortCount);
+
+}  // namespace
 
 PlatformDevices::PlatformDevices(GuestMemory& mem, const VirtualClock& clock,
                                  const IcountSource& icount, Environment& env,
@@ -18,7 +59,8 @@ PlatformDevices::PlatformDevices(GuestMemory& mem, const VirtualClock& clock,
       router_(pic_, ioapic_, lapic_),
       pit_(clock, IrqLine(&router_, p::kPitIrq)),
       rtc_(clock, IrqLine(&router_, p::kRtcIrq)),
-      com1_(env, icount, IrqLine(&router_, p::kCom1Irq)) {
+      com1_(env, icount, IrqLine(&router_, p::kCom1Irq)),
+      fw_cfg_(mem, FwCfgItems(mem.size()), FwCfgFiles(mem.size())) {
   // Registration order is the order of RunTimers (interrupts raised at one instant reach the
   // controllers in this order) and of the saved state.
   registry_.Add(pic_, {Port(p::kPicMasterBase, p::kPicPortCount, pic_.master_io()),
@@ -33,6 +75,7 @@ PlatformDevices::PlatformDevices(GuestMemory& mem, const VirtualClock& clock,
   registry_.Add(debug_exit_, {Port(p::kDebugExitPort, p::kDebugExitPortCount)});
   registry_.Add(pci_, {Port(p::kPciConfigAddress, p::kPciPortCount)});
   registry_.Add(acpi_pm_, {Port(p::kAcpiPmBase, p::kAcpiPmPortCount)});
+  registry_.Add(fw_cfg_, {Port(p::kFwCfgBase, p::kFwCfgPortCount)});
   if (config.virtio_rng) {
     rng_ = std::make_unique<VirtioRng>(mem, clock, IrqLine(&router_, p::kVirtioRngIrq), env);
     registry_.Add(*rng_, {Mmio(p::kVirtioRngBase, p::kVirtioMmioSize)});
@@ -79,6 +122,8 @@ AcpiLayout PlatformDevices::acpi_layout(uint64_t base) const {
   l.reset_value = p::kAcpiResetValue;
   l.s5_sleep_type = p::kAcpiS5SleepType;
   l.pcat_compat = true;
+  l.fw_cfg_port = p::kFwCfgBase;
+  l.fw_cfg_port_count = static_cast<uint8_t>(p::kFwCfgPortCount);
   return l;
 }
 

@@ -17,6 +17,7 @@
 #include "hv-hooks/machine/platform_layout.h"
 #include "hv-hooks/devices/debug_exit.h"
 #include "hv-hooks/devices/device_registry.h"
+#include "hv-hooks/devices/fw_cfg.h"
 #include "hv-hooks/devices/interrupt_router.h"
 #include "hv-hooks/devices/local_apic.h"
 #include "hv-hooks/devices/pci_host.h"
@@ -78,6 +79,7 @@ class PlatformDevices : public Stateful {
   Uart16550& com1() { return com1_; }
   DebugExit& debug_exit() { return debug_exit_; }
   AcpiPm& acpi_pm() { return acpi_pm_; }
+  FwCfg& fw_cfg() { return fw_cfg_; }
   PciHostBridge& pci() { return pci_; }
   LocalApic& lapic() { return lapic_; }
   IoApic& ioapic() { return ioapic_; }
@@ -86,7 +88,7 @@ class PlatformDevices : public Stateful {
   VirtioNet* virtio_net() { return net_.get(); }
 
   // The ACPI description of these devices (acpi.h) with its RSDP at `base`: the MADT's
-  // APICs and overrides, the virtio-mmio transports present, the AcpiPm registers.
+  // APICs and overrides, the virtio-mmio transports present, the AcpiPm registers, fw_cfg.
   AcpiLayout acpi_layout(uint64_t base) const;
 
   // The registered devices, in registration order (the order of timers and of saved state).
@@ -107,6 +109,7 @@ class PlatformDevices : public Stateful {
   Uart16550 com1_;
   DebugExit debug_exit_;
   AcpiPm acpi_pm_{platform::kAcpiS5SleepType, platform::kAcpiResetValue};
+  FwCfg fw_cfg_;
   PciHostBridge pci_;
   std::unique_ptr<VirtioRng> rng_;
   std::unique_ptr<VirtioBlock> blk_;

@@ -23,8 +23,9 @@ inline constexpr uint16_t kRtcBase = 0x70;  // 0x70 index (bit 7 = NMI disable),
 inline constexpr uint16_t kRtcPortCount = 2;
 inline constexpr uint16_t kCom1Base = 0x3f8;
 inline constexpr uint16_t kUartPortCount = 8;
-// Same encoding as QEMU's isa-debug-exit (iobase=0xf4, iosize=4): a guest write of v ends
-// the run with host exit status (v << 1) | 1.
+// Same encoding as QEMU's isa-debug-exit with iobase=0xf4,iosize=0x04 (QEMU's defaults are
+// 0x501 and 2): a guest write of v to any of the four ports ends the run with host exit
+// status (v << 1) | 1.
 inline constexpr uint16_t kDebugExitPort = 0xf4;
 inline constexpr uint16_t kDebugExitPortCount = 4;
 // The hardware-reduced ACPI registers (AcpiPm): 0x600 sleep control, 0x601 sleep status,
@@ -33,6 +34,12 @@ inline constexpr uint16_t kAcpiPmBase = 0x600;
 inline constexpr uint16_t kAcpiPmPortCount = 3;
 inline constexpr uint8_t kAcpiS5SleepType = 5;
 inline constexpr uint8_t kAcpiResetValue = 0x01;
+// QEMU's fw_cfg (FwCfg) as on x86: 0x510 selector (16-bit writes), 0x511 data (8-bit reads),
+// 0x514..0x51b the big-endian DMA address; the DSDT describes it as QEMU0002 over all 12.
+inline constexpr uint16_t kFwCfgBase = 0x510;
+inline constexpr uint16_t kFwCfgPortCount = 12;
+// What fw_cfg reports: one CPU (FW_CFG_NB_CPUS and FW_CFG_MAX_CPUS).
+inline constexpr uint16_t kCpuCount = 1;
 inline constexpr uint16_t kPciConfigAddress = 0xcf8;  // 32-bit CONFIG_ADDRESS
 inline constexpr uint16_t kPciConfigData = 0xcfc;     // 0xcfc..0xcff CONFIG_DATA
 inline constexpr uint16_t kPciPortCount = 8;          // 0xcf8..0xcff

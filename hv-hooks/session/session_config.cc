@@ -93,11 +93,14 @@ SessionConfig DecodeSessionConfig(std::span<const uint8_t> bytes) {
     p.Fail("version", "is older than 2, which this build needs (older logs' state digests were "
                       "computed over a CPU state without the TLB)");
   if (version == 2)
-    p.Fail("version", "is 2, older than the 4 this build needs (version 2 logs' snapshots and "
+    p.Fail("version", "is 2, older than the 5 this build needs (version 2 logs' snapshots and "
                       "state digests are of a CPU state without the x87/SSE registers)");
-  if (version < kSessionConfigVersion)
-    p.Fail("version", "is 3, older than the 4 this build needs (version 3 logs ran on a machine "
+  if (version == 3)
+    p.Fail("version", "is 3, older than the 5 this build needs (version 3 logs ran on a machine "
                       "without the ACPI power registers and with a CPU that advertised no x87/SSE)");
+  if (version < kSessionConfigVersion)
+    p.Fail("version", "is 4, older than the 5 this build needs (version 4 logs ran on a machine "
+                      "without QEMU's fw_cfg device)");
   SessionConfig c;
   const uint64_t machine_len = p.Varint("machine configuration length");
   if (machine_len > kMaxMachineConfig) p.Fail("machine configuration", "is longer than 8 KiB");

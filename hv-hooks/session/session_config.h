@@ -45,8 +45,11 @@ class SessionConfigError : public std::runtime_error {
 // version 4 (x87/MMX/SSE registers) in snapshots and digests; version 2 logs are refused.
 // 4: the platform gained the ACPI power registers (a device in every saved state and digest)
 // and the CPU advertises x87/SSE; the initrd path and the kernel command line follow
-// machine_digest_interval. Version 3 logs are refused.
-inline constexpr uint16_t kSessionConfigVersion = 4;
+// machine_digest_interval. Version 3 logs are refused. 5: the platform gained QEMU's fw_cfg
+// (a device in every saved state and digest), isa-debug-exit answers on all four ports, and
+// the Multiboot loader places its structures where the image leaves room. Version 4 logs
+// are refused.
+inline constexpr uint16_t kSessionConfigVersion = 5;
 
 std::vector<uint8_t> EncodeSessionConfig(const SessionConfig& config);
 // Throws SessionConfigError naming the field that is malformed or out of range. Bytes after

@@ -1,6 +1,6 @@
 // Fuzz target for the kernel loaders: format detection, ELF64, Multiboot (ELF32 and a.out
-// kludge). Any byte string must either load inside RAM or be a LoaderError; the loaders may
-// never crash, read outside the image, write outside RAM or allocate by a header's say-so.
+// kludge). Any byte string must either load inside RAM (a Multiboot image's loader block too,
+// clear of its segments) or be a LoaderError; the loaders may never crash, read outside the image, write outside RAM or allocate by a header's say-so.
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -16,6 +16,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const vmrr::BootState boot = vmrr::LoadKernelImage(mem, image);
     for (const auto& seg : boot.segments) {
       if (!mem.Contains(seg.gpa, seg.mem_bytes) || seg.file_bytes > seg.mem_bytes) __builtin_trap();
+      // A Multiboot image's loader block lies in RAM and clear of every segment.
+      if (boot.format == vmrr::KernelFormat::kMultiboot && seg.mem_bytes &&
+          seg.gpa < boot.boot_block + vmrr::kMultibootBlockBytes &&
+          boot.boot_block < seg.gpa + seg.mem_bytes) {
+        __builtin_trap();
+      }
+    }
+    if (boot.format == vmrr::KernelFormat::kMultiboot &&
+        !mem.Contains(boot.boot_block, vmrr::kMultibootBlockBytes)) {
+      __builtin_trap();
     }
   } catch (const vmrr::LoaderError&) {
   }

@@ -51,7 +51,7 @@ frames[3:timer-host]=6; checkpoints[3:timer-host]=1; last_icount[3:timer-host]=1
 final_digest[3:timer-host]=339ba462ae5ae346; digests[3:timer-host]=13
 
 # Session configuration version 4 logs (the ACPI power registers, CPUID with x87/SSE, format
-# 1.2), in v4/.
+# 1.2), in v4/: still inspected, replay refused since version 5.
 kinds[4:hello]="Checkpoint=1 Digest=5 End=1 Marker=1 Output=6 SnapshotChunk=1"
 frames[4:hello]=3; checkpoints[4:hello]=1; last_icount[4:hello]=4345
 final_digest[4:hello]=64e8d950eb57b826; digests[4:hello]=5
@@ -68,8 +68,25 @@ kinds[4:timer-host]="Checkpoint=1 Digest=12 End=1 IrqDelivered=89 Marker=1 Outpu
 frames[4:timer-host]=6; checkpoints[4:timer-host]=1; last_icount[4:timer-host]=11707734
 final_digest[4:timer-host]=87b75074ad9eaf87; digests[4:timer-host]=12
 
+# Session configuration version 5 logs (QEMU's fw_cfg device, format 1.2), in v5/.
+kinds[5:hello]="Checkpoint=1 Digest=5 End=1 Marker=1 Output=6 SnapshotChunk=1"
+frames[5:hello]=3; checkpoints[5:hello]=1; last_icount[5:hello]=4345
+final_digest[5:hello]=8ab4d174b5b1b903; digests[5:hello]=5
+kinds[5:clock]="Checkpoint=2 Digest=10 End=1 Entropy=7 Marker=1 Output=9 SnapshotChunk=2"
+frames[5:clock]=5; checkpoints[5:clock]=2; last_icount[5:clock]=651044
+final_digest[5:clock]=ead4633f5ed300b2; digests[5:clock]=11
+kinds[5:timer]="Checkpoint=1 Digest=22 End=1 IrqDelivered=89 Marker=1 Output=6 SnapshotChunk=1"
+frames[5:timer]=3; checkpoints[5:timer]=1; last_icount[5:timer]=21282559
+final_digest[5:timer]=0e5b6f530505fc8b; digests[5:timer]=22
+kinds[5:console]="Checkpoint=1 ConsoleIn=1 Digest=7 End=1 IdleWake=1 IrqDelivered=1 Marker=1 Output=7 SnapshotChunk=1"
+frames[5:console]=3; checkpoints[5:console]=1; last_icount[5:console]=6815
+final_digest[5:console]=4cf4b857bbc364b0; digests[5:console]=7
+kinds[5:timer-host]="Checkpoint=1 Digest=13 End=1 IrqDelivered=89 Marker=1 Output=6 SnapshotChunk=1 TimeSample=66"
+frames[5:timer-host]=6; checkpoints[5:timer-host]=1; last_icount[5:timer-host]=12022555
+final_digest[5:timer-host]=810db76e234f6ad3; digests[5:timer-host]=13
+
 for key in 2:hello 2:clock 2:timer 2:console 2:timer-host 3:hello 3:clock 3:timer 3:console 3:timer-host \
-           4:hello 4:clock 4:timer 4:console 4:timer-host; do
+           4:hello 4:clock 4:timer 4:console 4:timer-host 5:hello 5:clock 5:timer 5:console 5:timer-host; do
   version=${key%%:*}; name=${key#*:}
   dir="$golden"; [ "$version" != 2 ] && dir="$golden/v$version"
   minor=1; [ "$version" -ge 4 ] && minor=2
@@ -119,10 +136,10 @@ EOF
     fail "v$version $name: inspect --json differs from the known answers"
   fi
   # Replay to the end: every digest verified, the same console bytes.
-  if [ "$version" -lt 4 ]; then
+  if [ "$version" -lt 5 ]; then
     if "$vmrr" replay "$log" > "$tmp/$version-$name.sum" 2>&1; then
       fail "$name (v$version): replay accepted a session configuration version $version log"
-    elif grep -q "version is $version, older than the 4 this build needs" "$tmp/$version-$name.sum"; then
+    elif grep -q "version is $version, older than the 5 this build needs" "$tmp/$version-$name.sum"; then
       echo "ok   $name (v$version): replay refused with the version message"
     else
       fail "$name (v$version): replay failed without the version message"; cat "$tmp/$version-$name.sum" >&2

@@ -41,6 +41,11 @@ expect hello 7
 [ "$(cat "$tmp/out")" = "Hi" ] || fail "hello: console output '$(cat "$tmp/out")', want 'Hi'"
 [ ! -s "$tmp/err" ] || fail "hello: unexpected stderr"
 
+# A Multiboot image at 0x8000, where vmrr's own boot structures used to be: they move after it.
+run "$tmp/mb_low.bin"
+expect "Multiboot image at 0x8000" 7
+[ "$(cat "$tmp/out")" = "Hi" ] || fail "mb_low: console output '$(cat "$tmp/out")', want 'Hi'"
+
 run --memory 64M --clock icount "$tmp/timer.elf"
 expect timer 1
 [ "$(cat "$tmp/out")" = "TTTTT" ] || fail "timer: output '$(cat "$tmp/out")', want TTTTT"

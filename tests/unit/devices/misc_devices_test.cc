@@ -24,6 +24,12 @@ TEST(DebugExit, ExitStatusIsValueShiftedOrOne) {
   EXPECT_EQ(seen, 0x21);
   bus.Write(platform::kDebugExitPort, 4, 0);
   EXPECT_EQ(dev.exit_status(), 1);
+  // QEMU's debug_exit_write ignores the offset: every port of the window exits.
+  bus.Write(platform::kDebugExitPort + 3, 1, 2);
+  EXPECT_EQ(dev.exit_status(), 5);
+  bus.Write(platform::kDebugExitPort + 2, 2, 0x7f);
+  EXPECT_EQ(dev.exit_status(), 0xff);
+  EXPECT_EQ(bus.Read(platform::kDebugExitPort, 1), 0xffu) << "no read handler";
 }
 
 TEST(DebugExit, SaveMutateRestore) {

@@ -63,12 +63,13 @@ TEST(GoldenLog, TimerHostClockLogDecodesToItsKnownValues) {
                                                0x2a, 0x26, 0x00, 0x76, 0xb0, 0x65, 0xcb, 0x2b};
   EXPECT_EQ(h.images[0].xxh128, kernel_hash);
   // The session configuration inside it (the session codec's encoding, version 2): this
-  // build needs version 4 (CPU state v4, the ACPI power registers) and refuses it clearly.
+  // build needs version 5 (CPU state v4, the ACPI power registers, fw_cfg) and refuses it
+  // clearly.
   try {
     DecodeSessionConfig(h.machine_config);
     ADD_FAILURE() << "a version 2 session configuration was accepted";
   } catch (const SessionConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("is 2, older than the 4"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("is 2, older than the 5"), std::string::npos) << e.what();
   }
 
   // Frames and the footer's index.

@@ -34,6 +34,8 @@ AcpiLayout TestLayout() {
   l.reset_port = 0x602;
   l.reset_value = 0x0f;
   l.s5_sleep_type = 5;
+  l.fw_cfg_port = 0x510;
+  l.fw_cfg_port_count = 12;
   return l;
 }
 
@@ -192,6 +194,29 @@ TEST(Acpi, IsaDeviceAmlBytes) {
   EXPECT_EQ(std::vector<uint8_t>(body.begin(), body.begin() + static_cast<long>(want.size())), want);
 }
 
+// The fw_cfg node as QEMU's fw_cfg_add_acpi_dsdt writes it (with DMA: 12 ports), byte for
+// byte: Name (_HID, "QEMU0002"), Name (_STA, 0x0B), IO (Decode16, 0x510, 0x510, 1, 12).
+TEST(Acpi, FwCfgNodeAmlBytes) {
+  AcpiLayout l;
+  l.base = 0x1000;
+  l.fw_cfg_port = 0x510;
+  l.fw_cfg_port_count = 12;
+  const AcpiTables t = BuildAcpiTables(l);
+  const auto& e = Find(t, "DSDT");
+  const std::vector<uint8_t> want = {
+      0x10, 0x36, 0x5c, '_', 'S', 'B', '_',                                    // Scope, 54
+      0x5b, 0x82, 0x2e, 'F', 'W', 'C', 'F',                                    // Device, 46
+      0x08, '_', 'H', 'I', 'D', 0x0d, 'Q', 'E', 'M', 'U', '0', '0', '0', '2', 0x00,
+      0x08, '_', 'S', 'T', 'A', 0x0a, 0x0b,                                    // _STA 0x0B
+      0x08, '_', 'C', 'R', 'S', 0x11, 0x0d, 0x0a, 0x0a,                        // Buffer (10)
+      0x47, 0x01, 0x10, 0x05, 0x10, 0x05, 0x01, 0x0c,                          // IO
+      0x79, 0x00};                                                             // EndTag
+  ASSERT_GE(e.length, 36 + want.size());
+  const std::vector<uint8_t> body(t.bytes.begin() + static_cast<long>(e.offset) + 36,
+                                  t.bytes.begin() + static_cast<long>(e.offset + 36 + want.size()));
+  EXPECT_EQ(body, want);
+}
+
 TEST(Acpi, LongPackagesUseMultiBytePkgLength) {
   AcpiLayout l = TestLayout();
   l.virtio.clear();
@@ -275,6 +300,10 @@ TEST(Acpi, IaslDisassemblesEveryTableCleanly) {
       EXPECT_NE(dsl.find("Name (_HID, EisaId (\"PNP0501\")"), std::string::npos) << dsl;
       EXPECT_NE(dsl.find("Name (_HID, EisaId (\"PNP0B00\")"), std::string::npos) << dsl;
       EXPECT_NE(dsl.find("IRQNoFlags ()\n                    {4}"), std::string::npos) << dsl;
+      EXPECT_NE(dsl.find("Device (FWCF)"), std::string::npos) << dsl;
+      EXPECT_NE(dsl.find("Name (_HID, \"QEMU0002\")"), std::string::npos) << dsl;
+      EXPECT_NE(dsl.find("Name (_STA, 0x0B)"), std::string::npos) << dsl;
+      EXPECT_NE(dsl.find("IO (Decode16,\n                    0x0510,"), std::string::npos) << dsl;
     }
     if (e.signature == "FACP") {
       EXPECT_NE(dsl.find("Hardware Reduced (V5) : 1"), std::string::npos) << dsl;

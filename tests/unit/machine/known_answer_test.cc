@@ -53,15 +53,16 @@ TEST(KnownAnswer, OutputDigestChainsXXH3OverEveryCall) {
 
 // The state digests of a 16 MiB icount-clock machine running the hand-assembled hello guest
 // (test_images.h: prints "Hi", exits with status 7 after 8 instructions), observed with this
-// version (session configuration 4, CPU state 4: the CPU digests are those of version 3; the
-// whole-machine ones changed with the acpi-pm device). A change means the state encoding (CPU, devices, clock or the memory walk) changed,
+// version (session configuration 5, CPU state 4: the CPU digests are those of version 3; the
+// whole-machine ones changed with the acpi-pm device in version 4 and with the fw-cfg device
+// in version 5). A change means the state encoding (CPU, devices, clock or the memory walk) changed,
 // which invalidates the Digest, Checkpoint and End records of every existing log: bump the
 // session configuration version in hv-hooks/session/session_config.h (so old logs are refused
 // with a clear message instead of diverging), then update these constants.
 constexpr uint64_t kHelloCpuDigestAt0 = 0x67d733868a6f1a2bull;
-constexpr uint64_t kHelloFullDigestAt0 = 0x14be2e7068e400f2ull;
+constexpr uint64_t kHelloFullDigestAt0 = 0x30b2170cb21c0cfeull;
 constexpr uint64_t kHelloCpuDigestAtEnd = 0xc9aacaab90a49439ull;
-constexpr uint64_t kHelloFullDigestAtEnd = 0xabd0199eba192786ull;
+constexpr uint64_t kHelloFullDigestAtEnd = 0x155d6cda9b1f7ebdull;
 
 TEST(KnownAnswer, StateDigestsOfTheHelloMachine) {
   test::FakeEnvironment env;

@@ -475,13 +475,16 @@ TEST(LinuxBoot, AMultibootGuestGetsItsCommandLine) {
   GuestMemory mem(64 * kMiB);
   const BootState boot = LoadKernelImage(mem, mb, {{}, "quiet mode=7", 0});
   ASSERT_EQ(boot.format, KernelFormat::kMultiboot);
-  const uint32_t flags = Read32(mem, kMultibootInfoAddr);
+  // The image leaves 0x8000 free: the loader's block is there, info at 0x9000, command line
+  // at 0xa000.
+  EXPECT_EQ(boot.cpu.gpr[kRbx], 0x9000u);
+  const uint32_t flags = Read32(mem, 0x9000);
   EXPECT_TRUE(flags & (1u << 2));  // MULTIBOOT_INFO_CMDLINE
-  EXPECT_EQ(Read32(mem, kMultibootInfoAddr + 16), kMultibootCmdlineAddr);
-  EXPECT_EQ(ReadBytes(mem, kMultibootCmdlineAddr, 13), Bytes({'q', 'u', 'i', 'e', 't', ' ', 'm', 'o', 'd', 'e', '=', '7', 0}));
+  EXPECT_EQ(Read32(mem, 0x9000 + 16), 0xa000u);
+  EXPECT_EQ(ReadBytes(mem, 0xa000, 13), Bytes({'q', 'u', 'i', 'e', 't', ' ', 'm', 'o', 'd', 'e', '=', '7', 0}));
   GuestMemory mem2(64 * kMiB);
   (void)LoadKernelImage(mem2, mb, {});
-  EXPECT_FALSE(Read32(mem2, kMultibootInfoAddr) & (1u << 2));
+  EXPECT_FALSE(Read32(mem2, 0x9000) & (1u << 2));
 }
 
 // A Linux kernel loaded into a Machine finds the ACPI tables of that machine's devices where

@@ -156,6 +156,66 @@ TEST(Loader, MultibootAoutKludgeLoadsRawBinary) {
   EXPECT_EQ(mem.data()[0x203000], 0xaa);
 }
 
+// The GDT the entry state points at and the multiboot_info EBX points at, in the block the
+// loader reports, with the command line where multiboot_info says.
+void ExpectBootBlockAt(const GuestMemory& mem, const BootState& boot, uint64_t block) {
+  EXPECT_EQ(boot.boot_block, block);
+  EXPECT_EQ(boot.cpu.gdtr.base, block);
+  EXPECT_EQ(boot.cpu.gdtr.limit, 31u);
+  EXPECT_EQ(Read64(mem, block + 0x18), 0x00cf9b000000ffffull) << "flat 32-bit code at 0x18";
+  EXPECT_EQ(Read64(mem, block + 0x10), 0x00cf93000000ffffull) << "flat data at 0x10";
+  EXPECT_EQ(boot.cpu.seg[kCs].selector, 0x18);
+  EXPECT_EQ(boot.cpu.gpr[kRbx], block + 0x1000);
+  const uint64_t info = block + 0x1000;
+  EXPECT_EQ(Read32(mem, info) & 0x245u, 0x245u) << "mem, cmdline, mmap, loader name";
+  EXPECT_EQ(Read32(mem, info + 16), block + 0x2000);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(mem.data() + block + 0x2000)), "low=1");
+  const uint32_t mmap = Read32(mem, info + 48);
+  EXPECT_TRUE(mmap >= block && mmap < block + 0x3000);
+  EXPECT_EQ(Read64(mem, mmap + 4), 0u) << "first entry: RAM from 0";
+}
+
+// QEMU's -kernel takes a Multiboot image at 0x8000 (its segments anywhere in RAM): the
+// loader's block moves out of the way, after the image (page-aligned), as QEMU puts its
+// Multiboot information after the kernel. The image's bytes are all intact.
+TEST(Loader, MultibootImageAt0x8000MovesTheBootBlockAfterIt) {
+  GuestMemory mem(kRam);
+  std::vector<uint8_t> image(16, 0x90);
+  const auto hdr = test::MultibootHeader(0x10003, 0x8010, 0x8000, 0, 0x8800, 0x8030);
+  image.insert(image.end(), hdr.begin(), hdr.end());
+  image.resize(0x7f0, 0xf4);
+  const BootState boot = LoadKernelImage(mem, image, {{}, "low=1", 0});
+  EXPECT_EQ(boot.cpu.rip, 0x8030u);
+  ExpectBootBlockAt(mem, boot, 0x9000);
+  EXPECT_TRUE(std::equal(image.begin(), image.end(), mem.data() + 0x8000));
+  EXPECT_TRUE(std::all_of(mem.data() + 0x87f0, mem.data() + 0x8800, [](uint8_t b) { return b == 0; }));
+  EXPECT_TRUE(std::all_of(mem.data() + 0x8800, mem.data() + 0x9000, [](uint8_t b) { return b == 0; }))
+      << "nothing of the loader's between the image and its block";
+}
+
+// An ELF32 segment from 0x8000 to the end of low RAM (640 KiB): neither 0x8000 nor the place
+// after it (the VGA hole) is RAM the block fits in, so it goes at 4 KiB.
+TEST(Loader, MultibootSegmentFillingLowRamPutsTheBlockAt4KiB) {
+  GuestMemory mem(kRam);
+  std::vector<uint8_t> payload = test::MultibootHeader(0x3);
+  payload.insert(payload.end(), {0xfa, 0xf4});
+  const auto image = test::MakeElf32(0x800c, 0x8000, payload, 0x98000);
+  const BootState boot = LoadKernelImage(mem, image, {{}, "low=1", 0});
+  EXPECT_EQ(boot.cpu.rip, 0x800cu);
+  ExpectBootBlockAt(mem, boot, 0x1000);
+  EXPECT_TRUE(std::equal(payload.begin(), payload.end(), mem.data() + 0x8000));
+}
+
+TEST(Loader, MultibootImageLeavingTheUsualPlaceFreeKeepsIt) {
+  GuestMemory mem(kRam);
+  std::vector<uint8_t> payload = test::MultibootHeader(0x3);
+  payload.insert(payload.end(), {0xfa, 0xf4});
+  const auto image = test::MakeElf32(0xb00c, 0xb000, payload, 0x1000);  // 0xb000..0xc000
+  const BootState boot = LoadKernelImage(mem, image, {{}, "low=1", 0});
+  // [0x8000, 0xb000) is free: the block stays where it always was.
+  ExpectBootBlockAt(mem, boot, 0x8000);
+}
+
 // ---- malformed images ----------------------------------------------------------------------
 
 void ExpectRejected(const std::vector<uint8_t>& image, const std::string& what_contains,
@@ -278,8 +338,9 @@ TEST(LoaderRejects, MalformedMultiboot) {
   ExpectRejected(test::MultibootHeader(0x10003, 0x200000, 0x200000, 0, 0, 0x400000), "entry_addr");
   // load outside RAM.
   ExpectRejected(test::MultibootHeader(0x10003, 0xfff00000, 0xfff00000, 0, 0xfff10000, 0xfff00000), "outside guest RAM");
-  // loader area.
-  ExpectRejected(test::MultibootHeader(0x10003, 0x9000, 0x9000, 0, 0, 0x9000), "loader's GDT");
+  // Covering every place the loader's block could go: [4 KiB, end of RAM).
+  ExpectRejected(test::MultibootHeader(0x10003, 0x1000, 0x1000, 0, kRam, 0x1000),
+                 "no room for the loader's 0x3000-byte Multiboot information block");
   // ELF32 with wrong machine.
   auto e32 = test::MakeElf32(0x100000, 0x100000, test::MultibootHeader(0x3));
   Put16(e32, 18, 62);

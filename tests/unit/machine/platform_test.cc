@@ -3,6 +3,7 @@
 // refusing the state of another device set.
 #include <gtest/gtest.h>
 
+#include "hv-hooks/machine/loader.h"
 #include "hv-hooks/machine/platform_devices.h"
 #include "hv-hooks/machine/platform_layout.h"
 #include "tests/unit/devices/test_support.h"
@@ -117,8 +118,48 @@ TEST_F(PlatformTest, RegistryHoldsEveryDeviceInTimerOrder) {
   // RunTimers had before the registry: interrupts due at one instant keep their order.
   EXPECT_EQ(devices.registry().names(),
             (std::vector<std::string>{"pic8259", "pit8254", "rtc-cmos", "local-apic", "io-apic",
-                                      "uart16550", "debug-exit", "pci-host", "acpi-pm", "virtio-rng",
-                                      "virtio-net"}));
+                                      "uart16550", "debug-exit", "pci-host", "acpi-pm", "fw-cfg",
+                                      "virtio-rng", "virtio-net"}));
+}
+
+// fw_cfg at 0x510 as QEMU's pc machine fills it, from this machine's configuration: 1 MiB of
+// RAM, one CPU, and the same memory map the Multiboot loader reports (loader.h MemoryMap).
+TEST_F(PlatformTest, FwCfgReportsThisMachine) {
+  auto select = [&](uint16_t key) { ports.Write(platform::kFwCfgBase, 2, key); };
+  auto read = [&](size_t n) {
+    std::vector<uint8_t> out;
+    for (size_t i = 0; i < n; ++i) out.push_back(In(platform::kFwCfgBase + 1));
+    return out;
+  };
+  select(0x0000);
+  EXPECT_EQ(read(4), (std::vector<uint8_t>{'Q', 'E', 'M', 'U'}));
+  select(0x0003);  // FW_CFG_RAM_SIZE: 1 MiB
+  EXPECT_EQ(read(8), (std::vector<uint8_t>{0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00}));
+  select(0x0005);  // FW_CFG_NB_CPUS
+  EXPECT_EQ(read(2), (std::vector<uint8_t>{1, 0}));
+  select(0x000f);  // FW_CFG_MAX_CPUS
+  EXPECT_EQ(read(2), (std::vector<uint8_t>{1, 0}));
+  select(0x0019);  // FW_CFG_FILE_DIR: two files
+  const std::vector<uint8_t> dir = read(4 + 2 * 64);
+  EXPECT_EQ(std::vector<uint8_t>(dir.begin(), dir.begin() + 4), (std::vector<uint8_t>{0, 0, 0, 2}));
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(dir.data() + 4 + 64 + 8)), "etc/e820");
+  const std::vector<MemoryRegion> map = MemoryMap(mem.size());
+  const uint32_t e820_size = (uint32_t{dir[68]} << 24) | (uint32_t{dir[69]} << 16) |
+                             (uint32_t{dir[70]} << 8) | dir[71];
+  ASSERT_EQ(e820_size, 20 * map.size());
+  select(static_cast<uint16_t>((dir[72] << 8) | dir[73]));
+  const std::vector<uint8_t> e820 = read(e820_size);
+  for (size_t i = 0; i < map.size(); ++i) {
+    uint64_t base = 0, length = 0, type = 0;
+    for (int b = 7; b >= 0; --b) base = (base << 8) | e820[20 * i + static_cast<size_t>(b)];
+    for (int b = 7; b >= 0; --b) length = (length << 8) | e820[20 * i + 8 + static_cast<size_t>(b)];
+    for (int b = 3; b >= 0; --b) type = (type << 8) | e820[20 * i + 16 + static_cast<size_t>(b)];
+    EXPECT_EQ(base, map[i].base) << i;
+    EXPECT_EQ(length, map[i].length) << i;
+    EXPECT_EQ(type, map[i].type) << i;
+  }
+  EXPECT_EQ(map[0].base, 0u);
+  EXPECT_EQ(map[0].length, 0xa0000u) << "640 KiB of low RAM";
 }
 
 TEST_F(PlatformTest, StateOfAnotherDeviceSetIsRefusedNamingItAndChangesNothing) {

@@ -193,8 +193,8 @@ TEST(SessionConfig, RefusesVersion1LogsWithAMessageSayingWhy) {
   }
 }
 
-TEST(SessionConfig, RefusesVersions2And3NamingWhatTheyLack) {
-  for (const uint8_t version : {2, 3}) {
+TEST(SessionConfig, RefusesVersions2To4NamingWhatTheyLack) {
+  for (const uint8_t version : {2, 3, 4}) {
     std::vector<uint8_t> b = EncodeSessionConfig(SampleConfig());
     b[4] = version;
     b[5] = 0;
@@ -202,7 +202,7 @@ TEST(SessionConfig, RefusesVersions2And3NamingWhatTheyLack) {
       DecodeSessionConfig(b);
       ADD_FAILURE() << "version " << int{version} << " was accepted";
     } catch (const SessionConfigError& e) {
-      const std::string want = "is " + std::to_string(version) + ", older than the 4";
+      const std::string want = "is " + std::to_string(version) + ", older than the 5";
       EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
     }
   }
