@@ -44,6 +44,7 @@ struct RecordOptions {
   std::string console_out;
   std::string output_buffer = "1M";
   uint64_t shadow_timeout_ms = 1000;
+  std::string on_shadow_loss = "hold";
 };
 
 RecordingSession* g_session = nullptr;
@@ -106,9 +107,18 @@ int Record(RecordOptions o) {
     return status;
   };
   const bool replicate = !o.replicate.empty();
-  if (!replicate && (!o.key_file.empty() || !o.console_out.empty())) {
-    std::fprintf(stderr, "vmrr record: --key-file and --console-out go with --replicate\n");
+  if (!replicate && (!o.key_file.empty() || !o.console_out.empty() || o.on_shadow_loss != "hold")) {
+    std::fprintf(stderr, "vmrr record: --key-file, --console-out and --on-shadow-loss go with --replicate\n");
     return kExitUsage;
+  }
+  ShadowLossPolicy on_loss = ShadowLossPolicy::kHold;
+  int continue_after_ms = 0;
+  {
+    std::string error;
+    if (!ParseShadowLossPolicy(o.on_shadow_loss, &on_loss, &continue_after_ms, &error)) {
+      std::fprintf(stderr, "vmrr record: --on-shadow-loss: %s\n", error.c_str());
+      return kExitUsage;
+    }
   }
   if (replicate) {
     std::string error;
@@ -145,6 +155,8 @@ int Record(RecordOptions o) {
       lo.url = o.replicate;
       lo.key = link::LoadKeyFile(o.key_file);
       lo.shadow_timeout_ms = static_cast<int>(o.shadow_timeout_ms);
+      lo.on_loss = on_loss;
+      lo.continue_after_ms = continue_after_ms;
       // The file is shared with the shadow: never truncated, written at absolute offsets.
       if (!o.console_out.empty()) {
         console_fd = ::open(o.console_out.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -226,8 +238,9 @@ int Record(RecordOptions o) {
     if (primary_link && !primary_link->Finish(static_cast<int>(std::max<uint64_t>(o.shadow_timeout_ms, 1000) * 5))) {
       std::fprintf(stderr,
                    "vmrr record: %" PRIu64 " of %" PRIu64 " console bytes were never acknowledged by the shadow "
-                   "and were not released\n",
-                   committer->held(), committer->produced());
+                   "and were not released%s\n",
+                   committer->held(), committer->produced(),
+                   primary_link->lost() ? " (the shadow was lost; --on-shadow-loss hold)" : "");
       return kExitIo;
     }
     if (tty) {
@@ -284,8 +297,13 @@ void AddRecordCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--output-buffer", o->output_buffer,
                   "console bytes held waiting for the shadow before the guest's output blocks (default 1M)");
   cmd->add_option("--shadow-timeout", o->shadow_timeout_ms,
-                  "ms of silence after which the shadow is reported lost (output stays held; default 1000)")
+                  "ms of silence after which the shadow is lost (default 1000; a closed link is lost at once)")
       ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}));
+  cmd->add_option("--on-shadow-loss", o->on_shadow_loss,
+                  "what to do once the shadow is lost: hold (default, safe: console output stays held, the "
+                  "guest blocks once --output-buffer is full, exit status 3 if it ends with output held) or "
+                  "continue[:MS] (MS ms after the loss, default 0, release output UNPROTECTED and run on); "
+                  "the log is written in full either way");
   cmd->callback([o, exit_code] { *exit_code = Record(*o); });
 }
 

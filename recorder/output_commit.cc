@@ -55,8 +55,8 @@ void ConsoleCommitter::WriteOut(const Chunk& c) {
 
 void ConsoleCommitter::ReleaseLocked() {
   bool any = false;
-  while (!chunks_.empty() && chunks_.front().need_offset <= acked_offset_ &&
-         chunks_.front().need_icount <= acked_icount_) {
+  while (!chunks_.empty() && (unprotected_ || (chunks_.front().need_offset <= acked_offset_ &&
+                                                 chunks_.front().need_icount <= acked_icount_))) {
     WriteOut(chunks_.front());
     released_ += chunks_.front().bytes.size();
     held_ -= chunks_.front().bytes.size();
@@ -64,6 +64,17 @@ void ConsoleCommitter::ReleaseLocked() {
     any = true;
   }
   if (any) cv_.notify_all();
+}
+
+void ConsoleCommitter::ReleaseUnprotected() {
+  std::lock_guard<std::mutex> lock(mu_);
+  unprotected_ = true;
+  ReleaseLocked();
+}
+
+bool ConsoleCommitter::unprotected() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return unprotected_;
 }
 
 bool ConsoleCommitter::WaitAllReleased(int timeout_ms) {

@@ -38,6 +38,10 @@ class ConsoleCommitter {
   bool WaitAllReleased(int timeout_ms);
   // Async-signal-safe: a blocked Hold returns (the machine is being stopped).
   void Interrupt() { interrupted_.store(true); }
+  // The shadow is gone and the primary continues unprotected (--on-shadow-loss continue):
+  // every held byte is released now, and every later one as soon as it is held.
+  void ReleaseUnprotected();
+  bool unprotected() const;
 
   uint64_t produced() const;
   uint64_t released() const;
@@ -69,6 +73,7 @@ class ConsoleCommitter {
   uint64_t acked_icount_ = 0;
   uint64_t max_held_seen_ = 0;
   uint64_t waits_ = 0;
+  bool unprotected_ = false;
   std::atomic<bool> interrupted_{false};
 };
 

@@ -1,6 +1,7 @@
 // PrimaryLink and ReplicatingSink: the primary's side of the replication link.
 #include "recorder/primary_link.h"
 
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 
@@ -48,9 +49,56 @@ PrimaryLink::~PrimaryLink() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool ParseShadowLossPolicy(const std::string& text, ShadowLossPolicy* policy, int* continue_after_ms,
+                           std::string* error) {
+  *continue_after_ms = 0;
+  if (text == "hold") {
+    *policy = ShadowLossPolicy::kHold;
+    return true;
+  }
+  if (text == "continue") {
+    *policy = ShadowLossPolicy::kContinue;
+    return true;
+  }
+  if (text.rfind("continue:", 0) == 0) {
+    const std::string ms = text.substr(9);
+    if (!ms.empty() && ms.size() <= 7 && ms.find_first_not_of("0123456789") == std::string::npos) {
+      *policy = ShadowLossPolicy::kContinue;
+      *continue_after_ms = std::stoi(ms);
+      return true;
+    }
+  }
+  *error = "expected hold, continue or continue:MS (MS: 0 to 9999999), not '" + text + "'";
+  return false;
+}
+
 void PrimaryLink::Lose(const std::string& why) {
   if (lost_.exchange(true)) return;
-  std::fprintf(stderr, "vmrr record: shadow lost (%s): console output is held from now on\n", why.c_str());
+  lost_at_ms_.store(NowMs());
+  if (options_.on_loss == ShadowLossPolicy::kHold) {
+    std::fprintf(stderr,
+                 "vmrr record: shadow lost (%s): console output is held from now on (--on-shadow-loss hold); "
+                 "%" PRIu64 " bytes held, the guest blocks once the output buffer is full; the log is still "
+                 "written in full; stop with SIGTERM or Ctrl-C\n",
+                 why.c_str(), console_.held());
+  } else {
+    std::fprintf(stderr,
+                 "vmrr record: shadow lost (%s): WARNING: console output will be released UNPROTECTED in %d ms "
+                 "(--on-shadow-loss continue)\n",
+                 why.c_str(), options_.continue_after_ms);
+  }
+}
+
+void PrimaryLink::AfterLoss() {
+  if (options_.on_loss != ShadowLossPolicy::kContinue || console_.unprotected()) return;
+  if (NowMs() - lost_at_ms_.load() < options_.continue_after_ms) return;
+  const uint64_t held = console_.held();
+  console_.ReleaseUnprotected();
+  std::fprintf(stderr,
+               "vmrr record: WARNING: no shadow: releasing console output UNPROTECTED from byte %" PRIu64
+               " on (%" PRIu64 " bytes were held); if this primary fails now its output can be lost, and a "
+               "shadow that is alive but cut off would take over as a second primary\n",
+               console_.released() - held, held);
 }
 
 void PrimaryLink::SendSealed(link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload) {
@@ -76,6 +124,11 @@ void PrimaryLink::Loop() {
   link::Message m;
   int64_t next_heartbeat = 0;
   while (!stop_.load()) {
+    if (lost_.load()) {
+      AfterLoss();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
     const int64_t now = NowMs();
     if (now >= next_heartbeat) {
       SendSealed(link::MessageType::kHeartbeat, sync_.load(), console_.released(), {});
@@ -86,7 +139,6 @@ void PrimaryLink::Loop() {
     const ssize_t n = transport_->Receive(buf, sizeof buf, 5);
     if (n < 0) {
       Lose(transport_->Describe() + " closed");
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
     }
     if (n == 0) continue;
@@ -107,16 +159,18 @@ void PrimaryLink::Loop() {
         Lose(std::string("unexpected ") + link::MessageTypeName(static_cast<uint8_t>(m.type)) + " message from the shadow");
       }
     }
-    if (channel_.refused()) {
-      while (!stop_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
   }
 }
 
 bool PrimaryLink::Finish(int timeout_ms) {
-  const bool all = console_.WaitAllReleased(timeout_ms);
-  if (all) SendSealed(link::MessageType::kBye, sync_.load(), console_.released(), {});
-  return all;
+  const int64_t deadline =
+      NowMs() + timeout_ms + (options_.on_loss == ShadowLossPolicy::kContinue ? options_.continue_after_ms : 0);
+  while (!console_.WaitAllReleased(20)) {
+    if (lost_.load() && options_.on_loss == ShadowLossPolicy::kHold) return false;
+    if (NowMs() >= deadline) return false;
+  }
+  SendSealed(link::MessageType::kBye, sync_.load(), console_.released(), {});  // nothing once lost
+  return true;
 }
 
 void ReplicatingSink::Write(const uint8_t* data, size_t size) {

@@ -2,9 +2,11 @@
 // streams the log's bytes as the writer closes its frames (ReplicatingSink, which also keeps
 // writing the primary's own log file), and runs a thread that takes the shadow's
 // acknowledgements (releasing held console output, output_commit.h) and heartbeats, and
-// sends the primary's heartbeats. A shadow that goes silent for shadow_timeout_ms, or whose
-// messages are refused, is reported once on stderr; output is then held (the guest blocks
-// once the output buffer is full): the safe answer until --on-shadow-loss exists.
+// sends the primary's heartbeats. A shadow that goes silent for shadow_timeout_ms, whose link
+// closes, or whose messages are refused, is lost: reported once on stderr, and then what
+// ShadowLossPolicy says: hold output for good (the guest blocks once the output buffer is
+// full; the safe answer, the default), or release it unprotected continue_after_ms later.
+// The primary's own log is written in full either way.
 #pragma once
 
 #include <atomic>
@@ -23,6 +25,12 @@
 
 namespace vmrr {
 
+// --on-shadow-loss: what a primary does once its shadow is lost.
+enum class ShadowLossPolicy {
+  kHold,      // output stays held: nothing leaves that a failover could not reproduce
+  kContinue,  // output is released unprotected (a failure of the primary may then lose it)
+};
+
 struct PrimaryLinkOptions {
   std::string url;
   link::Key key{};
@@ -30,7 +38,13 @@ struct PrimaryLinkOptions {
   int heartbeat_ms = 20;
   int shadow_timeout_ms = 1'000;  // silence after which the shadow is reported lost
   int send_timeout_ms = 5'000;    // a send blocked this long (no room at the shadow) loses it
+  ShadowLossPolicy on_loss = ShadowLossPolicy::kHold;
+  int continue_after_ms = 0;  // kContinue: held output is released this long after the loss
 };
+
+// Parses "hold", "continue" or "continue:MS"; false (and *error) for anything else.
+bool ParseShadowLossPolicy(const std::string& text, ShadowLossPolicy* policy, int* continue_after_ms,
+                           std::string* error);
 
 class PrimaryLink {
  public:
@@ -44,8 +58,9 @@ class PrimaryLink {
   void SendLog(std::span<const uint8_t> bytes, uint64_t sync_icount);
   uint64_t stream_offset() const { return offset_.load(); }
   uint64_t sync_icount() const { return sync_.load(); }
-  // Waits (at most timeout_ms) until every held console byte is released, then says goodbye.
-  // False if some output could not be released.
+  // Waits (at most timeout_ms, plus continue_after_ms under kContinue) until every held
+  // console byte is released, then says goodbye. False if some output could not be released
+  // (at once when the shadow is lost and output is held).
   bool Finish(int timeout_ms);
   bool lost() const { return lost_.load(); }
   std::string Describe() const { return transport_->Describe(); }
@@ -53,6 +68,8 @@ class PrimaryLink {
  private:
   void SendSealed(link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload);
   void Lose(const std::string& why);
+  // Link thread, once lost: releases output when kContinue's time has come.
+  void AfterLoss();
   void Loop();
 
   PrimaryLinkOptions options_;
@@ -65,6 +82,7 @@ class PrimaryLink {
   std::atomic<bool> lost_{false};
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> last_heard_ms_{0};
+  std::atomic<int64_t> lost_at_ms_{0};
   std::thread thread_;
 };
 
