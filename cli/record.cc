@@ -45,6 +45,7 @@ struct RecordOptions {
   std::string output_buffer = "1M";
   uint64_t shadow_timeout_ms = 1000;
   std::string on_shadow_loss = "hold";
+  std::string stats;
 };
 
 RecordingSession* g_session = nullptr;
@@ -107,8 +108,8 @@ int Record(RecordOptions o) {
     return status;
   };
   const bool replicate = !o.replicate.empty();
-  if (!replicate && (!o.key_file.empty() || !o.console_out.empty() || o.on_shadow_loss != "hold")) {
-    std::fprintf(stderr, "vmrr record: --key-file, --console-out and --on-shadow-loss go with --replicate\n");
+  if (!replicate && (!o.key_file.empty() || !o.console_out.empty() || o.on_shadow_loss != "hold" || !o.stats.empty())) {
+    std::fprintf(stderr, "vmrr record: --key-file, --console-out, --on-shadow-loss and --stats go with --replicate\n");
     return kExitUsage;
   }
   ShadowLossPolicy on_loss = ShadowLossPolicy::kHold;
@@ -170,6 +171,7 @@ int Record(RecordOptions o) {
                                                      static_cast<size_t>(output_buffer));
       g_committer = committer.get();
       primary_link = std::make_unique<PrimaryLink>(lo, *committer);
+      if (!o.stats.empty()) committer->set_figures(&primary_link->figures());
     }
   } catch (const link::LinkError& e) {
     g_committer = nullptr;
@@ -235,7 +237,18 @@ int Record(RecordOptions o) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
-    if (primary_link && !primary_link->Finish(static_cast<int>(std::max<uint64_t>(o.shadow_timeout_ms, 1000) * 5))) {
+    const bool all_released =
+        !primary_link || primary_link->Finish(static_cast<int>(std::max<uint64_t>(o.shadow_timeout_ms, 1000) * 5));
+    if (primary_link && !o.stats.empty()) {
+      link::LinkFigures& f = primary_link->figures();
+      f.Set("console_bytes", committer->produced());
+      f.Set("backpressure_waits", committer->backpressure_waits());
+      f.Set("icount", s.result.icount);
+      f.Set("wall_ns", s.wall_ns);
+      f.Set("shadow_lost", primary_link->lost() ? 1 : 0);
+      if (!f.Write(o.stats)) std::fprintf(stderr, "vmrr record: %s: cannot write the link figures\n", o.stats.c_str());
+    }
+    if (!all_released) {
       std::fprintf(stderr,
                    "vmrr record: %" PRIu64 " of %" PRIu64 " console bytes were never acknowledged by the shadow "
                    "and were not released%s\n",
@@ -304,6 +317,9 @@ void AddRecordCommand(CLI::App& app, int* exit_code) {
                   "guest blocks once --output-buffer is full, exit status 3 if it ends with output held) or "
                   "continue[:MS] (MS ms after the loss, default 0, release output UNPROTECTED and run on); "
                   "the log is written in full either way");
+  cmd->add_option("--stats", o->stats,
+                  "with --replicate: write what the link measured (replica lag, output-commit latency, bytes; "
+                  "key=value lines, series in microseconds) to FILE at the end, for bench/ft");
   cmd->callback([o, exit_code] { *exit_code = Record(*o); });
 }
 

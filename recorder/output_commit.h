@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "hv-hooks/environment.h"
+#include "replication/link_figures.h"
 
 namespace vmrr {
 
@@ -49,6 +50,8 @@ class ConsoleCommitter {
   // Largest number of bytes ever held at once, and how often Hold had to wait for room.
   uint64_t max_held_seen() const;
   uint64_t backpressure_waits() const;
+  // Each chunk's time from Hold to its release goes to `figures` as "commit" (bench/ft).
+  void set_figures(link::LinkFigures* figures) { figures_ = figures; }
 
  private:
   struct Chunk {
@@ -56,6 +59,7 @@ class ConsoleCommitter {
     uint64_t need_offset;
     uint64_t need_icount;
     std::vector<uint8_t> bytes;
+    int64_t held_at_ns;
   };
   void ReleaseLocked();
   void WriteOut(const Chunk& c);
@@ -74,6 +78,7 @@ class ConsoleCommitter {
   uint64_t max_held_seen_ = 0;
   uint64_t waits_ = 0;
   bool unprotected_ = false;
+  link::LinkFigures* figures_ = nullptr;
   std::atomic<bool> interrupted_{false};
 };
 

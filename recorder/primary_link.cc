@@ -11,6 +11,11 @@
 namespace vmrr {
 namespace {
 
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -105,13 +110,23 @@ void PrimaryLink::SendSealed(link::MessageType type, uint64_t icount, uint64_t a
   std::lock_guard<std::mutex> lock(send_mu_);
   if (lost_.load()) return;
   const std::vector<uint8_t> m = channel_.Seal(type, icount, aux, payload);
-  if (!transport_->Send(m.data(), m.size(), options_.send_timeout_ms)) Lose("cannot send to " + transport_->Describe());
+  if (!transport_->Send(m.data(), m.size(), options_.send_timeout_ms)) {
+    Lose("cannot send to " + transport_->Describe());
+    return;
+  }
+  figures_.Count("link_bytes_sent", m.size());
+  figures_.Count("messages_sent");
 }
 
 void PrimaryLink::SendLog(std::span<const uint8_t> bytes, uint64_t sync_icount) {
   uint64_t sync = std::max(sync_.load(), sync_icount);
   do {
     const size_t n = std::min<size_t>(bytes.size(), link::kMaxPayload);
+    if (n > 0 && !lost_.load()) {  // before the send: its Ack may come at once
+      figures_.Count("log_bytes_sent", n);
+      std::lock_guard<std::mutex> lock(unacked_mu_);
+      if (unacked_.size() < 100'000) unacked_.emplace_back(offset_.load() + n, NowNs());
+    }
     SendSealed(link::MessageType::kLog, sync, offset_.load(), bytes.first(n));
     offset_.fetch_add(n);
     bytes = bytes.subspan(n);
@@ -123,6 +138,7 @@ void PrimaryLink::Loop() {
   uint8_t buf[64 * 1024];
   link::Message m;
   int64_t next_heartbeat = 0;
+  int64_t last_heartbeat_ns = 0;
   while (!stop_.load()) {
     if (lost_.load()) {
       AfterLoss();
@@ -133,6 +149,9 @@ void PrimaryLink::Loop() {
     if (now >= next_heartbeat) {
       SendSealed(link::MessageType::kHeartbeat, sync_.load(), console_.released(), {});
       next_heartbeat = now + options_.heartbeat_ms;
+      const int64_t ns = NowNs();
+      if (last_heartbeat_ns) figures_.Sample("heartbeat_interval", ns - last_heartbeat_ns);
+      last_heartbeat_ns = ns;
     }
     if (now - last_heard_ms_.load() > options_.shadow_timeout_ms)
       Lose("silent for more than " + std::to_string(options_.shadow_timeout_ms) + " ms");
@@ -153,6 +172,12 @@ void PrimaryLink::Loop() {
       if (m.type == link::MessageType::kAck) {
         last_heard_ms_.store(NowMs());
         console_.Acknowledged(m.aux, m.icount);
+        const int64_t ns = NowNs();
+        std::lock_guard<std::mutex> lock(unacked_mu_);
+        while (!unacked_.empty() && unacked_.front().first <= m.aux) {
+          figures_.Sample("lag", ns - unacked_.front().second);
+          unacked_.pop_front();
+        }
       } else if (m.type == link::MessageType::kHeartbeat) {
         last_heard_ms_.store(NowMs());
       } else {

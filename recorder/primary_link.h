@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include "logformat/log_writer.h"
 #include "recorder/output_commit.h"
 #include "replication/channel.h"
+#include "replication/link_figures.h"
 #include "replication/transport.h"
 
 namespace vmrr {
@@ -64,6 +66,9 @@ class PrimaryLink {
   bool Finish(int timeout_ms);
   bool lost() const { return lost_.load(); }
   std::string Describe() const { return transport_->Describe(); }
+  // What the link measured (bench/ft): "lag" (a Log message's send to the Ack covering it),
+  // "heartbeat_interval", bytes and messages sent.
+  link::LinkFigures& figures() { return figures_; }
 
  private:
   void SendSealed(link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload);
@@ -83,6 +88,9 @@ class PrimaryLink {
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> last_heard_ms_{0};
   std::atomic<int64_t> lost_at_ms_{0};
+  link::LinkFigures figures_;
+  std::mutex unacked_mu_;
+  std::deque<std::pair<uint64_t, int64_t>> unacked_;  // (stream offset after a Log message, sent at ns)
   std::thread thread_;
 };
 
