@@ -119,6 +119,33 @@ void PrimaryLink::SendSealed(link::MessageType type, uint64_t icount, uint64_t a
 }
 
 void PrimaryLink::SendLog(std::span<const uint8_t> bytes, uint64_t sync_icount) {
+  std::lock_guard<std::mutex> lock(log_mu_);
+  SendLogLocked(bytes, sync_icount);
+}
+
+void PrimaryLink::RequestMark(uint64_t icount) {
+  std::lock_guard<std::mutex> lock(log_mu_);
+  if (icount <= sync_.load()) return;
+  if (mark_in_flight_ != 0) {
+    pending_mark_ = std::max(pending_mark_, icount);
+    return;
+  }
+  SendLogLocked({}, icount);
+  mark_in_flight_ = icount;
+}
+
+void PrimaryLink::MarkAcknowledged(uint64_t icount) {
+  std::lock_guard<std::mutex> lock(log_mu_);
+  if (mark_in_flight_ == 0 || icount < mark_in_flight_) return;
+  mark_in_flight_ = 0;
+  if (pending_mark_ > sync_.load()) {
+    SendLogLocked({}, pending_mark_);
+    mark_in_flight_ = pending_mark_;
+  }
+  pending_mark_ = 0;
+}
+
+void PrimaryLink::SendLogLocked(std::span<const uint8_t> bytes, uint64_t sync_icount) {
   uint64_t sync = std::max(sync_.load(), sync_icount);
   do {
     const size_t n = std::min<size_t>(bytes.size(), link::kMaxPayload);
@@ -172,6 +199,7 @@ void PrimaryLink::Loop() {
       if (m.type == link::MessageType::kAck) {
         last_heard_ms_.store(NowMs());
         console_.Acknowledged(m.aux, m.icount);
+        MarkAcknowledged(m.icount);
         const int64_t ns = NowNs();
         std::lock_guard<std::mutex> lock(unacked_mu_);
         while (!unacked_.empty() && unacked_.front().first <= m.aux) {
@@ -207,7 +235,7 @@ void ReplicatingSink::Write(const uint8_t* data, size_t size) {
 }
 
 void ReplicatingSink::SendMark() {
-  if (noted_ > link_.sync_icount()) link_.SendLog({}, noted_);
+  if (noted_ > link_.sync_icount()) link_.RequestMark(noted_);
 }
 
 }  // namespace vmrr

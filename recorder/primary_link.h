@@ -58,6 +58,11 @@ class PrimaryLink {
 
   // Machine thread: the next log bytes, and the sync icount they bring the shadow to.
   void SendLog(std::span<const uint8_t> bytes, uint64_t sync_icount);
+  // Machine thread: an output at `icount` needs the shadow's sync icount there (every record
+  // below it is in the stream). Sent at once as an empty Log message, unless one is still
+  // waiting for its Ack: then the link thread sends the latest one when that Ack comes, so a
+  // burst of console bytes costs about one message per round trip, not one per byte.
+  void RequestMark(uint64_t icount);
   uint64_t stream_offset() const { return offset_.load(); }
   uint64_t sync_icount() const { return sync_.load(); }
   // Waits (at most timeout_ms, plus continue_after_ms under kContinue) until every held
@@ -81,7 +86,14 @@ class PrimaryLink {
   ConsoleCommitter& console_;
   std::unique_ptr<link::Transport> transport_;
   link::SecureChannel channel_;
-  std::mutex send_mu_;
+  void SendLogLocked(std::span<const uint8_t> bytes, uint64_t sync_icount);
+  // Link thread: an Ack for `icount` came; sends the pending mark if there is one.
+  void MarkAcknowledged(uint64_t icount);
+
+  std::mutex log_mu_;   // the log stream's order: offset, sync icount, marks (taken before send_mu_)
+  std::mutex send_mu_;  // one message at a time on the transport
+  uint64_t mark_in_flight_ = 0;  // icount of the mark sent and not yet acknowledged, 0: none
+  uint64_t pending_mark_ = 0;    // the latest mark requested meanwhile, 0: none
   std::atomic<uint64_t> offset_{0};
   std::atomic<uint64_t> sync_{0};
   std::atomic<bool> lost_{false};
@@ -104,8 +116,8 @@ class ReplicatingSink : public log::ByteSink {
   void Write(const uint8_t* data, size_t size) override;
   void Sync() override { inner_->Sync(); }
   void NoteIcount(uint64_t icount) { noted_ = std::max(noted_, icount); }
-  // Sends the noted sync icount if no write carried it (an output with no record since the
-  // last frame).
+  // Asks for a mark at the noted sync icount if no write carried it (an output with no record
+  // since the last frame): PrimaryLink::RequestMark.
   void SendMark();
 
  private:
