@@ -203,9 +203,12 @@ void PrimaryLink::Loop() {
         const int64_t ns = NowNs();
         std::lock_guard<std::mutex> lock(unacked_mu_);
         while (!unacked_.empty() && unacked_.front().first <= m.aux) {
-          figures_.Sample("lag", ns - unacked_.front().second);
+          // The shadow acknowledges nothing before its replay has started (the log's header and
+          // first snapshot): the lag is measured from its first Ack on.
+          if (acked_once_) figures_.Sample("lag", ns - unacked_.front().second);
           unacked_.pop_front();
         }
+        acked_once_ = true;
       } else if (m.type == link::MessageType::kHeartbeat) {
         last_heard_ms_.store(NowMs());
       } else {

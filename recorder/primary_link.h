@@ -102,7 +102,8 @@ class PrimaryLink {
   std::atomic<int64_t> lost_at_ms_{0};
   link::LinkFigures figures_;
   std::mutex unacked_mu_;
-  std::deque<std::pair<uint64_t, int64_t>> unacked_;  // (stream offset after a Log message, sent at ns)
+  std::deque<std::pair<uint64_t, int64_t>> unacked_;
+  bool acked_once_ = false;  // (stream offset after a Log message, sent at ns)
   std::thread thread_;
 };
 
