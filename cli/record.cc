@@ -6,6 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
@@ -15,6 +20,7 @@
 
 #include "cli/commands.h"
 #include "cli/console_escape.h"
+#include "cli/control_socket.h"
 #include "cli/exit_codes.h"
 #include "cli/machine_options.h"
 #include "hv-hooks/host/live_environment.h"
@@ -46,9 +52,20 @@ struct RecordOptions {
   uint64_t shadow_timeout_ms = 1000;
   std::string on_shadow_loss = "hold";
   std::string stats;
+  std::string control;
 };
 
 RecordingSession* g_session = nullptr;
+// Planned relocation: the primary runs on until the shadow's replay is within this many
+// instructions of it (two run chunks: it receives a frame per chunk; ~20 ms of replay), or
+// this long has passed, then stops.
+constexpr uint64_t kRelocateLagInstructions = 2'000'000;
+constexpr int kRelocatePrepareMs = 2000;
+
+int64_t MonotonicNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 ConsoleCommitter* g_committer = nullptr;
 
 void OnSignal(int) {
@@ -108,9 +125,18 @@ int Record(RecordOptions o) {
     return status;
   };
   const bool replicate = !o.replicate.empty();
-  if (!replicate && (!o.key_file.empty() || !o.console_out.empty() || o.on_shadow_loss != "hold" || !o.stats.empty())) {
-    std::fprintf(stderr, "vmrr record: --key-file, --console-out, --on-shadow-loss and --stats go with --replicate\n");
+  if (!replicate && (!o.key_file.empty() || !o.console_out.empty() || o.on_shadow_loss != "hold" ||
+                     !o.stats.empty() || !o.control.empty())) {
+    std::fprintf(stderr,
+                 "vmrr record: --key-file, --console-out, --on-shadow-loss, --stats and --control go with --replicate\n");
     return kExitUsage;
+  }
+  if (!o.control.empty()) {
+    std::string path, error;
+    if (!ParseControlUrl(o.control, &path, &error)) {
+      std::fprintf(stderr, "vmrr record: --control: %s\n", error.c_str());
+      return kExitUsage;
+    }
   }
   ShadowLossPolicy on_loss = ShadowLossPolicy::kHold;
   int continue_after_ms = 0;
@@ -215,6 +241,77 @@ int Record(RecordOptions o) {
     recording = &session;
     g_session = &session;
     started = true;
+    // Planned relocation (`vmrr relocate`): the control thread asks the machine to stop; once it
+    // has stopped, before the End record, the shadow is handed the rest of the log and
+    // acknowledges it, the last output is released, and the link falls silent; the End record
+    // and footer go to this primary's own log only.
+    struct Relocation {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool requested = false, over = false, done = false;
+      std::string reply;
+      std::atomic<bool> preparing{false};
+      std::atomic<uint64_t> icount{0};  // the primary's, after each run chunk
+    } reloc;
+    bool relocated = false;
+    bool relocate_failed = false;  // the handover itself failed (not: the guest ended first)
+    uint64_t relocated_at = 0;
+    const int relocate_timeout_ms = static_cast<int>(std::max<uint64_t>(o.shadow_timeout_ms * 5, 5000));
+    session.set_on_stopped([&](const MachineResult& r) {
+      {
+        std::lock_guard<std::mutex> lock(reloc.mu);
+        reloc.over = true;
+        if (!reloc.requested) return;
+      }
+      std::string reply;
+      if (r.stop != MachineStop::kExitRequested) {
+        reply = std::string("error: the guest stopped by itself (") + MachineStopName(r.stop) + ") first";
+      } else {
+        const int64_t stopped_ns = MonotonicNowNs();
+        session.writer().Flush();
+        std::string error;
+        if (primary_link->Relocate(r.icount, stopped_ns, relocate_timeout_ms, &error)) {
+          sink->Detach();
+          relocated = true;
+          relocated_at = r.icount;
+          char b[128];
+          std::snprintf(b, sizeof b, "relocated icount=%" PRIu64 " handover_ms=%.3f", r.icount,
+                        static_cast<double>(MonotonicNowNs() - stopped_ns) / 1e6);
+          reply = b;
+        } else {
+          reply = "error: " + error;
+          relocate_failed = true;
+        }
+      }
+      std::lock_guard<std::mutex> lock(reloc.mu);
+      reloc.done = true;
+      reloc.reply = reply;
+      reloc.cv.notify_all();
+    });
+    std::unique_ptr<ControlSocket> control;
+    if (!o.control.empty()) {
+      control = std::make_unique<ControlSocket>(o.control, [&](const std::string& command) -> std::string {
+        if (command != "relocate") return "error: unknown command '" + command + "' (commands: relocate)";
+        std::unique_lock<std::mutex> lock(reloc.mu);
+        if (reloc.over) return "error: the recording is over";
+        if (reloc.requested) return "error: a relocation is already under way";
+        reloc.requested = true;
+        // First let the shadow's replay come close (frames closed at every run chunk meanwhile,
+        // so that it can): what it must still replay after the stop is the guest's downtime.
+        reloc.preparing.store(true);
+        lock.unlock();
+        const int64_t give_up = MonotonicNowNs() + int64_t{kRelocatePrepareMs} * 1'000'000;
+        while (MonotonicNowNs() < give_up &&
+               primary_link->shadow_icount() + kRelocateLagInstructions < reloc.icount.load())
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        lock.lock();
+        session.RequestStop();
+        if (!reloc.cv.wait_for(lock, std::chrono::milliseconds(relocate_timeout_ms + 10'000),
+                               [&] { return reloc.done; }))
+          return "error: the primary did not stop in time";
+        return reloc.reply;
+      });
+    }
     struct sigaction sa {};
     sa.sa_handler = OnSignal;
     sigemptyset(&sa.sa_mask);
@@ -224,6 +321,8 @@ int Record(RecordOptions o) {
     uint64_t last_print = 0;
     auto progress = [&](const RecordProgress& p) {
       if (escape.quit_requested()) session.RequestStop();
+      reloc.icount.store(p.icount);
+      if (reloc.preparing.load()) session.writer().Flush();
       if (!tty || p.wall_ns - last_print < 250'000'000) return;
       last_print = p.wall_ns;
       double secs = static_cast<double>(p.wall_ns) / 1e9;
@@ -247,6 +346,17 @@ int Record(RecordOptions o) {
       f.Set("wall_ns", s.wall_ns);
       f.Set("shadow_lost", primary_link->lost() ? 1 : 0);
       if (!f.Write(o.stats)) std::fprintf(stderr, "vmrr record: %s: cannot write the link figures\n", o.stats.c_str());
+    }
+    if (relocated) {
+      std::fprintf(stderr,
+                   "vmrr record: relocated: the shadow holds the log to icount %" PRIu64
+                   " and runs the guest from there; this primary stops (status 0)\n",
+                   relocated_at);
+      return kExitOk;
+    }
+    if (relocate_failed) {
+      std::fprintf(stderr, "vmrr record: relocation failed: %s\n", reloc.reply.c_str());
+      return kExitIo;
     }
     if (!all_released) {
       std::fprintf(stderr,
@@ -320,6 +430,9 @@ void AddRecordCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--stats", o->stats,
                   "with --replicate: write what the link measured (replica lag, output-commit latency, bytes; "
                   "key=value lines, series in microseconds) to FILE at the end, for bench/ft");
+  cmd->add_option("--control", o->control,
+                  "with --replicate: answer `vmrr relocate unix:PATH` on this Unix socket (mode 0600): planned "
+                  "relocation to the shadow, after which this primary exits with status 0");
   cmd->callback([o, exit_code] { *exit_code = Record(*o); });
 }
 

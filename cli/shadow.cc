@@ -221,6 +221,7 @@ int RunShadow(const ShadowOptions& o) {
       log.SetSyncIcount(l.sync_icount);
     }
     released = received.released;
+    if (received.relocate) log.SetSyncIcount(received.relocate_icount);  // the whole log is here
     if (const std::string f = link.failure(); !f.empty()) throw std::runtime_error(f);
   };
   bool announced = false;
@@ -228,6 +229,8 @@ int RunShadow(const ShadowOptions& o) {
     for (;;) {
       if (g_stop.load()) return Fail(kExitInterrupted, "stopped");
       drain();
+      // A planned relocation: the primary stopped and the whole log is here; go live now.
+      if (received.relocate) break;
       // The link thread reads all the time, so a replay step that takes long (a loaded host)
       // is not the primary's silence. After its goodbye the primary is silent by right: the
       // shadow replays on to the end. "silence": what this comparison saw, the figure the
@@ -330,7 +333,25 @@ int RunShadow(const ShadowOptions& o) {
     write_pending();
     env = std::make_unique<TakeoverEnvironment>(live, console, pending_base);
     deferred.target = env.get();
-    figures.Set("live_ns", static_cast<uint64_t>(NowNs()));
+    const int64_t live_ns = NowNs();
+    figures.Set("live_ns", static_cast<uint64_t>(live_ns));
+    if (received.relocate) {
+      figures.Set("relocate_stopped_ns", static_cast<uint64_t>(received.relocate_stopped_ns));
+      write_figures();
+      if (replayed_to != received.relocate_icount)
+        return Fail(kExitDivergence, fmt::format("relocation: the primary stopped at icount {}, the replay reached {}",
+                                                 received.relocate_icount, replayed_to));
+      std::fprintf(stderr,
+                   "vmrr shadow: relocated: the primary stopped at icount %llu and handed over; live from there "
+                   "(%.3f ms after the primary's stop; %llu frames, %llu bytes received)\n",
+                   static_cast<unsigned long long>(replayed_to),
+                   static_cast<double>(live_ns - received.relocate_stopped_ns) / 1e6,
+                   static_cast<unsigned long long>(log.frames()), static_cast<unsigned long long>(log.bytes()));
+      g_live_machine = &machine;
+      const MachineResult r = machine.Run(~uint64_t{0});
+      g_live_machine = nullptr;
+      return ExitStatusFor(r);
+    }
     write_figures();
     std::fprintf(stderr,
                  "vmrr shadow: primary silent for %lld ms: taking over at icount %llu (%llu frames, %llu bytes "

@@ -39,12 +39,17 @@ void ShadowLink::Take(Received* out) {
   inbox_.logs.clear();
   out->released = std::max(out->released, inbox_.released);
   out->bye = out->bye || inbox_.bye;
+  if (inbox_.relocate && !out->relocate) {
+    out->relocate = true;
+    out->relocate_icount = inbox_.relocate_icount;
+    out->relocate_stopped_ns = inbox_.relocate_stopped_ns;
+  }
 }
 
 void ShadowLink::WaitForMore(int timeout_ms) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-               [&] { return !inbox_.logs.empty() || inbox_.bye || !failure_.empty(); });
+               [&] { return !inbox_.logs.empty() || inbox_.bye || inbox_.relocate || !failure_.empty(); });
 }
 
 std::string ShadowLink::failure() const {
@@ -100,6 +105,22 @@ bool ShadowLink::Handle(const link::Message& m) {
       cv_.notify_all();
       break;
     }
+    case link::MessageType::kRelocate: {
+      if (m.aux != received_bytes_ || relocating_) {
+        std::fprintf(stderr,
+                     "vmrr shadow: relocation at stream offset %llu, the stream holds %llu; the link is no longer "
+                     "trusted\n",
+                     static_cast<unsigned long long>(m.aux), static_cast<unsigned long long>(received_bytes_));
+        return false;
+      }
+      sync_icount_ = std::max(sync_icount_, m.icount);
+      relocating_ = true;
+      relocate_icount_ = m.icount;
+      uint64_t ns = 0;
+      for (size_t i = 0; i < 8 && i < m.payload.size(); ++i) ns |= uint64_t{m.payload[i]} << (8 * i);
+      relocate_stopped_ns_ = static_cast<int64_t>(ns);
+      break;
+    }
     case link::MessageType::kAck: break;  // not the primary's to send
   }
   last_heard_ns_.store(NowNs());
@@ -114,7 +135,7 @@ void ShadowLink::Loop() {
   bool trusted = true;
   bool closed = false;
   while (!stop_.load()) {
-    if (trusted && !closed) {
+    if (trusted && !closed && !relocating_) {
       const ssize_t n = transport_->Receive(buf.data(), buf.size(), 2);
       if (n < 0) closed = true;  // the primary's end is gone: nothing more can come
       if (n > 0) {
@@ -136,7 +157,7 @@ void ShadowLink::Loop() {
       }
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      continue;
+      if (!relocating_ || !trusted) continue;  // a relocation still waits for its acknowledgement
     }
     // Acknowledge at once what is held; heartbeat.
     if (!channel_.established()) continue;
@@ -145,6 +166,17 @@ void ShadowLink::Loop() {
       acked_icount = sync_icount_;
       const auto a = channel_.Seal(link::MessageType::kAck, acked_icount, acked_bytes);
       transport_->Send(a.data(), a.size(), 100);
+    }
+    if (relocating_ && acks_.load()) {
+      // Acknowledged (the primary releases its last output and stops): the replay may go live.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!inbox_.relocate) {
+        inbox_.relocate = true;
+        inbox_.relocate_icount = relocate_icount_;
+        inbox_.relocate_stopped_ns = relocate_stopped_ns_;
+        cv_.notify_all();
+      }
+      continue;
     }
     const int64_t now = NowNs();
     if (now >= next_heartbeat) {

@@ -38,6 +38,11 @@ class ShadowLink {
     std::vector<Log> logs;
     uint64_t released = 0;  // console bytes the primary has released (it only grows)
     bool bye = false;       // the primary finished and released everything
+    // Planned relocation: the primary stopped at relocate_icount and was acknowledged; nothing
+    // more is read. relocate_stopped_ns: the primary's steady clock at its stop.
+    bool relocate = false;
+    uint64_t relocate_icount = 0;
+    int64_t relocate_stopped_ns = 0;
   };
 
   // Sends this side's hello and starts the thread; throws link::LinkError if the hello cannot go.
@@ -80,6 +85,9 @@ class ShadowLink {
   std::atomic<bool> acks_{false};
   uint64_t received_bytes_ = 0;  // link thread only
   uint64_t sync_icount_ = 0;     // link thread only
+  bool relocating_ = false;      // link thread only: a Relocate came, to publish once acknowledged
+  uint64_t relocate_icount_ = 0;
+  int64_t relocate_stopped_ns_ = 0;
   int64_t last_heartbeat_ns_ = 0;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -108,7 +108,7 @@ void PrimaryLink::AfterLoss() {
 
 void PrimaryLink::SendSealed(link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload) {
   std::lock_guard<std::mutex> lock(send_mu_);
-  if (lost_.load()) return;
+  if (lost_.load() || relocated_.load()) return;
   const std::vector<uint8_t> m = channel_.Seal(type, icount, aux, payload);
   if (!transport_->Send(m.data(), m.size(), options_.send_timeout_ms)) {
     Lose("cannot send to " + transport_->Describe());
@@ -167,6 +167,10 @@ void PrimaryLink::Loop() {
   int64_t next_heartbeat = 0;
   int64_t last_heartbeat_ns = 0;
   while (!stop_.load()) {
+    if (relocated_.load()) {  // the shadow is the primary now: nothing more to say or hear
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
     if (lost_.load()) {
       AfterLoss();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -198,6 +202,8 @@ void PrimaryLink::Loop() {
       }
       if (m.type == link::MessageType::kAck) {
         last_heard_ms_.store(NowMs());
+        acked_offset_.store(std::max(acked_offset_.load(), m.aux));
+        acked_icount_.store(std::max(acked_icount_.load(), m.icount));
         console_.Acknowledged(m.aux, m.icount);
         MarkAcknowledged(m.icount);
         const int64_t ns = NowNs();
@@ -211,6 +217,7 @@ void PrimaryLink::Loop() {
         acked_once_ = true;
       } else if (m.type == link::MessageType::kHeartbeat) {
         last_heard_ms_.store(NowMs());
+        shadow_icount_.store(m.icount);
       } else {
         Lose(std::string("unexpected ") + link::MessageTypeName(static_cast<uint8_t>(m.type)) + " message from the shadow");
       }
@@ -229,8 +236,36 @@ bool PrimaryLink::Finish(int timeout_ms) {
   return true;
 }
 
+bool PrimaryLink::Relocate(uint64_t icount, int64_t stopped_at_ns, int timeout_ms, std::string* error) {
+  uint64_t end = 0;
+  {
+    std::lock_guard<std::mutex> lock(log_mu_);
+    uint8_t stamp[8];
+    for (int i = 0; i < 8; ++i) stamp[i] = static_cast<uint8_t>(static_cast<uint64_t>(stopped_at_ns) >> (8 * i));
+    end = offset_.load();
+    sync_.store(std::max(sync_.load(), icount));
+    SendSealed(link::MessageType::kRelocate, icount, end, {stamp, sizeof stamp});
+  }
+  const int64_t deadline = NowMs() + timeout_ms;
+  for (;;) {
+    if (lost_.load()) {
+      *error = "the shadow was lost before it acknowledged the relocation";
+      return false;
+    }
+    if (acked_offset_.load() >= end && acked_icount_.load() >= icount && console_.WaitAllReleased(1)) break;
+    if (NowMs() >= deadline) {
+      *error = "the shadow did not acknowledge the relocation within " + std::to_string(timeout_ms) + " ms";
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  relocated_.store(true);
+  return true;
+}
+
 void ReplicatingSink::Write(const uint8_t* data, size_t size) {
   inner_->Write(data, size);
+  if (detached_) return;
   uint64_t sync = noted_;
   if (size >= log::kFrameHeaderSize && std::memcmp(data, log::kFrameMagic.data(), 4) == 0)
     sync = std::max(sync, LoadLe(data + 24, 8));
@@ -238,6 +273,7 @@ void ReplicatingSink::Write(const uint8_t* data, size_t size) {
 }
 
 void ReplicatingSink::SendMark() {
+  if (detached_) return;
   if (noted_ > link_.sync_icount()) link_.RequestMark(noted_);
 }
 

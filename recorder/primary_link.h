@@ -70,6 +70,15 @@ class PrimaryLink {
   // (at once when the shadow is lost and output is held).
   bool Finish(int timeout_ms);
   bool lost() const { return lost_.load(); }
+  // Planned relocation, machine thread, once the machine has stopped at `icount` and the log
+  // writer was flushed (every record below icount is in the stream): sends Relocate, waits (at
+  // most timeout_ms) until the shadow acknowledges the whole stream and every held console
+  // byte is released, and from then on sends nothing (the shadow is the primary). False, with
+  // *error, if the shadow is lost or does not acknowledge in time (the output stays held).
+  bool Relocate(uint64_t icount, int64_t stopped_at_ns, int timeout_ms, std::string* error);
+  bool relocated() const { return relocated_.load(); }
+  // How far the shadow's replay has got, from its last heartbeat.
+  uint64_t shadow_icount() const { return shadow_icount_.load(); }
   std::string Describe() const { return transport_->Describe(); }
   // What the link measured (bench/ft): "lag" (a Log message's send to the Ack covering it),
   // "heartbeat_interval", bytes and messages sent.
@@ -97,6 +106,10 @@ class PrimaryLink {
   std::atomic<uint64_t> offset_{0};
   std::atomic<uint64_t> sync_{0};
   std::atomic<bool> lost_{false};
+  std::atomic<bool> relocated_{false};
+  std::atomic<uint64_t> acked_offset_{0};
+  std::atomic<uint64_t> acked_icount_{0};
+  std::atomic<uint64_t> shadow_icount_{0};
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> last_heard_ms_{0};
   std::atomic<int64_t> lost_at_ms_{0};
@@ -117,6 +130,8 @@ class ReplicatingSink : public log::ByteSink {
   void Write(const uint8_t* data, size_t size) override;
   void Sync() override { inner_->Sync(); }
   void NoteIcount(uint64_t icount) { noted_ = std::max(noted_, icount); }
+  // After a relocation: the rest of the log (End, footer) goes to the file only.
+  void Detach() { detached_ = true; }
   // Asks for a mark at the noted sync icount if no write carried it (an output with no record
   // since the last frame): PrimaryLink::RequestMark.
   void SendMark();
@@ -125,6 +140,7 @@ class ReplicatingSink : public log::ByteSink {
   std::unique_ptr<log::ByteSink> inner_;
   PrimaryLink& link_;
   uint64_t noted_ = 0;
+  bool detached_ = false;
 };
 
 }  // namespace vmrr
