@@ -41,7 +41,9 @@ struct ShadowOptions {
   std::string key_file;
   std::string log;
   std::string console_out;
-  uint64_t takeover_timeout_ms = 300;
+  // 200 ms: ~5x the worst silence bench/ft measured between the primary's 20 ms heartbeats on
+  // a loaded host (replayer/FT_NOTES.md, "Choosing the takeover timeout").
+  uint64_t takeover_timeout_ms = 200;
   uint64_t heartbeat_ms = 20;
   int64_t accept_timeout_ms = -1;
   std::string stats;
@@ -400,7 +402,7 @@ void AddShadowCommand(CLI::App& app, int* exit_code) {
                   "after a takeover, the console goes to FILE at each byte's position in the guest's output "
                   "(the primary's --console-out); default stdout");
   cmd->add_option("--takeover-timeout", o->takeover_timeout_ms,
-                  "ms without a valid message from the primary after which the shadow takes over (default 300)")
+                  "ms without a valid message from the primary after which the shadow takes over (default 200)")
       ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}));
   cmd->add_option("--heartbeat", o->heartbeat_ms, "ms between the shadow's heartbeats (default 20)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{60'000}));

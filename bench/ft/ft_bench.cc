@@ -427,6 +427,67 @@ void Failover(int failovers) {
   }
 }
 
+// ---- 4. planned relocation ----------------------------------------------------------------------
+
+// One `vmrr relocate` of the (idle) console guest: the guest's downtime (the primary's stop to
+// the shadow's machine going live, both on this host's steady clock) and the time from the
+// command to the first echo of the new primary; negative if it failed.
+bool OneRelocation(const std::string& url, double* downtime_ms, double* to_echo_ms) {
+  Proc shadow;
+  if (!StartShadow(url, true, g_dir + "/shadow.stats", &shadow)) return false;
+  const std::string ctl = "unix:" + g_dir + "/ctl";
+  Proc p = Spawn({g_vmrr, "record", "-o", g_dir + "/rel.vlog", "--replicate", url, "--key-file", g_key, "--control",
+                  ctl, g_guests + "/console.elf"},
+                 true, true, g_dir + "/primary.err");
+  bool ok = ReadUntil(p.out, '\n', 10'000);
+  for (int i = 0; ok && i < 3; ++i) {
+    const char c = static_cast<char>('a' + i);
+    ok = write(p.in, &c, 1) == 1 && ReadUntil(p.out, c, 10'000);
+  }
+  if (ok) {
+    const int64_t t0 = NowNs();
+    Proc r = Spawn({g_vmrr, "relocate", ctl}, false, false, g_dir + "/relocate.err");
+    ok = Wait(r) == 0;
+    const char k = 'R';
+    std::string seen;
+    ok = ok && write(shadow.in, &k, 1) == 1 && ReadUntil(shadow.out, 'R', 10'000, &seen);
+    if (ok) *to_echo_ms = static_cast<double>(NowNs() - t0) * 1e-6;
+    if (!ok) Problem("relocate " + url + ": " + Slurp(g_dir + "/relocate.err") + Slurp(g_dir + "/shadow.err"));
+  } else {
+    Problem("relocate " + url + ": the primary does not echo");
+  }
+  const int pst = Wait(p);
+  if (ok && pst != 0) Problem("relocate " + url + ": relocated primary's status " + std::to_string(pst));
+  const char q = 'q';
+  if (write(shadow.in, &q, 1) != 1) Kill(shadow, SIGTERM);
+  const int64_t deadline = NowNs() + 5'000'000'000;
+  while (NowNs() < deadline && waitpid(shadow.pid, nullptr, WNOHANG) == 0) usleep(5000);
+  Kill(shadow, SIGKILL);
+  Wait(shadow);
+  Stats ss = ReadStats(g_dir + "/shadow.stats");
+  if (ok && ss.counters["relocate_stopped_ns"] && ss.counters["live_ns"])
+    *downtime_ms = static_cast<double>(ss.counters["live_ns"] - ss.counters["relocate_stopped_ns"]) * 1e-6;
+  return ok;
+}
+
+void Relocation(int count) {
+  for (const char* kind : {"shm", "tcp"}) {
+    std::vector<double> downtime, to_echo;
+    for (int i = 0; i < count; ++i) {
+      double d = -1, e = -1;
+      if (!OneRelocation(NextLink(kind).url, &d, &e)) continue;
+      if (d >= 0) downtime.push_back(d);
+      to_echo.push_back(e);
+    }
+    std::printf(
+        "section=relocate link=%s relocations=%zu downtime_p50_ms=%.2f%s downtime_p99_ms=%.2f "
+        "command_to_echo_p50_ms=%.1f command_to_echo_p99_ms=%.1f\n",
+        kind, to_echo.size(), Percentile(downtime, 50), Mark(Percentile(downtime, 50), 10), Percentile(downtime, 99),
+        Percentile(to_echo, 50), Percentile(to_echo, 99));
+    std::fflush(stdout);
+  }
+}
+
 void PrintJitter(const Jitter& j) {
   std::printf(
       "section=heartbeat samples=%zu silence_p50_ms=%.1f silence_p99_ms=%.1f silence_p999_ms=%.1f "
@@ -487,6 +548,7 @@ int main(int argc, char** argv) {
   for (const char* kind : {"shm", "tcp"}) RecordOverhead(kind, reps, &jitter);
   EchoLatency(echoes);
   Failover(failovers);
+  Relocation(failovers);
   PrintJitter(jitter);
   const std::string rm = "rm -rf '" + g_dir + "'";
   if (std::system(rm.c_str()) != 0) std::fprintf(stderr, "bench_ft: could not remove %s\n", g_dir.c_str());
