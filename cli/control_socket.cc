@@ -94,16 +94,25 @@ void ControlSocket::Loop() {
   }
 }
 
-std::string ControlRequest(const std::string& url, const std::string& command, int timeout_ms) {
+std::string ControlRequest(const std::string& url, const std::string& command, int timeout_ms,
+                           int connect_wait_ms) {
   std::string path, error;
   if (!ParseControlUrl(url, &path, &error)) throw std::runtime_error(error);
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(std::strerror(errno));
   const sockaddr_un a = Address(path);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-    const std::string why = std::strerror(errno);
+  const int64_t give_up = NowMs() + connect_wait_ms;
+  int fd = -1;
+  for (;;) {
+    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(std::strerror(errno));
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0) break;
+    const int e = errno;
     ::close(fd);
-    throw std::runtime_error(url + ": cannot connect: " + why + " (is a primary running with --control " + url + "?)");
+    if ((e == ENOENT || e == ECONNREFUSED) && NowMs() < give_up) {
+      ::usleep(2000);
+      continue;
+    }
+    throw std::runtime_error(url + ": cannot connect: " + std::strerror(e) + " (is a primary running with --control " +
+                             url + "?)");
   }
   const std::string line = command + "\n";
   if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {

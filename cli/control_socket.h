@@ -34,8 +34,9 @@ class ControlSocket {
 };
 
 // Sends `command` to the control socket at `url` and returns the reply line (without its
-// newline). Throws std::runtime_error if the socket cannot be reached or gives no reply within
-// timeout_ms.
-std::string ControlRequest(const std::string& url, const std::string& command, int timeout_ms);
+// newline). A socket not there yet (or refusing) is tried again for connect_wait_ms. Throws
+// std::runtime_error if the socket cannot be reached or gives no reply within timeout_ms.
+std::string ControlRequest(const std::string& url, const std::string& command, int timeout_ms,
+                           int connect_wait_ms = 0);
 
 }  // namespace vmrr::cli

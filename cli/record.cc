@@ -53,14 +53,15 @@ struct RecordOptions {
   std::string on_shadow_loss = "hold";
   std::string stats;
   std::string control;
+  uint64_t relocate_catch_up_ms = 100;
 };
 
 RecordingSession* g_session = nullptr;
 // Planned relocation: the primary runs on until the shadow's replay is within this many
 // instructions of it (two run chunks: it receives a frame per chunk; ~20 ms of replay), or
-// this long has passed, then stops.
+// --relocate-catch-up ms have passed (a shadow that cannot gain on a busy primary must not
+// delay the relocation: it replays the rest after the stop, as downtime), then stops.
 constexpr uint64_t kRelocateLagInstructions = 2'000'000;
-constexpr int kRelocatePrepareMs = 2000;
 
 int64_t MonotonicNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -300,7 +301,7 @@ int Record(RecordOptions o) {
         // so that it can): what it must still replay after the stop is the guest's downtime.
         reloc.preparing.store(true);
         lock.unlock();
-        const int64_t give_up = MonotonicNowNs() + int64_t{kRelocatePrepareMs} * 1'000'000;
+        const int64_t give_up = MonotonicNowNs() + static_cast<int64_t>(o.relocate_catch_up_ms) * 1'000'000;
         while (MonotonicNowNs() < give_up &&
                primary_link->shadow_icount() + kRelocateLagInstructions < reloc.icount.load())
           std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -433,6 +434,11 @@ void AddRecordCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--control", o->control,
                   "with --replicate: answer `vmrr relocate unix:PATH` on this Unix socket (mode 0600): planned "
                   "relocation to the shadow, after which this primary exits with status 0");
+  cmd->add_option("--relocate-catch-up", o->relocate_catch_up_ms,
+                  "on `vmrr relocate`, run on at most this many ms (default 100) while the shadow's replay "
+                  "comes within 2M instructions, then stop (0: stop at once); what the shadow still has to "
+                  "replay after the stop is the guest's downtime")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{60'000}));
   cmd->callback([o, exit_code] { *exit_code = Record(*o); });
 }
 

@@ -19,6 +19,7 @@ void AddRelocateCommand(CLI::App& app, int* exit_code) {
   struct Options {
     std::string control;
     int timeout_ms = 30'000;
+    int wait_ms = 0;
   };
   auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
@@ -31,9 +32,12 @@ void AddRelocateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("control", o->control, "the primary's control socket: unix:PATH")->required();
   cmd->add_option("--timeout", o->timeout_ms, "ms to wait for the primary's reply (default 30000)")
       ->check(CLI::Range(100, 3'600'000));
+  cmd->add_option("--wait", o->wait_ms,
+                  "ms to keep trying while no primary listens at the socket yet (default 0: fail at once)")
+      ->check(CLI::Range(0, 3'600'000));
   cmd->callback([o, exit_code] {
     try {
-      const std::string reply = ControlRequest(o->control, "relocate", o->timeout_ms);
+      const std::string reply = ControlRequest(o->control, "relocate", o->timeout_ms, o->wait_ms);
       if (reply.rfind("relocated", 0) == 0) {
         std::printf("%s\n", reply.c_str());
         *exit_code = kExitOk;
