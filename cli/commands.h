@@ -16,6 +16,8 @@ void AddRunCommand(CLI::App& app, int* exit_code);
 void AddDebugCommand(CLI::App& app, int* exit_code);
 // `shadow`: follow a primary over the replication link, take over when it dies (cli/shadow.cc).
 void AddShadowCommand(CLI::App& app, int* exit_code);
+// `relocate`: ask a primary's control socket to hand its guest to the shadow (cli/relocate.cc).
+void AddRelocateCommand(CLI::App& app, int* exit_code);
 
 // Inside a catch block of a command that opens a log for replay: prints the exception being
 // handled as "vmrr COMMAND: message" and returns its exit status (the statuses of `vmrr

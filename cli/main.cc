@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   vmrr::cli::AddReplayCommand(app, &exit_code);
   vmrr::cli::AddDebugCommand(app, &exit_code);
   vmrr::cli::AddShadowCommand(app, &exit_code);
+  vmrr::cli::AddRelocateCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -6,6 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
@@ -15,6 +20,7 @@
 
 #include "cli/commands.h"
 #include "cli/console_escape.h"
+#include "cli/control_socket.h"
 #include "cli/exit_codes.h"
 #include "cli/machine_options.h"
 #include "hv-hooks/host/live_environment.h"
@@ -44,9 +50,23 @@ struct RecordOptions {
   std::string console_out;
   std::string output_buffer = "1M";
   uint64_t shadow_timeout_ms = 1000;
+  std::string on_shadow_loss = "hold";
+  std::string stats;
+  std::string control;
+  uint64_t relocate_catch_up_ms = 100;
 };
 
 RecordingSession* g_session = nullptr;
+// Planned relocation: the primary runs on until the shadow's replay is within this many
+// instructions of it (two run chunks: it receives a frame per chunk; ~20 ms of replay), or
+// --relocate-catch-up ms have passed (a shadow that cannot gain on a busy primary must not
+// delay the relocation: it replays the rest after the stop, as downtime), then stops.
+constexpr uint64_t kRelocateLagInstructions = 2'000'000;
+
+int64_t MonotonicNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 ConsoleCommitter* g_committer = nullptr;
 
 void OnSignal(int) {
@@ -106,9 +126,27 @@ int Record(RecordOptions o) {
     return status;
   };
   const bool replicate = !o.replicate.empty();
-  if (!replicate && (!o.key_file.empty() || !o.console_out.empty())) {
-    std::fprintf(stderr, "vmrr record: --key-file and --console-out go with --replicate\n");
+  if (!replicate && (!o.key_file.empty() || !o.console_out.empty() || o.on_shadow_loss != "hold" ||
+                     !o.stats.empty() || !o.control.empty())) {
+    std::fprintf(stderr,
+                 "vmrr record: --key-file, --console-out, --on-shadow-loss, --stats and --control go with --replicate\n");
     return kExitUsage;
+  }
+  if (!o.control.empty()) {
+    std::string path, error;
+    if (!ParseControlUrl(o.control, &path, &error)) {
+      std::fprintf(stderr, "vmrr record: --control: %s\n", error.c_str());
+      return kExitUsage;
+    }
+  }
+  ShadowLossPolicy on_loss = ShadowLossPolicy::kHold;
+  int continue_after_ms = 0;
+  {
+    std::string error;
+    if (!ParseShadowLossPolicy(o.on_shadow_loss, &on_loss, &continue_after_ms, &error)) {
+      std::fprintf(stderr, "vmrr record: --on-shadow-loss: %s\n", error.c_str());
+      return kExitUsage;
+    }
   }
   if (replicate) {
     std::string error;
@@ -145,6 +183,8 @@ int Record(RecordOptions o) {
       lo.url = o.replicate;
       lo.key = link::LoadKeyFile(o.key_file);
       lo.shadow_timeout_ms = static_cast<int>(o.shadow_timeout_ms);
+      lo.on_loss = on_loss;
+      lo.continue_after_ms = continue_after_ms;
       // The file is shared with the shadow: never truncated, written at absolute offsets.
       if (!o.console_out.empty()) {
         console_fd = ::open(o.console_out.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -158,6 +198,7 @@ int Record(RecordOptions o) {
                                                      static_cast<size_t>(output_buffer));
       g_committer = committer.get();
       primary_link = std::make_unique<PrimaryLink>(lo, *committer);
+      if (!o.stats.empty()) committer->set_figures(&primary_link->figures());
     }
   } catch (const link::LinkError& e) {
     g_committer = nullptr;
@@ -201,6 +242,77 @@ int Record(RecordOptions o) {
     recording = &session;
     g_session = &session;
     started = true;
+    // Planned relocation (`vmrr relocate`): the control thread asks the machine to stop; once it
+    // has stopped, before the End record, the shadow is handed the rest of the log and
+    // acknowledges it, the last output is released, and the link falls silent; the End record
+    // and footer go to this primary's own log only.
+    struct Relocation {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool requested = false, over = false, done = false;
+      std::string reply;
+      std::atomic<bool> preparing{false};
+      std::atomic<uint64_t> icount{0};  // the primary's, after each run chunk
+    } reloc;
+    bool relocated = false;
+    bool relocate_failed = false;  // the handover itself failed (not: the guest ended first)
+    uint64_t relocated_at = 0;
+    const int relocate_timeout_ms = static_cast<int>(std::max<uint64_t>(o.shadow_timeout_ms * 5, 5000));
+    session.set_on_stopped([&](const MachineResult& r) {
+      {
+        std::lock_guard<std::mutex> lock(reloc.mu);
+        reloc.over = true;
+        if (!reloc.requested) return;
+      }
+      std::string reply;
+      if (r.stop != MachineStop::kExitRequested) {
+        reply = std::string("error: the guest stopped by itself (") + MachineStopName(r.stop) + ") first";
+      } else {
+        const int64_t stopped_ns = MonotonicNowNs();
+        session.writer().Flush();
+        std::string error;
+        if (primary_link->Relocate(r.icount, stopped_ns, relocate_timeout_ms, &error)) {
+          sink->Detach();
+          relocated = true;
+          relocated_at = r.icount;
+          char b[128];
+          std::snprintf(b, sizeof b, "relocated icount=%" PRIu64 " handover_ms=%.3f", r.icount,
+                        static_cast<double>(MonotonicNowNs() - stopped_ns) / 1e6);
+          reply = b;
+        } else {
+          reply = "error: " + error;
+          relocate_failed = true;
+        }
+      }
+      std::lock_guard<std::mutex> lock(reloc.mu);
+      reloc.done = true;
+      reloc.reply = reply;
+      reloc.cv.notify_all();
+    });
+    std::unique_ptr<ControlSocket> control;
+    if (!o.control.empty()) {
+      control = std::make_unique<ControlSocket>(o.control, [&](const std::string& command) -> std::string {
+        if (command != "relocate") return "error: unknown command '" + command + "' (commands: relocate)";
+        std::unique_lock<std::mutex> lock(reloc.mu);
+        if (reloc.over) return "error: the recording is over";
+        if (reloc.requested) return "error: a relocation is already under way";
+        reloc.requested = true;
+        // First let the shadow's replay come close (frames closed at every run chunk meanwhile,
+        // so that it can): what it must still replay after the stop is the guest's downtime.
+        reloc.preparing.store(true);
+        lock.unlock();
+        const int64_t give_up = MonotonicNowNs() + static_cast<int64_t>(o.relocate_catch_up_ms) * 1'000'000;
+        while (MonotonicNowNs() < give_up &&
+               primary_link->shadow_icount() + kRelocateLagInstructions < reloc.icount.load())
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        lock.lock();
+        session.RequestStop();
+        if (!reloc.cv.wait_for(lock, std::chrono::milliseconds(relocate_timeout_ms + 10'000),
+                               [&] { return reloc.done; }))
+          return "error: the primary did not stop in time";
+        return reloc.reply;
+      });
+    }
     struct sigaction sa {};
     sa.sa_handler = OnSignal;
     sigemptyset(&sa.sa_mask);
@@ -210,6 +322,8 @@ int Record(RecordOptions o) {
     uint64_t last_print = 0;
     auto progress = [&](const RecordProgress& p) {
       if (escape.quit_requested()) session.RequestStop();
+      reloc.icount.store(p.icount);
+      if (reloc.preparing.load()) session.writer().Flush();
       if (!tty || p.wall_ns - last_print < 250'000'000) return;
       last_print = p.wall_ns;
       double secs = static_cast<double>(p.wall_ns) / 1e9;
@@ -223,11 +337,34 @@ int Record(RecordOptions o) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
-    if (primary_link && !primary_link->Finish(static_cast<int>(std::max<uint64_t>(o.shadow_timeout_ms, 1000) * 5))) {
+    const bool all_released =
+        !primary_link || primary_link->Finish(static_cast<int>(std::max<uint64_t>(o.shadow_timeout_ms, 1000) * 5));
+    if (primary_link && !o.stats.empty()) {
+      link::LinkFigures& f = primary_link->figures();
+      f.Set("console_bytes", committer->produced());
+      f.Set("backpressure_waits", committer->backpressure_waits());
+      f.Set("icount", s.result.icount);
+      f.Set("wall_ns", s.wall_ns);
+      f.Set("shadow_lost", primary_link->lost() ? 1 : 0);
+      if (!f.Write(o.stats)) std::fprintf(stderr, "vmrr record: %s: cannot write the link figures\n", o.stats.c_str());
+    }
+    if (relocated) {
+      std::fprintf(stderr,
+                   "vmrr record: relocated: the shadow holds the log to icount %" PRIu64
+                   " and runs the guest from there; this primary stops (status 0)\n",
+                   relocated_at);
+      return kExitOk;
+    }
+    if (relocate_failed) {
+      std::fprintf(stderr, "vmrr record: relocation failed: %s\n", reloc.reply.c_str());
+      return kExitIo;
+    }
+    if (!all_released) {
       std::fprintf(stderr,
                    "vmrr record: %" PRIu64 " of %" PRIu64 " console bytes were never acknowledged by the shadow "
-                   "and were not released\n",
-                   committer->held(), committer->produced());
+                   "and were not released%s\n",
+                   committer->held(), committer->produced(),
+                   primary_link->lost() ? " (the shadow was lost; --on-shadow-loss hold)" : "");
       return kExitIo;
     }
     if (tty) {
@@ -284,8 +421,24 @@ void AddRecordCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--output-buffer", o->output_buffer,
                   "console bytes held waiting for the shadow before the guest's output blocks (default 1M)");
   cmd->add_option("--shadow-timeout", o->shadow_timeout_ms,
-                  "ms of silence after which the shadow is reported lost (output stays held; default 1000)")
+                  "ms of silence after which the shadow is lost (default 1000; a closed link is lost at once)")
       ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}));
+  cmd->add_option("--on-shadow-loss", o->on_shadow_loss,
+                  "what to do once the shadow is lost: hold (default, safe: console output stays held, the "
+                  "guest blocks once --output-buffer is full, exit status 3 if it ends with output held) or "
+                  "continue[:MS] (MS ms after the loss, default 0, release output UNPROTECTED and run on); "
+                  "the log is written in full either way");
+  cmd->add_option("--stats", o->stats,
+                  "with --replicate: write what the link measured (replica lag, output-commit latency, bytes; "
+                  "key=value lines, series in microseconds) to FILE at the end, for bench/ft");
+  cmd->add_option("--control", o->control,
+                  "with --replicate: answer `vmrr relocate unix:PATH` on this Unix socket (mode 0600): planned "
+                  "relocation to the shadow, after which this primary exits with status 0");
+  cmd->add_option("--relocate-catch-up", o->relocate_catch_up_ms,
+                  "on `vmrr relocate`, run on at most this many ms (default 100) while the shadow's replay "
+                  "comes within 2M instructions, then stop (0: stop at once); what the shadow still has to "
+                  "replay after the stop is the guest's downtime")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{60'000}));
   cmd->callback([o, exit_code] { *exit_code = Record(*o); });
 }
 

@@ -29,7 +29,9 @@
 #include "replayer/replay_session.h"
 #include "replication/channel.h"
 #include "replication/key_file.h"
+#include "replication/link_figures.h"
 #include "replication/transport.h"
+#include "cli/shadow_link.h"
 
 namespace vmrr::cli {
 namespace {
@@ -39,10 +41,16 @@ struct ShadowOptions {
   std::string key_file;
   std::string log;
   std::string console_out;
-  uint64_t takeover_timeout_ms = 300;
+  // 200 ms: ~5x the worst silence bench/ft measured between the primary's 20 ms heartbeats on
+  // a loaded host (replayer/FT_NOTES.md, "Choosing the takeover timeout").
+  uint64_t takeover_timeout_ms = 200;
   uint64_t heartbeat_ms = 20;
   int64_t accept_timeout_ms = -1;
+  std::string stats;
 };
+
+// Instructions replayed between looks at the link and the takeover clock: a few ms.
+constexpr uint64_t kStepBudget = 500'000;
 
 std::atomic<bool> g_stop{false};
 Machine* g_live_machine = nullptr;
@@ -50,6 +58,11 @@ Machine* g_live_machine = nullptr;
 extern "C" void OnShadowSignal(int) {
   g_stop.store(true);
   if (g_live_machine) g_live_machine->RequestStop();
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 int64_t NowMs() {
@@ -160,12 +173,6 @@ int RunShadow(const ShadowOptions& o) {
     if (NowMs() >= accept_deadline) return Fail(kExitIo, "no primary connected");
     transport = listener->Accept(100);
   }
-  link::SecureChannel channel(key, link::Role::kShadow);
-  {
-    const std::vector<uint8_t> hello = channel.Hello();
-    if (!transport->Send(hello.data(), hello.size(), 5000)) return Fail(kExitIo, "the primary did not take the hello");
-  }
-
   GrowingLog log;
   // Console bytes the replay produced that the primary may not have released yet.
   std::string pending;
@@ -187,99 +194,75 @@ int RunShadow(const ShadowOptions& o) {
     pending.clear();
   };
 
-  int64_t last_heard = NowMs();
-  int64_t next_heartbeat = 0;
-  bool said_bye = false;
-  bool refused = false;
+  link::LinkFigures figures;
+  ShadowLink::Options so;
+  so.heartbeat_ms = static_cast<int>(o.heartbeat_ms);
+  so.log_fd = log_fd;
+  so.figures = &figures;
+  std::unique_ptr<ShadowLink> shadow_link;
+  try {
+    shadow_link = std::make_unique<ShadowLink>(std::move(transport), key, so);
+  } catch (const link::LinkError& e) {
+    return Fail(kExitIo, e.what());
+  }
+  ShadowLink& link = *shadow_link;
+  auto write_figures = [&] {
+    if (o.stats.empty()) return;
+    figures.Set("log_bytes", log.bytes());
+    figures.Set("frames", log.frames());
+    figures.Set("replayed_icount", follower.icount());
+    figures.Set("takeover_timeout_ms", o.takeover_timeout_ms);
+    if (!figures.Write(o.stats)) std::fprintf(stderr, "vmrr shadow: %s: cannot write the link figures\n", o.stats.c_str());
+  };
+  ShadowLink::Received received;
+  // What the link thread received goes into the log the replay reads.
+  auto drain = [&] {
+    link.Take(&received);
+    for (const ShadowLink::Received::Log& l : received.logs) {
+      log.Append(l.bytes);
+      log.SetSyncIcount(l.sync_icount);
+    }
+    released = received.released;
+    if (received.relocate) log.SetSyncIcount(received.relocate_icount);  // the whole log is here
+    if (const std::string f = link.failure(); !f.empty()) throw std::runtime_error(f);
+  };
   bool announced = false;
-  uint64_t acked_bytes = 0, acked_icount = 0;
-  std::vector<uint8_t> buf(64 * 1024);
-  link::Message m;
   try {
     for (;;) {
       if (g_stop.load()) return Fail(kExitInterrupted, "stopped");
-      // 1. The link: everything that has arrived.
-      if (!refused) {
-        const bool busy = follower.started() && follower.icount() < log.held_below() && !follower.end();
-        for (int reads = 0; reads < 64; ++reads) {
-          const ssize_t n = transport->Receive(buf.data(), buf.size(), reads == 0 && !busy ? 2 : 0);
-          if (n <= 0) break;
-          channel.Feed(buf.data(), static_cast<size_t>(n));
-          for (;;) {
-            const auto st = channel.Next(&m);
-            if (st == link::SecureChannel::Status::kNeedMore) break;
-            if (st == link::SecureChannel::Status::kRefused) {
-              std::fprintf(stderr, "vmrr shadow: %s; the link is no longer trusted\n", channel.error().c_str());
-              refused = true;
-              break;
-            }
-            switch (m.type) {
-              case link::MessageType::kHello: break;  // the handshake
-              case link::MessageType::kLog:
-                if (m.aux != log.bytes()) {
-                  std::fprintf(stderr, "vmrr shadow: log bytes at stream offset %llu, expected %llu; the link is "
-                                       "no longer trusted\n",
-                               static_cast<unsigned long long>(m.aux), static_cast<unsigned long long>(log.bytes()));
-                  refused = true;
-                  break;
-                }
-                if (log_fd >= 0 && !m.payload.empty() &&
-                    ::write(log_fd, m.payload.data(), m.payload.size()) != static_cast<ssize_t>(m.payload.size()))
-                  return Fail(kExitIo, o.log + ": write failed");
-                log.Append(m.payload);
-                log.SetSyncIcount(m.icount);
-                break;
-              case link::MessageType::kHeartbeat:
-                released = std::max(released, m.aux);
-                break;
-              case link::MessageType::kBye:
-                said_bye = true;
-                released = std::max(released, m.aux);
-                break;
-              case link::MessageType::kAck: break;  // not the primary's to send
-            }
-            if (refused) break;
-            last_heard = NowMs();
-          }
-          if (refused) break;
-        }
+      drain();
+      // A planned relocation: the primary stopped and the whole log is here; go live now.
+      if (received.relocate) break;
+      // The link thread reads all the time, so a replay step that takes long (a loaded host)
+      // is not the primary's silence. After its goodbye the primary is silent by right: the
+      // shadow replays on to the end. "silence": what this comparison saw, the figure the
+      // default timeout is chosen from.
+      if (!received.bye) {
+        const int64_t silence = NowNs() - link.last_heard_ns();
+        figures.Sample("silence", silence);
+        if (silence > static_cast<int64_t>(o.takeover_timeout_ms) * 1'000'000) break;
       }
-      // The primary is declared dead only right after the link was read: a replay step that
-      // took long (a loaded host) must not count as the primary's silence.
-      // After its goodbye the primary is silent by right: the shadow replays on to the end.
-      if (!said_bye && NowMs() - last_heard > static_cast<int64_t>(o.takeover_timeout_ms)) break;
-      // 2. Acknowledge what is held, and heartbeat.
-      const int64_t now = NowMs();
-      if (channel.established() && !refused) {
-        if (log.bytes() != acked_bytes || log.held_below() != acked_icount) {
-          acked_bytes = log.bytes();
-          acked_icount = log.held_below();
-          const auto a = channel.Seal(link::MessageType::kAck, acked_icount, acked_bytes);
-          transport->Send(a.data(), a.size(), 100);
-        }
-        if (now >= next_heartbeat) {
-          const auto h = channel.Seal(link::MessageType::kHeartbeat, follower.icount(), 0);
-          transport->Send(h.data(), h.size(), 100);
-          next_heartbeat = now + static_cast<int64_t>(o.heartbeat_ms);
-        }
-      }
-      // 3. Replay what arrived.
+      bool progressed = false;
       if (follower.TryStart()) {
         if (!announced) {
           announced = true;
-          std::fprintf(stderr, "vmrr shadow: following %s from icount %llu\n", transport->Describe().c_str(),
+          link.EnableAcks();  // the machine is built and the disk image checked: it can take over
+          std::fprintf(stderr, "vmrr shadow: following %s from icount %llu\n", link.Describe().c_str(),
                        static_cast<unsigned long long>(follower.icount()));
         }
-        follower.Step(2'000'000);
+        progressed = follower.Step(kStepBudget);
+        link.set_replayed_icount(follower.icount());
       }
-      if (follower.end() && said_bye) {
+      if (follower.end() && received.bye) {
         std::fprintf(stderr,
                      "vmrr shadow: the primary finished; replayed its %llu frames to the end (icount %llu, %llu "
                      "digests matched)\n",
                      static_cast<unsigned long long>(log.frames()), static_cast<unsigned long long>(follower.icount()),
                      static_cast<unsigned long long>(follower.digests_checked()));
+        write_figures();
         return kExitOk;
       }
+      if (!progressed) link.WaitForMore(2);
     }
   } catch (const Divergence& e) {
     return Fail(kExitDivergence, std::string("divergence from the primary's log: ") + e.what());
@@ -300,8 +283,17 @@ int RunShadow(const ShadowOptions& o) {
     return Fail(kExitFailure, e.what());
   }
 
-  // The primary is gone.
-  const int64_t silent = NowMs() - last_heard;
+  // The primary is gone: nothing more is read or acknowledged; what arrived is replayed.
+  link.Stop();
+  const int64_t silent = (NowNs() - link.last_heard_ns()) / 1'000'000;
+  try {
+    drain();
+  } catch (const log::LogError& e) {
+    return Fail(ExitCodeFor(e.code()), std::string("the primary's log: ") + e.what());
+  } catch (const std::runtime_error& e) {
+    return Fail(kExitIo, e.what());
+  }
+  figures.Set("takeover_decided_ns", static_cast<uint64_t>(NowNs()));
   if (!follower.started())
     return Fail(kExitFailure, fmt::format("the primary went silent ({} ms) before the log's first checkpoint "
                                           "arrived: nothing to take over", silent));
@@ -314,6 +306,7 @@ int RunShadow(const ShadowOptions& o) {
                    "vmrr shadow: the primary went silent after finishing (it had released %llu of %llu console "
                    "bytes); its output is complete\n",
                    static_cast<unsigned long long>(released), static_cast<unsigned long long>(pending_base));
+      write_figures();
       return follower.end()->reason == log::EndReason::kGuestExit
                  ? static_cast<int>((follower.end()->exit_code << 1) | 1)
                  : kExitOk;
@@ -342,6 +335,26 @@ int RunShadow(const ShadowOptions& o) {
     write_pending();
     env = std::make_unique<TakeoverEnvironment>(live, console, pending_base);
     deferred.target = env.get();
+    const int64_t live_ns = NowNs();
+    figures.Set("live_ns", static_cast<uint64_t>(live_ns));
+    if (received.relocate) {
+      figures.Set("relocate_stopped_ns", static_cast<uint64_t>(received.relocate_stopped_ns));
+      write_figures();
+      if (replayed_to != received.relocate_icount)
+        return Fail(kExitDivergence, fmt::format("relocation: the primary stopped at icount {}, the replay reached {}",
+                                                 received.relocate_icount, replayed_to));
+      std::fprintf(stderr,
+                   "vmrr shadow: relocated: the primary stopped at icount %llu and handed over; live from there "
+                   "(%.3f ms after the primary's stop; %llu frames, %llu bytes received)\n",
+                   static_cast<unsigned long long>(replayed_to),
+                   static_cast<double>(live_ns - received.relocate_stopped_ns) / 1e6,
+                   static_cast<unsigned long long>(log.frames()), static_cast<unsigned long long>(log.bytes()));
+      g_live_machine = &machine;
+      const MachineResult r = machine.Run(~uint64_t{0});
+      g_live_machine = nullptr;
+      return ExitStatusFor(r);
+    }
+    write_figures();
     std::fprintf(stderr,
                  "vmrr shadow: primary silent for %lld ms: taking over at icount %llu (%llu frames, %llu bytes "
                  "received; the primary had released %llu console bytes, the replay produced %llu)\n",
@@ -389,11 +402,15 @@ void AddShadowCommand(CLI::App& app, int* exit_code) {
                   "after a takeover, the console goes to FILE at each byte's position in the guest's output "
                   "(the primary's --console-out); default stdout");
   cmd->add_option("--takeover-timeout", o->takeover_timeout_ms,
-                  "ms without a valid message from the primary after which the shadow takes over (default 300)")
+                  "ms without a valid message from the primary after which the shadow takes over (default 200)")
       ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}));
   cmd->add_option("--heartbeat", o->heartbeat_ms, "ms between the shadow's heartbeats (default 20)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{60'000}));
   cmd->add_option("--accept-timeout", o->accept_timeout_ms, "ms to wait for a primary (default: forever)");
+  cmd->add_option("--stats", o->stats,
+                  "write what the link measured (gaps between the primary's heartbeats, silence at each "
+                  "takeover check, takeover times; key=value lines, series in microseconds) to FILE when the "
+                  "primary finishes or at a takeover, for bench/ft");
   cmd->callback([o, exit_code] { *exit_code = RunShadow(*o); });
 }
 

@@ -9,6 +9,14 @@
 #include <cstring>
 
 namespace vmrr {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 ConsoleCommitter::ConsoleCommitter(int fd, bool positional, size_t max_held)
     : fd_(fd), positional_(positional), max_held_(max_held == 0 ? 1 : max_held) {}
@@ -22,7 +30,8 @@ void ConsoleCommitter::Hold(uint64_t need_offset, uint64_t need_icount, std::spa
     waited = true;
     cv_.wait_for(lock, std::chrono::milliseconds(100));
   }
-  chunks_.push_back(Chunk{produced_, need_offset, need_icount, std::vector<uint8_t>(bytes.begin(), bytes.end())});
+  chunks_.push_back(
+      Chunk{produced_, need_offset, need_icount, std::vector<uint8_t>(bytes.begin(), bytes.end()), NowNs()});
   produced_ += bytes.size();
   held_ += bytes.size();
   max_held_seen_ = std::max(max_held_seen_, held_);
@@ -55,15 +64,27 @@ void ConsoleCommitter::WriteOut(const Chunk& c) {
 
 void ConsoleCommitter::ReleaseLocked() {
   bool any = false;
-  while (!chunks_.empty() && chunks_.front().need_offset <= acked_offset_ &&
-         chunks_.front().need_icount <= acked_icount_) {
+  while (!chunks_.empty() && (unprotected_ || (chunks_.front().need_offset <= acked_offset_ &&
+                                                 chunks_.front().need_icount <= acked_icount_))) {
     WriteOut(chunks_.front());
+    if (figures_ && !unprotected_) figures_->Sample("commit", NowNs() - chunks_.front().held_at_ns);
     released_ += chunks_.front().bytes.size();
     held_ -= chunks_.front().bytes.size();
     chunks_.pop_front();
     any = true;
   }
   if (any) cv_.notify_all();
+}
+
+void ConsoleCommitter::ReleaseUnprotected() {
+  std::lock_guard<std::mutex> lock(mu_);
+  unprotected_ = true;
+  ReleaseLocked();
+}
+
+bool ConsoleCommitter::unprotected() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return unprotected_;
 }
 
 bool ConsoleCommitter::WaitAllReleased(int timeout_ms) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "hv-hooks/environment.h"
+#include "replication/link_figures.h"
 
 namespace vmrr {
 
@@ -38,6 +39,10 @@ class ConsoleCommitter {
   bool WaitAllReleased(int timeout_ms);
   // Async-signal-safe: a blocked Hold returns (the machine is being stopped).
   void Interrupt() { interrupted_.store(true); }
+  // The shadow is gone and the primary continues unprotected (--on-shadow-loss continue):
+  // every held byte is released now, and every later one as soon as it is held.
+  void ReleaseUnprotected();
+  bool unprotected() const;
 
   uint64_t produced() const;
   uint64_t released() const;
@@ -45,6 +50,8 @@ class ConsoleCommitter {
   // Largest number of bytes ever held at once, and how often Hold had to wait for room.
   uint64_t max_held_seen() const;
   uint64_t backpressure_waits() const;
+  // Each chunk's time from Hold to its release goes to `figures` as "commit" (bench/ft).
+  void set_figures(link::LinkFigures* figures) { figures_ = figures; }
 
  private:
   struct Chunk {
@@ -52,6 +59,7 @@ class ConsoleCommitter {
     uint64_t need_offset;
     uint64_t need_icount;
     std::vector<uint8_t> bytes;
+    int64_t held_at_ns;
   };
   void ReleaseLocked();
   void WriteOut(const Chunk& c);
@@ -69,6 +77,8 @@ class ConsoleCommitter {
   uint64_t acked_icount_ = 0;
   uint64_t max_held_seen_ = 0;
   uint64_t waits_ = 0;
+  bool unprotected_ = false;
+  link::LinkFigures* figures_ = nullptr;
   std::atomic<bool> interrupted_{false};
 };
 

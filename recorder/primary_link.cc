@@ -1,6 +1,7 @@
 // PrimaryLink and ReplicatingSink: the primary's side of the replication link.
 #include "recorder/primary_link.h"
 
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 
@@ -9,6 +10,11 @@
 
 namespace vmrr {
 namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -48,22 +54,106 @@ PrimaryLink::~PrimaryLink() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool ParseShadowLossPolicy(const std::string& text, ShadowLossPolicy* policy, int* continue_after_ms,
+                           std::string* error) {
+  *continue_after_ms = 0;
+  if (text == "hold") {
+    *policy = ShadowLossPolicy::kHold;
+    return true;
+  }
+  if (text == "continue") {
+    *policy = ShadowLossPolicy::kContinue;
+    return true;
+  }
+  if (text.rfind("continue:", 0) == 0) {
+    const std::string ms = text.substr(9);
+    if (!ms.empty() && ms.size() <= 7 && ms.find_first_not_of("0123456789") == std::string::npos) {
+      *policy = ShadowLossPolicy::kContinue;
+      *continue_after_ms = std::stoi(ms);
+      return true;
+    }
+  }
+  *error = "expected hold, continue or continue:MS (MS: 0 to 9999999), not '" + text + "'";
+  return false;
+}
+
 void PrimaryLink::Lose(const std::string& why) {
   if (lost_.exchange(true)) return;
-  std::fprintf(stderr, "vmrr record: shadow lost (%s): console output is held from now on\n", why.c_str());
+  lost_at_ms_.store(NowMs());
+  if (options_.on_loss == ShadowLossPolicy::kHold) {
+    std::fprintf(stderr,
+                 "vmrr record: shadow lost (%s): console output is held from now on (--on-shadow-loss hold); "
+                 "%" PRIu64 " bytes held, the guest blocks once the output buffer is full; the log is still "
+                 "written in full; stop with SIGTERM or Ctrl-C\n",
+                 why.c_str(), console_.held());
+  } else {
+    std::fprintf(stderr,
+                 "vmrr record: shadow lost (%s): WARNING: console output will be released UNPROTECTED in %d ms "
+                 "(--on-shadow-loss continue)\n",
+                 why.c_str(), options_.continue_after_ms);
+  }
+}
+
+void PrimaryLink::AfterLoss() {
+  if (options_.on_loss != ShadowLossPolicy::kContinue || console_.unprotected()) return;
+  if (NowMs() - lost_at_ms_.load() < options_.continue_after_ms) return;
+  const uint64_t held = console_.held();
+  console_.ReleaseUnprotected();
+  std::fprintf(stderr,
+               "vmrr record: WARNING: no shadow: releasing console output UNPROTECTED from byte %" PRIu64
+               " on (%" PRIu64 " bytes were held); if this primary fails now its output can be lost, and a "
+               "shadow that is alive but cut off would take over as a second primary\n",
+               console_.released() - held, held);
 }
 
 void PrimaryLink::SendSealed(link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload) {
   std::lock_guard<std::mutex> lock(send_mu_);
-  if (lost_.load()) return;
+  if (lost_.load() || relocated_.load()) return;
   const std::vector<uint8_t> m = channel_.Seal(type, icount, aux, payload);
-  if (!transport_->Send(m.data(), m.size(), options_.send_timeout_ms)) Lose("cannot send to " + transport_->Describe());
+  if (!transport_->Send(m.data(), m.size(), options_.send_timeout_ms)) {
+    Lose("cannot send to " + transport_->Describe());
+    return;
+  }
+  figures_.Count("link_bytes_sent", m.size());
+  figures_.Count("messages_sent");
 }
 
 void PrimaryLink::SendLog(std::span<const uint8_t> bytes, uint64_t sync_icount) {
+  std::lock_guard<std::mutex> lock(log_mu_);
+  SendLogLocked(bytes, sync_icount);
+}
+
+void PrimaryLink::RequestMark(uint64_t icount) {
+  std::lock_guard<std::mutex> lock(log_mu_);
+  if (icount <= sync_.load()) return;
+  if (mark_in_flight_ != 0) {
+    pending_mark_ = std::max(pending_mark_, icount);
+    return;
+  }
+  SendLogLocked({}, icount);
+  mark_in_flight_ = icount;
+}
+
+void PrimaryLink::MarkAcknowledged(uint64_t icount) {
+  std::lock_guard<std::mutex> lock(log_mu_);
+  if (mark_in_flight_ == 0 || icount < mark_in_flight_) return;
+  mark_in_flight_ = 0;
+  if (pending_mark_ > sync_.load()) {
+    SendLogLocked({}, pending_mark_);
+    mark_in_flight_ = pending_mark_;
+  }
+  pending_mark_ = 0;
+}
+
+void PrimaryLink::SendLogLocked(std::span<const uint8_t> bytes, uint64_t sync_icount) {
   uint64_t sync = std::max(sync_.load(), sync_icount);
   do {
     const size_t n = std::min<size_t>(bytes.size(), link::kMaxPayload);
+    if (n > 0 && !lost_.load()) {  // before the send: its Ack may come at once
+      figures_.Count("log_bytes_sent", n);
+      std::lock_guard<std::mutex> lock(unacked_mu_);
+      if (unacked_.size() < 100'000) unacked_.emplace_back(offset_.load() + n, NowNs());
+    }
     SendSealed(link::MessageType::kLog, sync, offset_.load(), bytes.first(n));
     offset_.fetch_add(n);
     bytes = bytes.subspan(n);
@@ -75,18 +165,30 @@ void PrimaryLink::Loop() {
   uint8_t buf[64 * 1024];
   link::Message m;
   int64_t next_heartbeat = 0;
+  int64_t last_heartbeat_ns = 0;
   while (!stop_.load()) {
+    if (relocated_.load()) {  // the shadow is the primary now: nothing more to say or hear
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    if (lost_.load()) {
+      AfterLoss();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
     const int64_t now = NowMs();
     if (now >= next_heartbeat) {
       SendSealed(link::MessageType::kHeartbeat, sync_.load(), console_.released(), {});
       next_heartbeat = now + options_.heartbeat_ms;
+      const int64_t ns = NowNs();
+      if (last_heartbeat_ns) figures_.Sample("heartbeat_interval", ns - last_heartbeat_ns);
+      last_heartbeat_ns = ns;
     }
     if (now - last_heard_ms_.load() > options_.shadow_timeout_ms)
       Lose("silent for more than " + std::to_string(options_.shadow_timeout_ms) + " ms");
     const ssize_t n = transport_->Receive(buf, sizeof buf, 5);
     if (n < 0) {
       Lose(transport_->Describe() + " closed");
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
     }
     if (n == 0) continue;
@@ -100,27 +202,70 @@ void PrimaryLink::Loop() {
       }
       if (m.type == link::MessageType::kAck) {
         last_heard_ms_.store(NowMs());
+        acked_offset_.store(std::max(acked_offset_.load(), m.aux));
+        acked_icount_.store(std::max(acked_icount_.load(), m.icount));
         console_.Acknowledged(m.aux, m.icount);
+        MarkAcknowledged(m.icount);
+        const int64_t ns = NowNs();
+        std::lock_guard<std::mutex> lock(unacked_mu_);
+        while (!unacked_.empty() && unacked_.front().first <= m.aux) {
+          // The shadow acknowledges nothing before its replay has started (the log's header and
+          // first snapshot): the lag is measured from its first Ack on.
+          if (acked_once_) figures_.Sample("lag", ns - unacked_.front().second);
+          unacked_.pop_front();
+        }
+        acked_once_ = true;
       } else if (m.type == link::MessageType::kHeartbeat) {
         last_heard_ms_.store(NowMs());
+        shadow_icount_.store(m.icount);
       } else {
         Lose(std::string("unexpected ") + link::MessageTypeName(static_cast<uint8_t>(m.type)) + " message from the shadow");
       }
-    }
-    if (channel_.refused()) {
-      while (!stop_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
 }
 
 bool PrimaryLink::Finish(int timeout_ms) {
-  const bool all = console_.WaitAllReleased(timeout_ms);
-  if (all) SendSealed(link::MessageType::kBye, sync_.load(), console_.released(), {});
-  return all;
+  const int64_t deadline =
+      NowMs() + timeout_ms + (options_.on_loss == ShadowLossPolicy::kContinue ? options_.continue_after_ms : 0);
+  while (!console_.WaitAllReleased(20)) {
+    if (lost_.load() && options_.on_loss == ShadowLossPolicy::kHold) return false;
+    if (NowMs() >= deadline) return false;
+  }
+  SendSealed(link::MessageType::kBye, sync_.load(), console_.released(), {});  // nothing once lost
+  return true;
+}
+
+bool PrimaryLink::Relocate(uint64_t icount, int64_t stopped_at_ns, int timeout_ms, std::string* error) {
+  uint64_t end = 0;
+  {
+    std::lock_guard<std::mutex> lock(log_mu_);
+    uint8_t stamp[8];
+    for (int i = 0; i < 8; ++i) stamp[i] = static_cast<uint8_t>(static_cast<uint64_t>(stopped_at_ns) >> (8 * i));
+    end = offset_.load();
+    sync_.store(std::max(sync_.load(), icount));
+    SendSealed(link::MessageType::kRelocate, icount, end, {stamp, sizeof stamp});
+  }
+  const int64_t deadline = NowMs() + timeout_ms;
+  for (;;) {
+    if (lost_.load()) {
+      *error = "the shadow was lost before it acknowledged the relocation";
+      return false;
+    }
+    if (acked_offset_.load() >= end && acked_icount_.load() >= icount && console_.WaitAllReleased(1)) break;
+    if (NowMs() >= deadline) {
+      *error = "the shadow did not acknowledge the relocation within " + std::to_string(timeout_ms) + " ms";
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  relocated_.store(true);
+  return true;
 }
 
 void ReplicatingSink::Write(const uint8_t* data, size_t size) {
   inner_->Write(data, size);
+  if (detached_) return;
   uint64_t sync = noted_;
   if (size >= log::kFrameHeaderSize && std::memcmp(data, log::kFrameMagic.data(), 4) == 0)
     sync = std::max(sync, LoadLe(data + 24, 8));
@@ -128,7 +273,8 @@ void ReplicatingSink::Write(const uint8_t* data, size_t size) {
 }
 
 void ReplicatingSink::SendMark() {
-  if (noted_ > link_.sync_icount()) link_.SendLog({}, noted_);
+  if (detached_) return;
+  if (noted_ > link_.sync_icount()) link_.RequestMark(noted_);
 }
 
 }  // namespace vmrr

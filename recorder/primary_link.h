@@ -2,13 +2,16 @@
 // streams the log's bytes as the writer closes its frames (ReplicatingSink, which also keeps
 // writing the primary's own log file), and runs a thread that takes the shadow's
 // acknowledgements (releasing held console output, output_commit.h) and heartbeats, and
-// sends the primary's heartbeats. A shadow that goes silent for shadow_timeout_ms, or whose
-// messages are refused, is reported once on stderr; output is then held (the guest blocks
-// once the output buffer is full): the safe answer until --on-shadow-loss exists.
+// sends the primary's heartbeats. A shadow that goes silent for shadow_timeout_ms, whose link
+// closes, or whose messages are refused, is lost: reported once on stderr, and then what
+// ShadowLossPolicy says: hold output for good (the guest blocks once the output buffer is
+// full; the safe answer, the default), or release it unprotected continue_after_ms later.
+// The primary's own log is written in full either way.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -19,9 +22,16 @@
 #include "logformat/log_writer.h"
 #include "recorder/output_commit.h"
 #include "replication/channel.h"
+#include "replication/link_figures.h"
 #include "replication/transport.h"
 
 namespace vmrr {
+
+// --on-shadow-loss: what a primary does once its shadow is lost.
+enum class ShadowLossPolicy {
+  kHold,      // output stays held: nothing leaves that a failover could not reproduce
+  kContinue,  // output is released unprotected (a failure of the primary may then lose it)
+};
 
 struct PrimaryLinkOptions {
   std::string url;
@@ -30,7 +40,13 @@ struct PrimaryLinkOptions {
   int heartbeat_ms = 20;
   int shadow_timeout_ms = 1'000;  // silence after which the shadow is reported lost
   int send_timeout_ms = 5'000;    // a send blocked this long (no room at the shadow) loses it
+  ShadowLossPolicy on_loss = ShadowLossPolicy::kHold;
+  int continue_after_ms = 0;  // kContinue: held output is released this long after the loss
 };
+
+// Parses "hold", "continue" or "continue:MS"; false (and *error) for anything else.
+bool ParseShadowLossPolicy(const std::string& text, ShadowLossPolicy* policy, int* continue_after_ms,
+                           std::string* error);
 
 class PrimaryLink {
  public:
@@ -42,29 +58,65 @@ class PrimaryLink {
 
   // Machine thread: the next log bytes, and the sync icount they bring the shadow to.
   void SendLog(std::span<const uint8_t> bytes, uint64_t sync_icount);
+  // Machine thread: an output at `icount` needs the shadow's sync icount there (every record
+  // below it is in the stream). Sent at once as an empty Log message, unless one is still
+  // waiting for its Ack: then the link thread sends the latest one when that Ack comes, so a
+  // burst of console bytes costs about one message per round trip, not one per byte.
+  void RequestMark(uint64_t icount);
   uint64_t stream_offset() const { return offset_.load(); }
   uint64_t sync_icount() const { return sync_.load(); }
-  // Waits (at most timeout_ms) until every held console byte is released, then says goodbye.
-  // False if some output could not be released.
+  // Waits (at most timeout_ms, plus continue_after_ms under kContinue) until every held
+  // console byte is released, then says goodbye. False if some output could not be released
+  // (at once when the shadow is lost and output is held).
   bool Finish(int timeout_ms);
   bool lost() const { return lost_.load(); }
+  // Planned relocation, machine thread, once the machine has stopped at `icount` and the log
+  // writer was flushed (every record below icount is in the stream): sends Relocate, waits (at
+  // most timeout_ms) until the shadow acknowledges the whole stream and every held console
+  // byte is released, and from then on sends nothing (the shadow is the primary). False, with
+  // *error, if the shadow is lost or does not acknowledge in time (the output stays held).
+  bool Relocate(uint64_t icount, int64_t stopped_at_ns, int timeout_ms, std::string* error);
+  bool relocated() const { return relocated_.load(); }
+  // How far the shadow's replay has got, from its last heartbeat.
+  uint64_t shadow_icount() const { return shadow_icount_.load(); }
   std::string Describe() const { return transport_->Describe(); }
+  // What the link measured (bench/ft): "lag" (a Log message's send to the Ack covering it),
+  // "heartbeat_interval", bytes and messages sent.
+  link::LinkFigures& figures() { return figures_; }
 
  private:
   void SendSealed(link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload);
   void Lose(const std::string& why);
+  // Link thread, once lost: releases output when kContinue's time has come.
+  void AfterLoss();
   void Loop();
 
   PrimaryLinkOptions options_;
   ConsoleCommitter& console_;
   std::unique_ptr<link::Transport> transport_;
   link::SecureChannel channel_;
-  std::mutex send_mu_;
+  void SendLogLocked(std::span<const uint8_t> bytes, uint64_t sync_icount);
+  // Link thread: an Ack for `icount` came; sends the pending mark if there is one.
+  void MarkAcknowledged(uint64_t icount);
+
+  std::mutex log_mu_;   // the log stream's order: offset, sync icount, marks (taken before send_mu_)
+  std::mutex send_mu_;  // one message at a time on the transport
+  uint64_t mark_in_flight_ = 0;  // icount of the mark sent and not yet acknowledged, 0: none
+  uint64_t pending_mark_ = 0;    // the latest mark requested meanwhile, 0: none
   std::atomic<uint64_t> offset_{0};
   std::atomic<uint64_t> sync_{0};
   std::atomic<bool> lost_{false};
+  std::atomic<bool> relocated_{false};
+  std::atomic<uint64_t> acked_offset_{0};
+  std::atomic<uint64_t> acked_icount_{0};
+  std::atomic<uint64_t> shadow_icount_{0};
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> last_heard_ms_{0};
+  std::atomic<int64_t> lost_at_ms_{0};
+  link::LinkFigures figures_;
+  std::mutex unacked_mu_;
+  std::deque<std::pair<uint64_t, int64_t>> unacked_;
+  bool acked_once_ = false;  // (stream offset after a Log message, sent at ns)
   std::thread thread_;
 };
 
@@ -78,14 +130,17 @@ class ReplicatingSink : public log::ByteSink {
   void Write(const uint8_t* data, size_t size) override;
   void Sync() override { inner_->Sync(); }
   void NoteIcount(uint64_t icount) { noted_ = std::max(noted_, icount); }
-  // Sends the noted sync icount if no write carried it (an output with no record since the
-  // last frame).
+  // After a relocation: the rest of the log (End, footer) goes to the file only.
+  void Detach() { detached_ = true; }
+  // Asks for a mark at the noted sync icount if no write carried it (an output with no record
+  // since the last frame): PrimaryLink::RequestMark.
   void SendMark();
 
  private:
   std::unique_ptr<log::ByteSink> inner_;
   PrimaryLink& link_;
   uint64_t noted_ = 0;
+  bool detached_ = false;
 };
 
 }  // namespace vmrr

@@ -155,6 +155,7 @@ RecordSummary RecordingSession::Run(uint64_t max_icount,
     }
     if (r.stop == MachineStop::kTargetReached && r.icount < limit) continue;
     // The run is over.
+    if (on_stopped_) on_stopped_(r);
     s.result = r;
     s.end_reason = EndReasonFor(r.stop);
     env_->AppendOutputRecords(r.icount, true);

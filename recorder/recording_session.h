@@ -58,6 +58,10 @@ class RecordingSession {
   // kStopped).
   void RequestStop();
 
+  // Called once the machine has stopped for good, before the End record is written (planned
+  // relocation hands the machine's state over to the shadow there).
+  void set_on_stopped(std::function<void(const MachineResult&)> f) { on_stopped_ = std::move(f); }
+
   Machine& machine() { return *machine_; }
   log::LogWriter& writer() { return *writer_; }
 
@@ -74,6 +78,7 @@ class RecordingSession {
   uint64_t checkpoints_ = 0;
   uint64_t start_ns_ = 0;
   std::function<void(const RecordProgress&)> progress_;
+  std::function<void(const MachineResult&)> on_stopped_;
 };
 
 }  // namespace vmrr

@@ -40,6 +40,11 @@ enum class MessageType : uint8_t {
   kAck = 3,        // shadow: icount = sync icount it holds the log to; aux = stream bytes held
   kHeartbeat = 4,  // both: icount = the sender's icount; aux = primary: console bytes released
   kBye = 5,        // primary: recording finished and every output released
+  kRelocate = 6,   // primary: planned relocation. It stopped at an instruction boundary at
+                   // icount (every record below it is in the stream: a sync icount); aux: the
+                   // stream's length (nothing more follows); payload: 8 bytes, the primary's
+                   // steady-clock ns at the stop (downtime figures on one host). The shadow
+                   // acknowledges, replays to icount and goes live at once.
 };
 const char* MessageTypeName(uint8_t type);
 

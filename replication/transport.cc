@@ -2,11 +2,13 @@
 #include "replication/transport.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,7 +16,9 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <new>
 #include <thread>
@@ -187,16 +191,31 @@ std::unique_ptr<Transport> TcpConnect(const std::string& url, int timeout_ms) {
 
 // ---- shared-memory ring ---------------------------------------------------------------
 
-constexpr uint64_t kShmMagic = 0x31474e49524d4853ull;  // "SHMRING1"
+constexpr uint64_t kShmMagic = 0x32474e49524d4853ull;  // "SHMRING2" (ring 1 had no futex words)
 constexpr uint64_t kRingBytes = 4u << 20;               // a power of two
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
               "the rings need address-free atomics");
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "a futex word is a plain 32-bit integer");
+
+// A waiting side sleeps in the kernel on a futex word of the shared segment (a process-shared
+// futex: the mapping is MAP_SHARED), woken by the other side when it moves an index: no
+// polling, so two idle or busy link threads cost no CPU on a loaded host, and a wake-up is one
+// system call away. Every wait is bounded: a peer that never wakes us (killed, or hostile)
+// only makes us look again after at most kWaitSliceMs.
+constexpr int kWaitSliceMs = 50;
+
+struct WaitWord {
+  alignas(64) std::atomic<uint32_t> seq;  // bumped by the side that makes progress
+  std::atomic<uint32_t> waiters;          // sides asleep on seq (a wake is only sent to them)
+};
 
 struct Ring {
   alignas(64) std::atomic<uint64_t> head;  // bytes ever written (producer)
   alignas(64) std::atomic<uint64_t> tail;  // bytes ever read (consumer)
   alignas(64) std::atomic<uint32_t> closed;
-  uint8_t data[kRingBytes];
+  WaitWord data;   // the consumer waits here for head to move
+  WaitWord space;  // the producer waits here for tail to move
+  uint8_t data_bytes[kRingBytes];
 };
 
 struct Segment {
@@ -206,30 +225,39 @@ struct Segment {
   Ring to_primary;
 };
 
-// Sleeps a little longer the longer a wait lasts: quick replies when busy, little CPU when idle.
-class Backoff {
- public:
-  void Wait() {
-    const long us = spins_ < 200 ? 20 : (spins_ < 2000 ? 100 : 1000);
-    ++spins_;
-    timespec ts{0, us * 1000};
-    nanosleep(&ts, nullptr);
-  }
+void Notify(WaitWord& w) {
+  w.seq.fetch_add(1);
+  if (w.waiters.load() != 0)
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&w.seq), FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+}
 
- private:
-  unsigned spins_ = 0;
-};
+// Sleeps until `w` is notified or timeout_ms passes, unless `ready()` is already true (checked
+// after announcing the wait, so that a notification in between is never missed).
+template <typename Ready>
+void WaitOn(WaitWord& w, int timeout_ms, Ready ready) {
+  const uint32_t seq = w.seq.load();
+  w.waiters.fetch_add(1);
+  if (!ready()) {
+    const int ms = std::max(1, std::min(timeout_ms, kWaitSliceMs));
+    timespec ts{ms / 1000, static_cast<long>(ms % 1000) * 1'000'000};
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&w.seq), FUTEX_WAIT, seq, &ts, nullptr, 0);
+  }
+  w.waiters.fetch_sub(1);
+}
 
 class ShmTransport final : public Transport {
  public:
   // The segment is the peer's as much as ours: every index read from it is checked.
   ShmTransport(std::shared_ptr<bip::mapped_region> region, Ring* tx, Ring* rx, std::string name)
       : region_(std::move(region)), tx_(tx), rx_(rx), name_(std::move(name)) {}
-  ~ShmTransport() override { tx_->closed.store(1, std::memory_order_release); }
+  ~ShmTransport() override {
+    tx_->closed.store(1);
+    Notify(tx_->data);   // a peer waiting for our bytes
+    Notify(rx_->space);  // a peer waiting for room in the ring we read
+  }
 
   bool Send(const uint8_t* data, size_t size, int timeout_ms) override {
     const int64_t deadline = NowMs() + timeout_ms;
-    Backoff backoff;
     while (size > 0) {
       if (rx_->closed.load(std::memory_order_acquire)) return false;
       const uint64_t head = tx_->head.load(std::memory_order_relaxed);
@@ -237,18 +265,21 @@ class ShmTransport final : public Transport {
       if (head - tail > kRingBytes) return false;  // a corrupt index
       const uint64_t space = kRingBytes - (head - tail);
       if (space == 0) {
-        if (NowMs() >= deadline) return false;
-        backoff.Wait();
+        const int64_t left = deadline - NowMs();
+        if (left <= 0) return false;
+        WaitOn(tx_->space, static_cast<int>(left),
+               [&] { return tx_->tail.load() != tail || rx_->closed.load() != 0; });
         continue;
       }
       const uint64_t n = std::min<uint64_t>(space, size);
       for (uint64_t done = 0; done < n;) {
         const uint64_t at = (head + done) & (kRingBytes - 1);
         const uint64_t run = std::min<uint64_t>(n - done, kRingBytes - at);
-        std::memcpy(tx_->data + at, data + done, run);
+        std::memcpy(tx_->data_bytes + at, data + done, run);
         done += run;
       }
-      tx_->head.store(head + n, std::memory_order_release);
+      tx_->head.store(head + n);
+      Notify(tx_->data);
       data += n;
       size -= n;
     }
@@ -257,7 +288,6 @@ class ShmTransport final : public Transport {
 
   ssize_t Receive(uint8_t* data, size_t size, int timeout_ms) override {
     const int64_t deadline = NowMs() + timeout_ms;
-    Backoff backoff;
     for (;;) {
       const uint64_t tail = rx_->tail.load(std::memory_order_relaxed);
       const uint64_t head = rx_->head.load(std::memory_order_acquire);
@@ -267,15 +297,18 @@ class ShmTransport final : public Transport {
         for (uint64_t done = 0; done < n;) {
           const uint64_t at = (tail + done) & (kRingBytes - 1);
           const uint64_t run = std::min<uint64_t>(n - done, kRingBytes - at);
-          std::memcpy(data + done, rx_->data + at, run);
+          std::memcpy(data + done, rx_->data_bytes + at, run);
           done += run;
         }
-        rx_->tail.store(tail + n, std::memory_order_release);
+        rx_->tail.store(tail + n);
+        Notify(rx_->space);
         return static_cast<ssize_t>(n);
       }
       if (rx_->closed.load(std::memory_order_acquire)) return -1;
-      if (NowMs() >= deadline) return 0;
-      backoff.Wait();
+      const int64_t left = deadline - NowMs();
+      if (left <= 0 || timeout_ms <= 0) return 0;
+      WaitOn(rx_->data, static_cast<int>(left),
+             [&] { return rx_->head.load() != tail || rx_->closed.load() != 0; });
     }
   }
 
@@ -310,10 +343,9 @@ class ShmListener final : public Listener {
 
   std::unique_ptr<Transport> Accept(int timeout_ms) override {
     const int64_t deadline = timeout_ms < 0 ? INT64_MAX : NowMs() + timeout_ms;
-    Backoff backoff;
     while (seg_->state.load(std::memory_order_acquire) != 2) {
       if (NowMs() >= deadline) return nullptr;
-      backoff.Wait();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     if (accepted_) return nullptr;  // one primary per ring
     accepted_ = true;

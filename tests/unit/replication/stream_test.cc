@@ -18,6 +18,7 @@
 #include "logformat/log_reader.h"
 #include "logformat/log_writer.h"
 #include "recorder/output_commit.h"
+#include "recorder/primary_link.h"
 #include "replayer/following_replay.h"
 
 namespace vmrr {
@@ -200,6 +201,50 @@ TEST(ConsoleCommitter, InterruptUnblocksWithoutDropping) {
   EXPECT_EQ(c.released(), 0u);
   ::close(fds[0]);
   ::close(fds[1]);
+}
+
+// --on-shadow-loss continue: once released unprotected, what was held goes out in order and
+// everything later at once, with no acknowledgement; a guest blocked on the full buffer resumes.
+TEST(ConsoleCommitter, ReleaseUnprotectedReleasesHeldAndLaterOutput) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  ConsoleCommitter c(fds[1], false, 2);
+  c.Hold(10, 1, Bytes("ab"));
+  std::atomic<bool> returned{false};
+  std::thread guest([&] {
+    c.Hold(20, 2, Bytes("cd"));
+    returned.store(true);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(returned.load());
+  EXPECT_FALSE(c.unprotected());
+  c.ReleaseUnprotected();
+  guest.join();
+  c.Hold(1000, 1000, Bytes("e"));
+  EXPECT_TRUE(c.unprotected());
+  EXPECT_EQ(c.held(), 0u);
+  EXPECT_EQ(c.released(), 5u);
+  char buf[16] = {};
+  ASSERT_EQ(read(fds[0], buf, sizeof buf), 5);
+  EXPECT_STREQ(buf, "abcde");
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(ShadowLossPolicy, Parses) {
+  ShadowLossPolicy p = ShadowLossPolicy::kContinue;
+  int ms = -1;
+  std::string error;
+  EXPECT_TRUE(ParseShadowLossPolicy("hold", &p, &ms, &error));
+  EXPECT_EQ(p, ShadowLossPolicy::kHold);
+  EXPECT_EQ(ms, 0);
+  EXPECT_TRUE(ParseShadowLossPolicy("continue", &p, &ms, &error));
+  EXPECT_EQ(p, ShadowLossPolicy::kContinue);
+  EXPECT_EQ(ms, 0);
+  EXPECT_TRUE(ParseShadowLossPolicy("continue:250", &p, &ms, &error));
+  EXPECT_EQ(ms, 250);
+  for (const char* bad : {"", "Hold", "continue:", "continue:-1", "continue:1x", "continue:12345678", "drop"})
+    EXPECT_FALSE(ParseShadowLossPolicy(bad, &p, &ms, &error)) << bad;
 }
 
 }  // namespace

@@ -1,0 +1,190 @@
+// ShadowLink: the shadow's link thread.
+#include "cli/shadow_link.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+namespace vmrr::cli {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+ShadowLink::ShadowLink(std::unique_ptr<link::Transport> transport, const link::Key& key, Options options)
+    : transport_(std::move(transport)), channel_(key, link::Role::kShadow), options_(options) {
+  const std::vector<uint8_t> hello = channel_.Hello();
+  if (!transport_->Send(hello.data(), hello.size(), 5000)) throw link::LinkError("the primary did not take the hello");
+  last_heard_ns_.store(NowNs());
+  thread_ = std::thread([this] { Loop(); });
+}
+
+ShadowLink::~ShadowLink() { Stop(); }
+
+void ShadowLink::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+void ShadowLink::Take(Received* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  out->logs = std::move(inbox_.logs);
+  inbox_.logs.clear();
+  out->released = std::max(out->released, inbox_.released);
+  out->bye = out->bye || inbox_.bye;
+  if (inbox_.relocate && !out->relocate) {
+    out->relocate = true;
+    out->relocate_icount = inbox_.relocate_icount;
+    out->relocate_stopped_ns = inbox_.relocate_stopped_ns;
+  }
+}
+
+void ShadowLink::WaitForMore(int timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+               [&] { return !inbox_.logs.empty() || inbox_.bye || inbox_.relocate || !failure_.empty(); });
+}
+
+std::string ShadowLink::failure() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failure_;
+}
+
+bool ShadowLink::Handle(const link::Message& m) {
+  switch (m.type) {
+    case link::MessageType::kHello: break;  // the handshake
+    case link::MessageType::kLog: {
+      if (m.aux != received_bytes_) {
+        std::fprintf(stderr,
+                     "vmrr shadow: log bytes at stream offset %llu, expected %llu; the link is no longer trusted\n",
+                     static_cast<unsigned long long>(m.aux), static_cast<unsigned long long>(received_bytes_));
+        return false;
+      }
+      if (options_.log_fd >= 0 && !m.payload.empty()) {
+        const uint8_t* p = m.payload.data();
+        size_t n = m.payload.size();
+        while (n > 0) {
+          const ssize_t w = ::write(options_.log_fd, p, n);
+          if (w < 0 && errno == EINTR) continue;
+          if (w <= 0) {
+            std::lock_guard<std::mutex> lock(mu_);
+            failure_ = std::string("the log copy: write failed: ") + std::strerror(errno);
+            cv_.notify_all();
+            return false;
+          }
+          p += w;
+          n -= static_cast<size_t>(w);
+        }
+      }
+      received_bytes_ += m.payload.size();
+      sync_icount_ = std::max(sync_icount_, m.icount);
+      std::lock_guard<std::mutex> lock(mu_);
+      inbox_.logs.push_back(Received::Log{m.payload, m.icount});
+      cv_.notify_all();
+      break;
+    }
+    case link::MessageType::kHeartbeat: {
+      const int64_t ns = NowNs();
+      if (options_.figures && last_heartbeat_ns_) options_.figures->Sample("heartbeat_gap", ns - last_heartbeat_ns_);
+      last_heartbeat_ns_ = ns;
+      std::lock_guard<std::mutex> lock(mu_);
+      inbox_.released = std::max(inbox_.released, m.aux);
+      break;
+    }
+    case link::MessageType::kBye: {
+      std::lock_guard<std::mutex> lock(mu_);
+      inbox_.bye = true;
+      inbox_.released = std::max(inbox_.released, m.aux);
+      cv_.notify_all();
+      break;
+    }
+    case link::MessageType::kRelocate: {
+      if (m.aux != received_bytes_ || relocating_) {
+        std::fprintf(stderr,
+                     "vmrr shadow: relocation at stream offset %llu, the stream holds %llu; the link is no longer "
+                     "trusted\n",
+                     static_cast<unsigned long long>(m.aux), static_cast<unsigned long long>(received_bytes_));
+        return false;
+      }
+      sync_icount_ = std::max(sync_icount_, m.icount);
+      relocating_ = true;
+      relocate_icount_ = m.icount;
+      uint64_t ns = 0;
+      for (size_t i = 0; i < 8 && i < m.payload.size(); ++i) ns |= uint64_t{m.payload[i]} << (8 * i);
+      relocate_stopped_ns_ = static_cast<int64_t>(ns);
+      break;
+    }
+    case link::MessageType::kAck: break;  // not the primary's to send
+  }
+  last_heard_ns_.store(NowNs());
+  return true;
+}
+
+void ShadowLink::Loop() {
+  std::vector<uint8_t> buf(64 * 1024);
+  link::Message m;
+  uint64_t acked_bytes = 0, acked_icount = 0;
+  int64_t next_heartbeat = 0;
+  bool trusted = true;
+  bool closed = false;
+  while (!stop_.load()) {
+    if (trusted && !closed && !relocating_) {
+      const ssize_t n = transport_->Receive(buf.data(), buf.size(), 2);
+      if (n < 0) closed = true;  // the primary's end is gone: nothing more can come
+      if (n > 0) {
+        channel_.Feed(buf.data(), static_cast<size_t>(n));
+        for (;;) {
+          const auto st = channel_.Next(&m);
+          if (st == link::SecureChannel::Status::kNeedMore) break;
+          if (st == link::SecureChannel::Status::kRefused) {
+            std::fprintf(stderr, "vmrr shadow: %s; the link is no longer trusted\n", channel_.error().c_str());
+            trusted = false;
+            break;
+          }
+          if (!Handle(m)) {
+            trusted = false;
+            break;
+          }
+        }
+        if (!trusted) refused_.store(true);
+      }
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      if (!relocating_ || !trusted) continue;  // a relocation still waits for its acknowledgement
+    }
+    // Acknowledge at once what is held; heartbeat.
+    if (!channel_.established()) continue;
+    if (acks_.load() && (received_bytes_ != acked_bytes || sync_icount_ != acked_icount)) {
+      acked_bytes = received_bytes_;
+      acked_icount = sync_icount_;
+      const auto a = channel_.Seal(link::MessageType::kAck, acked_icount, acked_bytes);
+      transport_->Send(a.data(), a.size(), 100);
+    }
+    if (relocating_ && acks_.load()) {
+      // Acknowledged (the primary releases its last output and stops): the replay may go live.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!inbox_.relocate) {
+        inbox_.relocate = true;
+        inbox_.relocate_icount = relocate_icount_;
+        inbox_.relocate_stopped_ns = relocate_stopped_ns_;
+        cv_.notify_all();
+      }
+      continue;
+    }
+    const int64_t now = NowNs();
+    if (now >= next_heartbeat) {
+      const auto h = channel_.Seal(link::MessageType::kHeartbeat, replayed_.load(), 0);
+      transport_->Send(h.data(), h.size(), 100);
+      next_heartbeat = now + int64_t{options_.heartbeat_ms} * 1'000'000;
+    }
+  }
+}
+
+}  // namespace vmrr::cli
