@@ -185,6 +185,16 @@ std::string DivergenceReport::Describe() const {
   return s;
 }
 
+// The record kind whose check found a divergence of this kind, where one record does.
+static std::optional<log::RecordKind> DetectingRecordKind(Divergence::Kind kind) {
+  switch (kind) {
+    case Divergence::Kind::kDigest: return log::RecordKind::kDigest;
+    case Divergence::Kind::kOutput: return log::RecordKind::kOutput;
+    case Divergence::Kind::kInterrupt: return log::RecordKind::kIrqDelivered;
+    default: return std::nullopt;
+  }
+}
+
 DivergenceReport SearchDivergence(const SearchInputs& in) {
   DivergenceReport rep;
   rep.kind = in.kind;
@@ -212,12 +222,20 @@ DivergenceReport SearchDivergence(const SearchInputs& in) {
     rep.reproducible = clean_diverges;
     rep.last_match_icount = clean_last_match;
     rep.last_full_match_icount = clean_last_full;
-    // The logged inputs since the whole machine was last equal, up to the detection.
+    // The logged inputs since the whole machine was last equal, up to the detection, in log
+    // order: an input logged at the icount of the last equal whole-machine digest but before
+    // it was covered by it, and one logged at the detection icount but after the detecting
+    // record (the replay consumes it after the check) cannot be the cause.
+    const std::optional<log::RecordKind> detecting = DetectingRecordKind(in.kind);
+    bool past_full = clean_last_full == in.checkpoint.icount;  // the checkpoint is the match
     LogRecordSource source(*in.reader, PositionAfterCheckpoint(*in.reader, in.checkpoint));
     log::Record r;
     while (source.Next(&r) && r.icount <= in.detected_icount) {
+      const auto kind = static_cast<log::RecordKind>(r.kind_number());
+      if (detecting && kind == *detecting && r.icount == in.detected_icount) break;
+      if (kind == log::RecordKind::kDigest && r.icount == clean_last_full) past_full = true;
       if (!log::IsInputKind(r.kind_number())) continue;
-      if (r.icount < clean_last_full) continue;
+      if (r.icount < clean_last_full || (r.icount == clean_last_full && !past_full)) continue;
       if (rep.candidate_inputs.size() < 16)
         rep.candidate_inputs.push_back(log::KindName(r.kind_number()) + "@" + std::to_string(r.icount));
       ++rep.candidate_count;
