@@ -392,7 +392,13 @@ bool CheckFpuAvailable(CpuCore& c);
 bool CheckFpuAvailableWaiting(CpuCore& c);
 bool CheckWaitAvailable(CpuCore& c);
 bool CheckMmxAvailable(CpuCore& c);
-bool CheckSseAvailable(CpuCore& c);
+bool CheckSseAvailableSlow(CpuCore& c);
+// SSE usable: CR0.EM and CR0.TS clear and CR4.OSFXSR set (the common case inline), else #UD
+// or #NM raised by the slow path.
+inline bool CheckSseAvailable(CpuCore& c) {
+  if (__builtin_expect((c.s.cr0 & 0xc) == 0 && (c.s.cr4 & (1u << 9)), 1)) return true;
+  return CheckSseAvailableSlow(c);
+}
 bool CheckFxsrAvailable(CpuCore& c);
 bool CheckXsaveAvailable(CpuCore& c);
 // The x87 environment FNINIT gives (FCW 037FH, FSW 0, all tags empty, pointers and opcode 0);

@@ -57,7 +57,7 @@ bool CheckMmxAvailable(CpuCore& c) {
   }
   return NoPendingX87(c);
 }
-bool CheckSseAvailable(CpuCore& c) {
+bool CheckSseAvailableSlow(CpuCore& c) {
   if ((c.s.cr0 & kCr0Em) || !(c.s.cr4 & kCr4Osfxsr)) {
     c.Ud();
     return false;
@@ -466,6 +466,10 @@ void OpMovdq(CpuCore& c, const Op& op) {
 template <bool kAligned>
 void OpMov128(CpuCore& c, const Op& op) {
   if (!CheckSseAvailable(c)) return;
+  // A load into an XMM register that the TLB serves: straight into the register.
+  if (op.o[0].kind == kOpXmm && op.o[1].kind == kOpMem &&
+      XmmFastRead(c, op, op.o[1], 16, kAligned ? 16 : 0, c.s.xmm[op.o[0].reg]))
+    return;
   uint64_t v[2];
   if (!Read128(c, op, op.o[1], kAligned, v)) return;
   Write128(c, op, op.o[0], kAligned, v);
