@@ -435,11 +435,9 @@ BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image, const 
          "first 8 KiB");
   }
   // Bits 0 (page-align modules), 1 (memory info) and 2 (video mode: a preference we may
-  // ignore) are understood; any other required bit (3-15) means we cannot boot it.
-  const uint32_t unknown_required = mh.flags & 0xfff8u;
-  if (unknown_required) {
-    Fail(fmt::format("Multiboot header requires unsupported features (flags {:#x})", mh.flags));
-  }
+  // ignore) are understood. The specification says a loader must refuse an image requiring
+  // any other bit (3-15); QEMU's -kernel loader (hw/i386/multiboot.c) ignores them and boots
+  // it, and vmrr loads what QEMU loads, so they are ignored here too.
 
   std::vector<Piece> pieces;
   uint64_t entry;
