@@ -72,6 +72,59 @@ void Put(std::vector<uint8_t>& b, uint64_t off, uint64_t v, unsigned bytes) {
 
 }  // namespace
 
+namespace {
+
+void CheckCmdline(const std::string& cmdline, uint64_t kernel_max) {
+  if (cmdline.find('\0') != std::string::npos) Fail("the kernel command line contains a NUL byte");
+  if (cmdline.size() > kernel_max) {
+    Fail(fmt::format("the kernel command line is {} bytes, longer than the kernel's cmdline_size "
+                     "{}", cmdline.size(), kernel_max));
+  }
+  if (cmdline.size() + 1 > kCmdlineAreaEnd - kCmdlineAddr) {
+    Fail(fmt::format("the kernel command line is {} bytes, longer than the {} bytes at {:#x} the "
+                     "loader has for it", cmdline.size(), kCmdlineAreaEnd - kCmdlineAddr - 1,
+                     kCmdlineAddr));
+  }
+}
+
+// Where a vmlinux and its initrd go: its PT_LOAD segments at their physical addresses (each
+// between 1 MiB and 4 GiB), the initrd as high as possible below `initrd_limit`, above the
+// kernel's end (its last segment's end, or its lowest segment plus init_size if larger).
+struct LinuxPlan {
+  Elf64Plan elf;
+  std::vector<MemoryRegion> map;
+  InitrdPlacement rd;
+};
+
+LinuxPlan PlanLinux(GuestMemory& mem, const std::vector<uint8_t>& vmlinux, std::span<const uint8_t> initrd,
+                    uint64_t init_size, uint64_t initrd_limit, const char* what) {
+  LinuxPlan lp{[&] {
+    try {
+      return PlanElf64(mem, vmlinux, ElfEntryAddress::kPhysical);
+    } catch (const LoaderError& e) {
+      throw LoaderError(std::string(what) + ": " + e.what());
+    }
+  }(), {}, {}};
+  uint64_t kernel_lo = ~uint64_t{0}, kernel_hi = 0;
+  for (size_t i = 0; i < lp.elf.segments.size(); ++i) {
+    const Elf64Plan::Segment& s = lp.elf.segments[i];
+    if (s.mem_bytes == 0) continue;
+    if (s.gpa < kLinuxKernelMinAddr || s.gpa + s.mem_bytes > kIdentityMapBytes) {
+      Fail(fmt::format("{}: PT_LOAD segment {} [{:#x}, {:#x}) is not between 1 MiB and the 4 GiB "
+                       "the boot identity map covers", what, i, s.gpa, s.gpa + s.mem_bytes));
+    }
+    kernel_lo = std::min(kernel_lo, s.gpa);
+    kernel_hi = std::max(kernel_hi, s.gpa + s.mem_bytes);
+  }
+  if (kernel_hi == 0) Fail(fmt::format("{}: every PT_LOAD segment is empty", what));
+  const uint64_t kernel_end = std::max(kernel_hi, kernel_lo + init_size);
+  lp.map = MemoryMap(mem.size());
+  lp.rd = PlaceInitrd(lp.map, initrd.size(), kernel_end, std::min(initrd_limit, mem.size()), mem.size());
+  return lp;
+}
+
+}  // namespace
+
 BootState LoadLinuxKernel(GuestMemory& mem, std::span<const uint8_t> bzimage,
                           std::span<const uint8_t> initrd, const std::string& cmdline,
                           uint64_t acpi_rsdp) {
@@ -83,47 +136,16 @@ BootState LoadLinuxKernel(GuestMemory& mem, std::span<const uint8_t> bzimage,
     Fail(fmt::format("the kernel has no 64-bit entry point (xloadflags {:#x} lacks XLF_KERNEL_64)",
                      bz.xloadflags));
   }
-  if (cmdline.find('\0') != std::string::npos) Fail("the kernel command line contains a NUL byte");
-  if (cmdline.size() > bz.cmdline_size) {
-    Fail(fmt::format("the kernel command line is {} bytes, longer than the kernel's cmdline_size "
-                     "{}", cmdline.size(), bz.cmdline_size));
-  }
-  if (cmdline.size() + 1 > kCmdlineAreaEnd - kCmdlineAddr) {
-    Fail(fmt::format("the kernel command line is {} bytes, longer than the {} bytes at {:#x} the "
-                     "loader has for it", cmdline.size(), kCmdlineAreaEnd - kCmdlineAddr - 1,
-                     kCmdlineAddr));
-  }
-
+  CheckCmdline(cmdline, bz.cmdline_size);
   const std::vector<uint8_t> vmlinux = DecompressBzImageKernel(bz);
-  const Elf64Plan plan = [&] {
-    try {
-      return PlanElf64(mem, vmlinux, ElfEntryAddress::kPhysical);
-    } catch (const LoaderError& e) {
-      throw LoaderError(std::string("decompressed vmlinux: ") + e.what());
-    }
-  }();
-  uint64_t kernel_lo = ~uint64_t{0}, kernel_hi = 0;
-  for (size_t i = 0; i < plan.segments.size(); ++i) {
-    const Elf64Plan::Segment& s = plan.segments[i];
-    if (s.mem_bytes == 0) continue;
-    if (s.gpa < kLinuxKernelMinAddr || s.gpa + s.mem_bytes > kIdentityMapBytes) {
-      Fail(fmt::format("decompressed vmlinux: PT_LOAD segment {} [{:#x}, {:#x}) is not between "
-                       "1 MiB and the 4 GiB the boot identity map covers", i, s.gpa,
-                       s.gpa + s.mem_bytes));
-    }
-    kernel_lo = std::min(kernel_lo, s.gpa);
-    kernel_hi = std::max(kernel_hi, s.gpa + s.mem_bytes);
-  }
-  if (kernel_hi == 0) Fail("decompressed vmlinux: every PT_LOAD segment is empty");
-  const uint64_t kernel_end = std::max(kernel_hi, kernel_lo + bz.init_size);
-
-  const std::vector<MemoryRegion> map = MemoryMap(mem.size());
+  const LinuxPlan lp = PlanLinux(mem, vmlinux, initrd, bz.init_size, uint64_t{bz.initrd_addr_max} + 1,
+                                 "decompressed vmlinux");
+  const std::vector<MemoryRegion>& map = lp.map;
+  const InitrdPlacement& rd = lp.rd;
   if (map.size() > zeropage::kE820Max) {
     Fail(fmt::format("the memory map has {} entries, more than boot_params' {}", map.size(),
                      zeropage::kE820Max));
   }
-  const uint64_t limit = std::min<uint64_t>(uint64_t{bz.initrd_addr_max} + 1, mem.size());
-  const InitrdPlacement rd = PlaceInitrd(map, initrd.size(), kernel_end, limit, mem.size());
 
   // boot_params, built on the host and written in one piece.
   std::vector<uint8_t> zp(kBootParamsSize, 0);
@@ -148,14 +170,65 @@ BootState LoadLinuxKernel(GuestMemory& mem, std::span<const uint8_t> bzimage,
   }
 
   BootState boot;
-  PlaceElf64(mem, vmlinux, plan, &boot);
+  PlaceElf64(mem, vmlinux, lp.elf, &boot);
   mem.Write(kBootParamsAddr, zp.data(), zp.size());
   mem.Write(kCmdlineAddr, cmdline.c_str(), cmdline.size() + 1);
   if (rd.size) mem.Write(rd.gpa, initrd.data(), rd.size);
-  boot.cpu = EnterLongMode(mem, plan.entry);
+  boot.cpu = EnterLongMode(mem, lp.elf.entry);
   boot.cpu.gpr[kRsi] = kBootParamsAddr;
-  boot.entry = plan.entry;
+  boot.entry = lp.elf.entry;
   boot.format = KernelFormat::kLinuxBzImage;
+  return boot;
+}
+
+BootState LoadLinuxPvh(GuestMemory& mem, std::span<const uint8_t> vmlinux_image,
+                       std::span<const uint8_t> initrd, const std::string& cmdline, uint64_t acpi_rsdp) {
+  const std::optional<uint64_t> entry = FindPvhEntry(vmlinux_image);
+  if (!entry) Fail("the ELF64 image has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
+  CheckCmdline(cmdline, kCmdlineAreaEnd - kCmdlineAddr - 1);
+  const std::vector<uint8_t> vmlinux(vmlinux_image.begin(), vmlinux_image.end());
+  // No setup header: the initrd below 4 GiB (what a 32-bit entry can address).
+  const LinuxPlan lp = PlanLinux(mem, vmlinux, initrd, 0, uint64_t{1} << 32, "vmlinux");
+  bool entry_in_kernel = false;
+  for (const Elf64Plan::Segment& s : lp.elf.segments)
+    entry_in_kernel |= *entry >= s.gpa && *entry - s.gpa < s.mem_bytes;
+  if (!entry_in_kernel || *entry >= (uint64_t{1} << 32))
+    Fail(fmt::format("the PVH entry {:#x} is not inside a PT_LOAD segment below 4 GiB", *entry));
+  if (lp.map.size() > pvh::kMaxMemmap) {
+    Fail(fmt::format("the memory map has {} entries, more than the {} the start info has room for",
+                     lp.map.size(), pvh::kMaxMemmap));
+  }
+  // struct hvm_start_info (version 1), its module list (the initrd) and memory map, built on
+  // the host and written in one piece at kBootParamsAddr.
+  std::vector<uint8_t> si(kBootParamsSize, 0);
+  Put(si, 0, pvh::kStartInfoMagic, 4);
+  Put(si, 4, 1, 4);  // version
+  Put(si, 12, lp.rd.size ? 1 : 0, 4);  // nr_modules
+  Put(si, 16, kBootParamsAddr + pvh::kModlistOffset, 8);
+  Put(si, 24, kCmdlineAddr, 8);
+  Put(si, 32, acpi_rsdp, 8);
+  Put(si, 40, kBootParamsAddr + pvh::kMemmapOffset, 8);
+  Put(si, 48, lp.map.size(), 4);
+  if (lp.rd.size) {
+    Put(si, pvh::kModlistOffset, lp.rd.gpa, 8);
+    Put(si, pvh::kModlistOffset + 8, lp.rd.size, 8);
+  }
+  for (size_t i = 0; i < lp.map.size(); ++i) {
+    const uint64_t at = pvh::kMemmapOffset + i * 24;
+    Put(si, at, lp.map[i].base, 8);
+    Put(si, at + 8, lp.map[i].length, 8);
+    Put(si, at + 16, lp.map[i].type, 4);
+  }
+
+  BootState boot;
+  PlaceElf64(mem, vmlinux, lp.elf, &boot);
+  mem.Write(kBootParamsAddr, si.data(), si.size());
+  mem.Write(kCmdlineAddr, cmdline.c_str(), cmdline.size() + 1);
+  if (lp.rd.size) mem.Write(lp.rd.gpa, initrd.data(), lp.rd.size);
+  boot.cpu = EnterProtectedMode32(mem, *entry);
+  boot.cpu.gpr[kRbx] = kBootParamsAddr;
+  boot.entry = *entry;
+  boot.format = KernelFormat::kLinuxPvh;
   return boot;
 }
 

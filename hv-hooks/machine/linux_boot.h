@@ -44,6 +44,16 @@ inline constexpr unsigned kE820Max = 128;
 inline constexpr uint8_t kUndefinedLoader = 0xff;
 }  // namespace zeropage
 
+// The PVH boot ABI (Xen's arch-x86/hvm/start_info.h, as QEMU and Firecracker use it for a
+// vmlinux): struct hvm_start_info version 1 at kBootParamsAddr, its module list and memory
+// map after it in the same page.
+namespace pvh {
+inline constexpr uint32_t kStartInfoMagic = 0x336ec578;
+inline constexpr uint64_t kModlistOffset = 0x40;   // one hvm_modlist_entry (32 bytes): the initrd
+inline constexpr uint64_t kMemmapOffset = 0x80;    // hvm_memmap_table_entry[] (24 bytes each)
+inline constexpr uint64_t kMaxMemmap = (kBootParamsSize - kMemmapOffset) / 24;
+}  // namespace pvh
+
 // Loads a bzImage (LooksLikeBzImage) for the 64-bit boot protocol into `mem`:
 // - the payload decompressed (DecompressBzImageKernel) and its PT_LOAD segments placed at
 //   p_paddr (each at or above 1 MiB and below 4 GiB, inside RAM: a LoaderError naming the
@@ -63,5 +73,14 @@ inline constexpr uint8_t kUndefinedLoader = 0xff;
 BootState LoadLinuxKernel(GuestMemory& mem, std::span<const uint8_t> bzimage,
                           std::span<const uint8_t> initrd, const std::string& cmdline,
                           uint64_t acpi_rsdp = 0);
+
+// Loads an uncompressed vmlinux ELF64 with a PVH entry note (FindPvhEntry) as QEMU's -kernel
+// does: its PT_LOAD segments at p_paddr (as for a bzImage's payload), the initrd and the
+// command line placed as LoadLinuxKernel places them, hvm_start_info version 1 at
+// kBootParamsAddr (magic, nr_modules 0 or 1 with the initrd, cmdline_paddr, rsdp_paddr =
+// acpi_rsdp, the e820 map as its memory map), and the CPU in flat 32-bit protected mode, paging
+// off, at the note's entry with EBX = kBootParamsAddr, interrupts disabled.
+BootState LoadLinuxPvh(GuestMemory& mem, std::span<const uint8_t> vmlinux,
+                       std::span<const uint8_t> initrd, const std::string& cmdline, uint64_t acpi_rsdp);
 
 }  // namespace vmrr

@@ -304,6 +304,7 @@ const char* KernelFormatName(KernelFormat format) {
     case KernelFormat::kUnknown: return "unknown";
     case KernelFormat::kElf64: return "ELF64";
     case KernelFormat::kLinuxBzImage: return "Linux bzImage";
+    case KernelFormat::kLinuxPvh: return "Linux vmlinux (PVH)";
     case KernelFormat::kMultiboot: return "Multiboot";
   }
   return "unknown";
@@ -313,7 +314,7 @@ KernelFormat DetectKernelFormat(std::span<const uint8_t> image) {
   constexpr size_t kMachineEnd = offsetof(Elf64_Ehdr, e_machine) + sizeof(Elf64_Half);
   if (IsElf(image) && image.size() >= kMachineEnd && image[EI_CLASS] == ELFCLASS64 &&
       LoadLe16(image.data() + offsetof(Elf64_Ehdr, e_machine)) == EM_X86_64) {
-    return KernelFormat::kElf64;
+    return FindPvhEntry(image) ? KernelFormat::kLinuxPvh : KernelFormat::kElf64;
   }
   if (LooksLikeBzImage(image)) return KernelFormat::kLinuxBzImage;
   MultibootHeader h;
@@ -385,6 +386,49 @@ void PlaceElf64(GuestMemory& mem, std::span<const uint8_t> image, const Elf64Pla
     pieces.push_back({s.gpa, s.file_off, s.file_bytes, s.mem_bytes});
   }
   Place(mem, image, pieces, boot);
+}
+
+std::optional<uint64_t> FindPvhEntry(std::span<const uint8_t> image) {
+  constexpr uint32_t kXenElfnotePhys32Entry = 18;
+  const size_t n = image.size();
+  if (n < sizeof(Elf64_Ehdr) || !IsElf(image) || image[EI_CLASS] != ELFCLASS64) return std::nullopt;
+  const uint8_t* p = image.data();
+  const uint64_t phoff = LoadLe64(p + offsetof(Elf64_Ehdr, e_phoff));
+  const uint16_t phentsize = LoadLe16(p + offsetof(Elf64_Ehdr, e_phentsize));
+  const uint16_t phnum = LoadLe16(p + offsetof(Elf64_Ehdr, e_phnum));
+  if (phentsize < sizeof(Elf64_Phdr) || phoff > n || uint64_t{phnum} * phentsize > n - phoff) return std::nullopt;
+  for (uint16_t i = 0; i < phnum; ++i) {
+    const uint8_t* ph = p + phoff + uint64_t{i} * phentsize;
+    if (LoadLe32(ph + offsetof(Elf64_Phdr, p_type)) != PT_NOTE) continue;
+    const uint64_t off = LoadLe64(ph + offsetof(Elf64_Phdr, p_offset));
+    const uint64_t size = LoadLe64(ph + offsetof(Elf64_Phdr, p_filesz));
+    if (off > n || size > n - off) continue;
+    // Notes: namesz, descsz, type, then the name and the descriptor, each padded to 4 bytes.
+    uint64_t at = 0;
+    while (size - at >= 12) {
+      const uint8_t* note = p + off + at;
+      const uint64_t namesz = LoadLe32(note), descsz = LoadLe32(note + 4);
+      const uint32_t type = LoadLe32(note + 8);
+      const uint64_t name_padded = (namesz + 3) & ~uint64_t{3}, desc_padded = (descsz + 3) & ~uint64_t{3};
+      if (name_padded > size - at - 12 || desc_padded > size - at - 12 - name_padded) break;
+      const uint8_t* name = note + 12;
+      const uint8_t* desc = name + name_padded;
+      if (type == kXenElfnotePhys32Entry && namesz == 4 && std::memcmp(name, "Xen", 4) == 0) {
+        if (descsz == 4) return LoadLe32(desc);
+        if (descsz == 8) return LoadLe64(desc);
+      }
+      at += 12 + name_padded + desc_padded;
+    }
+  }
+  return std::nullopt;
+}
+
+CpuState EnterProtectedMode32(GuestMemory& mem, uint64_t eip) {
+  WriteGdt(mem, kBootGdtAddr);
+  CpuState s = FlatState(kBootCode32Selector, kAttrCode32, kBootGdtAddr);
+  s.cr0 = 0x11;  // PE | ET
+  s.rip = eip;
+  return s;
 }
 
 CpuState EnterLongMode(GuestMemory& mem, uint64_t rip) {
@@ -541,7 +585,8 @@ BootState LoadMultiboot(GuestMemory& mem, std::span<const uint8_t> image, const 
 
 BootState LoadKernelImage(GuestMemory& mem, std::span<const uint8_t> image, const KernelArgs& args) {
   const KernelFormat format = DetectKernelFormat(image);
-  if (!args.initrd.empty() && format != KernelFormat::kLinuxBzImage && format != KernelFormat::kUnknown) {
+  if (!args.initrd.empty() && format != KernelFormat::kLinuxBzImage && format != KernelFormat::kLinuxPvh &&
+      format != KernelFormat::kUnknown) {
     Fail(fmt::format("an initrd is for a Linux kernel; this is a {} image", KernelFormatName(format)));
   }
   switch (format) {
@@ -551,6 +596,8 @@ BootState LoadKernelImage(GuestMemory& mem, std::span<const uint8_t> image, cons
     case KernelFormat::kMultiboot: return LoadMultiboot(mem, image, args.cmdline);
     case KernelFormat::kLinuxBzImage:
       return LoadLinuxKernel(mem, image, args.initrd, args.cmdline, args.acpi_rsdp);
+    case KernelFormat::kLinuxPvh:
+      return LoadLinuxPvh(mem, image, args.initrd, args.cmdline, args.acpi_rsdp);
     case KernelFormat::kUnknown: break;
   }
   if (image.empty()) Fail("the kernel image is empty");

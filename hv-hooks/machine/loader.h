@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -27,10 +28,16 @@ enum class KernelFormat : uint8_t {
   kElf64 = 1,      // ELF64 x86-64 ET_EXEC, entered in long mode
   kMultiboot = 2,  // Multiboot 1 header (ELF32 or a.out kludge), entered in 32-bit PM
   kLinuxBzImage = 3,  // Linux boot protocol 2.x ("HdrS" at 0x202), the 64-bit entry
+  kLinuxPvh = 4,      // an uncompressed vmlinux ELF64 with a PVH entry note, entered in 32-bit PM
 };
 const char* KernelFormatName(KernelFormat format);
 
-// Looks only at magic numbers: an x86-64 ELF64 is kElf64, a bzImage (boot_flag 0xAA55 and
+// The PVH entry point of an ELF64 image: the XEN_ELFNOTE_PHYS32_ENTRY note (type 18, name
+// "Xen") in a PT_NOTE segment, as a Linux vmlinux built with CONFIG_PVH carries it; nullopt
+// when there is none (every offset and size is checked against the image).
+std::optional<uint64_t> FindPvhEntry(std::span<const uint8_t> image);
+
+// Looks only at magic numbers: an x86-64 ELF64 is kElf64 (kLinuxPvh with a PVH note), a bzImage (boot_flag 0xAA55 and
 // "HdrS") kLinuxBzImage, else an image with a valid Multiboot 1 header (magic + checksum,
 // 4-byte aligned, in the first 8 KiB) is kMultiboot.
 KernelFormat DetectKernelFormat(std::span<const uint8_t> image);
@@ -120,6 +127,9 @@ void PlaceElf64(GuestMemory& mem, std::span<const uint8_t> image, const Elf64Pla
 // every other GPR 0.
 inline constexpr uint64_t kIdentityMapBytes = 4ull << 30;
 CpuState EnterLongMode(GuestMemory& mem, uint64_t rip);
+// Writes the boot GDT at kBootGdtAddr and returns the flat 32-bit protected-mode state at eip
+// (paging off, CR0 PE|ET, CR4 0, interrupts disabled), as the PVH boot ABI enters a kernel.
+CpuState EnterProtectedMode32(GuestMemory& mem, uint64_t eip);
 
 // What QEMU's -initrd and -append give the kernel: the initrd (Linux only), the command line
 // (Linux, or the Multiboot command line), and for Linux the ACPI RSDP's address for

@@ -290,7 +290,8 @@ void Machine::LoadKernelBytes(std::span<const uint8_t> image, const std::string&
   try {
     KernelArgs args{initrd, cmdline, 0};
     std::optional<AcpiTables> acpi;
-    if (DetectKernelFormat(image) == KernelFormat::kLinuxBzImage) {
+    if (const KernelFormat f = DetectKernelFormat(image);
+        f == KernelFormat::kLinuxBzImage || f == KernelFormat::kLinuxPvh) {
       acpi = BuildAcpiTables(impl_->devices->acpi_layout(platform::kAcpiTablesBase));
       if (acpi->bytes.size() > platform::kAcpiTablesMax) {
         throw LoaderError("the ACPI tables do not fit their area");

@@ -9,7 +9,8 @@
 #   3. a recorder killed with SIGKILL mid-boot leaves a log that replays to its last frame
 #      (status 0, "matched up to the end of a cut log", console a prefix of the recording's).
 #   4. `vmrr run` gives an interactive shell on a terminal: under tmux, a command typed at the
-#      guest's shell prints its result, and Ctrl-A x ends the run with status 130.
+#      guest's shell prints its result, and Ctrl-A x ends the run with status 130. This boot
+#      loads the uncompressed vmlinux (extract_vmlinux.py) through its PVH entry note.
 # Usage: linux_forensics_test.sh VMRR KERNEL_DIR SOURCE_DIR LOG_TAMPER
 # Exit 77 (skipped) when the kernel or busybox is not on this machine; part 4 is skipped
 # (with a message) when tmux is not installed.
@@ -124,9 +125,10 @@ echo "VMRR-LINUX: shell ready"
 exec /bin/sh
 EOF
   python3 "$src/tests/linux/make_initramfs.py" "$busybox" "$tmp/shell.gz" --init "$tmp/shell-init" || fail "shell initramfs"
+  python3 "$src/tests/linux/extract_vmlinux.py" "$kernel" "$tmp/vmlinux" || fail "extract vmlinux"
   sock="vmrr-test-$$"
   tmux -L "$sock" new-session -d -s vm -x 160 -y 50 \
-    "'$vmrr' run --memory 256M --initrd '$tmp/shell.gz' --append '$cmdline' '$kernel'; echo \$? > '$tmp/run.status'; sleep 30"
+    "'$vmrr' run --memory 256M --initrd '$tmp/shell.gz' --append '$cmdline' '$tmp/vmlinux'; echo \$? > '$tmp/run.status'; sleep 30"
   # wait_for TEXT SECONDS: until the pane shows TEXT.
   wait_for() {
     local i
@@ -147,7 +149,7 @@ EOF
     while [ "$i" -lt 120 ] && [ ! -s "$tmp/run.status" ]; do sleep 0.5; i=$((i + 1)); done
     st=$(cat "$tmp/run.status" 2> /dev/null)
     [ "$st" = 130 ] || fail "tty: Ctrl-A x ended the run with status '${st:-none}', want 130"
-    [ "$failures" -eq 0 ] && echo "ok   tty: typed a command at the guest's shell under tmux, read its output; Ctrl-A x quit (130)"
+    [ "$failures" -eq 0 ] && echo "ok   tty (vmlinux through its PVH entry): typed a command at the guest's shell under tmux, read its output; Ctrl-A x quit (130)"
   fi
   tmux -L "$sock" kill-server 2> /dev/null
 fi

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "hv-hooks/machine/linux_boot.h"
 #include "hv-hooks/machine/loader.h"
 #include "tests/unit/machine/test_images.h"
 
@@ -70,6 +71,91 @@ TEST(Loader, Elf64LoadsSegmentsZeroesBssAndBuildsLongModeState) {
   EXPECT_EQ(Read64(mem, 0xb008), 0x200083u);
   EXPECT_EQ(Read64(mem, 0xe000 + 8 * 511), 0xffe00083ull);  // 0xffe00000: last 2 MiB
   EXPECT_EQ(Read64(mem, 0xe000 + 8 * 502), 0xfec00083ull);  // IOAPIC window
+}
+
+// An ELF64 "vmlinux" with a PVH note (Xen's PHYS32_ENTRY, type 18): segment 1 is turned into
+// the PT_NOTE that holds it (the Xen ABI's layout: namesz 4, descsz 4 or 8, type, "Xen\0",
+// the entry).
+std::vector<uint8_t> PvhImage(uint32_t note_type = 18, uint32_t descsz = 4, uint64_t entry = 0x100010) {
+  std::vector<uint8_t> note;
+  Put32(note, 0, 4);
+  Put32(note, 4, descsz);
+  Put32(note, 8, note_type);
+  note.insert(note.end(), {'X', 'e', 'n', 0});
+  for (uint32_t i = 0; i < descsz && i < 8; ++i) note.push_back(static_cast<uint8_t>(entry >> (8 * i)));
+  std::vector<uint8_t> e = test::MakeElf64(0x100000, {{0x100000, std::vector<uint8_t>(64, 0x90)},
+                                                      {0x300000, note}});
+  Put32(e, 64 + 56, 4);  // program header 1: PT_NOTE
+  return e;
+}
+
+TEST(Loader, PvhNoteFoundAndCheckedAgainstTheImage) {
+  EXPECT_EQ(FindPvhEntry(PvhImage()), std::optional<uint64_t>(0x100010));
+  EXPECT_EQ(FindPvhEntry(PvhImage(18, 8, 0x100020)), std::optional<uint64_t>(0x100020));
+  EXPECT_EQ(DetectKernelFormat(PvhImage()), KernelFormat::kLinuxPvh);
+  EXPECT_EQ(FindPvhEntry(PvhImage(17)), std::nullopt);  // another Xen note
+  EXPECT_EQ(DetectKernelFormat(PvhImage(17)), KernelFormat::kElf64);
+  // A note whose descriptor runs past the segment, and one past the file: no entry, no read
+  // outside the image.
+  std::vector<uint8_t> e = PvhImage(18, 0x1000);
+  EXPECT_EQ(FindPvhEntry(e), std::nullopt);
+  e = PvhImage();
+  Put64(e, 64 + 56 + 32, 1ull << 40);  // p_filesz
+  EXPECT_EQ(FindPvhEntry(e), std::nullopt);
+}
+
+// The PVH boot ABI (hvm_start_info v1) as a Linux kernel reads it: 32-bit flat protected mode
+// at the note's entry, EBX = the start info, the initrd as module 0, the command line, the
+// RSDP and the e820 map.
+TEST(Loader, PvhEntersProtectedModeWithStartInfo) {
+  GuestMemory mem(kRam);
+  const std::vector<uint8_t> initrd = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  const BootState boot = LoadKernelImage(mem, PvhImage(), KernelArgs{initrd, "console=ttyS0", 0xe0000});
+  EXPECT_EQ(boot.format, KernelFormat::kLinuxPvh);
+  EXPECT_EQ(boot.cpu.rip, 0x100010u);
+  EXPECT_EQ(boot.cpu.cr0, 0x11u);  // PE | ET, paging off
+  EXPECT_EQ(boot.cpu.cr4, 0u);
+  EXPECT_EQ(boot.cpu.efer, 0u);
+  EXPECT_EQ(boot.cpu.rflags & 0x200, 0u);
+  EXPECT_EQ(boot.cpu.seg[kCs].limit, 0xffffffffu);
+  EXPECT_NE(boot.cpu.seg[kCs].attr & kSegAttrDb, 0);  // 32-bit code
+  ASSERT_EQ(boot.cpu.gpr[kRbx], kBootParamsAddr);
+  auto u32 = [&](uint64_t a) { uint32_t v = 0; mem.Read(a, &v, 4); return v; };
+  auto u64 = [&](uint64_t a) { uint64_t v = 0; mem.Read(a, &v, 8); return v; };
+  const uint64_t si = kBootParamsAddr;
+  EXPECT_EQ(u32(si), 0x336ec578u);
+  EXPECT_EQ(u32(si + 4), 1u);
+  ASSERT_EQ(u32(si + 12), 1u);  // one module: the initrd
+  const uint64_t mod = u64(si + 16);
+  const uint64_t rd = u64(mod), rd_size = u64(mod + 8);
+  ASSERT_EQ(rd_size, initrd.size());
+  std::vector<uint8_t> got(initrd.size());
+  mem.Read(rd, got.data(), got.size());
+  EXPECT_EQ(got, initrd);
+  EXPECT_GE(rd, 0x100000u + 64);
+  char cmd[16] = {};
+  mem.Read(u64(si + 24), cmd, sizeof cmd - 1);
+  EXPECT_STREQ(cmd, "console=ttyS0");
+  EXPECT_EQ(u64(si + 32), 0xe0000u);
+  const std::vector<MemoryRegion> map = MemoryMap(kRam);
+  ASSERT_EQ(u32(si + 48), map.size());
+  const uint64_t mm = u64(si + 40);
+  for (size_t i = 0; i < map.size(); ++i) {
+    EXPECT_EQ(u64(mm + 24 * i), map[i].base);
+    EXPECT_EQ(u64(mm + 24 * i + 8), map[i].length);
+    EXPECT_EQ(u32(mm + 24 * i + 16), map[i].type);
+  }
+  uint8_t code[4];
+  mem.Read(0x100000, code, 4);
+  EXPECT_EQ(code[0], 0x90);
+  // An entry outside every loaded segment is refused.
+  GuestMemory other(kRam);
+  try {
+    LoadKernelImage(other, PvhImage(18, 4, 0x500000));
+    ADD_FAILURE() << "an entry outside the kernel was accepted";
+  } catch (const LoaderError& e) {
+    EXPECT_NE(std::string(e.what()).find("PVH entry"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Loader, ApplyBootStateKeepsOtherRegisters) {
