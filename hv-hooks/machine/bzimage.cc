@@ -250,7 +250,9 @@ void DecompressZstd(std::span<const uint8_t> in, CappedOutput& out, uint64_t cap
 // left after the last block.
 void DecompressLz4Legacy(std::span<const uint8_t> in, CappedOutput& out) {
   const size_t max_block = static_cast<size_t>(LZ4_compressBound(kLz4LegacyBlockBytes));
-  ScratchBytes block;  // allocated on the first block: the format's fixed 8 MiB
+  // The format's fixed 8 MiB block buffer, allocated by the first LZ4 payload a thread meets
+  // and kept: allocating and freeing 8 MiB per payload was most of the cost of a corrupt one.
+  static thread_local ScratchBytes block;
   uint64_t pos = sizeof kLz4LegacyMagic;
   unsigned blocks = 0;
   for (;;) {

@@ -2,7 +2,7 @@
 // byte stream a hostile gdb would send; it goes through GdbPacketReader and every packet is
 // handled by a fresh GdbServer on a TimeTravel over a small recorded guest (a PIT-interrupted
 // loop, recorded once per process), returned to its start for each input. Running commands
-// are interrupted after three slices of 1000 instructions, so every input costs a bounded
+// are interrupted after three slices of 400 instructions, so every input costs a bounded
 // (and small: the CPU under coverage instrumentation is most of an input's time) replay. Nothing
 // may crash, hang, over-allocate or change the recording (writes are refused).
 #include <unistd.h>
@@ -48,7 +48,7 @@ struct Fixture {
     config = vmrr::DecodeSessionConfig(reader->header().machine_config);
     vmrr::analysis::TimeTravelOptions o;
     o.checkpoint_interval = 20000;
-    o.slice = 1000;  // a running command is interrupted after ~3000 instructions
+    o.slice = 400;  // a running command is interrupted after ~1200 instructions
     o.checkpoint_memory = 8u << 20;
     tt = std::make_unique<vmrr::analysis::TimeTravel>(*reader, config, std::nullopt, o);
     std::remove(kernel.c_str());
