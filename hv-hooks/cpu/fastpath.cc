@@ -169,6 +169,24 @@ bool PlainReg(const Operand& o) {
   return o.kind == kOpReg && !o.high8 && (o.size == 4 || o.size == 8);
 }
 
+// The register forms the fast handlers serve: a plain 32/64-bit destination register and, as
+// a second operand, an immediate or a register of the same size.
+struct RegForm {
+  bool ok = false;  // destination is a plain register (no LOCK)
+  unsigned n = 0;   // its size
+  bool imm = false, reg = false;
+};
+RegForm RegFormOf(const Op& op) {
+  RegForm f;
+  if (op.lock || op.nops < 1 || !PlainReg(op.o[0])) return f;
+  f.ok = true;
+  f.n = op.o[0].size;
+  const bool two = op.nops >= 2;
+  f.imm = two && op.o[1].kind == kOpImm;
+  f.reg = two && PlainReg(op.o[1]) && op.o[1].size == f.n;
+  return f;
+}
+
 template <FastAluKind K>
 Handler AluFor(unsigned n, bool imm) {
   if (n == 8) return imm ? FastAlu<K, 8, true> : FastAlu<K, 8, false>;
@@ -197,11 +215,10 @@ FlagUse FlagUseOf(const Op& op, CpuMode mode) {
     return u;
   }
   const Handler fast = FastHandlerFor(op, mode);
-  if (!fast || op.fn != fast || op.nops < 1 || !PlainReg(op.o[0])) return u;
-  const unsigned n = op.o[0].size;
-  const bool two = op.nops >= 2;
-  const bool imm = two && op.o[1].kind == kOpImm;
-  const bool reg = two && PlainReg(op.o[1]) && op.o[1].size == n;
+  const RegForm f = RegFormOf(op);
+  if (!fast || op.fn != fast || !f.ok) return u;
+  const unsigned n = f.n;
+  const bool imm = f.imm, reg = f.reg;
   switch (op.mnemonic) {
     case ZYDIS_MNEMONIC_MOV:
       if (imm || reg) u.transparent = true;  // not the memory forms
@@ -242,11 +259,10 @@ Handler FastHandlerFor(const Op& op, CpuMode mode) {
       return op.o[1].size == 8 ? FastStore64<8> : FastStore64<4>;
     }
   }
-  if (op.lock || op.nops < 1 || !PlainReg(op.o[0])) return nullptr;
-  const unsigned n = op.o[0].size;
-  const bool two = op.nops >= 2;
-  const bool imm = two && op.o[1].kind == kOpImm;
-  const bool reg = two && PlainReg(op.o[1]) && op.o[1].size == n;
+  const RegForm f = RegFormOf(op);
+  if (!f.ok) return nullptr;
+  const unsigned n = f.n;
+  const bool imm = f.imm, reg = f.reg;
   switch (op.mnemonic) {
     case ZYDIS_MNEMONIC_MOV:
       if (!imm && !reg) return nullptr;
