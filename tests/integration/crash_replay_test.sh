@@ -12,6 +12,7 @@ guests=$2
 runs=${VMRR_CRASH_RUNS:-12}
 source "$(dirname "$0")/lib.sh"
 cut_replays=0
+early_kills=0
 # check LOG REC_CONSOLE what: the log replays (cut or whole) and its console is a prefix.
 check() {
   local log=$1 rec=$2 what=$3
@@ -44,12 +45,20 @@ check() {
 for i in $(seq 1 "$runs"); do
   if [ $((i % 2)) -eq 0 ]; then g=stress; else g=timer; fi
   delay=$(printf "0.%03d" $((20 + RANDOM % 330)))
+  # The previous run's log must not stand in for this one's: a recorder killed before it
+  # created its log (on a loaded machine, 20 ms can end before exec does) leaves none.
+  rm -f "$tmp/k.log"
   "$vmrr" record --clock host -o "$tmp/k.log" "$guests/$g.elf" < /dev/null > "$tmp/k.rec" 2> /dev/null &
   pid=$!
   sleep "$delay"
   kill -KILL "$pid" 2> /dev/null
   wait "$pid" 2> /dev/null
-  [ -f "$tmp/k.log" ] || { fail "run $i: no log"; continue; }
+  if [ ! -f "$tmp/k.log" ]; then
+    # Killed before the log existed: then it printed nothing either.
+    [ ! -s "$tmp/k.rec" ] || fail "run $i: no log, but the recording printed $(wc -c < "$tmp/k.rec") bytes"
+    early_kills=$((early_kills + 1))
+    continue
+  fi
   check "$tmp/k.log" "$tmp/k.rec" "$g killed after ${delay}s"
 done
 
@@ -60,6 +69,7 @@ for frac in 50 70 85 95 99; do
   head -c $((size * frac / 100)) "$tmp/full.log" > "$tmp/cut.log"
   check "$tmp/cut.log" "$tmp/full.rec" "cut at $frac%"
 done
+[ "$early_kills" -le $((runs / 2)) ] || fail "$early_kills of $runs recorders were killed before they created their log"
 [ "$cut_replays" -ge 3 ] || fail "only $cut_replays cut logs replayed past their snapshot"
 
 if [ "$failures" -ne 0 ]; then
