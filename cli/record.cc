@@ -69,7 +69,13 @@ int64_t MonotonicNowNs() {
 }
 ConsoleCommitter* g_committer = nullptr;
 
+// A stop asked for before the session exists (SIGINT while the kernel loads) is kept and
+// applied once it does: the handler sets the flag before it looks at g_session, the main
+// thread sets g_session before it looks at the flag, so one of the two always asks.
+std::atomic<bool> g_stop_pending{false};
+
 void OnSignal(int) {
+  g_stop_pending.store(true);
   if (g_session) g_session->RequestStop();
   if (g_committer) g_committer->Interrupt();
 }
@@ -205,6 +211,14 @@ int Record(RecordOptions o) {
     std::fprintf(stderr, "vmrr record: %s\n", e.what());
     return kExitIo;
   }
+  // From here on a signal stops the recording cleanly (End record, footer), also while the
+  // session is still being set up.
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
   try {
     LiveEnvironment live(ToLiveOptions(o.machine));
     // Frames close at least every --frame-age ms (also while the guest idles), so a recorder
@@ -313,12 +327,7 @@ int Record(RecordOptions o) {
         return reloc.reply;
       });
     }
-    struct sigaction sa {};
-    sa.sa_handler = OnSignal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    sigaction(SIGHUP, &sa, nullptr);
+    if (g_stop_pending.load()) session.RequestStop();
     uint64_t last_print = 0;
     auto progress = [&](const RecordProgress& p) {
       if (escape.quit_requested()) session.RequestStop();

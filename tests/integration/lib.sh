@@ -9,3 +9,29 @@ fail() {
   echo "FAIL: $*" >&2
   failures=$((failures + 1))
 }
+# interrupt PID FILE [DELAY]: once FILE is not empty (vmrr is past its start-up: a background
+# job of a script starts with SIGINT ignored, until vmrr installs its own handler; FILE "-":
+# no such wait), waits DELAY seconds (default 0.15) and sends SIGINT; then waits for PID, at most 60 s (then SIGKILL and
+# status 124). The exit status is left in $st.
+interrupt() {
+  local pid=$1 file=$2 delay=${3:-0.15} i
+  for i in $(seq 1 1000); do
+    [ "$file" = - ] || [ -s "$file" ] && break
+    kill -0 "$pid" 2> /dev/null || break
+    sleep 0.01
+  done
+  sleep "$delay"
+  kill -INT "$pid" 2> /dev/null
+  for i in $(seq 1 600); do
+    kill -0 "$pid" 2> /dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2> /dev/null; then
+    kill -KILL "$pid" 2> /dev/null
+    wait "$pid" 2> /dev/null
+    st=124
+    return
+  fi
+  wait "$pid"
+  st=$?
+}

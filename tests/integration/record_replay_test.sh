@@ -167,10 +167,7 @@ grep -q "end: instruction-limit" "$tmp/limit.sum" || fail "--max-instructions: e
 for g in stress console; do
   "$vmrr" record --clock host -o "$tmp/int-$g.log" "$guests/$g.elf" < /dev/null > "$tmp/int-$g.rec" 2> /dev/null &
   pid=$!
-  sleep 0.15
-  kill -INT "$pid"
-  wait "$pid"
-  st=$?
+  interrupt "$pid" "$tmp/int-$g.log"
   if [ "$st" -eq 130 ]; then
     replay "int-$g"
     expect_match "int-$g" quiet

@@ -70,7 +70,8 @@ for i in $(seq 1 "$runs"); do
     grep -q "relocated: the primary stopped at icount" "$tmp/shadow.err" || fail "run $i ($url): the shadow did not say it relocated"
     [ "$sst" -eq 1 ] || { fail "run $i ($url): the new primary's status $sst, the guest's is 1"; cat "$tmp/shadow.err" >&2; }
     at=$(sed -n 's/^relocated icount=\([0-9]*\).*/\1/p' "$tmp/relocate.out")
-    "$vmrr" replay "$tmp/primary.vlog" > "$tmp/replay.out" 2>&1 || fail "run $i: the primary's log does not replay"
+    "$vmrr" replay "$tmp/primary.vlog" > "$tmp/replay.out" 2>&1 ||
+      { fail "run $i ($url): the primary's log does not replay"; cat "$tmp/replay.out" >&2; }
     grep -q "instructions: $at\$" "$tmp/replay.out" || fail "run $i: the primary's log does not end at icount $at"
   else
     grep -q "stopped by itself\|recording is over\|cannot connect" "$tmp/relocate.err" ||
