@@ -210,7 +210,7 @@ enum Basic : uint8_t { kNotBasic, kBasicAdd, kBasicMul, kBasicDiv };
 // Without pe_held (the guest does not hold PE yet) the lane must also be provably exact: a
 // sum or product whose exact value fits the significand (no PE either).
 template <Basic kind, unsigned lanes, unsigned size>
-bool OnlyInexact(const uint64_t a[2], const uint64_t b[2], const uint64_t r[2], bool pe_held) {
+[[gnu::always_inline]] inline bool OnlyInexact(const uint64_t a[2], const uint64_t b[2], const uint64_t r[2], bool pe_held) {
   constexpr int mant = size == 8 ? 52 : 23;
   constexpr uint64_t emax = size == 8 ? 0x7ff : 0xff;
   constexpr uint64_t lane_mask = size == 8 ? ~uint64_t{0} : 0xffffffffu;
@@ -284,7 +284,12 @@ template <HostFn kFn, unsigned kBytes, unsigned kLanes, unsigned kSize, Basic kB
 void OpXmmBasic(CpuCore& c, const Op& op) {
   if (!CheckSseAvailable(c)) return;
   uint64_t sq[2];
-  if (!ReadSrc(c, op, op.o[1], kBytes, sq)) return;
+  if (op.o[1].kind == kOpXmm) {  // the register form without a call
+    sq[0] = c.s.xmm[op.o[1].reg][0];
+    sq[1] = c.s.xmm[op.o[1].reg][1];
+  } else if (!ReadSrc(c, op, op.o[1], kBytes, sq)) {
+    return;
+  }
   uint64_t* dq = c.s.xmm[op.o[0].reg];
   if (c.host_mxcsr_default && (c.s.mxcsr & 0xffffffc0u) == 0x1f80u) {
     Vec r = ToVec(dq);
