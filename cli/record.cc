@@ -221,6 +221,15 @@ int Record(RecordOptions o) {
   sigaction(SIGHUP, &sa, nullptr);
   try {
     LiveEnvironment live(ToLiveOptions(o.machine));
+    // With a shadow, network frames are held like console bytes and sent from here once the
+    // shadow holds the log that produced them (never after `live` is gone: the guard unsets it).
+    struct UnsetSender {
+      ConsoleCommitter* c;
+      ~UnsetSender() {
+        if (c) c->set_net_sender(nullptr);
+      }
+    } unset_sender{committer.get()};
+    if (committer) committer->set_net_sender([&live](std::span<const uint8_t> f) { live.NetFrameSent(0, f); });
     // Frames close at least every --frame-age ms (also while the guest idles), so a recorder
     // killed at any moment loses at most the last frame. Shorter ages cost 48 header bytes
     // per frame: an idle timer guest's event stream is ~2.4 KB/s at 100 ms, ~2 KB/s at 250.

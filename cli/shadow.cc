@@ -15,8 +15,11 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
@@ -47,6 +50,7 @@ struct ShadowOptions {
   uint64_t heartbeat_ms = 20;
   int64_t accept_timeout_ms = -1;
   std::string stats;
+  std::string net;  // --net: the primary's UDP endpoint, taken over when it dies
 };
 
 // Instructions replayed between looks at the link and the takeover clock: a few ms.
@@ -131,6 +135,8 @@ int Fail(int status, const std::string& message) {
 }
 
 int RunShadow(const ShadowOptions& o) {
+  std::string net = o.net;  // checked now, bound only at takeover
+  if (std::string error; !NormalizeNetOption(&net, &error)) return Fail(kExitUsage, error);
   link::Key key;
   std::unique_ptr<link::Listener> listener;
   try {
@@ -187,6 +193,18 @@ int RunShadow(const ShadowOptions& o) {
       pending_base += drop;
     }
   };
+  // Network frames the replay produced that the primary may not have released yet: the first
+  // is the guest's frame number frames_base. Sent (again) when this shadow goes live.
+  std::deque<std::vector<uint8_t>> pending_frames;
+  uint64_t frames_base = 0;
+  uint64_t frames_released = 0;
+  fo.net_out = [&](uint64_t, std::span<const uint8_t> frame) {
+    pending_frames.emplace_back(frame.begin(), frame.end());
+    while (!pending_frames.empty() && frames_base < frames_released) {
+      pending_frames.pop_front();
+      ++frames_base;
+    }
+  };
   FollowingReplay follower(log, fo);
   auto write_pending = [&] {
     console.Write(pending_base, reinterpret_cast<const uint8_t*>(pending.data()), pending.size());
@@ -223,6 +241,7 @@ int RunShadow(const ShadowOptions& o) {
       log.SetSyncIcount(l.sync_icount);
     }
     released = received.released;
+    frames_released = received.frames_released;
     if (received.relocate) log.SetSyncIcount(received.relocate_icount);  // the whole log is here
     if (const std::string f = link.failure(); !f.empty()) throw std::runtime_error(f);
   };
@@ -314,7 +333,30 @@ int RunShadow(const ShadowOptions& o) {
     LiveEnvironmentOptions lo;
     lo.console_in_fd = 0;
     lo.console_out_fd = -1;
-    LiveEnvironment live(lo);
+    if (!net.empty()) {
+      MachineOptions mo;
+      mo.net = net;
+      lo = [&] {
+        LiveEnvironmentOptions l = ToLiveOptions(mo);
+        l.console_in_fd = 0;
+        l.console_out_fd = -1;
+        return l;
+      }();
+    }
+    // The primary's UDP port is free once it is dead; a relocating primary frees it as it exits,
+    // which can be a moment after its stop: a port still in use is tried again for 2 s.
+    std::unique_ptr<LiveEnvironment> live_env;
+    for (int attempt = 0;; ++attempt) {
+      try {
+        live_env = std::make_unique<LiveEnvironment>(lo);
+        break;
+      } catch (const EnvironmentError& e) {
+        if (e.code() != EnvironmentError::Code::kNetBind || attempt >= 200)
+          return Fail(kExitIo, std::string("cannot go live: ") + e.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    LiveEnvironment& live = *live_env;
     uint64_t replayed_to = 0;
     std::unique_ptr<TakeoverEnvironment> env;
     // GoLive needs the environment; its console position is where the replay will end, known
@@ -335,6 +377,10 @@ int RunShadow(const ShadowOptions& o) {
     write_pending();
     env = std::make_unique<TakeoverEnvironment>(live, console, pending_base);
     deferred.target = env.get();
+    // Frames after the last ones the primary said it released: sent again (at least once).
+    for (const std::vector<uint8_t>& f : pending_frames)
+      if (frames_base++ >= frames_released) live.NetFrameSent(replayed_to, f);
+    pending_frames.clear();
     const int64_t live_ns = NowNs();
     figures.Set("live_ns", static_cast<uint64_t>(live_ns));
     if (received.relocate) {
@@ -407,6 +453,9 @@ void AddShadowCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--heartbeat", o->heartbeat_ms, "ms between the shadow's heartbeats (default 20)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{60'000}));
   cmd->add_option("--accept-timeout", o->accept_timeout_ms, "ms to wait for a primary (default: forever)");
+  cmd->add_option("--net", o->net,
+                  "the primary's network endpoint, udp:HOST:PEER_PORT[:LOCAL_PORT] as given to `vmrr record --net`: "
+                  "bound when this shadow takes over, and the frames the primary may not have released are sent again");
   cmd->add_option("--stats", o->stats,
                   "write what the link measured (gaps between the primary's heartbeats, silence at each "
                   "takeover check, takeover times; key=value lines, series in microseconds) to FILE when the "

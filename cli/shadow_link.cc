@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "logformat/byte_order.h"
+
 namespace vmrr::cli {
 namespace {
 
@@ -38,6 +40,7 @@ void ShadowLink::Take(Received* out) {
   out->logs = std::move(inbox_.logs);
   inbox_.logs.clear();
   out->released = std::max(out->released, inbox_.released);
+  out->frames_released = std::max(out->frames_released, inbox_.frames_released);
   out->bye = out->bye || inbox_.bye;
   if (inbox_.relocate && !out->relocate) {
     out->relocate = true;
@@ -96,12 +99,14 @@ bool ShadowLink::Handle(const link::Message& m) {
       last_heartbeat_ns_ = ns;
       std::lock_guard<std::mutex> lock(mu_);
       inbox_.released = std::max(inbox_.released, m.aux);
+      if (m.payload.size() == 8) inbox_.frames_released = std::max(inbox_.frames_released, LoadLe(m.payload.data(), 8));
       break;
     }
     case link::MessageType::kBye: {
       std::lock_guard<std::mutex> lock(mu_);
       inbox_.bye = true;
       inbox_.released = std::max(inbox_.released, m.aux);
+      if (m.payload.size() == 8) inbox_.frames_released = std::max(inbox_.frames_released, LoadLe(m.payload.data(), 8));
       cv_.notify_all();
       break;
     }

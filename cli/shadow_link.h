@@ -37,6 +37,7 @@ class ShadowLink {
     };
     std::vector<Log> logs;
     uint64_t released = 0;  // console bytes the primary has released (it only grows)
+    uint64_t frames_released = 0;  // network frames the primary has released (it only grows)
     bool bye = false;       // the primary finished and released everything
     // Planned relocation: the primary stopped at relocate_icount and was acknowledged; nothing
     // more is read. relocate_stopped_ns: the primary's steady clock at its stop.

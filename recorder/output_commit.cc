@@ -24,15 +24,31 @@ ConsoleCommitter::ConsoleCommitter(int fd, bool positional, size_t max_held)
 void ConsoleCommitter::Hold(uint64_t need_offset, uint64_t need_icount, std::span<const uint8_t> bytes) {
   if (bytes.empty()) return;
   std::unique_lock<std::mutex> lock(mu_);
+  HoldLocked(lock, false, need_offset, need_icount, bytes);
+}
+
+void ConsoleCommitter::HoldFrame(uint64_t need_offset, uint64_t need_icount, std::span<const uint8_t> frame) {
+  std::unique_lock<std::mutex> lock(mu_);
+  HoldLocked(lock, true, need_offset, need_icount, frame);
+}
+
+void ConsoleCommitter::set_net_sender(std::function<void(std::span<const uint8_t>)> send) {
+  std::lock_guard<std::mutex> lock(mu_);
+  net_send_ = std::move(send);
+}
+
+void ConsoleCommitter::HoldLocked(std::unique_lock<std::mutex>& lock, bool frame, uint64_t need_offset,
+                                  uint64_t need_icount, std::span<const uint8_t> bytes) {
   bool waited = false;
   while (held_ > 0 && held_ + bytes.size() > max_held_ && !interrupted_.load()) {
     if (!waited) ++waits_;
     waited = true;
     cv_.wait_for(lock, std::chrono::milliseconds(100));
   }
-  chunks_.push_back(
-      Chunk{produced_, need_offset, need_icount, std::vector<uint8_t>(bytes.begin(), bytes.end()), NowNs()});
-  produced_ += bytes.size();
+  chunks_.push_back(Chunk{frame, frame ? frames_produced_ : produced_, need_offset, need_icount,
+                          std::vector<uint8_t>(bytes.begin(), bytes.end()), NowNs()});
+  if (frame) ++frames_produced_;
+  else produced_ += bytes.size();
   held_ += bytes.size();
   max_held_seen_ = std::max(max_held_seen_, held_);
   ReleaseLocked();  // an acknowledgement may already cover it
@@ -46,6 +62,10 @@ void ConsoleCommitter::Acknowledged(uint64_t offset, uint64_t icount) {
 }
 
 void ConsoleCommitter::WriteOut(const Chunk& c) {
+  if (c.frame) {
+    if (net_send_) net_send_(c.bytes);
+    return;
+  }
   const uint8_t* p = c.bytes.data();
   size_t n = c.bytes.size();
   uint64_t at = c.offset;
@@ -68,7 +88,8 @@ void ConsoleCommitter::ReleaseLocked() {
                                                  chunks_.front().need_icount <= acked_icount_))) {
     WriteOut(chunks_.front());
     if (figures_ && !unprotected_) figures_->Sample("commit", NowNs() - chunks_.front().held_at_ns);
-    released_ += chunks_.front().bytes.size();
+    if (chunks_.front().frame) ++frames_released_;
+    else released_ += chunks_.front().bytes.size();
     held_ -= chunks_.front().bytes.size();
     chunks_.pop_front();
     any = true;
@@ -99,6 +120,14 @@ uint64_t ConsoleCommitter::produced() const {
 uint64_t ConsoleCommitter::released() const {
   std::lock_guard<std::mutex> lock(mu_);
   return released_;
+}
+uint64_t ConsoleCommitter::frames_produced() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return frames_produced_;
+}
+uint64_t ConsoleCommitter::frames_released() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return frames_released_;
 }
 uint64_t ConsoleCommitter::held() const {
   std::lock_guard<std::mutex> lock(mu_);

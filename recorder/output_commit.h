@@ -1,11 +1,13 @@
-// Output commit for the console: bytes the guest writes leave the primary only once the
-// shadow has acknowledged the log that produces them. ConsoleCommitter holds them (bounded:
-// a full buffer blocks the guest's output, never drops it) and releases them in order as
-// acknowledgements arrive; CommitEnvironment puts it between the machine and the host
-// console, closing the open log frame at every output so that the wait is one round trip.
-// Released bytes go to a file at their absolute position in the guest's output (so a byte
-// released twice, by the primary and by the shadow that took over, lands on itself) or, without
-// a file, to a stream in order.
+// Output commit: console bytes and network frames the guest sends leave the primary only once
+// the shadow has acknowledged the log that produces them. ConsoleCommitter holds both, in the
+// guest's order (bounded: a full buffer blocks the guest's output, never drops it) and releases
+// them in that order as acknowledgements arrive; CommitEnvironment puts it between the machine
+// and the host, closing the open log frame at every output so that the wait is one round trip.
+// Released console bytes go to a file at their absolute position in the guest's output (so a
+// byte released twice, by the primary and by the shadow that took over, lands on itself) or,
+// without a file, to a stream in order. Released frames go to the network sender (at least
+// once: the shadow that takes over sends again every frame the primary had not said it
+// released, so a frame can arrive twice, as TCP segments can).
 #pragma once
 
 #include <atomic>
@@ -33,6 +35,11 @@ class ConsoleCommitter {
   // the buffer is full, until room is made or Interrupt() is called (the bytes are then held
   // beyond the bound: nothing is dropped).
   void Hold(uint64_t need_offset, uint64_t need_icount, std::span<const uint8_t> bytes);
+  // The same for one network frame (its bytes count against `max_held` too), released through
+  // the sender (set_net_sender; without one a released frame goes nowhere).
+  void HoldFrame(uint64_t need_offset, uint64_t need_icount, std::span<const uint8_t> frame);
+  // Called with the committer's lock held, from the machine or the link thread.
+  void set_net_sender(std::function<void(std::span<const uint8_t>)> send);
   // Link thread: the shadow holds the stream up to `offset` and the log up to `icount`.
   void Acknowledged(uint64_t offset, uint64_t icount);
   // Waits until every byte held so far is released; false on timeout.
@@ -46,7 +53,9 @@ class ConsoleCommitter {
 
   uint64_t produced() const;
   uint64_t released() const;
-  uint64_t held() const;
+  uint64_t held() const;  // console bytes and frame bytes
+  uint64_t frames_produced() const;
+  uint64_t frames_released() const;
   // Largest number of bytes ever held at once, and how often Hold had to wait for room.
   uint64_t max_held_seen() const;
   uint64_t backpressure_waits() const;
@@ -55,7 +64,8 @@ class ConsoleCommitter {
 
  private:
   struct Chunk {
-    uint64_t offset;  // of its first byte in the guest's output
+    bool frame;       // a network frame (else console bytes)
+    uint64_t offset;  // of its first byte in the guest's console output, or the frame's index
     uint64_t need_offset;
     uint64_t need_icount;
     std::vector<uint8_t> bytes;
@@ -63,6 +73,8 @@ class ConsoleCommitter {
   };
   void ReleaseLocked();
   void WriteOut(const Chunk& c);
+  void HoldLocked(std::unique_lock<std::mutex>& lock, bool frame, uint64_t need_offset, uint64_t need_icount,
+                  std::span<const uint8_t> bytes);
 
   int fd_;
   bool positional_;
@@ -72,6 +84,9 @@ class ConsoleCommitter {
   std::deque<Chunk> chunks_;
   uint64_t produced_ = 0;
   uint64_t released_ = 0;
+  uint64_t frames_produced_ = 0;
+  uint64_t frames_released_ = 0;
+  std::function<void(std::span<const uint8_t>)> net_send_;
   uint64_t held_ = 0;
   uint64_t acked_offset_ = 0;
   uint64_t acked_icount_ = 0;
@@ -103,8 +118,10 @@ class CommitEnvironment : public Environment {
     const Point p = commit_point_(icount);
     console_.Hold(p.offset, p.icount, bytes);
   }
-  // Network output is not held yet (issue 14: released at least once after commit).
-  void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override { inner_.NetFrameSent(icount, frame); }
+  void NetFrameSent(uint64_t icount, std::span<const uint8_t> frame) override {
+    const Point p = commit_point_(icount);
+    console_.HoldFrame(p.offset, p.icount, frame);
+  }
   bool WaitForInput(uint64_t icount, int64_t deadline_host_ns) override {
     return inner_.WaitForInput(icount, deadline_host_ns);
   }

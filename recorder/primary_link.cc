@@ -178,7 +178,7 @@ void PrimaryLink::Loop() {
     }
     const int64_t now = NowMs();
     if (now >= next_heartbeat) {
-      SendSealed(link::MessageType::kHeartbeat, sync_.load(), console_.released(), {});
+      SendSealed(link::MessageType::kHeartbeat, sync_.load(), console_.released(), FramesReleased());
       next_heartbeat = now + options_.heartbeat_ms;
       const int64_t ns = NowNs();
       if (last_heartbeat_ns) figures_.Sample("heartbeat_interval", ns - last_heartbeat_ns);
@@ -225,6 +225,14 @@ void PrimaryLink::Loop() {
   }
 }
 
+// A heartbeat's and a goodbye's payload: the network frames released so far (8 bytes LE), so
+// that a shadow taking over sends again only the frames after them.
+std::vector<uint8_t> PrimaryLink::FramesReleased() const {
+  std::vector<uint8_t> p(8);
+  StoreLe(p.data(), console_.frames_released(), 8);
+  return p;
+}
+
 bool PrimaryLink::Finish(int timeout_ms) {
   const int64_t deadline =
       NowMs() + timeout_ms + (options_.on_loss == ShadowLossPolicy::kContinue ? options_.continue_after_ms : 0);
@@ -232,7 +240,7 @@ bool PrimaryLink::Finish(int timeout_ms) {
     if (lost_.load() && options_.on_loss == ShadowLossPolicy::kHold) return false;
     if (NowMs() >= deadline) return false;
   }
-  SendSealed(link::MessageType::kBye, sync_.load(), console_.released(), {});  // nothing once lost
+  SendSealed(link::MessageType::kBye, sync_.load(), console_.released(), FramesReleased());  // nothing once lost
   return true;
 }
 

@@ -86,6 +86,7 @@ class PrimaryLink {
 
  private:
   void SendSealed(link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload);
+  std::vector<uint8_t> FramesReleased() const;
   void Lose(const std::string& why);
   // Link thread, once lost: releases output when kContinue's time has come.
   void AfterLoss();

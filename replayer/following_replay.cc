@@ -124,6 +124,7 @@ bool FollowingReplay::TryStart() {
       inputs_ = std::make_unique<GrowingLog::Cursor>(log_, i + 1);
       ReplayingEnvironmentOptions eo;
       eo.console_out = options_.console_out;
+      eo.net_out = options_.net_out;
       eo.log_complete = false;
       eo.on_failure = [this](std::exception_ptr f) {
         if (failure_) return;

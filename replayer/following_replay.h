@@ -97,6 +97,7 @@ class FollowingReplay {
   struct Options {
     // Console bytes the replayed guest writes, with the icount of the write.
     std::function<void(uint64_t icount, std::span<const uint8_t> bytes)> console_out;
+    std::function<void(uint64_t icount, std::span<const uint8_t> frame)> net_out;  // frames sent
   };
   FollowingReplay(GrowingLog& log, Options options);
   ~FollowingReplay();

@@ -38,8 +38,10 @@ enum class MessageType : uint8_t {
                    // stream offset of the payload's first byte. An empty payload only moves
                    // the sync icount.
   kAck = 3,        // shadow: icount = sync icount it holds the log to; aux = stream bytes held
-  kHeartbeat = 4,  // both: icount = the sender's icount; aux = primary: console bytes released
-  kBye = 5,        // primary: recording finished and every output released
+  kHeartbeat = 4,  // both: icount = the sender's icount; aux = primary: console bytes released;
+                   // primary's payload: 8 bytes, the network frames released (empty: none)
+  kBye = 5,        // primary: recording finished and every output released (aux, payload: as
+                   // a heartbeat's)
   kRelocate = 6,   // primary: planned relocation. It stopped at an instruction boundary at
                    // icount (every record below it is in the stream: a sync icount); aux: the
                    // stream's length (nothing more follows); payload: 8 bytes, the primary's

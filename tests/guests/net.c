@@ -1,6 +1,6 @@
 /* net: virtio-net echo server. Posts 8 receive buffers, then for each received Ethernet frame
  * prints its length, source MAC and checksum, and sends it back with source and destination
- * MAC swapped (transmit completion polled). Stops after 5 frames or after echoing a frame
+ * MAC swapped (transmit completion polled). Stops after 64 frames or after echoing a frame
  * whose payload (bytes after the 14-byte Ethernet header) starts with "QUIT". Waits for
  * frames with HLT; the receive interrupt (IRQ 7 through the 8259) wakes it.
  * "RESULT net <frames> <fnv1a of the frames received>".
@@ -12,7 +12,7 @@
 #define HDR 12
 #define BUF_SIZE 1536
 #define NRX 8
-#define MAX_FRAMES 5
+#define MAX_FRAMES 64
 
 static struct virtq_mem rx_mem, tx_mem;
 static struct virtq rxq, txq;

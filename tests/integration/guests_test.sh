@@ -89,8 +89,9 @@ printf 'abc\rdef q' | timeout 60 "$vmrr" run --clock icount "$dir/console.elf" >
 expect_status console $? 1 "$tmp/console.out"
 expect_line console "$tmp/console.out" '^RESULT console 8 '
 
-# net: a UDP peer sends 5 Ethernet frames and expects each back with the MACs swapped; the
-# guest's checksum of what it received must equal the peer's checksum of what it sent.
+# net: a UDP peer sends 5 Ethernet frames (the last a QUIT) and expects each back with the MACs
+# swapped; the guest's checksum of what it received must equal the peer's checksum of what it
+# sent.
 if command -v python3 > /dev/null; then
   peer=$((20000 + ($$ % 20000) * 2))
   local_port=$((peer + 1))
@@ -111,7 +112,10 @@ guest = bytes.fromhex("525400123456")
 me = bytes.fromhex("020000000001")
 h, ok = 0x811c9dc5, 0
 for i in range(5):
-    frame = guest + me + b"\x88\xb5" + bytes([i]) * (50 + 100 * i)
+    payload = bytes([i]) * (50 + 100 * i)
+    if i == 4:  # the last one: the guest stops after echoing it
+        payload = b"QUIT" + payload[4:]
+    frame = guest + me + b"\x88\xb5" + payload
     for b in frame:
         h = ((h ^ b) * 16777619) & 0xffffffff
     s.sendto(frame, ("127.0.0.1", local))

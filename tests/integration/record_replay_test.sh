@@ -95,7 +95,10 @@ guest, me = bytes.fromhex("525400123456"), bytes.fromhex("020000000001")
 ok = 0
 for n in range(5):
     time.sleep(rng.uniform(0, 0.03))
-    frame = guest + me + b"\x88\xb5" + bytes([n]) * (50 + 100 * n)
+    payload = bytes([n]) * (50 + 100 * n)
+    if n == 4:  # the last one: the guest stops after echoing it
+        payload = b"QUIT" + payload[4:]
+    frame = guest + me + b"\x88\xb5" + payload
     s.sendto(frame, ("127.0.0.1", local))
     echo, _ = s.recvfrom(4096)
     ok += echo == me + guest + frame[12:]
