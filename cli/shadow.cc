@@ -330,19 +330,11 @@ int RunShadow(const ShadowOptions& o) {
                  ? static_cast<int>((follower.end()->exit_code << 1) | 1)
                  : kExitOk;
     }
-    LiveEnvironmentOptions lo;
+    MachineOptions mo;
+    mo.net = net;  // empty: no network
+    LiveEnvironmentOptions lo = ToLiveOptions(mo);
     lo.console_in_fd = 0;
     lo.console_out_fd = -1;
-    if (!net.empty()) {
-      MachineOptions mo;
-      mo.net = net;
-      lo = [&] {
-        LiveEnvironmentOptions l = ToLiveOptions(mo);
-        l.console_in_fd = 0;
-        l.console_out_fd = -1;
-        return l;
-      }();
-    }
     // The primary's UDP port is free once it is dead; a relocating primary frees it as it exits,
     // which can be a moment after its stop: a port still in use is tried again for 2 s.
     std::unique_ptr<LiveEnvironment> live_env;

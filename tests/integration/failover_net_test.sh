@@ -19,15 +19,6 @@ command -v python3 > /dev/null || { echo "failover_net: skipped (no python3)" >&
 od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$tmp/key"
 base=$((21000 + ($$ * 7) % 20000))
 
-wait_for() {  # FILE PATTERN SECONDS
-  local i
-  for i in $(seq 1 $(($3 * 100))); do
-    grep -q "$2" "$1" 2> /dev/null && return 0
-    sleep 0.01
-  done
-  return 1
-}
-
 # The client: N requests (the last a QUIT, after which the guest stops), one at a time, each
 # sent again every 40 ms until its echo comes; pauses of 0-60 ms between requests so that the
 # kill falls mid-exchange. Prints "answered A of N duplicates D" and fails on a wrong echo, an

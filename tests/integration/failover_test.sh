@@ -23,16 +23,6 @@ total=$(stat -c %s "$tmp/expected")
 [ "$total" -gt 500 ] || fail "the guest printed only $total bytes"
 port_base=$((30000 + $$ % 20000))
 
-# wait_for FILE PATTERN SECONDS
-wait_for() {
-  local i
-  for i in $(seq 1 $(($3 * 100))); do
-    grep -q "$2" "$1" 2> /dev/null && return 0
-    sleep 0.01
-  done
-  return 1
-}
-
 # start_shadow URL: a shadow in the background ($shadow_pid), stderr in $tmp/shadow.err.
 start_shadow() {
   : > "$tmp/console"

@@ -1,6 +1,6 @@
 # Shared by the integration test scripts (sourced): a scratch directory $tmp removed on exit,
-# background processes whose ids a script appends to $pids killed on exit, and fail MESSAGE,
-# which reports a failed check and counts it in $failures.
+# background processes whose ids a script appends to $pids killed on exit, fail MESSAGE,
+# which reports a failed check and counts it in $failures, and the waits below.
 tmp=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill -KILL "$p" 2> /dev/null; done; rm -rf "$tmp"' EXIT
@@ -8,6 +8,16 @@ failures=0
 fail() {
   echo "FAIL: $*" >&2
   failures=$((failures + 1))
+}
+# wait_for FILE PATTERN SECONDS: until a line of FILE matches PATTERN (status 0), at most
+# SECONDS (status 1).
+wait_for() {
+  local i
+  for i in $(seq 1 $(($3 * 100))); do
+    grep -q "$2" "$1" 2> /dev/null && return 0
+    sleep 0.01
+  done
+  return 1
 }
 # interrupt PID FILE [DELAY]: once FILE is not empty (vmrr is past its start-up: a background
 # job of a script starts with SIGINT ignored, until vmrr installs its own handler; FILE "-":

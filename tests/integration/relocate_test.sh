@@ -21,14 +21,6 @@ od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$tmp/key"
 port_base=$((30000 + ($$ * 13) % 20000))
 ctl="unix:$tmp/ctl"
 
-wait_for() {  # FILE PATTERN SECONDS
-  local i
-  for i in $(seq 1 $(($3 * 100))); do
-    grep -q "$2" "$1" 2> /dev/null && return 0
-    sleep 0.01
-  done
-  return 1
-}
 url_for() { if [ $(($1 % 2)) -eq 0 ]; then echo "shm:vmrr_reloc_$$_$1"; else echo "tcp:127.0.0.1:$((port_base + $1))"; fi; }
 
 start_shadow() {  # URL [stdin]

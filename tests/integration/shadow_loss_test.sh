@@ -20,14 +20,6 @@ od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$tmp/key"
 total=$(stat -c %s "$tmp/expected")
 port_base=$((30000 + ($$ * 7) % 20000))
 
-wait_for() {  # FILE PATTERN SECONDS
-  local i
-  for i in $(seq 1 $(($3 * 100))); do
-    grep -q "$2" "$1" 2> /dev/null && return 0
-    sleep 0.01
-  done
-  return 1
-}
 size() { stat -c %s "$1"; }
 
 # run_case POLICY URL: a shadow and a primary (a 64-byte output buffer, so that the guest
