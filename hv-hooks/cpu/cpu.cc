@@ -194,7 +194,9 @@ namespace {
 
 // Runs up to n ops of a block from base_rip; returns whether the last one run retired.
 // Every way an instruction stops the block but a watched access (a fault, HLT, a branch, an
-// event) sets end_block, so the common case tests two flags per instruction.
+// event) sets end_block, so the common case tests two flags per instruction. RIP is stored
+// before each op (handlers and faults read it) and once after the last one; the ops of a
+// block are consecutive, so the next op's RIP is the previous op's next_rip.
 template <bool kExact>
 inline bool RunOps(CpuCore& c, const Op* ops, uint64_t n, uint64_t base_rip, uint64_t ip_mask) {
   for (uint64_t i = 0; i < n; ++i) {
@@ -205,17 +207,21 @@ inline bool RunOps(CpuCore& c, const Op* ops, uint64_t n, uint64_t base_rip, uin
     if (kExact && op.exact) op.exact(c, op);
     else op.fn(c, op);
     if (__builtin_expect(c.end_block | c.watch_stop, 0)) {
-      if (c.fault) return false;
+      if (c.fault) {
+        if (i > 0) c.deliveries_without_retire = 0;
+        return false;
+      }
       c.s.rip = c.next_rip;
       ++c.icount;
       c.deliveries_without_retire = 0;
       return true;
     }
-    c.s.rip = c.next_rip;
     ++c.icount;
-    c.deliveries_without_retire = 0;
   }
-  return n > 0;
+  if (n == 0) return false;
+  c.s.rip = c.next_rip;
+  c.deliveries_without_retire = 0;
+  return true;
 }
 
 }  // namespace

@@ -200,59 +200,6 @@ bool AnyDenormal(Vec v, unsigned esize, unsigned lanes) {
 // With UE unmasked the SDM signals underflow for every tiny result, exact ones included, and
 // FTZ does not apply; the masked host run flags only tiny *and* inexact results, so an exact
 // one (a denormal result, FTZ off) is detected here.
-// The four basic operations, for the flag-free fast path below.
-enum Basic : uint8_t { kNotBasic, kBasicAdd, kBasicMul, kBasicDiv };
-
-// Whether the fast path's operation raised no flag but PE, lane by lane: every operand zero or
-// a finite normal (no IE, no DE), a divisor not zero (no ZE), and a result in the normal range
-// away from its smallest binade (not tiny before or after rounding: no UE) and finite (round
-// to nearest: no OE), or a zero that is exact (a sum, or a product or quotient of a zero).
-// Without pe_held (the guest does not hold PE yet) the lane must also be provably exact: a
-// sum or product whose exact value fits the significand (no PE either).
-template <Basic kind, unsigned lanes, unsigned size>
-[[gnu::always_inline]] inline bool OnlyInexact(const uint64_t a[2], const uint64_t b[2], const uint64_t r[2], bool pe_held) {
-  constexpr int mant = size == 8 ? 52 : 23;
-  constexpr uint64_t emax = size == 8 ? 0x7ff : 0xff;
-  constexpr uint64_t lane_mask = size == 8 ? ~uint64_t{0} : 0xffffffffu;
-  constexpr uint64_t sign = uint64_t{1} << (8 * size - 1);
-  constexpr uint64_t frac_mask = (uint64_t{1} << mant) - 1;
-  for (unsigned i = 0; i < lanes; ++i) {
-    const unsigned word = size == 8 ? i : i / 2, shift = size == 8 ? 0 : 32 * (i % 2);
-    const uint64_t x = a[word] >> shift & lane_mask, y = b[word] >> shift & lane_mask,
-                   z = r[word] >> shift & lane_mask;
-    const uint64_t ex = x >> mant & emax, ey = y >> mant & emax, ez = z >> mant & emax;
-    const bool zx = (x & ~sign & lane_mask) == 0, zy = (y & ~sign & lane_mask) == 0;
-    if (!zx && (ex == 0 || ex == emax)) return false;
-    if (!zy && (ey == 0 || ey == emax)) return false;
-    if (kind == kBasicDiv && zy) return false;
-    const bool zz = (z & ~sign & lane_mask) == 0;
-    if (ez < 2 || ez == emax) {
-      if (!zz) return false;
-      const bool exact_zero = kind == kBasicAdd || (kind == kBasicMul && (zx || zy)) ||
-                              (kind == kBasicDiv && zx);
-      if (!exact_zero) return false;
-      continue;  // an exact zero
-    }
-    if (pe_held || zx || zy) continue;
-    // Significands as integers (implicit bit included) and their lowest set bits.
-    const uint64_t mx = (x & frac_mask) | (frac_mask + 1), my = (y & frac_mask) | (frac_mask + 1);
-    const int tx = __builtin_ctzll(mx), ty = __builtin_ctzll(my);
-    if (kind == kBasicMul) {
-      if ((mant + 1 - tx) + (mant + 1 - ty) > mant + 1) return false;  // product too wide
-    } else if (kind == kBasicAdd) {
-      // Bit positions (exponent of the unit in the last place): the sum spans from one above
-      // the larger leading bit down to the smaller lowest set bit.
-      const int64_t top = std::max<int64_t>(static_cast<int64_t>(ex), static_cast<int64_t>(ey)) + 1;
-      const int64_t bottom = std::min<int64_t>(static_cast<int64_t>(ex) - mant + tx,
-                                               static_cast<int64_t>(ey) - mant + ty);
-      if (top - bottom + 1 > mant + 1) return false;
-    } else {
-      return false;  // a quotient's exactness is not checked here
-    }
-  }
-  return true;
-}
-
 void ExecXmmOn(CpuCore& c, const Op& op, HostFn fn, const uint64_t sq[2], unsigned uf_lanes,
                unsigned uf_size) {
   uint64_t* dq = c.s.xmm[op.o[0].reg];
@@ -276,11 +223,15 @@ void ExecXmm(CpuCore& c, const Op& op, HostFn fn, unsigned bytes, unsigned uf_la
 template <HostFn kFn, unsigned kBytes, unsigned kUfLanes = 0, unsigned kUfSize = 0>
 void OpXmm(CpuCore& c, const Op& op) { ExecXmm(c, op, kFn, kBytes, kUfLanes, kUfSize); }
 // ADD/SUB/MUL/DIV (and ADDSUB): lane i of the result from lane i of both operands.
-// The common case runs without touching MXCSR (reading it is slow on some hosts): the guest's
-// MXCSR control is the host's (round to nearest, no DAZ/FTZ, every exception masked; the
-// host's is checked once per Run), and the operands and result show that the operation raised
-// no flag the guest does not hold already (OnlyInexact), so MXCSR stays as it is.
-template <HostFn kFn, unsigned kBytes, unsigned kLanes, unsigned kSize, Basic kBasic>
+// The common case costs one stmxcsr and no ldmxcsr: the guest's MXCSR control is the host's
+// (round to nearest, no DAZ/FTZ, every exception masked; the host's control is checked once
+// per Run and every path restores it), so the host raises exactly the architectural flags.
+// The host's sticky flags are kept a subset of the guest's (HostCsrScope clears any other),
+// so after the operation a host flag the guest does not hold is one this operation raised:
+// then the general path runs it again and merges; otherwise nothing changes. A flag set by
+// host code in between only sends one operation to the general path, which clears it; the
+// result is the same on either path.
+template <HostFn kFn, unsigned kBytes, unsigned kLanes, unsigned kSize>
 void OpXmmBasic(CpuCore& c, const Op& op) {
   if (!CheckSseAvailable(c)) return;
   uint64_t sq[2];
@@ -294,9 +245,7 @@ void OpXmmBasic(CpuCore& c, const Op& op) {
   if (c.host_mxcsr_default && (c.s.mxcsr & 0xffffffc0u) == 0x1f80u) {
     Vec r = ToVec(dq);
     kFn(r, ToVec(sq));
-    uint64_t rq[2];
-    FromVec(r, rq);
-    if (OnlyInexact<kBasic, kLanes, kSize>(dq, sq, rq, (c.s.mxcsr & 0x20u) != 0)) {
+    if ((HostGetCsr() & 0x3fu & ~c.s.mxcsr) == 0) {
       FromVec(r, dq);
       return;
     }
@@ -1123,22 +1072,22 @@ Handler SseCmpsdHandler() { return OpCmp<kCmpsd, 8>; }
 bool HostMxcsrIsDefault() { return (HostGetCsr() & ~0x3fu) == 0x1f80u; }
 
 void RegisterSse(Handler* t) {
-  t[ZYDIS_MNEMONIC_ADDSS] = OpXmmBasic<HAddss, 4, 1, 4, kBasicAdd>;
-  t[ZYDIS_MNEMONIC_ADDSD] = OpXmmBasic<HAddsd, 8, 1, 8, kBasicAdd>;
-  t[ZYDIS_MNEMONIC_ADDPS] = OpXmmBasic<HAddps, 16, 4, 4, kBasicAdd>;
-  t[ZYDIS_MNEMONIC_ADDPD] = OpXmmBasic<HAddpd, 16, 2, 8, kBasicAdd>;
-  t[ZYDIS_MNEMONIC_SUBSS] = OpXmmBasic<HSubss, 4, 1, 4, kBasicAdd>;
-  t[ZYDIS_MNEMONIC_SUBSD] = OpXmmBasic<HSubsd, 8, 1, 8, kBasicAdd>;
-  t[ZYDIS_MNEMONIC_SUBPS] = OpXmmBasic<HSubps, 16, 4, 4, kBasicAdd>;
-  t[ZYDIS_MNEMONIC_SUBPD] = OpXmmBasic<HSubpd, 16, 2, 8, kBasicAdd>;
-  t[ZYDIS_MNEMONIC_MULSS] = OpXmmBasic<HMulss, 4, 1, 4, kBasicMul>;
-  t[ZYDIS_MNEMONIC_MULSD] = OpXmmBasic<HMulsd, 8, 1, 8, kBasicMul>;
-  t[ZYDIS_MNEMONIC_MULPS] = OpXmmBasic<HMulps, 16, 4, 4, kBasicMul>;
-  t[ZYDIS_MNEMONIC_MULPD] = OpXmmBasic<HMulpd, 16, 2, 8, kBasicMul>;
-  t[ZYDIS_MNEMONIC_DIVSS] = OpXmmBasic<HDivss, 4, 1, 4, kBasicDiv>;
-  t[ZYDIS_MNEMONIC_DIVSD] = OpXmmBasic<HDivsd, 8, 1, 8, kBasicDiv>;
-  t[ZYDIS_MNEMONIC_DIVPS] = OpXmmBasic<HDivps, 16, 4, 4, kBasicDiv>;
-  t[ZYDIS_MNEMONIC_DIVPD] = OpXmmBasic<HDivpd, 16, 2, 8, kBasicDiv>;
+  t[ZYDIS_MNEMONIC_ADDSS] = OpXmmBasic<HAddss, 4, 1, 4>;
+  t[ZYDIS_MNEMONIC_ADDSD] = OpXmmBasic<HAddsd, 8, 1, 8>;
+  t[ZYDIS_MNEMONIC_ADDPS] = OpXmmBasic<HAddps, 16, 4, 4>;
+  t[ZYDIS_MNEMONIC_ADDPD] = OpXmmBasic<HAddpd, 16, 2, 8>;
+  t[ZYDIS_MNEMONIC_SUBSS] = OpXmmBasic<HSubss, 4, 1, 4>;
+  t[ZYDIS_MNEMONIC_SUBSD] = OpXmmBasic<HSubsd, 8, 1, 8>;
+  t[ZYDIS_MNEMONIC_SUBPS] = OpXmmBasic<HSubps, 16, 4, 4>;
+  t[ZYDIS_MNEMONIC_SUBPD] = OpXmmBasic<HSubpd, 16, 2, 8>;
+  t[ZYDIS_MNEMONIC_MULSS] = OpXmmBasic<HMulss, 4, 1, 4>;
+  t[ZYDIS_MNEMONIC_MULSD] = OpXmmBasic<HMulsd, 8, 1, 8>;
+  t[ZYDIS_MNEMONIC_MULPS] = OpXmmBasic<HMulps, 16, 4, 4>;
+  t[ZYDIS_MNEMONIC_MULPD] = OpXmmBasic<HMulpd, 16, 2, 8>;
+  t[ZYDIS_MNEMONIC_DIVSS] = OpXmmBasic<HDivss, 4, 1, 4>;
+  t[ZYDIS_MNEMONIC_DIVSD] = OpXmmBasic<HDivsd, 8, 1, 8>;
+  t[ZYDIS_MNEMONIC_DIVPS] = OpXmmBasic<HDivps, 16, 4, 4>;
+  t[ZYDIS_MNEMONIC_DIVPD] = OpXmmBasic<HDivpd, 16, 2, 8>;
   t[ZYDIS_MNEMONIC_SQRTSS] = OpXmm<HSqrtss, 4>;
   t[ZYDIS_MNEMONIC_SQRTSD] = OpXmm<HSqrtsd, 8>;
   t[ZYDIS_MNEMONIC_SQRTPS] = OpXmm<HSqrtps, 16>;
@@ -1277,8 +1226,8 @@ void RegisterSse(Handler* t) {
   t[ZYDIS_MNEMONIC_RCPSS] = OpApprox<RcpBits, false>;
   t[ZYDIS_MNEMONIC_RSQRTPS] = OpApprox<RsqrtBits, true>;
   t[ZYDIS_MNEMONIC_RSQRTSS] = OpApprox<RsqrtBits, false>;
-  t[ZYDIS_MNEMONIC_ADDSUBPS] = OpXmmBasic<HAddsubps, 16, 4, 4, kBasicAdd>;
-  t[ZYDIS_MNEMONIC_ADDSUBPD] = OpXmmBasic<HAddsubpd, 16, 2, 8, kBasicAdd>;
+  t[ZYDIS_MNEMONIC_ADDSUBPS] = OpXmmBasic<HAddsubps, 16, 4, 4>;
+  t[ZYDIS_MNEMONIC_ADDSUBPD] = OpXmmBasic<HAddsubpd, 16, 2, 8>;
   t[ZYDIS_MNEMONIC_HADDPS] = OpXmm<HHaddps, 16, 4, 4>;
   t[ZYDIS_MNEMONIC_HADDPD] = OpXmm<HHaddpd, 16, 2, 8>;
   t[ZYDIS_MNEMONIC_HSUBPS] = OpXmm<HHsubps, 16, 4, 4>;
