@@ -217,6 +217,7 @@ int RunShadow(const ShadowOptions& o) {
   so.heartbeat_ms = static_cast<int>(o.heartbeat_ms);
   so.log_fd = log_fd;
   so.figures = &figures;
+  if (o.listen.rfind("tcp:", 0) == 0) so.listener = listener.get();  // a broken TCP link is resumed
   std::unique_ptr<ShadowLink> shadow_link;
   try {
     shadow_link = std::make_unique<ShadowLink>(std::move(transport), key, so);

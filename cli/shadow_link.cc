@@ -21,8 +21,12 @@ int64_t NowNs() {
 }  // namespace
 
 ShadowLink::ShadowLink(std::unique_ptr<link::Transport> transport, const link::Key& key, Options options)
-    : transport_(std::move(transport)), channel_(key, link::Role::kShadow), options_(options) {
-  const std::vector<uint8_t> hello = channel_.Hello();
+    : transport_(std::move(transport)),
+      channel_(std::make_unique<link::SecureChannel>(key, link::Role::kShadow)),
+      key_(key),
+      describe_(transport_->Describe()),
+      options_(options) {
+  const std::vector<uint8_t> hello = channel_->Hello();
   if (!transport_->Send(hello.data(), hello.size(), 5000)) throw link::LinkError("the primary did not take the hello");
   last_heard_ns_.store(NowNs());
   thread_ = std::thread([this] { Loop(); });
@@ -103,6 +107,7 @@ bool ShadowLink::Handle(const link::Message& m) {
       break;
     }
     case link::MessageType::kBye: {
+      bye_ = true;
       std::lock_guard<std::mutex> lock(mu_);
       inbox_.bye = true;
       inbox_.released = std::max(inbox_.released, m.aux);
@@ -126,9 +131,22 @@ bool ShadowLink::Handle(const link::Message& m) {
       relocate_stopped_ns_ = static_cast<int64_t>(ns);
       break;
     }
-    case link::MessageType::kAck: break;  // not the primary's to send
+    case link::MessageType::kAck:     // not the primary's to send
+    case link::MessageType::kResume:
+      break;
   }
   last_heard_ns_.store(NowNs());
+  return true;
+}
+
+bool ShadowLink::Reaccept() {
+  std::unique_ptr<link::Transport> t = options_.listener->Accept(20);
+  if (!t) return false;
+  auto channel = std::make_unique<link::SecureChannel>(key_, link::Role::kShadow);
+  const std::vector<uint8_t> hello = channel->Hello();
+  if (!t->Send(hello.data(), hello.size(), 100)) return false;
+  transport_ = std::move(t);
+  channel_ = std::move(channel);
   return true;
 }
 
@@ -139,17 +157,35 @@ void ShadowLink::Loop() {
   int64_t next_heartbeat = 0;
   bool trusted = true;
   bool closed = false;
+  bool resume_due = false;       // a new connection: Resume goes first after its hello
+  int64_t accepted_ns = 0;
   while (!stop_.load()) {
+    if ((!trusted || closed) && options_.listener && !bye_ && !relocating_) {
+      // The link broke: closed at once, so that the primary sees it and connects again (or
+      // it is dead, and the silence ends in a takeover).
+      transport_.reset();
+      if (!Reaccept()) continue;
+      trusted = true;
+      closed = false;
+      resume_due = true;
+      accepted_ns = NowNs();
+      continue;
+    }
+    if (resume_due && !channel_->established() && NowNs() - accepted_ns > 1'000'000'000) {
+      trusted = false;  // a connection that never says a valid hello: wait for another
+      continue;
+    }
     if (trusted && !closed && !relocating_) {
       const ssize_t n = transport_->Receive(buf.data(), buf.size(), 2);
-      if (n < 0) closed = true;  // the primary's end is gone: nothing more can come
+      if (n < 0) closed = true;  // the primary's end is gone: nothing more comes on it
       if (n > 0) {
-        channel_.Feed(buf.data(), static_cast<size_t>(n));
+        channel_->Feed(buf.data(), static_cast<size_t>(n));
         for (;;) {
-          const auto st = channel_.Next(&m);
+          const auto st = channel_->Next(&m);
           if (st == link::SecureChannel::Status::kNeedMore) break;
           if (st == link::SecureChannel::Status::kRefused) {
-            std::fprintf(stderr, "vmrr shadow: %s; the link is no longer trusted\n", channel_.error().c_str());
+            std::fprintf(stderr, "vmrr shadow: %s; the link is no longer trusted%s\n", channel_->error().c_str(),
+                         options_.listener ? ": waiting for the primary to connect again" : "");
             trusted = false;
             break;
           }
@@ -164,12 +200,25 @@ void ShadowLink::Loop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
       if (!relocating_ || !trusted) continue;  // a relocation still waits for its acknowledgement
     }
+    if (!channel_->established()) continue;
+    if (resume_due) {
+      const auto r = channel_->Seal(link::MessageType::kResume, sync_icount_, received_bytes_);
+      if (!transport_->Send(r.data(), r.size(), 100)) {
+        closed = true;
+        continue;
+      }
+      resume_due = false;
+      acked_bytes = ~uint64_t{0};  // acknowledge again on this connection what is held
+      reconnects_.fetch_add(1);
+      if (options_.figures) options_.figures->Count("reconnects");
+      std::fprintf(stderr, "vmrr shadow: the primary connected again; resuming the stream at byte %llu\n",
+                   static_cast<unsigned long long>(received_bytes_));
+    }
     // Acknowledge at once what is held; heartbeat.
-    if (!channel_.established()) continue;
     if (acks_.load() && (received_bytes_ != acked_bytes || sync_icount_ != acked_icount)) {
       acked_bytes = received_bytes_;
       acked_icount = sync_icount_;
-      const auto a = channel_.Seal(link::MessageType::kAck, acked_icount, acked_bytes);
+      const auto a = channel_->Seal(link::MessageType::kAck, acked_icount, acked_bytes);
       transport_->Send(a.data(), a.size(), 100);
     }
     if (relocating_ && acks_.load()) {
@@ -185,7 +234,7 @@ void ShadowLink::Loop() {
     }
     const int64_t now = NowNs();
     if (now >= next_heartbeat) {
-      const auto h = channel_.Seal(link::MessageType::kHeartbeat, replayed_.load(), 0);
+      const auto h = channel_->Seal(link::MessageType::kHeartbeat, replayed_.load(), 0);
       transport_->Send(h.data(), h.size(), 100);
       next_heartbeat = now + int64_t{options_.heartbeat_ms} * 1'000'000;
     }

@@ -28,6 +28,11 @@ class ShadowLink {
     int heartbeat_ms = 20;
     int log_fd = -1;  // the received log bytes are also written here
     link::LinkFigures* figures = nullptr;
+    // TCP: when the link breaks (a message refused, the connection closed) the primary's next
+    // connection is accepted here, and after its hello this side says how much of the stream
+    // it holds (Resume); the primary sends the rest again. Null (shm): a broken link stays
+    // broken, and the primary looks silent.
+    link::Listener* listener = nullptr;
   };
   // What arrived since the last Take.
   struct Received {
@@ -64,21 +69,30 @@ class ShadowLink {
   void EnableAcks() { acks_.store(true); }
   // The icount the shadow's replay has reached, carried by its heartbeats.
   void set_replayed_icount(uint64_t icount) { replayed_.store(icount); }
-  // A message was refused: nothing after it is read (the primary then looks silent).
+  // A message was refused (on this connection or an earlier one).
   bool refused() const { return refused_.load(); }
+  // Connections accepted again after the link broke.
+  uint64_t reconnects() const { return reconnects_.load(); }
   // The --log copy could not be written: the shadow cannot go on.
   std::string failure() const;
-  std::string Describe() const { return transport_->Describe(); }
+  std::string Describe() const { return describe_; }
   // Stops the thread (a takeover: nothing more is read or acknowledged).
   void Stop();
 
  private:
   void Loop();
   bool Handle(const link::Message& m);  // false: the link is no longer trusted
+  // Link thread: a new connection from the listener, with this side's hello sent; false if
+  // none came yet.
+  bool Reaccept();
 
-  std::unique_ptr<link::Transport> transport_;
-  link::SecureChannel channel_;
+  std::unique_ptr<link::Transport> transport_;  // link thread only (after construction)
+  std::unique_ptr<link::SecureChannel> channel_;
+  link::Key key_;
+  std::string describe_;
   Options options_;
+  std::atomic<uint64_t> reconnects_{0};
+  bool bye_ = false;  // link thread only: the primary said goodbye
   std::atomic<int64_t> last_heard_ns_{0};
   std::atomic<uint64_t> replayed_{0};
   std::atomic<bool> refused_{false};

@@ -27,26 +27,32 @@ PrimaryLink::PrimaryLink(const PrimaryLinkOptions& options, ConsoleCommitter& co
     : options_(options),
       console_(console),
       transport_(link::Connect(options.url, options.connect_timeout_ms)),
-      channel_(options.key, link::Role::kPrimary) {
-  const std::vector<uint8_t> hello = channel_.Hello();
-  if (!transport_->Send(hello.data(), hello.size(), options_.connect_timeout_ms))
+      channel_(std::make_unique<link::SecureChannel>(options.key, link::Role::kPrimary)),
+      describe_(transport_->Describe()),
+      resumable_(options.url.rfind("tcp:", 0) == 0) {
+  Handshake(*transport_, *channel_, options_.connect_timeout_ms);
+  last_heard_ms_.store(NowMs());
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void PrimaryLink::Handshake(link::Transport& transport, link::SecureChannel& channel, int timeout_ms) {
+  const std::vector<uint8_t> hello = channel.Hello();
+  if (!transport.Send(hello.data(), hello.size(), timeout_ms))
     throw link::LinkError(options_.url + ": the shadow did not take the hello");
-  const int64_t deadline = NowMs() + options_.connect_timeout_ms;
-  uint8_t buf[4096];
+  const int64_t deadline = NowMs() + timeout_ms;
+  uint8_t byte;
   link::Message m;
-  while (!channel_.established()) {
+  while (!channel.established()) {
     const int64_t left = deadline - NowMs();
     if (left <= 0) throw link::LinkError(options_.url + ": no hello from the shadow");
     // Read only what a hello can be, so that nothing after it is left in this buffer.
-    const ssize_t n = transport_->Receive(buf, 1, static_cast<int>(left));
+    const ssize_t n = transport.Receive(&byte, 1, static_cast<int>(left));
     if (n < 0) throw link::LinkError(options_.url + ": the shadow closed the link during the handshake");
-    channel_.Feed(buf, static_cast<size_t>(n));
-    const auto st = channel_.Next(&m);
+    channel.Feed(&byte, static_cast<size_t>(n));
+    const auto st = channel.Next(&m);
     if (st == link::SecureChannel::Status::kRefused)
-      throw link::LinkError(options_.url + ": " + channel_.error() + " (is the key the shadow's?)");
+      throw link::LinkError(options_.url + ": " + channel.error() + " (is the key the shadow's?)");
   }
-  last_heard_ms_.store(NowMs());
-  thread_ = std::thread([this] { Loop(); });
 }
 
 PrimaryLink::~PrimaryLink() {
@@ -94,6 +100,109 @@ void PrimaryLink::Lose(const std::string& why) {
   }
 }
 
+void PrimaryLink::Break(const std::string& why) {
+  if (lost_.load() || relocated_.load()) return;
+  if (!resumable_ || resend_overflow_.load()) {
+    Lose(why);
+    return;
+  }
+  if (down_.exchange(true)) return;
+  transport_->Shutdown();  // the shadow sees the break at once and waits for the new link
+  down_since_ms_.store(NowMs());
+  {
+    std::lock_guard<std::mutex> lock(down_mu_);
+    down_why_ = why;
+  }
+  std::fprintf(stderr, "vmrr record: the link to the shadow broke (%s); opening it again\n", why.c_str());
+}
+
+PrimaryLink::Resumed PrimaryLink::Reconnect(std::string* why) {
+  auto channel = std::make_unique<link::SecureChannel>(options_.key, link::Role::kPrimary);
+  std::unique_ptr<link::Transport> transport;
+  link::Message m;
+  try {
+    transport = link::Connect(options_.url, 50);
+    Handshake(*transport, *channel, 200);
+    // The shadow's first message on a new connection says how much of the stream it holds.
+    const int64_t deadline = NowMs() + 200;
+    bool resumed = false;
+    while (!resumed) {
+      const int64_t left = deadline - NowMs();
+      if (left <= 0) throw link::LinkError("no resume message from the shadow");
+      uint8_t byte;
+      const ssize_t n = transport->Receive(&byte, 1, static_cast<int>(left));
+      if (n < 0) throw link::LinkError("the shadow closed the new link");
+      channel->Feed(&byte, static_cast<size_t>(n));
+      for (;;) {
+        const auto st = channel->Next(&m);
+        if (st == link::SecureChannel::Status::kNeedMore) break;
+        if (st == link::SecureChannel::Status::kRefused) throw link::LinkError(channel->error());
+        if (m.type == link::MessageType::kResume) {
+          resumed = true;
+          break;
+        }
+        if (m.type != link::MessageType::kHeartbeat)
+          throw link::LinkError(std::string("a ") + link::MessageTypeName(static_cast<uint8_t>(m.type)) +
+                                " message before the shadow's resume");
+      }
+    }
+  } catch (const link::LinkError& e) {
+    *why = e.what();
+    return Resumed::kRetry;
+  }
+  // The stream again from the shadow's count, in order, before anything new (log_mu_ holds
+  // the machine thread's writes back meanwhile).
+  std::lock_guard<std::mutex> log_lock(log_mu_);
+  const uint64_t held = m.aux, end = offset_.load();
+  const uint64_t kept_from = resend_.empty() ? end : resend_.front().offset;
+  if (held > end || held < kept_from || held < acked_offset_.load()) {
+    *why = "the shadow holds " + std::to_string(held) + " stream bytes; this primary sent " + std::to_string(end) +
+           " and keeps them from " + std::to_string(kept_from);
+    return Resumed::kImpossible;
+  }
+  std::lock_guard<std::mutex> send_lock(send_mu_);
+  transport_ = std::move(transport);
+  channel_ = std::move(channel);
+  auto send = [&](link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload) {
+    const std::vector<uint8_t> out = channel_->Seal(type, icount, aux, payload);
+    if (!transport_->Send(out.data(), out.size(), options_.send_timeout_ms)) return false;
+    figures_.Count("link_bytes_sent", out.size());
+    figures_.Count("messages_sent");
+    return true;
+  };
+  uint64_t resent = 0;
+  for (const Chunk& c : resend_) {
+    if (c.offset + c.bytes.size() <= held) continue;
+    const size_t skip = held > c.offset ? static_cast<size_t>(held - c.offset) : 0;
+    if (!send(link::MessageType::kLog, c.sync, c.offset + skip, std::span<const uint8_t>(c.bytes).subspan(skip))) {
+      *why = "cannot send to " + describe_;
+      return Resumed::kRetry;
+    }
+    resent += c.bytes.size() - skip;
+  }
+  // The sync icount now (a mark may have been skipped while the link was down), and a
+  // relocation that may not have arrived.
+  if (!send(link::MessageType::kLog, sync_.load(), end, {}) ||
+      (relocating_ && !send(link::MessageType::kRelocate, relocate_icount_, relocate_end_, relocate_stamp_))) {
+    *why = "cannot send to " + describe_;
+    return Resumed::kRetry;
+  }
+  figures_.Count("reconnects");
+  figures_.Count("log_bytes_resent", resent);
+  reconnects_.fetch_add(1);
+  last_heard_ms_.store(NowMs());
+  down_.store(false);
+  *why = "resent " + std::to_string(resent) + " bytes from stream offset " + std::to_string(held);
+  return Resumed::kDone;
+}
+
+void PrimaryLink::TrimResend(uint64_t acked) {
+  while (!resend_.empty() && resend_.front().offset + resend_.front().bytes.size() <= acked) {
+    resend_bytes_ -= resend_.front().bytes.size();
+    resend_.pop_front();
+  }
+}
+
 void PrimaryLink::AfterLoss() {
   if (options_.on_loss != ShadowLossPolicy::kContinue || console_.unprotected()) return;
   if (NowMs() - lost_at_ms_.load() < options_.continue_after_ms) return;
@@ -108,10 +217,11 @@ void PrimaryLink::AfterLoss() {
 
 void PrimaryLink::SendSealed(link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload) {
   std::lock_guard<std::mutex> lock(send_mu_);
-  if (lost_.load() || relocated_.load()) return;
-  const std::vector<uint8_t> m = channel_.Seal(type, icount, aux, payload);
+  // While the link is down the stream is kept (resend_) and sent again on reconnection.
+  if (lost_.load() || relocated_.load() || down_.load()) return;
+  const std::vector<uint8_t> m = channel_->Seal(type, icount, aux, payload);
   if (!transport_->Send(m.data(), m.size(), options_.send_timeout_ms)) {
-    Lose("cannot send to " + transport_->Describe());
+    Break("cannot send to " + describe_);
     return;
   }
   figures_.Count("link_bytes_sent", m.size());
@@ -136,6 +246,7 @@ void PrimaryLink::RequestMark(uint64_t icount) {
 
 void PrimaryLink::MarkAcknowledged(uint64_t icount) {
   std::lock_guard<std::mutex> lock(log_mu_);
+  TrimResend(acked_offset_.load());
   if (mark_in_flight_ == 0 || icount < mark_in_flight_) return;
   mark_in_flight_ = 0;
   if (pending_mark_ > sync_.load()) {
@@ -153,6 +264,16 @@ void PrimaryLink::SendLogLocked(std::span<const uint8_t> bytes, uint64_t sync_ic
       figures_.Count("log_bytes_sent", n);
       std::lock_guard<std::mutex> lock(unacked_mu_);
       if (unacked_.size() < 100'000) unacked_.emplace_back(offset_.load() + n, NowNs());
+    }
+    if (n > 0 && resumable_ && !resend_overflow_.load()) {
+      if (resend_bytes_ + n > kMaxResendBytes) {  // the link can no longer be resumed
+        resend_overflow_.store(true);
+        resend_.clear();
+        resend_bytes_ = 0;
+      } else {
+        resend_.push_back(Chunk{offset_.load(), std::vector<uint8_t>(bytes.begin(), bytes.begin() + n), sync});
+        resend_bytes_ += n;
+      }
     }
     SendSealed(link::MessageType::kLog, sync, offset_.load(), bytes.first(n));
     offset_.fetch_add(n);
@@ -176,6 +297,23 @@ void PrimaryLink::Loop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
     }
+    if (down_.load()) {
+      std::string why;
+      const Resumed r = Reconnect(&why);
+      if (r == Resumed::kDone) {
+        std::fprintf(stderr, "vmrr record: the link to the shadow is open again (%s)\n", why.c_str());
+        next_heartbeat = 0;
+      } else if (r == Resumed::kImpossible) {
+        Lose("the link broke and cannot be resumed: " + why);
+      } else if (NowMs() - down_since_ms_.load() > options_.shadow_timeout_ms) {
+        std::lock_guard<std::mutex> lock(down_mu_);
+        Lose("the link broke (" + down_why_ + ") and could not be opened again within " +
+             std::to_string(options_.shadow_timeout_ms) + " ms: " + why);
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      continue;
+    }
     const int64_t now = NowMs();
     if (now >= next_heartbeat) {
       SendSealed(link::MessageType::kHeartbeat, sync_.load(), console_.released(), FramesReleased());
@@ -188,16 +326,16 @@ void PrimaryLink::Loop() {
       Lose("silent for more than " + std::to_string(options_.shadow_timeout_ms) + " ms");
     const ssize_t n = transport_->Receive(buf, sizeof buf, 5);
     if (n < 0) {
-      Lose(transport_->Describe() + " closed");
+      Break(describe_ + " closed");
       continue;
     }
     if (n == 0) continue;
-    channel_.Feed(buf, static_cast<size_t>(n));
+    channel_->Feed(buf, static_cast<size_t>(n));
     for (;;) {
-      const auto st = channel_.Next(&m);
+      const auto st = channel_->Next(&m);
       if (st == link::SecureChannel::Status::kNeedMore) break;
       if (st == link::SecureChannel::Status::kRefused) {
-        Lose(channel_.error());
+        Break(channel_->error());
         break;
       }
       if (m.type == link::MessageType::kAck) {
@@ -240,6 +378,8 @@ bool PrimaryLink::Finish(int timeout_ms) {
     if (lost_.load() && options_.on_loss == ShadowLossPolicy::kHold) return false;
     if (NowMs() >= deadline) return false;
   }
+  // A link being opened again: the goodbye goes once it is open (or the shadow is lost).
+  while (down_.load() && !lost_.load() && NowMs() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   SendSealed(link::MessageType::kBye, sync_.load(), console_.released(), FramesReleased());  // nothing once lost
   return true;
 }
@@ -252,6 +392,10 @@ bool PrimaryLink::Relocate(uint64_t icount, int64_t stopped_at_ns, int timeout_m
     for (int i = 0; i < 8; ++i) stamp[i] = static_cast<uint8_t>(static_cast<uint64_t>(stopped_at_ns) >> (8 * i));
     end = offset_.load();
     sync_.store(std::max(sync_.load(), icount));
+    relocating_ = true;
+    relocate_icount_ = icount;
+    relocate_end_ = end;
+    std::copy(std::begin(stamp), std::end(stamp), relocate_stamp_.begin());
     SendSealed(link::MessageType::kRelocate, icount, end, {stamp, sizeof stamp});
   }
   const int64_t deadline = NowMs() + timeout_ms;

@@ -2,13 +2,18 @@
 // streams the log's bytes as the writer closes its frames (ReplicatingSink, which also keeps
 // writing the primary's own log file), and runs a thread that takes the shadow's
 // acknowledgements (releasing held console output, output_commit.h) and heartbeats, and
-// sends the primary's heartbeats. A shadow that goes silent for shadow_timeout_ms, whose link
-// closes, or whose messages are refused, is lost: reported once on stderr, and then what
-// ShadowLossPolicy says: hold output for good (the guest blocks once the output buffer is
+// sends the primary's heartbeats. Over TCP a link that breaks (closed, a message refused, a
+// send that fails) is opened again: a new connection and handshake, the shadow says how much
+// of the stream it holds (Resume), and the stream is sent again from there (the bytes the
+// shadow has not acknowledged are kept for that, up to kMaxResendBytes). A shadow that goes
+// silent for shadow_timeout_ms (no reconnection within that time included), or whose link
+// breaks when it cannot be opened again (shm, or too much unacknowledged), is lost: reported
+// once on stderr, and then what ShadowLossPolicy says: hold output for good (the guest blocks once the output buffer is
 // full; the safe answer, the default), or release it unprotected continue_after_ms later.
 // The primary's own log is written in full either way.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -79,7 +84,11 @@ class PrimaryLink {
   bool relocated() const { return relocated_.load(); }
   // How far the shadow's replay has got, from its last heartbeat.
   uint64_t shadow_icount() const { return shadow_icount_.load(); }
-  std::string Describe() const { return transport_->Describe(); }
+  std::string Describe() const { return describe_; }
+  // Times the link was opened again after breaking.
+  uint64_t reconnects() const { return reconnects_.load(); }
+  // The unacknowledged stream kept for a reconnection; above this the link cannot be resumed.
+  static constexpr uint64_t kMaxResendBytes = 256ull << 20;
   // What the link measured (bench/ft): "lag" (a Log message's send to the Ack covering it),
   // "heartbeat_interval", bytes and messages sent.
   link::LinkFigures& figures() { return figures_; }
@@ -88,14 +97,43 @@ class PrimaryLink {
   void SendSealed(link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload);
   std::vector<uint8_t> FramesReleased() const;
   void Lose(const std::string& why);
+  // The link broke: over TCP (and while the stream can be resent) it is opened again by the
+  // link thread, else the shadow is lost.
+  void Break(const std::string& why);
+  // Link thread: one attempt to open the link again and resend the stream; false to retry.
+  enum class Resumed { kDone, kRetry, kImpossible };
+  Resumed Reconnect(std::string* why);
+  // The handshake on a new transport (throws link::LinkError).
+  void Handshake(link::Transport& transport, link::SecureChannel& channel, int timeout_ms);
+  // The stream kept since the shadow's last acknowledgement (under log_mu_).
+  struct Chunk {
+    uint64_t offset;
+    std::vector<uint8_t> bytes;
+    uint64_t sync;
+  };
+  void TrimResend(uint64_t acked);
   // Link thread, once lost: releases output when kContinue's time has come.
   void AfterLoss();
   void Loop();
 
   PrimaryLinkOptions options_;
   ConsoleCommitter& console_;
-  std::unique_ptr<link::Transport> transport_;
-  link::SecureChannel channel_;
+  std::unique_ptr<link::Transport> transport_;  // replaced by the link thread under send_mu_
+  std::unique_ptr<link::SecureChannel> channel_;
+  std::string describe_;
+  const bool resumable_;  // tcp: a broken link is opened again
+  std::deque<Chunk> resend_;  // under log_mu_
+  uint64_t resend_bytes_ = 0;
+  std::atomic<bool> resend_overflow_{false};
+  std::atomic<bool> down_{false};  // broken, being opened again
+  std::atomic<int64_t> down_since_ms_{0};
+  std::mutex down_mu_;
+  std::string down_why_;  // under down_mu_
+  std::atomic<uint64_t> reconnects_{0};
+  // A relocation sent (under log_mu_): sent again after a reconnection.
+  bool relocating_ = false;
+  uint64_t relocate_icount_ = 0, relocate_end_ = 0;
+  std::array<uint8_t, 8> relocate_stamp_{};
   void SendLogLocked(std::span<const uint8_t> bytes, uint64_t sync_icount);
   // Link thread: an Ack for `icount` came; sends the pending mark if there is one.
   void MarkAcknowledged(uint64_t icount);

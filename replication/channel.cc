@@ -37,6 +37,7 @@ const char* MessageTypeName(uint8_t type) {
     case 4: return "heartbeat";
     case 5: return "bye";
     case 6: return "relocate";
+    case 7: return "resume";
   }
   return "unknown";
 }
@@ -132,7 +133,7 @@ SecureChannel::Status SecureChannel::Next(Message* out) {
   if (avail < kMessageHeaderSize) return Status::kNeedMore;
   if (b[4] != kLinkVersion) return Refuse("link version " + std::to_string(b[4]) + " (this vmrr speaks 1)");
   const uint8_t type = b[5];
-  if (type < 1 || type > 6) return Refuse("unknown message type " + std::to_string(type));
+  if (type < 1 || type > 7) return Refuse("unknown message type " + std::to_string(type));
   if (b[6] != static_cast<uint8_t>(peer_))
     return Refuse("sender role " + std::to_string(b[6]) + " is not the peer's (a reflected message?)");
   if (b[7] != 0 || vmrr::LoadLe(b + 36, 4) != 0) return Refuse("reserved header bytes are not zero");

@@ -7,7 +7,9 @@
 // (HMAC-SHA-512-256, libsodium's crypto_auth) over its header and payload. The parser treats
 // the stream as hostile: sizes are bounded before anything is allocated, and a forged,
 // damaged, reordered, replayed or malformed message is refused; the channel then stays
-// refused (the link must be torn down), so nothing after a refused message is ever used.
+// refused (the link must be torn down), so nothing after a refused message is ever used. Over
+// TCP the two ends then open a new connection with a new handshake (new session keys) and the
+// primary sends the stream again from where the shadow holds it (kResume).
 //
 // Wire format of a message (little-endian):
 //   0  4  magic "VLNK"          4  1  version (1)        5  1  type (MessageType)
@@ -47,6 +49,10 @@ enum class MessageType : uint8_t {
                    // stream's length (nothing more follows); payload: 8 bytes, the primary's
                    // steady-clock ns at the stop (downtime figures on one host). The shadow
                    // acknowledges, replays to icount and goes live at once.
+  kResume = 7,     // shadow, first after the hello of a new connection that replaces a broken
+                   // one (TCP): icount = the sync icount it holds, aux = the stream bytes it
+                   // holds; the primary sends the stream again from there. Not an Ack: it
+                   // releases nothing.
 };
 const char* MessageTypeName(uint8_t type);
 

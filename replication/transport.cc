@@ -72,6 +72,7 @@ class TcpTransport final : public Transport {
     fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
   }
   ~TcpTransport() override { ::close(fd_); }
+  void Shutdown() override { ::shutdown(fd_, SHUT_RDWR); }
 
   bool Send(const uint8_t* data, size_t size, int timeout_ms) override {
     const int64_t deadline = NowMs() + timeout_ms;

@@ -26,6 +26,9 @@ class Transport {
   // timeout, -1 when the peer closed the stream or it failed.
   virtual ssize_t Receive(uint8_t* data, size_t size, int timeout_ms) = 0;
   virtual std::string Describe() const = 0;
+  // Ends the stream for both sides now (TCP: the peer reads its end at once), from any
+  // thread; later Sends and Receives fail. The shared-memory ring has no such signal.
+  virtual void Shutdown() {}
 };
 
 class Listener {
