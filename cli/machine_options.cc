@@ -4,6 +4,8 @@
 #include <cctype>
 
 #include "cli/exit_codes.h"
+#include "hv-hooks/devices/virtio/virtio_blk.h"
+#include "hv-hooks/machine/platform_devices.h"
 
 namespace vmrr::cli {
 
@@ -25,6 +27,7 @@ void AddMachineOptions(CLI::App* cmd, MachineOptions* o) {
   cmd->add_option("--epoch", o->epoch_ns, "icount mode: wall-clock ns guest time 0 corresponds to");
   cmd->add_option("--disk", o->disk, "virtio-blk image (writes go to an overlay)")->check(CLI::ExistingFile);
   cmd->add_flag("--disk-write-through", o->disk_write_through, "write guest disk writes to the image");
+  AddDiskOutOption(cmd, &o->disk_out);
   cmd->add_option("--net", o->net, "virtio-net over UDP on loopback: udp:127.0.0.1:PEER_PORT[:LOCAL_PORT] or LOCAL_PORT:PEER_PORT");
   cmd->add_flag("--no-rng", o->no_rng, "no virtio-rng device");
   cmd->add_option("--max-instructions", o->max_instructions, "stop after this many instructions (exit 10)");
@@ -67,6 +70,21 @@ uint64_t ParseSize(const std::string& option, const std::string& s) {
   return v * mult;
 }
 
+void AddDiskOutOption(CLI::App* cmd, std::string* path) {
+  cmd->add_option("--disk-out", *path,
+                  "at the end, write the disk as the guest left it (the image with its writes) to FILE")
+      ->type_name("FILE");
+}
+
+int WriteDiskOut(Machine& machine, const std::string& path, const char* command, int status) {
+  if (path.empty()) return status;
+  std::string error = "the machine has no disk (--disk)";
+  const VirtioBlock* blk = machine.devices().virtio_blk();
+  if (blk && blk->ExportImage(path, &error)) return status;
+  std::fprintf(stderr, "vmrr %s: --disk-out: %s\n", command, error.c_str());
+  return kExitIo;
+}
+
 MachineConfig ToMachineConfig(const MachineOptions& o) {
   MachineConfig c;
   c.memory_bytes = ParseSize("--memory", o.memory);
@@ -74,6 +92,7 @@ MachineConfig ToMachineConfig(const MachineOptions& o) {
   c.sample_interval = o.sample_interval;
   c.icount_epoch_ns = o.epoch_ns;
   if (!o.disk.empty()) c.disk_image = o.disk;
+  if (!o.disk_out.empty() && o.disk.empty()) throw CLI::ValidationError("--disk-out", "needs --disk");
   c.disk_write_through = o.disk_write_through;
   c.net = !o.net.empty();
   c.virtio_rng = !o.no_rng;

@@ -23,6 +23,7 @@ struct MachineOptions {
   int64_t epoch_ns = VirtualClock::kDefaultIcountEpochNs;
   std::string disk;
   bool disk_write_through = false;
+  std::string disk_out;  // --disk-out: the disk as the guest left it, written at the end
   std::string net;  // LOCAL_PORT:PEER_PORT (UDP on 127.0.0.1)
   bool no_rng = false;
   uint64_t max_instructions = 0;  // 0: no limit
@@ -40,6 +41,14 @@ LiveEnvironmentOptions ToLiveOptions(const MachineOptions& o);
 // the LOCAL_PORT:PEER_PORT form; other forms are left as they are. False and *error set on
 // a malformed udp: form.
 bool NormalizeNetOption(std::string* net, std::string* error);
+
+// --disk-out FILE, at the end of a run, replay or takeover: writes the machine's disk as the
+// guest left it (the image with the guest's writes, which vmrr keeps in an overlay) to FILE.
+// Returns `status`, or kExitIo after printing "vmrr COMMAND: ..." if it cannot be written (or
+// the machine has no disk). An empty path writes nothing.
+int WriteDiskOut(Machine& machine, const std::string& path, const char* command, int status);
+// Adds --disk-out to a subcommand that takes no machine options (replay, shadow).
+void AddDiskOutOption(CLI::App* cmd, std::string* path);
 
 // Host exit status for how a run ended (boot contract): guest exit -> (code << 1) | 1,
 // triple fault / halted forever -> 8, instruction limit -> 10, stopped by a signal -> 130.

@@ -352,6 +352,7 @@ int Record(RecordOptions o) {
     };
     RecordSummary s = session.Run(o.machine.max_instructions, progress);
     g_session = nullptr;
+    const bool disk_written = WriteDiskOut(session.machine(), o.machine.disk_out, "record", kExitOk) == kExitOk;
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
@@ -392,7 +393,7 @@ int Record(RecordOptions o) {
                    Human(static_cast<double>(s.log_bytes), "B").c_str(), s.records, s.checkpoints,
                    static_cast<double>(s.wall_ns) / 1e9);
     }
-    return ExitStatusFor(s.result);
+    return disk_written ? ExitStatusFor(s.result) : kExitIo;
   } catch (const log::LogError& e) {
     return fail(ExitCodeFor(e.code()), e.what());
   } catch (const MachineError& e) {
@@ -439,7 +440,7 @@ void AddRecordCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--output-buffer", o->output_buffer,
                   "console bytes held waiting for the shadow before the guest's output blocks (default 1M)");
   cmd->add_option("--shadow-timeout", o->shadow_timeout_ms,
-                  "ms of silence after which the shadow is lost (default 1000; a closed link is lost at once)")
+                  "ms of silence after which the shadow is lost, a broken TCP link included until it is open again (default 1000; a closed shm link is lost at once)")
       ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}));
   cmd->add_option("--on-shadow-loss", o->on_shadow_loss,
                   "what to do once the shadow is lost: hold (default, safe: console output stays held, the "

@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/machine_options.h"
 #include "logformat/error.h"
 #include "replayer/replay_session.h"
 
@@ -20,6 +21,7 @@ struct ReplayCliOptions {
   uint64_t until = ~uint64_t{0};
   std::string console_out;
   std::string disk;
+  std::string disk_out;
   std::string test_flip;
   bool no_search = false;
 };
@@ -40,6 +42,9 @@ int Replay(const ReplayCliOptions& o) {
   if (!o.disk.empty()) ro.disk_override = o.disk;
   ro.until = o.until;
   ro.search = !o.no_search;
+  int disk_status = kExitOk;
+  if (!o.disk_out.empty())
+    ro.at_end = [&](Machine& m) { disk_status = WriteDiskOut(m, o.disk_out, "replay", kExitOk); };
   if (!o.test_flip.empty()) {
     BitFlip f;
     if (!ParseFlip(o.test_flip, &f)) {
@@ -100,7 +105,7 @@ int Replay(const ReplayCliOptions& o) {
                    s.divergence->first_divergent_icount());
       return kExitDivergence;
     }
-    return kExitOk;
+    return disk_status;
   } catch (...) {
     close_console();
     return ReportReplayError("replay");
@@ -136,6 +141,7 @@ void AddReplayCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--until", o->until, "stop at this icount");
   cmd->add_option("--console-out", o->console_out, "write the guest's console output to FILE");
   cmd->add_option("--disk", o->disk, "disk image to use instead of the recorded path (verified by hash)");
+  AddDiskOutOption(cmd, &o->disk_out);
   cmd->add_flag("--no-search", o->no_search, "on divergence, do not search for its first instruction");
   cmd->add_option("--test-flip-bit", o->test_flip, "test only: ICOUNT:GPA:BIT")->group("");
   cmd->callback([o, exit_code] { *exit_code = Replay(*o); });

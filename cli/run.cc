@@ -179,6 +179,7 @@ int RunRun(MachineOptions o) {
       status = kExitIo;
       break;
   }
+  status = WriteDiskOut(*machine, o.disk_out, "run", status);
   machine.reset();
   live.reset();  // terminal back to cooked mode before the report
   if (!report.empty()) std::fputs(report.c_str(), stderr);

@@ -51,6 +51,7 @@ struct ShadowOptions {
   int64_t accept_timeout_ms = -1;
   std::string stats;
   std::string net;  // --net: the primary's UDP endpoint, taken over when it dies
+  std::string disk_out;  // --disk-out: the disk as the guest left it, at the end
 };
 
 // Instructions replayed between looks at the link and the takeover clock: a few ms.
@@ -280,7 +281,7 @@ int RunShadow(const ShadowOptions& o) {
                      static_cast<unsigned long long>(log.frames()), static_cast<unsigned long long>(follower.icount()),
                      static_cast<unsigned long long>(follower.digests_checked()));
         write_figures();
-        return kExitOk;
+        return WriteDiskOut(*follower.machine(), o.disk_out, "shadow", kExitOk);
       }
       if (!progressed) link.WaitForMore(2);
     }
@@ -327,9 +328,10 @@ int RunShadow(const ShadowOptions& o) {
                    "bytes); its output is complete\n",
                    static_cast<unsigned long long>(released), static_cast<unsigned long long>(pending_base));
       write_figures();
-      return follower.end()->reason == log::EndReason::kGuestExit
-                 ? static_cast<int>((follower.end()->exit_code << 1) | 1)
-                 : kExitOk;
+      return WriteDiskOut(*follower.machine(), o.disk_out, "shadow",
+                          follower.end()->reason == log::EndReason::kGuestExit
+                              ? static_cast<int>((follower.end()->exit_code << 1) | 1)
+                              : kExitOk);
     }
     MachineOptions mo;
     mo.net = net;  // empty: no network
@@ -391,7 +393,7 @@ int RunShadow(const ShadowOptions& o) {
       g_live_machine = &machine;
       const MachineResult r = machine.Run(~uint64_t{0});
       g_live_machine = nullptr;
-      return ExitStatusFor(r);
+      return WriteDiskOut(machine, o.disk_out, "shadow", ExitStatusFor(r));
     }
     write_figures();
     std::fprintf(stderr,
@@ -401,14 +403,15 @@ int RunShadow(const ShadowOptions& o) {
                  static_cast<unsigned long long>(log.frames()), static_cast<unsigned long long>(log.bytes()),
                  static_cast<unsigned long long>(released), static_cast<unsigned long long>(pending_base));
     if (follower.end()) {
-      return follower.end()->reason == log::EndReason::kGuestExit
-                 ? static_cast<int>((follower.end()->exit_code << 1) | 1)
-                 : kExitOk;
+      return WriteDiskOut(machine, o.disk_out, "shadow",
+                          follower.end()->reason == log::EndReason::kGuestExit
+                              ? static_cast<int>((follower.end()->exit_code << 1) | 1)
+                              : kExitOk);
     }
     g_live_machine = &machine;
     const MachineResult r = machine.Run(~uint64_t{0});
     g_live_machine = nullptr;
-    return ExitStatusFor(r);
+    return WriteDiskOut(machine, o.disk_out, "shadow", ExitStatusFor(r));
   } catch (const Divergence& e) {
     return Fail(kExitDivergence, std::string("divergence from the primary's log: ") + e.what());
   } catch (const log::LogError& e) {
@@ -453,6 +456,7 @@ void AddShadowCommand(CLI::App& app, int* exit_code) {
                   "write what the link measured (gaps between the primary's heartbeats, silence at each "
                   "takeover check, takeover times; key=value lines, series in microseconds) to FILE when the "
                   "primary finishes or at a takeover, for bench/ft");
+  AddDiskOutOption(cmd, &o->disk_out);
   cmd->callback([o, exit_code] { *exit_code = RunShadow(*o); });
 }
 

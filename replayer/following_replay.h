@@ -117,6 +117,8 @@ class FollowingReplay {
   const SessionConfig& config() const { return config_; }
   const OutputDigest& console() const;
   uint64_t digests_checked() const { return digests_; }
+  // The replayed machine (null before TryStart succeeded).
+  Machine* machine() { return machine_.get(); }
 
   // Replays to the end of what was received, then switches the machine to `live` at that
   // instruction boundary and returns it: the caller runs it as the new primary.

@@ -88,9 +88,11 @@ ReplaySummary ReplaySession::Run() {
                 : stop == VerifiedReplay::Stop::kUntil ? ReplaySummary::Outcome::kUntil
                                                        : ReplaySummary::Outcome::kCutLog;
     fill();
+    if (options_.at_end) options_.at_end(replay.replay().machine());
   } catch (const LogExhausted&) {
     s.outcome = ReplaySummary::Outcome::kCutLog;
     fill();
+    if (options_.at_end) options_.at_end(replay.replay().machine());
   } catch (const Divergence& d) {
     fill();
     s.outcome = ReplaySummary::Outcome::kDiverged;

@@ -35,6 +35,9 @@ struct ReplayOptions {
   std::function<void(uint64_t icount, std::span<const uint8_t> bytes)> console_out;
   std::optional<BitFlip> test_flip;  // test-only fault injection
   bool search = true;                // look for the first divergent instruction
+  // Called with the replayed machine where the replay stopped without diverging (the log's
+  // end, --until, or the end of a cut log): `vmrr replay --disk-out` writes its disk there.
+  std::function<void(Machine& machine)> at_end;
 };
 
 struct ReplaySummary {

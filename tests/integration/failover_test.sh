@@ -23,12 +23,15 @@ total=$(stat -c %s "$tmp/expected")
 [ "$total" -gt 500 ] || fail "the guest printed only $total bytes"
 port_base=$((30000 + $$ % 20000))
 
-# start_shadow URL: a shadow in the background ($shadow_pid), stderr in $tmp/shadow.err.
+# start_shadow URL [OPTION...]: a shadow in the background ($shadow_pid), stderr in
+# $tmp/shadow.err.
 start_shadow() {
   : > "$tmp/console"
   : > "$tmp/shadow.err"
-  "$vmrr" shadow --listen "$1" --key-file "$tmp/key" --console-out "$tmp/console" --log "$tmp/shadow.vlog" \
-    --takeover-timeout 400 < /dev/null > /dev/null 2> "$tmp/shadow.err" &
+  local url=$1
+  shift
+  "$vmrr" shadow --listen "$url" --key-file "$tmp/key" --console-out "$tmp/console" --log "$tmp/shadow.vlog" \
+    --takeover-timeout 400 "$@" < /dev/null > /dev/null 2> "$tmp/shadow.err" &
   shadow_pid=$!
   pids+=("$shadow_pid")
   wait_for "$tmp/shadow.err" "listening on" 10 || fail "$1: the shadow did not start listening"
@@ -153,6 +156,51 @@ st=$?
 [ "$st" -eq 12 ] || fail "disk image mismatch: the shadow's status is $st, expected 12"
 grep -q "not the primary's base image" "$tmp/shadow.err" || fail "disk image mismatch: not reported"
 [ -s "$tmp/console" ] && fail "disk image mismatch: console output was released"
+
+# 6. The disk the guest leaves (--disk-out: the base image with the guest's writes, which vmrr
+# keeps in an overlay): after a takeover the new primary's equals one uninterrupted run's, and
+# so does a replay's of the primary's log.
+"$vmrr" run --disk "$tmp/disk.img" --disk-out "$tmp/run_disk.img" "$guests/disk.elf" < /dev/null \
+  > "$tmp/disk_expected" 2> /dev/null
+[ "$?" -eq 1 ] || fail "disk guest: vmrr run did not exit with status 1"
+cmp -s "$tmp/run_disk.img" "$tmp/disk.img" && fail "disk guest: --disk-out equals the base image (no write seen)"
+"$vmrr" run --disk-out "$tmp/x.img" "$guests/disk.elf" < /dev/null > /dev/null 2>&1
+[ "$?" -eq 2 ] || fail "--disk-out without --disk: not a usage error"
+disk_takeovers=0
+for i in 1 2 3 4 5 6; do
+  if [ $((i % 2)) -eq 0 ]; then url="shm:vmrr_ft_$$_d$i"; else url="tcp:127.0.0.1:$((port_base + runs + 10 + i))"; fi
+  rm -f "$tmp/shadow_disk.img"
+  start_shadow "$url" --disk-out "$tmp/shadow_disk.img"
+  "$vmrr" record -o "$tmp/primary.vlog" --replicate "$url" --key-file "$tmp/key" --console-out "$tmp/console" \
+    --output-buffer 1 --disk "$tmp/disk.img" "$guests/disk.elf" < /dev/null > /dev/null 2> "$tmp/primary.err" &
+  primary=$!
+  pids+=("$primary")
+  # --output-buffer 1: the guest (a 0.2 M instruction run) waits at each console line until
+  # the shadow holds its log, so it is still running when the shadow starts following.
+  wait_for "$tmp/shadow.err" "following" 10 || fail "disk run $i: the shadow never started following"
+  sleep "0.00$((RANDOM % 3))"
+  kill -KILL "$primary" 2> /dev/null
+  wait "$primary" 2> /dev/null
+  for _ in $(seq 1 3000); do kill -0 "$shadow_pid" 2> /dev/null || break; sleep 0.01; done
+  wait "$shadow_pid"
+  st=$?
+  # A takeover ends with the guest's status (1), as does a shadow whose primary finished and
+  # died before its goodbye; a shadow that saw the goodbye, with 0.
+  want=1
+  grep -q "taking over" "$tmp/shadow.err" && disk_takeovers=$((disk_takeovers + 1))
+  grep -q "the primary finished; replayed" "$tmp/shadow.err" && want=0
+  [ "$st" -eq "$want" ] || fail "disk run $i ($url): the shadow's status is $st, expected $want"
+  cmp -s "$tmp/shadow_disk.img" "$tmp/run_disk.img" ||
+    { fail "disk run $i ($url): the disk the shadow left differs from one uninterrupted run's"; cat "$tmp/shadow.err" >&2; }
+  cmp -s "$tmp/console" "$tmp/disk_expected" || fail "disk run $i ($url): the console file differs"
+done
+[ "$disk_takeovers" -ge 1 ] || fail "no kill of the disk guest's primary led to a takeover"
+"$vmrr" record -o "$tmp/plain.vlog" --disk "$tmp/disk.img" --disk-out "$tmp/rec_disk.img" "$guests/disk.elf" \
+  < /dev/null > /dev/null 2>&1
+"$vmrr" replay "$tmp/plain.vlog" --disk-out "$tmp/replay_disk.img" > /dev/null 2>&1 || fail "disk guest: replay failed"
+cmp -s "$tmp/rec_disk.img" "$tmp/run_disk.img" || fail "disk guest: record's --disk-out differs from run's"
+cmp -s "$tmp/replay_disk.img" "$tmp/run_disk.img" || fail "disk guest: replay's --disk-out differs from run's"
+echo "failover: the disk guest's primary killed 6 times ($disk_takeovers takeovers): the disk left equals one run's"
 
 echo "failover: $failures failures"
 exit $((failures > 0))

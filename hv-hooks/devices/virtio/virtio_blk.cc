@@ -1,7 +1,11 @@
 // VirtioBlock: request parsing, overlay I/O, deterministic completion.
 #include "hv-hooks/devices/virtio/virtio_blk.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace vmrr {
@@ -64,6 +68,46 @@ bool VirtioBlock::ReadDisk(uint64_t offset, uint8_t* out, uint64_t len) {
     len -= n;
   }
   return true;
+}
+
+bool VirtioBlock::ExportImage(const std::string& path, std::string* error) const {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *error = path + ": cannot create: " + std::strerror(errno);
+    return false;
+  }
+  const uint64_t size = disk_->size_bytes();
+  std::vector<uint8_t> buf(kOverlayBlock);
+  bool ok = true;
+  for (uint64_t off = 0; ok && off < size; off += kOverlayBlock) {
+    const uint64_t n = std::min<uint64_t>(kOverlayBlock, size - off);
+    auto it = overlay_.find(off / kOverlayBlock);
+    const uint8_t* p = buf.data();
+    if (options_.write_through_base || it == overlay_.end()) {
+      if (!disk_->Read(off, buf.data(), n)) {
+        *error = "the disk image: " + disk_->error();
+        ok = false;
+        break;
+      }
+    } else {
+      p = it->second.data();
+    }
+    for (uint64_t done = 0; done < n;) {
+      const ssize_t w = ::write(fd, p + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        *error = path + ": write failed: " + std::strerror(errno);
+        ok = false;
+        break;
+      }
+      done += static_cast<uint64_t>(w);
+    }
+  }
+  if (::close(fd) != 0 && ok) {
+    *error = path + ": " + std::strerror(errno);
+    ok = false;
+  }
+  return ok;
 }
 
 bool VirtioBlock::WriteDisk(uint64_t offset, const uint8_t* in, uint64_t len) {

@@ -46,6 +46,10 @@ class VirtioBlock : public VirtioMmioDevice {
   uint64_t NextDeadlineNs() const override;
   void RunTimers() override;
   size_t overlay_blocks() const { return overlay_.size(); }
+  // The disk as the guest sees it now (the base image with the overlay's blocks), all
+  // size_bytes() of it, written to `path` (created or truncated). The machine is not touched;
+  // false and *error (naming the file or the image) if a read or write fails.
+  bool ExportImage(const std::string& path, std::string* error) const;
   std::string_view name() const override { return "virtio-blk"; }
 
  protected:

@@ -410,6 +410,29 @@ TEST_F(VirtioBlkTest, WritesGoToOverlayNotTheBaseImage) {
   EXPECT_TRUE(std::all_of(got.begin() + 512, got.end(), [](uint8_t b) { return b == 0xab; }));
 }
 
+TEST_F(VirtioBlkTest, ExportedImageIsTheBaseWithTheGuestsWrites) {
+  auto blk = Make();
+  Driver d(mem, *blk);
+  d.Init(1);
+  std::vector<uint8_t> data(1024, 0x5c);
+  mem.Write(0x80000, data.data(), 1024);
+  Request(d, 1, 7, 1024, false);  // sectors 7-8: across the first two overlay blocks
+  RunTo(*blk);
+  ASSERT_EQ(Status(), 0);
+  const std::string out = path + ".out";
+  std::string error;
+  ASSERT_TRUE(blk->ExportImage(out, &error)) << error;
+  std::vector<uint8_t> want = image;
+  std::fill(want.begin() + 7 * 512, want.begin() + 9 * 512, 0x5c);
+  std::ifstream f(out, std::ios::binary);
+  const std::vector<uint8_t> got((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(ReadFile(), image) << "base image untouched";
+  std::remove(out.c_str());
+  EXPECT_FALSE(blk->ExportImage("/nonexistent-dir/x.img", &error));
+  EXPECT_NE(error.find("/nonexistent-dir/x.img"), std::string::npos) << error;
+}
+
 TEST_F(VirtioBlkTest, ErrorsAndUnsupportedRequests) {
   auto blk = Make(/*read_only=*/true);
   Driver d(mem, *blk);
