@@ -70,8 +70,11 @@ while True:
         r, _, _ = select.select([a, b], [], [], timeout)
         try:
             d = a.recv(65536) if a in r else None
+        except OSError:  # an exiting primary with unread input resets its end
+            d = b""
+        try:
             e = b.recv(65536) if b in r else None
-        except OSError:  # a refusing end resets its connection
+        except OSError:  # a refusing shadow resets its end
             break
         if d is not None:
             if not d:  # the primary's end closed: what it sent before still arrives
