@@ -56,6 +56,9 @@ struct Op {
   bool lock = false;
   bool ends = false;  // the block ends after this op
   bool far_branch = false;  // far JMP/CALL through a memory operand or pointer
+  // Its handlers read neither RIP nor next_rip and cannot fault or end the block (register
+  // ALU/INC/DEC/MOV, LEA without RIP-relative addressing): the run loop stores neither for it.
+  bool rip_free = false;
   uint8_t seg_ovr = 0xff;  // explicit segment prefix (string instructions), 0xff = none
   uint32_t offset = 0;  // from the block start
   uint64_t aux = 0;     // handler-specific (e.g. an exception vector for a #UD/#NM op)

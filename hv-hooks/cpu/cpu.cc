@@ -194,16 +194,19 @@ namespace {
 
 // Runs up to n ops of a block from base_rip; returns whether the last one run retired.
 // Every way an instruction stops the block but a watched access (a fault, HLT, a branch, an
-// event) sets end_block, so the common case tests two flags per instruction. RIP is stored
-// before each op (handlers and faults read it) and once after the last one; the ops of a
-// block are consecutive, so the next op's RIP is the previous op's next_rip.
+// event) sets end_block, so the common case tests two flags per instruction. RIP and
+// next_rip are stored before each op that may read them or fault (not before a rip_free one)
+// and RIP once after the last op; the ops of a block are consecutive, so each op's RIP
+// follows from the block's and its offset.
 template <bool kExact>
 inline bool RunOps(CpuCore& c, const Op* ops, uint64_t n, uint64_t base_rip, uint64_t ip_mask) {
   for (uint64_t i = 0; i < n; ++i) {
     const Op& op = ops[i];
-    const uint64_t rip = (base_rip + op.offset) & ip_mask;
-    c.s.rip = rip;
-    c.next_rip = (rip + op.len) & ip_mask;
+    if (!op.rip_free) {
+      const uint64_t rip = (base_rip + op.offset) & ip_mask;
+      c.s.rip = rip;
+      c.next_rip = (rip + op.len) & ip_mask;
+    }
     if (kExact && op.exact) op.exact(c, op);
     else op.fn(c, op);
     if (__builtin_expect(c.end_block | c.watch_stop, 0)) {
@@ -211,7 +214,7 @@ inline bool RunOps(CpuCore& c, const Op* ops, uint64_t n, uint64_t base_rip, uin
         if (i > 0) c.deliveries_without_retire = 0;
         return false;
       }
-      c.s.rip = c.next_rip;
+      c.s.rip = op.rip_free ? (base_rip + op.offset + op.len) & ip_mask : c.next_rip;
       ++c.icount;
       c.deliveries_without_retire = 0;
       return true;
@@ -219,7 +222,8 @@ inline bool RunOps(CpuCore& c, const Op* ops, uint64_t n, uint64_t base_rip, uin
     ++c.icount;
   }
   if (n == 0) return false;
-  c.s.rip = c.next_rip;
+  const Op& last = ops[n - 1];
+  c.s.rip = last.rip_free ? (base_rip + last.offset + last.len) & ip_mask : c.next_rip;
   c.deliveries_without_retire = 0;
   return true;
 }

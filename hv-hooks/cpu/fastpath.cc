@@ -296,6 +296,7 @@ size_t DeadFlagPass(Op* ops, size_t n, CpuMode mode) {
   for (size_t i = n; i-- > 0;) {
     Op& op = ops[i];
     const FlagUse u = FlagUseOf(op, mode);
+    op.rip_free = u.transparent && !(op.mnemonic == ZYDIS_MNEMONIC_LEA && op.nops >= 2 && op.o[1].base == kRipReg);
     if (!u.transparent) {
       live = kArith;
       continue;
