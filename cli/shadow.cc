@@ -35,6 +35,9 @@
 #include "replication/link_figures.h"
 #include "replication/transport.h"
 #include "cli/shadow_link.h"
+#include "recorder/output_commit.h"
+#include "recorder/primary_link.h"
+#include "recorder/recording_session.h"
 
 namespace vmrr::cli {
 namespace {
@@ -52,6 +55,13 @@ struct ShadowOptions {
   std::string stats;
   std::string net;  // --net: the primary's UDP endpoint, taken over when it dies
   std::string disk_out;  // --disk-out: the disk as the guest left it, at the end
+  // Onward: once live, record the guest into live_log and, with replicate, stream that log to
+  // a next shadow, holding output until it acknowledges (as `vmrr record --replicate` does).
+  std::string live_log;
+  std::string replicate;
+  std::string output_buffer = "1M";
+  uint64_t shadow_timeout_ms = 1000;
+  std::string on_shadow_loss = "hold";
 };
 
 // Instructions replayed between looks at the link and the takeover clock: a few ms.
@@ -59,10 +69,14 @@ constexpr uint64_t kStepBudget = 500'000;
 
 std::atomic<bool> g_stop{false};
 Machine* g_live_machine = nullptr;
+RecordingSession* g_live_session = nullptr;
+ConsoleCommitter* g_live_committer = nullptr;
 
 extern "C" void OnShadowSignal(int) {
   g_stop.store(true);
   if (g_live_machine) g_live_machine->RequestStop();
+  if (g_live_session) g_live_session->RequestStop();
+  if (g_live_committer) g_live_committer->Interrupt();
 }
 
 int64_t NowNs() {
@@ -138,6 +152,23 @@ int Fail(int status, const std::string& message) {
 int RunShadow(const ShadowOptions& o) {
   std::string net = o.net;  // checked now, bound only at takeover
   if (std::string error; !NormalizeNetOption(&net, &error)) return Fail(kExitUsage, error);
+  ShadowLossPolicy on_loss = ShadowLossPolicy::kHold;
+  int continue_after_ms = 0;
+  uint64_t output_buffer = 0;
+  if (!o.replicate.empty()) {
+    std::string error;
+    if (!link::ValidLinkUrl(o.replicate, &error)) return Fail(kExitUsage, "--replicate " + o.replicate + ": " + error);
+    if (o.live_log.empty())
+      return Fail(kExitUsage, "--replicate needs --live-log FILE (the log this shadow records once live)");
+    if (o.replicate == o.listen) return Fail(kExitUsage, "--replicate and --listen name the same link");
+    if (!ParseShadowLossPolicy(o.on_shadow_loss, &on_loss, &continue_after_ms, &error))
+      return Fail(kExitUsage, "--on-shadow-loss: " + error);
+    try {
+      output_buffer = ParseSize("--output-buffer", o.output_buffer);
+    } catch (const CLI::ValidationError& e) {
+      return Fail(kExitUsage, e.what());
+    }
+  }
   link::Key key;
   std::unique_ptr<link::Listener> listener;
   try {
@@ -164,6 +195,33 @@ int RunShadow(const ShadowOptions& o) {
     }
   } closer{log_fd, console_fd};
   ConsoleSink console(console_fd, !o.console_out.empty());
+  // Onward replication: the next shadow is listening already (as for `vmrr record
+  // --replicate`); the link is idle (heartbeats) until this shadow goes live.
+  std::unique_ptr<ConsoleCommitter> committer;
+  std::unique_ptr<PrimaryLink> onward;
+  if (!o.replicate.empty()) {
+    try {
+      PrimaryLinkOptions lo;
+      lo.url = o.replicate;
+      lo.key = link::LoadKeyFile(o.key_file);
+      lo.shadow_timeout_ms = static_cast<int>(o.shadow_timeout_ms);
+      lo.on_loss = on_loss;
+      lo.continue_after_ms = continue_after_ms;
+      committer = std::make_unique<ConsoleCommitter>(console_fd, !o.console_out.empty(),
+                                                     static_cast<size_t>(output_buffer));
+      onward = std::make_unique<PrimaryLink>(lo, *committer);
+    } catch (const link::LinkError& e) {
+      return Fail(kExitIo, "--replicate " + o.replicate + ": " + e.what());
+    }
+    std::fprintf(stderr, "vmrr shadow: replicating onward to %s once live\n", o.replicate.c_str());
+  }
+  // Whatever way this shadow ends without having gone live, the next one hears a goodbye.
+  struct ByeOnward {
+    PrimaryLink* link;
+    ~ByeOnward() {
+      if (link) link->Finish(1000);
+    }
+  } bye_onward{onward.get()};
 
   struct sigaction sa {};
   sa.sa_handler = OnShadowSignal;
@@ -185,8 +243,18 @@ int RunShadow(const ShadowOptions& o) {
   std::string pending;
   uint64_t pending_base = 0;
   uint64_t released = 0;
+  // A log written by a shadow that went live starts with the guest's output so far: its
+  // console positions continue from there.
+  FollowingReplay* following = nullptr;
+  bool base_adopted = false;
+  auto adopt_base = [&] {
+    if (base_adopted || !following || !following->console_base()) return;
+    pending_base = *following->console_base();
+    base_adopted = true;
+  };
   FollowingReplay::Options fo;
   fo.console_out = [&](uint64_t, std::span<const uint8_t> bytes) {
+    adopt_base();
     pending.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     if (released > pending_base) {
       const uint64_t drop = std::min<uint64_t>(released - pending_base, pending.size());
@@ -207,7 +275,9 @@ int RunShadow(const ShadowOptions& o) {
     }
   };
   FollowingReplay follower(log, fo);
+  following = &follower;
   auto write_pending = [&] {
+    adopt_base();
     console.Write(pending_base, reinterpret_cast<const uint8_t*>(pending.data()), pending.size());
     pending_base += pending.size();
     pending.clear();
@@ -273,6 +343,12 @@ int RunShadow(const ShadowOptions& o) {
         }
         progressed = follower.Step(kStepBudget);
         link.set_replayed_icount(follower.icount());
+      } else if (received.bye) {
+        // Everything the primary sent is here and holds no checkpoint (a shadow that
+        // replicated onward finished without going live): nothing will come to follow.
+        std::fprintf(stderr, "vmrr shadow: the primary said goodbye before its log's first checkpoint: "
+                             "nothing to follow\n");
+        return kExitOk;
       }
       if (follower.end() && received.bye) {
         std::fprintf(stderr,
@@ -378,6 +454,75 @@ int RunShadow(const ShadowOptions& o) {
     pending_frames.clear();
     const int64_t live_ns = NowNs();
     figures.Set("live_ns", static_cast<uint64_t>(live_ns));
+    // The new primary runs the guest, with --live-log recording it (from a first checkpoint
+    // here, its output continuing the guest's) and with --replicate streaming that log to the
+    // next shadow, output held until it acknowledges.
+    auto run_live = [&](Machine& m) -> int {
+      if (o.live_log.empty()) {
+        g_live_machine = &m;
+        const MachineResult r = m.Run(~uint64_t{0});
+        g_live_machine = nullptr;
+        return WriteDiskOut(m, o.disk_out, "shadow", ExitStatusFor(r));
+      }
+      bye_onward.link = nullptr;  // the recording says goodbye itself, once its output is out
+      RecordingSession::Adopted adopted;
+      adopted.machine = &m;
+      adopted.images = log.header().images;
+      adopted.console = follower.console();
+      adopted.net = follower.net();
+      RecordingSession* recording = nullptr;
+      ReplicatingSink* sink = nullptr;
+      std::unique_ptr<CommitEnvironment> commit;
+      struct UnsetSender {
+        ConsoleCommitter* c;
+        ~UnsetSender() {
+          if (c) c->set_net_sender(nullptr);
+        }
+      } unset_sender{committer.get()};
+      RecordingSession::SinkWrapper wrap;
+      if (onward) {
+        committer->set_console_base(pending_base);
+        committer->set_net_sender([&live](std::span<const uint8_t> f) { live.NetFrameSent(0, f); });
+        commit = std::make_unique<CommitEnvironment>(*env, *committer, [&](uint64_t icount) {
+          sink->NoteIcount(icount);
+          recording->writer().Flush();
+          sink->SendMark();
+          return CommitEnvironment::Point{onward->stream_offset(), icount};
+        });
+        wrap = [&](std::unique_ptr<log::ByteSink> file) -> std::unique_ptr<log::ByteSink> {
+          auto s = std::make_unique<ReplicatingSink>(std::move(file), *onward);
+          sink = s.get();
+          return s;
+        };
+      }
+      RecordSummary s;
+      {
+        RecordingSession session(follower.config(), adopted, commit ? static_cast<Environment&>(*commit) : *env,
+                                 o.live_log, VMRR_VERSION, {}, wrap);
+        recording = &session;
+        g_live_committer = committer.get();
+        g_live_session = &session;
+        if (g_stop.load()) session.RequestStop();
+        std::fprintf(stderr, "vmrr shadow: recording the guest from icount %llu into %s%s\n",
+                     static_cast<unsigned long long>(m.icount()), o.live_log.c_str(),
+                     onward ? (" and replicating it to " + o.replicate).c_str() : "");
+        s = session.Run(0, nullptr);
+        g_live_session = nullptr;
+      }
+      const int status = WriteDiskOut(m, o.disk_out, "shadow", ExitStatusFor(s.result));
+      if (onward && !onward->Finish(static_cast<int>(std::max<uint64_t>(o.shadow_timeout_ms, 1000) * 5))) {
+        g_live_committer = nullptr;
+        std::fprintf(stderr,
+                     "vmrr shadow: %llu of %llu console bytes were never acknowledged by the next shadow and were "
+                     "not released%s\n",
+                     static_cast<unsigned long long>(committer->held()),
+                     static_cast<unsigned long long>(committer->produced() - pending_base),
+                     onward->lost() ? " (it was lost; --on-shadow-loss hold)" : "");
+        return kExitIo;
+      }
+      g_live_committer = nullptr;
+      return status;
+    };
     if (received.relocate) {
       figures.Set("relocate_stopped_ns", static_cast<uint64_t>(received.relocate_stopped_ns));
       write_figures();
@@ -390,10 +535,7 @@ int RunShadow(const ShadowOptions& o) {
                    static_cast<unsigned long long>(replayed_to),
                    static_cast<double>(live_ns - received.relocate_stopped_ns) / 1e6,
                    static_cast<unsigned long long>(log.frames()), static_cast<unsigned long long>(log.bytes()));
-      g_live_machine = &machine;
-      const MachineResult r = machine.Run(~uint64_t{0});
-      g_live_machine = nullptr;
-      return WriteDiskOut(machine, o.disk_out, "shadow", ExitStatusFor(r));
+      return run_live(machine);
     }
     write_figures();
     std::fprintf(stderr,
@@ -408,10 +550,7 @@ int RunShadow(const ShadowOptions& o) {
                               ? static_cast<int>((follower.end()->exit_code << 1) | 1)
                               : kExitOk);
     }
-    g_live_machine = &machine;
-    const MachineResult r = machine.Run(~uint64_t{0});
-    g_live_machine = nullptr;
-    return WriteDiskOut(machine, o.disk_out, "shadow", ExitStatusFor(r));
+    return run_live(machine);
   } catch (const Divergence& e) {
     return Fail(kExitDivergence, std::string("divergence from the primary's log: ") + e.what());
   } catch (const log::LogError& e) {
@@ -457,6 +596,21 @@ void AddShadowCommand(CLI::App& app, int* exit_code) {
                   "takeover check, takeover times; key=value lines, series in microseconds) to FILE when the "
                   "primary finishes or at a takeover, for bench/ft");
   AddDiskOutOption(cmd, &o->disk_out);
+  cmd->add_option("--live-log", o->live_log,
+                  "once live (after a takeover or relocation), record the guest into FILE: a log that starts "
+                  "with a checkpoint at the takeover, which `vmrr replay` reads");
+  cmd->add_option("--replicate", o->replicate,
+                  "once live, stream the --live-log recording to a next shadow (`vmrr shadow --listen URL`, "
+                  "started first, same --key-file) and hold console output and network frames until it "
+                  "acknowledges them, as `vmrr record --replicate` does: tcp:HOST:PORT or shm:NAME");
+  cmd->add_option("--output-buffer", o->output_buffer,
+                  "with --replicate: output bytes held before the guest blocks (default 1M)");
+  cmd->add_option("--shadow-timeout", o->shadow_timeout_ms,
+                  "with --replicate: ms of silence, or of a broken TCP link not opened again, after which the "
+                  "next shadow is lost (default 1000)")
+      ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}));
+  cmd->add_option("--on-shadow-loss", o->on_shadow_loss,
+                  "with --replicate: hold (default) or continue[:MS], as for `vmrr record`");
   cmd->callback([o, exit_code] { *exit_code = RunShadow(*o); });
 }
 

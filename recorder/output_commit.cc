@@ -32,6 +32,11 @@ void ConsoleCommitter::HoldFrame(uint64_t need_offset, uint64_t need_icount, std
   HoldLocked(lock, true, need_offset, need_icount, frame);
 }
 
+void ConsoleCommitter::set_console_base(uint64_t console_bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  produced_ = released_ = console_bytes;
+}
+
 void ConsoleCommitter::set_net_sender(std::function<void(std::span<const uint8_t>)> send) {
   std::lock_guard<std::mutex> lock(mu_);
   net_send_ = std::move(send);

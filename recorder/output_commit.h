@@ -29,6 +29,10 @@ class ConsoleCommitter {
   // `positional`: fd is a regular file written with pwrite at each byte's offset; otherwise a
   // stream written in order. `max_held`: bytes held before Hold blocks.
   ConsoleCommitter(int fd, bool positional, size_t max_held);
+  // Before anything is held: the guest's console output so far was `console_bytes` long (a
+  // shadow that went live and replicates onward): the next byte lands at that offset, and the
+  // counts (produced, released) include them.
+  void set_console_base(uint64_t console_bytes);
 
   // Machine thread: holds `bytes` (the next ones of the guest's output) until an
   // acknowledgement covers stream offset `need_offset` and icount `need_icount`. Blocks while

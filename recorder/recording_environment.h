@@ -46,6 +46,12 @@ class RecordingEnvironment : public Environment {
   // record, or for both channels when `all` (checkpoints: a replay starting there takes its
   // output state from these records).
   void AppendOutputRecords(uint64_t icount, bool all);
+  // A recording that starts from a running machine (a shadow gone live) continues the guest's
+  // output: its Output records count from these (a replay from its first checkpoint takes them).
+  void SeedOutputs(const OutputDigest& console, const OutputDigest& net) {
+    outputs_[0] = console;
+    outputs_[1] = net;
+  }
 
   const OutputDigest& output(log::OutputChannel channel) const {
     return outputs_[static_cast<size_t>(channel)];

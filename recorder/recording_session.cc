@@ -69,15 +69,38 @@ RecordingSession::RecordingSession(const SessionConfig& config, Environment& liv
     : config_(config) {
   log::LogHeader header;
   header.engine_version = engine_version;
-  header.host_description = HostDescription();
-  header.creation_time_unix_ns = RealtimeNs();
-  header.machine_config = EncodeSessionConfig(config_);
   header.images.push_back(HashImageFile("kernel:" + BaseName(config_.kernel_path), config_.kernel_path));
   if (!config_.initrd_path.empty())
     header.images.push_back(HashImageFile("initrd:" + BaseName(config_.initrd_path), config_.initrd_path));
   if (config_.machine.disk_image)
     header.images.push_back(
         HashImageFile("disk:" + BaseName(*config_.machine.disk_image), *config_.machine.disk_image));
+  OpenLog(std::move(header), live, log_path, std::move(writer_options), wrap_sink);
+  owned_machine_ = std::make_unique<Machine>(config_.machine, *env_);
+  machine_ = owned_machine_.get();
+  machine_->LoadKernel(config_.kernel_path, config_.initrd_path, config_.cmdline);
+  Begin();
+}
+
+RecordingSession::RecordingSession(const SessionConfig& config, const Adopted& adopted, Environment& live,
+                                   const std::string& log_path, const std::string& engine_version,
+                                   log::WriterOptions writer_options, const SinkWrapper& wrap_sink)
+    : config_(config) {
+  log::LogHeader header;
+  header.engine_version = engine_version;
+  header.images = adopted.images;
+  OpenLog(std::move(header), live, log_path, std::move(writer_options), wrap_sink);
+  env_->SeedOutputs(adopted.console, adopted.net);
+  machine_ = adopted.machine;
+  machine_->SetEnvironment(*env_);
+  Begin();
+}
+
+void RecordingSession::OpenLog(log::LogHeader header, Environment& live, const std::string& log_path,
+                               log::WriterOptions writer_options, const SinkWrapper& wrap_sink) {
+  header.host_description = HostDescription();
+  header.creation_time_unix_ns = RealtimeNs();
+  header.machine_config = EncodeSessionConfig(config_);
   start_ns_ = MonotonicNs();
   if (wrap_sink) {
     const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -95,8 +118,9 @@ RecordingSession::RecordingSession(const SessionConfig& config, Environment& liv
                                MonotonicNs() - start_ns_});
   };
   env_ = std::make_unique<RecordingEnvironment>(live, *writer_, eo);
-  machine_ = std::make_unique<Machine>(config_.machine, *env_);
-  machine_->LoadKernel(config_.kernel_path, config_.initrd_path, config_.cmdline);
+}
+
+void RecordingSession::Begin() {
   if (config_.irq_records) {
     irq_logger_ = std::make_unique<IrqLogger>(*writer_);
     machine_->SetObserver(irq_logger_.get());

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hv-hooks/machine/machine.h"
 #include "logformat/log_writer.h"
@@ -49,6 +50,19 @@ class RecordingSession {
   RecordingSession(const SessionConfig& config, Environment& live, const std::string& log_path,
                    const std::string& engine_version, log::WriterOptions writer_options = {},
                    const SinkWrapper& wrap_sink = nullptr);
+  // Records a machine that is already running (a shadow that went live and replicates
+  // onward): no kernel is loaded; the log's header carries `config` and `images` (the original
+  // recording's, so that a replay checks the same files), its first checkpoint is the machine's
+  // state at its icount now, and its Output records continue from `console` and `net` (the
+  // guest's output so far). `machine` must outlive the session.
+  struct Adopted {
+    Machine* machine = nullptr;
+    std::vector<log::ImageHash> images;
+    OutputDigest console, net;
+  };
+  RecordingSession(const SessionConfig& config, const Adopted& adopted, Environment& live,
+                   const std::string& log_path, const std::string& engine_version,
+                   log::WriterOptions writer_options = {}, const SinkWrapper& wrap_sink = nullptr);
   ~RecordingSession();
 
   // Runs until the guest exits or stops, `max_icount` (0: no limit) or RequestStop.
@@ -68,12 +82,16 @@ class RecordingSession {
  private:
   class IrqLogger;
   void WriteCheckpoint(uint64_t icount);
+  void OpenLog(log::LogHeader header, Environment& live, const std::string& log_path,
+               log::WriterOptions writer_options, const SinkWrapper& wrap_sink);
+  void Begin();  // observer, first checkpoint
 
   SessionConfig config_;
   std::unique_ptr<log::LogWriter> writer_;
   std::unique_ptr<RecordingEnvironment> env_;
   std::unique_ptr<IrqLogger> irq_logger_;
-  std::unique_ptr<Machine> machine_;
+  std::unique_ptr<Machine> owned_machine_;
+  Machine* machine_ = nullptr;
   uint64_t next_snapshot_id_ = 0;
   uint64_t checkpoints_ = 0;
   uint64_t start_ns_ = 0;

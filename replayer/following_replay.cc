@@ -82,6 +82,11 @@ const OutputDigest& FollowingReplay::console() const {
   return env_ ? env_->output(log::OutputChannel::kConsole) : kNone;
 }
 
+const OutputDigest& FollowingReplay::net() const {
+  static const OutputDigest kNone;
+  return env_ ? env_->output(log::OutputChannel::kNet) : kNone;
+}
+
 void FollowingReplay::CheckDiskImage(const std::string& path) const {
   const log::ImageHash* want = nullptr;
   for (const auto& img : log_.header().images)
@@ -189,6 +194,7 @@ void FollowingReplay::Check(const log::Record& r) {
     const OutputDigest want{o->total_bytes, o->digest};
     if (at == start_icount_) {
       env_->set_output(o->channel, want);
+      if (o->channel == log::OutputChannel::kConsole) console_base_ = o->total_bytes;
     } else if (!(env_->output(o->channel) == want)) {
       throw Divergence(Divergence::Kind::kOutput, at,
                        fmt::format("{} output differs by icount {}: {} bytes, the log has {}",

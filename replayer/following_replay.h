@@ -116,6 +116,11 @@ class FollowingReplay {
   uint64_t icount() const;
   const SessionConfig& config() const { return config_; }
   const OutputDigest& console() const;
+  const OutputDigest& net() const;
+  // The guest's console output before the first checkpoint (its Output record there; not 0
+  // when the log was written by a shadow that went live and replicates onward), once known:
+  // before the replay produces any output.
+  const std::optional<uint64_t>& console_base() const { return console_base_; }
   uint64_t digests_checked() const { return digests_; }
   // The replayed machine (null before TryStart succeeded).
   Machine* machine() { return machine_.get(); }
@@ -140,6 +145,7 @@ class FollowingReplay {
   std::unique_ptr<Machine> machine_;
   size_t verify_index_ = 0;
   uint64_t start_icount_ = 0;
+  std::optional<uint64_t> console_base_;
   std::exception_ptr failure_;
   std::optional<MachineResult> stopped_;  // the machine stopped by itself (exit, shutdown)
   std::optional<log::End> end_;
