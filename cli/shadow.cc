@@ -317,6 +317,29 @@ int RunShadow(const ShadowOptions& o) {
     if (received.relocate) log.SetSyncIcount(received.relocate_icount);  // the whole log is here
     if (const std::string f = link.failure(); !f.empty()) throw std::runtime_error(f);
   };
+  // The exit status for the exception being handled (called inside a catch block).
+  auto fail_for_current = [&]() -> int {
+    try {
+      throw;
+    } catch (const Divergence& e) {
+      return Fail(kExitDivergence, std::string("divergence from the primary's log: ") + e.what());
+    } catch (const log::LogError& e) {
+      return Fail(ExitCodeFor(e.code()), std::string("the primary's log: ") + e.what());
+    } catch (const link::LinkError& e) {
+      return Fail(kExitIo, e.what());
+    } catch (const MachineError& e) {
+      return Fail(kExitFailure, e.what());
+    } catch (const SessionConfigError& e) {
+      return Fail(kExitDamaged, e.what());
+    } catch (const ReplayRefused& e) {
+      return Fail(e.code() == ReplayRefused::Code::kImageMismatch ? kExitImageMismatch : kExitDamaged, e.what());
+    } catch (const LogExhausted& e) {
+      // Never for an input below held_below(): the log said it held everything there.
+      return Fail(kExitDivergence, std::string("the replay needed an input the primary never logged: ") + e.what());
+    } catch (const std::runtime_error& e) {
+      return Fail(kExitFailure, e.what());
+    }
+  };
   bool announced = false;
   try {
     for (;;) {
@@ -361,23 +384,8 @@ int RunShadow(const ShadowOptions& o) {
       }
       if (!progressed) link.WaitForMore(2);
     }
-  } catch (const Divergence& e) {
-    return Fail(kExitDivergence, std::string("divergence from the primary's log: ") + e.what());
-  } catch (const log::LogError& e) {
-    return Fail(ExitCodeFor(e.code()), std::string("the primary's log: ") + e.what());
-  } catch (const link::LinkError& e) {
-    return Fail(kExitIo, e.what());
-  } catch (const MachineError& e) {
-    return Fail(kExitFailure, e.what());
-  } catch (const SessionConfigError& e) {
-    return Fail(kExitDamaged, e.what());
-  } catch (const ReplayRefused& e) {
-    return Fail(e.code() == ReplayRefused::Code::kImageMismatch ? kExitImageMismatch : kExitDamaged, e.what());
-  } catch (const LogExhausted& e) {
-    // Never for an input below held_below(): the log said it held everything there.
-    return Fail(kExitDivergence, std::string("the replay needed an input the primary never logged: ") + e.what());
-  } catch (const std::runtime_error& e) {
-    return Fail(kExitFailure, e.what());
+  } catch (...) {
+    return fail_for_current();
   }
 
   // The primary is gone: nothing more is read or acknowledged; what arrived is replayed.
@@ -391,6 +399,13 @@ int RunShadow(const ShadowOptions& o) {
     return Fail(kExitIo, e.what());
   }
   figures.Set("takeover_decided_ns", static_cast<uint64_t>(NowNs()));
+  // A first checkpoint that arrived in the last moments (or while this process was not
+  // scheduled) still makes a machine to take over with.
+  try {
+    follower.TryStart();
+  } catch (...) {
+    return fail_for_current();
+  }
   if (!follower.started())
     return Fail(kExitFailure, fmt::format("the primary went silent ({} ms) before the log's first checkpoint "
                                           "arrived: nothing to take over", silent));
@@ -575,7 +590,8 @@ void AddShadowCommand(CLI::App& app, int* exit_code) {
       "Exit status: 0 the primary finished and the replay matched it to the end; after a\n"
       "takeover, the guest's status as for `vmrr run`; 3 link or file unusable; 7 damaged log;\n"
       "11 divergence from the primary's log; 130 stopped by a signal.");
-  cmd->add_option("--listen", o->listen, "where the primary connects: tcp:HOST:PORT or shm:NAME")->required();
+  cmd->add_option("--listen", o->listen, "where the primary connects: tcp:HOST:PORT (port 0: a free port, named in the "
+                  "\"listening on\" line) or shm:NAME")->required();
   cmd->add_option("--key-file", o->key_file, "the key shared with the primary (64 hex digits or 32 bytes)")
       ->required();
   cmd->add_option("--log", o->log, "also keep the received log in FILE (a log `vmrr replay` reads)");

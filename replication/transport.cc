@@ -33,7 +33,9 @@ int64_t NowMs() {
       .count();
 }
 
-bool SplitHostPort(const std::string& rest, std::string* host, std::string* port, std::string* error) {
+// allow_zero: port 0, for a listener (the system picks a free port).
+bool SplitHostPort(const std::string& rest, std::string* host, std::string* port, std::string* error,
+                   bool allow_zero = false) {
   const size_t colon = rest.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) {
     *error = "expected tcp:HOST:PORT";
@@ -46,8 +48,8 @@ bool SplitHostPort(const std::string& rest, std::string* host, std::string* port
       *error = "the port of tcp:HOST:PORT is not a number";
       return false;
     }
-  if (port->size() > 5 || std::stoul(*port) == 0 || std::stoul(*port) > 65535) {
-    *error = "the port of tcp:HOST:PORT must be 1..65535";
+  if (port->size() > 5 || (std::stoul(*port) == 0 && !allow_zero) || std::stoul(*port) > 65535) {
+    *error = allow_zero ? "the port of tcp:HOST:PORT must be 0..65535" : "the port of tcp:HOST:PORT must be 1..65535";
     return false;
   }
   return true;
@@ -115,7 +117,8 @@ class TcpListener final : public Listener {
  public:
   explicit TcpListener(const std::string& url) : url_(url) {
     std::string host, port, error;
-    if (!SplitHostPort(url.substr(4), &host, &port, &error)) throw LinkError(url + ": " + error);
+    if (!SplitHostPort(url.substr(4), &host, &port, &error, /*allow_zero=*/true))
+      throw LinkError(url + ": " + error);
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -138,6 +141,13 @@ class TcpListener final : public Listener {
     }
     freeaddrinfo(res);
     if (fd_ < 0) throw LinkError(url + ": cannot listen: " + why);
+    // Port 0: the port the system chose, so that Describe() names what a primary connects to.
+    sockaddr_storage bound{};
+    socklen_t len = sizeof bound;
+    char serv[NI_MAXSERV] = "";
+    if (port == "0" && ::getsockname(fd_, reinterpret_cast<sockaddr*>(&bound), &len) == 0 &&
+        getnameinfo(reinterpret_cast<sockaddr*>(&bound), len, nullptr, 0, serv, sizeof serv, NI_NUMERICSERV) == 0)
+      url_ = "tcp:" + host + ":" + serv;
   }
   ~TcpListener() override { ::close(fd_); }
 
@@ -407,9 +417,9 @@ bool ValidLinkUrl(const std::string& url, std::string* error) {
 }
 
 std::unique_ptr<Listener> Listen(const std::string& url) {
+  if (url.rfind("tcp:", 0) == 0) return std::make_unique<TcpListener>(url);  // checks HOST:PORT (0 allowed)
   std::string error;
   if (!ValidLinkUrl(url, &error)) throw LinkError(url + ": " + error);
-  if (url.rfind("tcp:", 0) == 0) return std::make_unique<TcpListener>(url);
   return std::make_unique<ShmListener>(url.substr(4));
 }
 

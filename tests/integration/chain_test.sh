@@ -20,9 +20,8 @@ guest="$guests/timer.elf"
 od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$tmp/key"
 "$vmrr" run "$guest" < /dev/null > "$tmp/expected"
 total=$(stat -c %s "$tmp/expected")
-port_base=$((30000 + ($$ * 11) % 20000))
 
-url_for() { if [ $(($1 % 2)) -eq 0 ]; then echo "shm:vmrr_chain_$$_$1"; else echo "tcp:127.0.0.1:$((port_base + $1))"; fi; }
+url_for() { if [ $(($1 % 2)) -eq 0 ]; then echo "shm:vmrr_chain_$$_$1"; else echo "tcp:127.0.0.1:0"; fi; }
 
 # start_chain RUN: C, then B (replicating to C), then A (replicating to B); 64-byte output
 # buffers, so that no node runs far ahead of what the next one acknowledged.
@@ -36,12 +35,14 @@ start_chain() {
     < /dev/null > /dev/null 2> "$tmp/c.err" &
   c=$!
   pids+=("$c")
-  wait_for "$tmp/c.err" "listening on" 10 || fail "run $1: C did not start"
+  wait_for "$tmp/c.err" "listening on" 30 || fail "run $1: C did not start"
+  url_c=$(listening_url "$tmp/c.err")
   "$vmrr" shadow --listen "$url_b" --key-file "$tmp/key" --console-out "$tmp/console" --live-log "$tmp/b.vlog" \
     --replicate "$url_c" --output-buffer 64 < /dev/null > /dev/null 2> "$tmp/b.err" &
   b=$!
   pids+=("$b")
-  wait_for "$tmp/b.err" "listening on" 10 || fail "run $1: B did not start"
+  wait_for "$tmp/b.err" "listening on" 30 || fail "run $1: B did not start"
+  url_b=$(listening_url "$tmp/b.err")
   "$vmrr" record -o "$tmp/a.vlog" --replicate "$url_b" --key-file "$tmp/key" --console-out "$tmp/console" \
     --output-buffer 64 "$guest" < /dev/null > /dev/null 2> "$tmp/a.err" &
   a=$!

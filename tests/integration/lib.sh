@@ -19,6 +19,11 @@ wait_for() {
   done
   return 1
 }
+# listening_url FILE: the link a `vmrr shadow` whose stderr is FILE listens on (its "listening
+# on" line: the port it was given, or the one the system chose for tcp:HOST:0).
+listening_url() {
+  sed -n 's/^vmrr shadow: listening on //p' "$1" | head -n 1
+}
 # interrupt PID FILE [DELAY]: once FILE is not empty (vmrr is past its start-up: a background
 # job of a script starts with SIGINT ignored, until vmrr installs its own handler; FILE "-":
 # no such wait), waits DELAY seconds (default 0.15) and sends SIGINT; then waits for PID, at most 60 s (then SIGKILL and

@@ -18,18 +18,18 @@ runs=${VMRR_RELOCATE_RUNS:-8}
 source "$(dirname "$0")/lib.sh"
 od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$tmp/key"
 "$vmrr" run "$guests/timer.elf" < /dev/null > "$tmp/expected"
-port_base=$((30000 + ($$ * 13) % 20000))
 ctl="unix:$tmp/ctl"
 
-url_for() { if [ $(($1 % 2)) -eq 0 ]; then echo "shm:vmrr_reloc_$$_$1"; else echo "tcp:127.0.0.1:$((port_base + $1))"; fi; }
+url_for() { if [ $(($1 % 2)) -eq 0 ]; then echo "shm:vmrr_reloc_$$_$1"; else echo "tcp:127.0.0.1:0"; fi; }
 
-start_shadow() {  # URL [stdin]
+start_shadow() {  # URL [stdin]; sets $url to where the shadow listens (tcp:HOST:0: a free port)
   : > "$tmp/console"
   "$vmrr" shadow --listen "$1" --key-file "$tmp/key" --console-out "$tmp/console" < "${2:-/dev/null}" > /dev/null \
     2> "$tmp/shadow.err" &
   shadow=$!
   pids+=("$shadow")
-  wait_for "$tmp/shadow.err" "listening on" 10 || fail "$1: the shadow did not start"
+  wait_for "$tmp/shadow.err" "listening on" 30 || fail "$1: the shadow did not start"
+  url=$(listening_url "$tmp/shadow.err")
 }
 
 relocated=0

@@ -18,7 +18,6 @@ guest="$guests/timer.elf"
 od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$tmp/key"
 "$vmrr" run "$guest" < /dev/null > "$tmp/expected"
 total=$(stat -c %s "$tmp/expected")
-port_base=$((30000 + ($$ * 7) % 20000))
 
 size() { stat -c %s "$1"; }
 
@@ -31,8 +30,8 @@ run_case() {
     < /dev/null > /dev/null 2> "$tmp/shadow.err" &
   local shadow=$!
   pids+=("$shadow")
-  wait_for "$tmp/shadow.err" "listening on" 10 || fail "$1 $2: the shadow did not start"
-  "$vmrr" record -o "$tmp/primary.vlog" --replicate "$2" --key-file "$tmp/key" --console-out "$tmp/console" \
+  wait_for "$tmp/shadow.err" "listening on" 30 || fail "$1 $2: the shadow did not start"
+  "$vmrr" record -o "$tmp/primary.vlog" --replicate "$(listening_url "$tmp/shadow.err")" --key-file "$tmp/key" --console-out "$tmp/console" \
     --output-buffer 64 --shadow-timeout 200 --on-shadow-loss "$1" "$guest" < /dev/null > /dev/null \
     2> "$tmp/primary.err" &
   primary=$!
@@ -46,7 +45,7 @@ run_case() {
     fail "$1 $2: the shadow was killed with $killed_at of $total console bytes out (not mid-run)"
 }
 
-for url in "shm:vmrr_loss_$$_h" "tcp:127.0.0.1:$port_base"; do
+for url in "shm:vmrr_loss_$$_h" "tcp:127.0.0.1:0"; do
   run_case hold "$url"
   wait_for "$tmp/primary.err" "shadow lost" 10 || fail "hold $url: the loss was not reported"
   grep -q "held from now on" "$tmp/primary.err" || fail "hold $url: no word that output is held"
@@ -76,7 +75,7 @@ for url in "shm:vmrr_loss_$$_h" "tcp:127.0.0.1:$port_base"; do
   [ "$(size "$tmp/console")" -eq "$at_loss" ] || fail "hold $url: output released at the stop"
 done
 
-for url in "shm:vmrr_loss_$$_c" "tcp:127.0.0.1:$((port_base + 1))"; do
+for url in "shm:vmrr_loss_$$_c" "tcp:127.0.0.1:0"; do
   run_case continue:100 "$url"
   wait "$primary"
   st=$?

@@ -253,7 +253,7 @@ void EchoThroughTransport(const std::string& url) {
   auto listener = Listen(url);
   std::unique_ptr<Transport> server;
   std::thread accept([&] { server = listener->Accept(5000); });
-  auto client = Connect(url, 5000);
+  auto client = Connect(listener->Describe(), 5000);  // tcp:HOST:0 names the port chosen
   accept.join();
   ASSERT_TRUE(server);
   // More than the shared-memory ring holds, so that both ends wait for each other.
@@ -297,9 +297,20 @@ TEST(Transport, SharedMemoryRingTakesOnePrimary) {
 }
 
 TEST(Transport, TcpLoopback) {
-  // A port from the pid, so parallel test runs rarely meet.
-  const int port = 20000 + static_cast<int>(getpid() % 20000);
-  EchoThroughTransport("tcp:127.0.0.1:" + std::to_string(port));
+  EchoThroughTransport("tcp:127.0.0.1:0");
+}
+
+TEST(Transport, TcpListenerOnPortZeroNamesThePortChosen) {
+  auto listener = Listen("tcp:127.0.0.1:0");
+  const std::string url = listener->Describe();
+  ASSERT_EQ(url.rfind("tcp:127.0.0.1:", 0), 0u) << url;
+  const unsigned long port = std::stoul(url.substr(14));
+  EXPECT_GT(port, 0u);
+  EXPECT_LE(port, 65535u);
+  std::string error;
+  EXPECT_TRUE(ValidLinkUrl(url, &error)) << error;  // a primary can connect to what it names
+  EXPECT_THROW(Listen("tcp:127.0.0.1:65536"), LinkError);
+  EXPECT_THROW(Listen("tcp:127.0.0.1:x"), LinkError);
 }
 
 TEST(Transport, MalformedUrlsAreRefused) {
