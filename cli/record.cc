@@ -53,15 +53,23 @@ struct RecordOptions {
   std::string on_shadow_loss = "hold";
   std::string stats;
   std::string control;
-  uint64_t relocate_catch_up_ms = 100;
+  uint64_t relocate_catch_up_ms = 200;
 };
 
 RecordingSession* g_session = nullptr;
-// Planned relocation: the primary runs on until the shadow's replay is within this many
-// instructions of it (two run chunks: it receives a frame per chunk; ~20 ms of replay), or
-// --relocate-catch-up ms have passed (a shadow that cannot gain on a busy primary must not
-// delay the relocation: it replays the rest after the stop, as downtime), then stops.
-constexpr uint64_t kRelocateLagInstructions = 2'000'000;
+// Planned relocation: the primary runs on in chunks of kRelocateChunk instructions, closing a
+// frame at each, until the shadow's replay (reported as it catches up) is within
+// kRelocateLagInstructions of it (~1-2 ms of replay), or --relocate-catch-up ms have passed (a
+// shadow that cannot gain on a busy primary must not delay the relocation: it replays the rest
+// after the stop, as downtime), then stops.
+// While the shadow is further behind, the primary throttles its guest (as QEMU's auto-converge
+// throttles a migrating vCPU): after each chunk it waits up to kRelocateThrottleNs for the
+// shadow, so that a shadow as fast as the primary gains on it instead of trailing it by its
+// start-up delay for ever. The guest runs slower for at most --relocate-catch-up ms; it
+// never stops for more than a throttle step there.
+constexpr uint64_t kRelocateChunk = 100'000;
+constexpr uint64_t kRelocateLagInstructions = 400'000;
+constexpr int64_t kRelocateThrottleNs = 2'000'000;
 
 int64_t MonotonicNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -275,6 +283,7 @@ int Record(RecordOptions o) {
       bool requested = false, over = false, done = false;
       std::string reply;
       std::atomic<bool> preparing{false};
+      std::atomic<bool> stopping{false};  // catch-up over: no more throttling
       std::atomic<uint64_t> icount{0};  // the primary's, after each run chunk
     } reloc;
     bool relocated = false;
@@ -323,16 +332,20 @@ int Record(RecordOptions o) {
         // First let the shadow's replay come close (frames closed at every run chunk meanwhile,
         // so that it can): what it must still replay after the stop is the guest's downtime.
         reloc.preparing.store(true);
+        session.set_chunk_limit(kRelocateChunk);
+        primary_link->set_preparing_relocation(true);
         lock.unlock();
         const int64_t give_up = MonotonicNowNs() + static_cast<int64_t>(o.relocate_catch_up_ms) * 1'000'000;
         while (MonotonicNowNs() < give_up &&
                primary_link->shadow_icount() + kRelocateLagInstructions < reloc.icount.load())
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+        reloc.stopping.store(true);
         lock.lock();
         session.RequestStop();
         if (!reloc.cv.wait_for(lock, std::chrono::milliseconds(relocate_timeout_ms + 10'000),
                                [&] { return reloc.done; }))
           return "error: the primary did not stop in time";
+        primary_link->set_preparing_relocation(false);
         return reloc.reply;
       });
     }
@@ -341,7 +354,16 @@ int Record(RecordOptions o) {
     auto progress = [&](const RecordProgress& p) {
       if (escape.quit_requested()) session.RequestStop();
       reloc.icount.store(p.icount);
-      if (reloc.preparing.load()) session.writer().Flush();
+      if (reloc.preparing.load()) {
+        // The log holds every record up to this chunk's end: the shadow may replay to it.
+        sink->NoteIcount(p.icount);
+        session.writer().Flush();
+        sink->SendMark();
+        const int64_t until = MonotonicNowNs() + kRelocateThrottleNs;
+        while (!reloc.stopping.load() && primary_link->shadow_icount() + kRelocateLagInstructions < p.icount &&
+               MonotonicNowNs() < until)
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
       if (!tty || p.wall_ns - last_print < 250'000'000) return;
       last_print = p.wall_ns;
       double secs = static_cast<double>(p.wall_ns) / 1e9;
@@ -454,9 +476,10 @@ void AddRecordCommand(CLI::App& app, int* exit_code) {
                   "with --replicate: answer `vmrr relocate unix:PATH` on this Unix socket (mode 0600): planned "
                   "relocation to the shadow, after which this primary exits with status 0");
   cmd->add_option("--relocate-catch-up", o->relocate_catch_up_ms,
-                  "on `vmrr relocate`, run on at most this many ms (default 100) while the shadow's replay "
-                  "comes within 2M instructions, then stop (0: stop at once); what the shadow still has to "
-                  "replay after the stop is the guest's downtime")
+                  "on `vmrr relocate`, run on at most this many ms (default 200) while the shadow's replay "
+                  "comes within 400K instructions, the guest throttled meanwhile (it waits up to 2 ms per "
+                  "100K instructions for a shadow further behind), then stop (0: stop at once); what the "
+                  "shadow still has to replay after the stop is the guest's downtime")
       ->check(CLI::Range(uint64_t{0}, uint64_t{60'000}));
   cmd->callback([o, exit_code] { *exit_code = Record(*o); });
 }

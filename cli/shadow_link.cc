@@ -103,7 +103,8 @@ bool ShadowLink::Handle(const link::Message& m) {
       last_heartbeat_ns_ = ns;
       std::lock_guard<std::mutex> lock(mu_);
       inbox_.released = std::max(inbox_.released, m.aux);
-      if (m.payload.size() == 8) inbox_.frames_released = std::max(inbox_.frames_released, LoadLe(m.payload.data(), 8));
+      if (m.payload.size() >= 8) inbox_.frames_released = std::max(inbox_.frames_released, LoadLe(m.payload.data(), 8));
+      report_often_ = m.payload.size() >= 9 && (m.payload[8] & 1);
       break;
     }
     case link::MessageType::kBye: {
@@ -154,7 +155,8 @@ void ShadowLink::Loop() {
   std::vector<uint8_t> buf(64 * 1024);
   link::Message m;
   uint64_t acked_bytes = 0, acked_icount = 0;
-  int64_t next_heartbeat = 0;
+  int64_t next_heartbeat = 0, last_heartbeat = 0;
+  uint64_t reported = 0;  // the replayed icount the last heartbeat carried
   bool trusted = true;
   bool closed = false;
   bool resume_due = false;       // a new connection: Resume goes first after its hello
@@ -233,9 +235,18 @@ void ShadowLink::Loop() {
       continue;
     }
     const int64_t now = NowNs();
-    if (now >= next_heartbeat) {
-      const auto h = channel_->Seal(link::MessageType::kHeartbeat, replayed_.load(), 0);
+    // A heartbeat carries the replayed icount. One goes early (at most every millisecond) when
+    // the replay has caught up with everything held: a primary preparing a relocation waits
+    // for exactly that, and a CPU-bound guest's shadow catches up about once per frame.
+    const uint64_t replayed = replayed_.load();
+    // While the primary prepares a relocation (its heartbeats say so) it goes every millisecond.
+    const bool early = replayed != reported && (replayed >= sync_icount_ || report_often_) &&
+                       now - last_heartbeat >= 1'000'000;
+    if (now >= next_heartbeat || early) {
+      const auto h = channel_->Seal(link::MessageType::kHeartbeat, replayed, 0);
       transport_->Send(h.data(), h.size(), 100);
+      reported = replayed;
+      last_heartbeat = now;
       next_heartbeat = now + int64_t{options_.heartbeat_ms} * 1'000'000;
     }
   }

@@ -100,6 +100,7 @@ class ShadowLink {
   std::atomic<bool> acks_{false};
   uint64_t received_bytes_ = 0;  // link thread only
   uint64_t sync_icount_ = 0;     // link thread only
+  bool report_often_ = false;    // link thread only: the primary prepares a relocation
   bool relocating_ = false;      // link thread only: a Relocate came, to publish once acknowledged
   uint64_t relocate_icount_ = 0;
   int64_t relocate_stopped_ns_ = 0;

@@ -315,8 +315,8 @@ void PrimaryLink::Loop() {
       continue;
     }
     const int64_t now = NowMs();
-    if (now >= next_heartbeat) {
-      SendSealed(link::MessageType::kHeartbeat, sync_.load(), console_.released(), FramesReleased());
+    if (now >= next_heartbeat || heartbeat_now_.exchange(false)) {
+      SendSealed(link::MessageType::kHeartbeat, sync_.load(), console_.released(), HeartbeatPayload());
       next_heartbeat = now + options_.heartbeat_ms;
       const int64_t ns = NowNs();
       if (last_heartbeat_ns) figures_.Sample("heartbeat_interval", ns - last_heartbeat_ns);
@@ -368,6 +368,15 @@ void PrimaryLink::Loop() {
 std::vector<uint8_t> PrimaryLink::FramesReleased() const {
   std::vector<uint8_t> p(8);
   StoreLe(p.data(), console_.frames_released(), 8);
+  return p;
+}
+
+// A heartbeat's payload: FramesReleased(), then a flags byte (bit 0: a relocation is being
+// prepared: report the replay's progress often). A shadow that reads only the first 8 bytes
+// ignores the flags.
+std::vector<uint8_t> PrimaryLink::HeartbeatPayload() const {
+  std::vector<uint8_t> p = FramesReleased();
+  p.push_back(preparing_.load() ? uint8_t{1} : uint8_t{0});
   return p;
 }
 

@@ -84,6 +84,12 @@ class PrimaryLink {
   bool relocated() const { return relocated_.load(); }
   // How far the shadow's replay has got, from its last heartbeat.
   uint64_t shadow_icount() const { return shadow_icount_.load(); }
+  // A planned relocation is being prepared: heartbeats ask the shadow to report its replay's
+  // progress every millisecond (instead of every heartbeat period); one goes at once.
+  void set_preparing_relocation(bool on) {
+    preparing_.store(on);
+    heartbeat_now_.store(true);
+  }
   std::string Describe() const { return describe_; }
   // Times the link was opened again after breaking.
   uint64_t reconnects() const { return reconnects_.load(); }
@@ -96,6 +102,7 @@ class PrimaryLink {
  private:
   void SendSealed(link::MessageType type, uint64_t icount, uint64_t aux, std::span<const uint8_t> payload);
   std::vector<uint8_t> FramesReleased() const;
+  std::vector<uint8_t> HeartbeatPayload() const;
   void Lose(const std::string& why);
   // The link broke: over TCP (and while the stream can be resent) it is opened again by the
   // link thread, else the shadow is lost.
@@ -149,6 +156,8 @@ class PrimaryLink {
   std::atomic<uint64_t> acked_offset_{0};
   std::atomic<uint64_t> acked_icount_{0};
   std::atomic<uint64_t> shadow_icount_{0};
+  std::atomic<bool> preparing_{false};
+  std::atomic<bool> heartbeat_now_{false};
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> last_heard_ms_{0};
   std::atomic<int64_t> lost_at_ms_{0};

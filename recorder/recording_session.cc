@@ -157,7 +157,8 @@ RecordSummary RecordingSession::Run(uint64_t max_icount,
   for (;;) {
     const uint64_t now = machine_->icount();
     const uint64_t next_digest = (now / di + 1) * di;
-    const uint64_t target = std::min(next_digest, limit);
+    uint64_t target = std::min(next_digest, limit);
+    if (const uint64_t chunk = chunk_limit_.load(); chunk && chunk < target - now) target = now + chunk;
     MachineResult r = machine_->Run(target);
     writer_->Poll();
     if (progress) {

@@ -71,6 +71,9 @@ class RecordingSession {
   // Async-signal-safe: the recording ends at the next instruction boundary (End reason
   // kStopped).
   void RequestStop();
+  // Thread-safe: run chunks of at most `instructions` (0: up to the next digest, the default),
+  // so that `progress` comes that often (a planned relocation closes a frame at each).
+  void set_chunk_limit(uint64_t instructions) { chunk_limit_.store(instructions); }
 
   // Called once the machine has stopped for good, before the End record is written (planned
   // relocation hands the machine's state over to the shadow there).
@@ -97,6 +100,7 @@ class RecordingSession {
   uint64_t start_ns_ = 0;
   std::function<void(const RecordProgress&)> progress_;
   std::function<void(const MachineResult&)> on_stopped_;
+  std::atomic<uint64_t> chunk_limit_{0};
 };
 
 }  // namespace vmrr

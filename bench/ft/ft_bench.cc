@@ -24,8 +24,9 @@
 //                      chosen from (replayer/FT_NOTES.md)
 // Every line is key=value; a figure over its target is marked "over_target".
 //
-// Usage: bench_ft [--reps N] [--failovers N] [--echoes N] [--quick]
-//   defaults 5, 10, 200; --quick: 1, 2, 20 (a smoke run).
+// Usage: bench_ft [--reps N] [--failovers N] [--echoes N] [--quick] [--only SECTION]
+//   defaults 5, 10, 200; --quick: 1, 2, 20 (a smoke run); --only record|echo|failover|relocate
+//   runs one section (heartbeat figures come with record).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -564,6 +565,7 @@ void PrintJitter(const Jitter& j) {
 
 int main(int argc, char** argv) {
   int reps = 5, failovers = 10, echoes = 200;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") {
@@ -576,8 +578,14 @@ int main(int argc, char** argv) {
       failovers = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--echoes" && i + 1 < argc) {
       echoes = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--only" && i + 1 < argc &&
+               (std::string(argv[i + 1]) == "record" || std::string(argv[i + 1]) == "echo" ||
+                std::string(argv[i + 1]) == "failover" || std::string(argv[i + 1]) == "relocate")) {
+      only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: bench_ft [--reps N] [--failovers N] [--echoes N] [--quick]\n");
+      std::fprintf(stderr,
+                   "usage: bench_ft [--reps N] [--failovers N] [--echoes N] [--quick] "
+                   "[--only record|echo|failover|relocate]\n");
       return 2;
     }
   }
@@ -606,11 +614,13 @@ int main(int argc, char** argv) {
   std::printf("# bench_ft: %d interleaved repetitions per record case, %d kills and %d echoes per link\n", reps,
               failovers, echoes);
   Jitter jitter;
-  for (const char* kind : {"shm", "tcp"}) RecordOverhead(kind, reps, &jitter);
-  EchoLatency(echoes);
-  Failover(failovers);
-  Relocation(failovers);
-  PrintJitter(jitter);
+  auto run = [&](const char* section) { return only.empty() || only == section; };
+  if (run("record"))
+    for (const char* kind : {"shm", "tcp"}) RecordOverhead(kind, reps, &jitter);
+  if (run("echo")) EchoLatency(echoes);
+  if (run("failover")) Failover(failovers);
+  if (run("relocate")) Relocation(failovers);
+  if (run("record")) PrintJitter(jitter);
   const std::string rm = "rm -rf '" + g_dir + "'";
   if (std::system(rm.c_str()) != 0) std::fprintf(stderr, "bench_ft: could not remove %s\n", g_dir.c_str());
   return g_failures == 0 ? 0 : 1;
