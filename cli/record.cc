@@ -285,6 +285,7 @@ int Record(RecordOptions o) {
       std::atomic<bool> preparing{false};
       std::atomic<bool> stopping{false};  // catch-up over: no more throttling
       std::atomic<uint64_t> icount{0};  // the primary's, after each run chunk
+      double catch_up_ms = 0;           // the request to the stop request (guest throttled)
     } reloc;
     bool relocated = false;
     bool relocate_failed = false;  // the handover itself failed (not: the guest ended first)
@@ -308,8 +309,8 @@ int Record(RecordOptions o) {
           relocated = true;
           relocated_at = r.icount;
           char b[128];
-          std::snprintf(b, sizeof b, "relocated icount=%" PRIu64 " handover_ms=%.3f", r.icount,
-                        static_cast<double>(MonotonicNowNs() - stopped_ns) / 1e6);
+          std::snprintf(b, sizeof b, "relocated icount=%" PRIu64 " catch_up_ms=%.1f handover_ms=%.3f", r.icount,
+                        reloc.catch_up_ms, static_cast<double>(MonotonicNowNs() - stopped_ns) / 1e6);
           reply = b;
         } else {
           reply = "error: " + error;
@@ -335,12 +336,14 @@ int Record(RecordOptions o) {
         session.set_chunk_limit(kRelocateChunk);
         primary_link->set_preparing_relocation(true);
         lock.unlock();
-        const int64_t give_up = MonotonicNowNs() + static_cast<int64_t>(o.relocate_catch_up_ms) * 1'000'000;
+        const int64_t asked = MonotonicNowNs();
+        const int64_t give_up = asked + static_cast<int64_t>(o.relocate_catch_up_ms) * 1'000'000;
         while (MonotonicNowNs() < give_up &&
                primary_link->shadow_icount() + kRelocateLagInstructions < reloc.icount.load())
           std::this_thread::sleep_for(std::chrono::microseconds(200));
         reloc.stopping.store(true);
         lock.lock();
+        reloc.catch_up_ms = static_cast<double>(MonotonicNowNs() - asked) / 1e6;
         session.RequestStop();
         if (!reloc.cv.wait_for(lock, std::chrono::milliseconds(relocate_timeout_ms + 10'000),
                                [&] { return reloc.done; }))

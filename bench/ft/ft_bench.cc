@@ -16,7 +16,9 @@
 //                      live, from the shadow's --stats; same host clock)       target <= 10 ms
 //                      and the relocation request to the first echo from the new primary
 //                      (the request sent as `vmrr relocate` sends it, without its process start),
-//                      for the idle console guest and the CPU-busy timer guest
+//                      for the idle console guest and the CPU-busy timer guest; for the
+//                      busy one also the catch-up before the stop (the guest throttled
+//                      while the shadow gains on it)
 //   bytes per guest-second on the link to the shadow (the initial snapshot apart)
 //   heartbeat jitter   the shadow's silence at each takeover check (what the takeover timeout
 //                      is compared with) and gaps between the primary's heartbeats, under the
@@ -503,8 +505,8 @@ bool OneRelocation(const std::string& url, double* downtime_ms, double* to_echo_
 
 // One relocation of the CPU-busy timer guest (icount mode, frames closed every 10 ms, the
 // default catch-up), requested 30 ms after its control socket appears: the guest's downtime, or negative if the
-// request came after the guest's end.
-double OneBusyRelocation(const std::string& url) {
+// request came after the guest's end; *catch_up_ms: the primary's catch-up (guest throttled) before its stop.
+double OneBusyRelocation(const std::string& url, double* catch_up_ms) {
   Proc shadow;
   if (!StartShadow(url, false, g_dir + "/shadow.stats", &shadow)) return -1;
   const std::string ctl = g_dir + "/ctl";
@@ -523,12 +525,14 @@ double OneBusyRelocation(const std::string& url) {
   if (!ok) return -1;
   Stats ss = ReadStats(g_dir + "/shadow.stats");
   if (!ss.counters["relocate_stopped_ns"] || !ss.counters["live_ns"]) return -1;
+  if (const size_t at = reply.find("catch_up_ms="); at != std::string::npos)
+    *catch_up_ms = std::atof(reply.c_str() + at + 12);
   return static_cast<double>(ss.counters["live_ns"] - ss.counters["relocate_stopped_ns"]) * 1e-6;
 }
 
 void Relocation(int count) {
   for (const char* kind : {"shm", "tcp"}) {
-    std::vector<double> downtime, to_echo, busy;
+    std::vector<double> downtime, to_echo, busy, catch_up;
     for (int i = 0; i < count; ++i) {
       double d = -1, e = -1;
       if (!OneRelocation(NextLink(kind).url, &d, &e)) continue;
@@ -536,16 +540,20 @@ void Relocation(int count) {
       to_echo.push_back(e);
     }
     for (int i = 0; i < count; ++i) {
-      const double d = OneBusyRelocation(NextLink(kind).url);
-      if (d >= 0) busy.push_back(d);
+      double c = 0;
+      const double d = OneBusyRelocation(NextLink(kind).url, &c);
+      if (d >= 0) {
+        busy.push_back(d);
+        catch_up.push_back(c);
+      }
     }
     std::printf(
         "section=relocate link=%s relocations=%zu downtime_p50_ms=%.2f%s downtime_p99_ms=%.2f "
         "command_to_echo_p50_ms=%.1f command_to_echo_p99_ms=%.1f busy_relocations=%zu busy_downtime_p50_ms=%.2f%s "
-        "busy_downtime_p99_ms=%.2f\n",
+        "busy_downtime_p99_ms=%.2f busy_catch_up_p50_ms=%.1f busy_catch_up_p99_ms=%.1f\n",
         kind, to_echo.size(), Percentile(downtime, 50), Mark(Percentile(downtime, 50), 10), Percentile(downtime, 99),
         Percentile(to_echo, 50), Percentile(to_echo, 99), busy.size(), Percentile(busy, 50),
-        Mark(Percentile(busy, 50), 10), Percentile(busy, 99));
+        Mark(Percentile(busy, 50), 10), Percentile(busy, 99), Percentile(catch_up, 50), Percentile(catch_up, 99));
     std::fflush(stdout);
   }
 }
