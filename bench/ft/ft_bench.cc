@@ -74,7 +74,7 @@ std::string g_vmrr = VMRR_BINARY;
 std::string g_guests = VMRR_GUEST_DIR;
 std::string g_dir;
 std::string g_key;
-int g_failures = 0;
+std::atomic<int> g_failures{0};  // the delay proxies report from their threads
 
 void Problem(const std::string& what) {
   std::fprintf(stderr, "bench_ft: %s\n", what.c_str());
@@ -92,6 +92,12 @@ Proc Spawn(const std::vector<std::string>& args, bool pipe_in, bool pipe_out, co
   int in[2] = {-1, -1}, out[2] = {-1, -1};
   if (pipe_in && pipe(in) != 0) std::perror("pipe");
   if (pipe_out && pipe(out) != 0) std::perror("pipe");
+  // Emptied here, not in the child: a wait for a line in it (WaitForText) must not find the
+  // previous process's (a shadow's "listening on" let its primary start before it listened).
+  if (!err_path.empty()) {
+    const int fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) close(fd);
+  }
   Proc p;
   p.pid = fork();
   if (p.pid == 0) {
@@ -280,6 +286,7 @@ class DelayProxy {
       a.sin_port = htons(static_cast<uint16_t>(target_port_));
       a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
       if (::connect(out, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        Problem("delay proxy: cannot connect to port " + std::to_string(target_port_) + ": " + std::strerror(errno));
         ::close(in);
         ::close(out);
         continue;
@@ -413,8 +420,9 @@ void RecordOverhead(const std::string& kind, int reps, Jitter* jitter) {
       replicated.push_back(static_cast<double>(NowNs() - t0) * 1e-9);
       if (st != 1) Problem(std::string(c.guest) + " " + l.url + ": replicated record status " + std::to_string(st) +
                            ": " + Slurp(g_dir + "/primary.err"));
+      if (st != 1) Kill(shadow, SIGKILL);  // its primary never came: it would listen for ever
       const int sst = Wait(shadow);
-      if (sst != 0) Problem(std::string(c.guest) + " " + l.url + ": shadow status " + std::to_string(sst));
+      if (st == 1 && sst != 0) Problem(std::string(c.guest) + " " + l.url + ": shadow status " + std::to_string(sst));
       const Stats ps = ReadStats(g_dir + "/primary.stats"), ss = ReadStats(g_dir + "/shadow.stats");
       Append(&lag, ps.series_ms.count("lag") ? ps.series_ms.at("lag") : std::vector<double>{});
       if (ps.series_ms.count("commit")) Append(&commit, ps.series_ms.at("commit"));
