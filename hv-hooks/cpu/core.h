@@ -93,7 +93,7 @@ inline unsigned TlbIndex(uint64_t vpage) {
   return static_cast<unsigned>((vpage ^ (vpage >> 10) ^ (vpage >> 20)) % kTlbSize);
 }
 // The decoded-block jump cache: direct-mapped by the block's physical address.
-inline constexpr unsigned kJumpCacheSize = 4096;
+inline constexpr unsigned kJumpCacheSize = 16384;
 inline unsigned JumpCacheIndex(uint64_t phys) {
   return static_cast<unsigned>((phys ^ (phys >> 12)) % kJumpCacheSize);
 }

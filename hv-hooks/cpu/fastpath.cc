@@ -86,6 +86,55 @@ void FastIncDec(CpuCore& c, const Op& op) {
   c.s.rflags = (c.s.rflags & ~kMask) | f;
 }
 
+// SHL/SHR/SAR of a 32/64-bit register by an immediate (or the implied 1): alu.cc's OpShift for
+// those forms (a count of 0 changes no flag; a 32-bit destination is still written, so its
+// upper half is cleared).
+enum FastShiftKind { kShlK, kShrK, kSarK };
+
+template <FastShiftKind K, unsigned N>
+void FastShift(CpuCore& c, const Op& op) {
+  uint64_t& dst = c.s.gpr[op.o[0].reg];
+  const uint64_t a = dst & Mask<N>();
+  const unsigned cnt = static_cast<unsigned>(op.nops > 1 ? op.o[1].disp : 1) & (N == 8 ? 0x3f : 0x1f);
+  if (cnt == 0) {
+    dst = a;
+    return;
+  }
+  uint64_t tmp, r, f = 0;
+  if (K == kShlK) {
+    tmp = (a << (cnt - 1)) & Mask<N>();
+    r = (a << cnt) & Mask<N>();
+    if (tmp & Sign<N>()) f |= kFlagCf;
+  } else if (K == kShrK) {
+    tmp = a >> (cnt - 1);
+    r = a >> cnt;
+    if (tmp & 1) f |= kFlagCf;
+  } else {
+    const int64_t sa = SignExtend(a, N);
+    tmp = static_cast<uint64_t>(sa >> (cnt - 1)) & Mask<N>();
+    r = static_cast<uint64_t>(sa >> cnt) & Mask<N>();
+    if (tmp & 1) f |= kFlagCf;
+  }
+  if ((tmp ^ r) & Sign<N>()) f |= kFlagOf;
+  f |= Szp<N>(r);
+  dst = r;
+  c.s.rflags = (c.s.rflags & ~kArith) | f;
+}
+
+// IMUL r32/64, r32/64 and IMUL r32/64, r32/64, imm: muldiv.cc's OpImul for those forms (CF and
+// OF on a truncated product; SF, ZF, PF from the result, AF cleared, as SetMulFlags does).
+template <unsigned N, bool kThree>
+void FastImul(CpuCore& c, const Op& op) {
+  const int64_t a = SignExtend(c.s.gpr[op.o[kThree ? 1 : 0].reg] & Mask<N>(), N);
+  const int64_t b = SignExtend((kThree ? op.o[2].disp : c.s.gpr[op.o[1].reg]) & Mask<N>(), N);
+  const __int128 p = static_cast<__int128>(a) * b;
+  const uint64_t lo = static_cast<uint64_t>(p) & Mask<N>();
+  c.s.gpr[op.o[0].reg] = lo;
+  uint64_t f = Szp<N>(lo);
+  if (p != static_cast<__int128>(SignExtend(lo, N))) f |= kFlagCf | kFlagOf;
+  c.s.rflags = (c.s.rflags & ~kArith) | f;
+}
+
 // The same operations when the block's dead-flag pass (DeadFlagPass) proved that nothing reads
 // the flags they write: only the result is computed.
 template <FastAluKind K, unsigned N, bool kImm>
@@ -279,6 +328,19 @@ Handler FastHandlerFor(const Op& op, CpuMode mode) {
       return n == 8 ? FastIncDec<true, 8> : FastIncDec<true, 4>;
     case ZYDIS_MNEMONIC_DEC:
       return n == 8 ? FastIncDec<false, 8> : FastIncDec<false, 4>;
+    case ZYDIS_MNEMONIC_SHL:
+      if (op.nops > 1 && !imm) return nullptr;  // by CL: the generic handler
+      return n == 8 ? FastShift<kShlK, 8> : FastShift<kShlK, 4>;
+    case ZYDIS_MNEMONIC_SHR:
+      if (op.nops > 1 && !imm) return nullptr;
+      return n == 8 ? FastShift<kShrK, 8> : FastShift<kShrK, 4>;
+    case ZYDIS_MNEMONIC_SAR:
+      if (op.nops > 1 && !imm) return nullptr;
+      return n == 8 ? FastShift<kSarK, 8> : FastShift<kSarK, 4>;
+    case ZYDIS_MNEMONIC_IMUL:
+      if (op.nops == 2 && reg) return n == 8 ? FastImul<8, false> : FastImul<4, false>;
+      if (op.nops == 3 && reg && op.o[2].kind == kOpImm) return n == 8 ? FastImul<8, true> : FastImul<4, true>;
+      return nullptr;
     default:
       return nullptr;
   }
