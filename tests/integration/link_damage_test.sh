@@ -42,6 +42,16 @@ def split(buf):
         buf = buf[size:]
     return out, buf
 
+def deliver(queue, b):
+    """Sends what is queued for the shadow, each chunk at its due time."""
+    for due, q in queue:
+        time.sleep(max(due - time.time(), 0))
+        try:
+            b.sendall(q)
+        except OSError:
+            return
+    queue.clear()
+
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", listen_port))
@@ -78,12 +88,7 @@ while True:
             break
         if d is not None:
             if not d:  # the primary's end closed: what it sent before still arrives
-                for due, q in queue:
-                    time.sleep(max(due - time.time(), 0))
-                    try:
-                        b.sendall(q)
-                    except OSError:
-                        break
+                deliver(queue, b)
                 break
             msgs, up = split(up + d)
             out = b""
@@ -125,6 +130,23 @@ while True:
             try:
                 a.sendall(out)
             except OSError:
+                # The primary is gone (it sent its goodbye and exited while the shadow's last
+                # acknowledgement was on its way): what it sent before still arrives, also
+                # what is still unread here.
+                rest = up
+                a.setblocking(False)
+                while True:
+                    try:
+                        more = a.recv(65536)
+                    except OSError:
+                        break
+                    if not more:
+                        break
+                    rest += more
+                whole, _ = split(rest)
+                if whole:
+                    queue.append((time.time() + delay, b"".join(whole)))
+                deliver(queue, b)
                 break
     for s in (a, b):
         try:
@@ -155,11 +177,21 @@ wait "$shadow"
 sst=$?
 kill "$proxy" 2> /dev/null
 wait "$proxy" 2> /dev/null
-[ "$sst" -eq 0 ] || fail "the shadow exited with status $sst"
 for a in ${actions//,/ }; do
   grep -q "applied $a" "$tmp/proxy.out" || fail "the proxy never applied '$a' (the run ended first)"
 done
-grep -q "the primary finished; replayed" "$tmp/shadow.err" || fail "the shadow did not follow to the end"
+# The shadow follows to the end: it saw the primary's goodbye (status 0), or the goodbye was
+# lost as the primary exited (a TCP end closed with unread input resets the connection, and a
+# reset can discard what the peer had not read yet: seen in 1-3 of 16 runs here), and the
+# shadow, holding the whole log, ends as for a primary gone after finishing: the guest's
+# status, and its output complete. Either way no takeover.
+if grep -q "the primary finished; replayed" "$tmp/shadow.err"; then
+  [ "$sst" -eq 0 ] || fail "the shadow exited with status $sst after the goodbye"
+elif grep -q "the primary went silent after finishing" "$tmp/shadow.err"; then
+  [ "$sst" -eq 1 ] || fail "the shadow exited with status $sst, not the guest's 1, after a lost goodbye"
+else
+  fail "the shadow did not follow to the end (status $sst)"
+fi
 grep -qi "taking over\|took over\|going live" "$tmp/shadow.err" && fail "the shadow took over"
 grep -q "shadow lost" "$tmp/primary.err" && fail "the primary lost its shadow"
 refused=$(grep -c "no longer trusted" "$tmp/shadow.err")
