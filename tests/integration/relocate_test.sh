@@ -36,6 +36,27 @@ start_shadow() {  # URL [stdin]; sets $url to where the shadow listens (tcp:HOST
   url=$(listening_url "$tmp/shadow.err")
 }
 
+# request_relocation DELAY WAIT_MS: after DELAY seconds asks the primary ($primary, on $ctl) to
+# relocate, the client waiting at most WAIT_MS for the socket; waits for the primary and the
+# shadow. Sets rst (the relocate client's status), pst (the primary's) and sst (the shadow's).
+request_relocation() {
+  sleep "$1"
+  "$vmrr" relocate --wait "$2" "$ctl" > "$tmp/relocate.out" 2> "$tmp/relocate.err"
+  rst=$?
+  wait "$primary"
+  pst=$?
+  wait "$shadow"
+  sst=$?
+  rm -f "$tmp/ctl"
+}
+# check_late_request WHAT WANT: a request that did not land came after the guest's end, and
+# the primary ended as the guest does (status WANT).
+check_late_request() {
+  grep -q "stopped by itself\|recording is over\|cannot connect" "$tmp/relocate.err" ||
+    { fail "$1: relocate failed (status $rst) but not because the guest had ended"; cat "$tmp/relocate.err" >&2; }
+  [ "$pst" -eq "$2" ] || fail "$1: primary status $pst after a late request, the guest's is $2"
+}
+
 relocated=0
 for i in $(seq 1 "$runs"); do
   url=$(url_for "$i")
@@ -51,14 +72,7 @@ for i in $(seq 1 "$runs"); do
   pids+=("$primary")
   # The request leaves at a random moment of the primary's start-up and run (the client waits
   # for the socket); a vmrr process takes ~0.1 s to start, about a third of this guest's run.
-  sleep "$(printf '0.%03d' $((RANDOM % 150)))"
-  "$vmrr" relocate --wait 10000 "$ctl" > "$tmp/relocate.out" 2> "$tmp/relocate.err"
-  rst=$?
-  wait "$primary"
-  pst=$?
-  wait "$shadow"
-  sst=$?
-  rm -f "$tmp/ctl"
+  request_relocation "$(printf '0.%03d' $((RANDOM % 150)))" 10000
   if [ "$rst" -eq 0 ]; then
     relocated=$((relocated + 1))
     grep -q "^relocated icount=" "$tmp/relocate.out" || fail "run $i: relocate printed no icount"
@@ -70,9 +84,7 @@ for i in $(seq 1 "$runs"); do
       { fail "run $i ($url): the primary's log does not replay"; cat "$tmp/replay.out" >&2; }
     grep -q "instructions: $at\$" "$tmp/replay.out" || fail "run $i: the primary's log does not end at icount $at"
   else
-    grep -q "stopped by itself\|recording is over\|cannot connect" "$tmp/relocate.err" ||
-      { fail "run $i ($url): relocate failed (status $rst) but not because the guest had ended"; cat "$tmp/relocate.err" >&2; }
-    [ "$pst" -eq 1 ] || fail "run $i ($url): primary status $pst after a late request, the guest's is 1"
+    check_late_request "run $i ($url)" 1
   fi
   cmp -s "$tmp/console" "$tmp/expected" ||
     { fail "run $i ($url, relocate status $rst): the console file differs from one uninterrupted run"; cat "$tmp/shadow.err" >&2; }
@@ -130,25 +142,16 @@ for g in clock crash disk fpu hello smc stress; do
       2> "$tmp/primary.err" &
     primary=$!
     pids+=("$primary")
-    sleep "0.0$((RANDOM % 5))"
     # A short wait for the socket: a guest that ends first (hello) takes it away, and the
     # client would wait out the whole --wait for it.
-    "$vmrr" relocate --wait 3000 "$ctl" > "$tmp/relocate.out" 2> "$tmp/relocate.err"
-    rst=$?
-    wait "$primary"
-    pst=$?
-    wait "$shadow"
-    sst=$?
-    rm -f "$tmp/ctl"
+    request_relocation "0.0$((RANDOM % 5))" 3000
     if [ "$rst" -eq 0 ]; then
       landed=$((landed + 1))
       landed_guests="$landed_guests $g"
       [ "$pst" -eq 0 ] || fail "$g ($url): relocated primary's status $pst, expected 0"
       [ "$sst" -eq "$want" ] || { fail "$g ($url): the new primary's status $sst, vmrr run's $want"; cat "$tmp/shadow.err" >&2; }
     else
-      grep -q "stopped by itself\|recording is over\|cannot connect" "$tmp/relocate.err" ||
-        { fail "$g ($url): relocate failed (status $rst) but not because the guest had ended"; cat "$tmp/relocate.err" >&2; }
-      [ "$pst" -eq "$want" ] || fail "$g ($url): primary status $pst after a late request, vmrr run's $want"
+      check_late_request "$g ($url)" "$want"
     fi
     cmp -s <(stable "$tmp/console") <(stable "$tmp/g_expected") ||
       { fail "$g ($url, relocate status $rst): the console file differs from one uninterrupted run"; cat "$tmp/shadow.err" >&2; }
