@@ -24,16 +24,12 @@ bool CpuCore::Cond(uint8_t cc) const {
 
 namespace {
 
-bool Canonical(uint64_t a) {
-  return static_cast<uint64_t>(static_cast<int64_t>(a << 16) >> 16) == a;
-}
-
 // Validates and sets a near branch target (IP width = operand size).
 bool BranchTo(CpuCore& c, uint64_t target, unsigned osize) {
   if (osize == 2) target &= 0xffff;
   else if (osize == 4) target &= 0xffffffffu;
   if (c.long64()) {
-    if (!Canonical(target)) {
+    if (!IsCanonical(target)) {
       c.Gp(0);
       return false;
     }
@@ -150,7 +146,7 @@ void OpRetf(CpuCore& c, const Op& op) {
   const bool lm = s.efer & (1u << 10);
   const bool to_64 = lm && (cs.attr & kSegAttrL);
   if (!to_64) ip &= (w == 2 ? 0xffff : 0xffffffffu);
-  if (to_64 ? !Canonical(ip) : ip > cs.limit) return c.Gp(0);
+  if (to_64 ? !IsCanonical(ip) : ip > cs.limit) return c.Gp(0);
   if (rpl == s.cpl) {
     s.seg[kCs] = cs;
     c.SetReg(kRsp, c.stack_size(), s.gpr[kRsp] + 2 * w + imm);
@@ -221,7 +217,7 @@ bool CpuCore::LoadCodeSegmentFar(uint16_t sel, uint64_t offset, bool is_call, un
     return false;
   }
   if (!to_64) offset &= osize == 2 ? 0xffff : 0xffffffffu;
-  if (to_64 ? !Canonical(offset) : offset > cs.limit) {
+  if (to_64 ? !IsCanonical(offset) : offset > cs.limit) {
     Gp(0);
     return false;
   }

@@ -9,10 +9,6 @@ namespace vmrr {
 namespace {
 
 bool Contributory(uint8_t v) { return v == 0 || (v >= 10 && v <= 13); }
-bool Canonical(uint64_t a) {
-  return static_cast<uint64_t>(static_cast<int64_t>(a << 16) >> 16) == a;
-}
-
 }  // namespace
 
 void CpuCore::Fault(uint8_t vector, uint32_t error, bool has_error) {
@@ -101,7 +97,7 @@ static bool DeliverOnce(CpuCore& c, uint8_t vector, bool has_error, uint32_t err
   const unsigned ist = lm ? ((lo >> 32) & 7) : 0;
 
   if (lm) {
-    if (!Canonical(offset)) { c.Gp(ext); return false; }
+    if (!IsCanonical(offset)) { c.Gp(ext); return false; }
     uint64_t rsp = s.gpr[kRsp];
     unsigned new_cpl = to_inner ? dpl : s.cpl;
     if (to_inner || ist) {
@@ -116,7 +112,7 @@ static bool DeliverOnce(CpuCore& c, uint8_t vector, bool has_error, uint32_t err
     uint64_t sp = rsp;
     for (unsigned i = 0; i < n; ++i) {
       sp -= 8;
-      if (!Canonical(sp)) { c.Fault(12, ext); return false; }
+      if (!IsCanonical(sp)) { c.Fault(12, ext); return false; }
       if (!c.WriteSys(sp, 8, frame[i])) return false;
     }
     if (to_inner) {
@@ -292,7 +288,7 @@ void OpIret(CpuCore& c, const Op& op) {
     if (!c.CheckReturnStackSegment(static_cast<uint16_t>(nss), rpl, to_64, &ss)) return;
   }
   if (to_64) {
-    if (!Canonical(ip)) return c.Gp(0);
+    if (!IsCanonical(ip)) return c.Gp(0);
   } else {
     ip &= 0xffffffffu;
     if (ip > cs.limit) return c.Gp(0);

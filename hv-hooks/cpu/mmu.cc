@@ -13,68 +13,13 @@ constexpr uint64_t kPhysMask = ((uint64_t{1} << kMaxPhysBits) - 1) & ~uint64_t{0
 constexpr uint64_t kPteP = 1, kPteW = 2, kPteU = 4, kPteA = 0x20, kPteD = 0x40, kPtePs = 0x80;
 constexpr uint64_t kPteNx = uint64_t{1} << 63;
 
-bool Canonical(uint64_t a) {
-  return static_cast<uint64_t>(static_cast<int64_t>(a << 16) >> 16) == a;
-}
-
-// Little-endian loads and stores of 1..8 bytes: the usual sizes as single moves (a memcpy of
-// a size only known at run time is a call to memmove: 5.6% of a Linux boot's profile).
-inline uint64_t LoadN(const uint8_t* p, unsigned size) {
-  switch (size) {
-    case 1:
-      return *p;
-    case 2: {
-      uint16_t x;
-      std::memcpy(&x, p, 2);
-      return x;
-    }
-    case 4: {
-      uint32_t x;
-      std::memcpy(&x, p, 4);
-      return x;
-    }
-    case 8: {
-      uint64_t x;
-      std::memcpy(&x, p, 8);
-      return x;
-    }
-    default: {
-      uint64_t x = 0;
-      std::memcpy(&x, p, size);
-      return x;
-    }
-  }
-}
-inline void StoreN(uint8_t* p, unsigned size, uint64_t v) {
-  switch (size) {
-    case 1:
-      *p = static_cast<uint8_t>(v);
-      return;
-    case 2: {
-      const uint16_t x = static_cast<uint16_t>(v);
-      std::memcpy(p, &x, 2);
-      return;
-    }
-    case 4: {
-      const uint32_t x = static_cast<uint32_t>(v);
-      std::memcpy(p, &x, 4);
-      return;
-    }
-    case 8:
-      std::memcpy(p, &v, 8);
-      return;
-    default:
-      std::memcpy(p, &v, size);
-  }
-}
-
 }  // namespace
 
 bool CpuCore::Linear(uint8_t seg, uint64_t off, unsigned size, Access acc, uint64_t* lin) {
   const Segment& sg = s.seg[seg];
   if (long64()) {
     uint64_t a = (seg == kFs || seg == kGs) ? sg.base + off : off;
-    if (!Canonical(a)) {
+    if (!IsCanonical(a)) {
       if (seg == kSs) Fault(12, 0); else Gp(0);
       return false;
     }
@@ -110,13 +55,6 @@ bool CpuCore::Linear(uint8_t seg, uint64_t off, unsigned size, Access acc, uint6
   return true;
 }
 
-uint64_t CpuCore::EffectiveAddress(const Op& op, const Operand& o) const {
-  uint64_t a = o.disp;
-  if (o.base == kRipReg) a += next_rip;
-  else if (o.base != kNoReg) a += s.gpr[o.base];
-  if (o.index != kNoReg) a += s.gpr[o.index] * o.scale;
-  return a & AddrMask(op.asize);
-}
 
 // Walks the page tables for lin. Sets A (and D for writes), fills the TLB entry, and raises
 // #PF with the architectural error code when the access is not allowed (unless probe).

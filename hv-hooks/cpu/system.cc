@@ -27,10 +27,6 @@ constexpr uint16_t kAttrCode64Dpl0 = 0xa09b, kAttrCode64Dpl3 = 0xa0fb;
 constexpr uint16_t kAttrCode32Dpl0 = 0xc09b, kAttrCode32Dpl3 = 0xc0fb;
 constexpr uint16_t kAttrDataDpl0 = 0xc093, kAttrDataDpl3 = 0xc0f3;
 
-bool IsCanonical(uint64_t a) {
-  return static_cast<uint64_t>(static_cast<int64_t>(a << 16) >> 16) == a;
-}
-
 Segment Flat(uint16_t sel, uint16_t attr) { return Segment{sel, attr, 0xffffffffu, 0}; }
 
 bool RequireCpl0(CpuCore& c) {
