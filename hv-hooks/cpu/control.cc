@@ -1,27 +1,10 @@
 // Control transfer: JMP/Jcc/JCXZ/LOOPcc, CALL/RET (near and far, with privilege-changing
-// far returns), and the condition-code evaluation shared with SETcc/CMOVcc.
+// far returns). The condition-code evaluation shared with SETcc/CMOVcc is CpuCore::Cond.
 #include <Zydis/Zydis.h>
 
 #include "hv-hooks/cpu/core.h"
 
 namespace vmrr {
-
-bool CpuCore::Cond(uint8_t cc) const {
-  const uint64_t f = s.rflags;
-  bool r;
-  switch (cc >> 1) {
-    case 0: r = f & kFlagOf; break;
-    case 1: r = f & kFlagCf; break;
-    case 2: r = f & kFlagZf; break;
-    case 3: r = f & (kFlagCf | kFlagZf); break;
-    case 4: r = f & kFlagSf; break;
-    case 5: r = f & kFlagPf; break;
-    case 6: r = ((f & kFlagSf) != 0) != ((f & kFlagOf) != 0); break;
-    default: r = (f & kFlagZf) || (((f & kFlagSf) != 0) != ((f & kFlagOf) != 0)); break;
-  }
-  return (cc & 1) ? !r : r;
-}
-
 namespace {
 
 // Validates and sets a near branch target (IP width = operand size).

@@ -10,7 +10,9 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <new>
 #include <set>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -66,13 +68,27 @@ struct Op {
   Operand o[3];
 };
 
-struct Block {
+// A decoded block: its header and its ops in one allocation (Block::Make), so that the run
+// loop's one cache miss on a block brings its first op in with it.
+struct alignas(alignof(Op)) Block {
   uint64_t phys = 0;
   uint32_t mode_key = 0;
   uint32_t bytes = 0;  // length of its code from phys (within one page)
+  uint32_t nops = 0;
   bool flags_elided = false;  // some op runs its flag-free variant (DeadFlagPass)
-  std::vector<Op> ops;
+  Op* ops() { return reinterpret_cast<Op*>(this + 1); }
+  const Op* ops() const { return reinterpret_cast<const Op*>(this + 1); }
+  static std::unique_ptr<Block> Make(const Op* ops, uint32_t nops) {
+    static_assert(std::is_trivially_copyable_v<Op> && std::is_trivially_destructible_v<Op>);
+    void* raw = ::operator new(sizeof(Block) + sizeof(Op) * nops);
+    std::unique_ptr<Block> b(new (raw) Block);
+    b->nops = nops;
+    std::memcpy(static_cast<void*>(b->ops()), ops, sizeof(Op) * nops);
+    return b;
+  }
+  static void operator delete(void* p) { ::operator delete(p); }
 };
+static_assert(sizeof(Block) % alignof(Op) == 0);
 
 // Memory access kinds (for paging rights and #PF error codes).
 enum Access : uint8_t { kRead = 0, kWrite = 1, kExec = 2 };
@@ -93,10 +109,17 @@ inline unsigned TlbIndex(uint64_t vpage) {
   return static_cast<unsigned>((vpage ^ (vpage >> 10) ^ (vpage >> 20)) % kTlbSize);
 }
 // The decoded-block jump cache: direct-mapped by the block's physical address.
+// Each entry holds its block's key (BlockKey), so that a hit is decided without touching the
+// block.
 inline constexpr unsigned kJumpCacheSize = 16384;
 inline unsigned JumpCacheIndex(uint64_t phys) {
   return static_cast<unsigned>((phys ^ (phys >> 12)) % kJumpCacheSize);
 }
+inline uint64_t BlockKey(uint64_t phys, CpuMode mode) { return (phys << 4) | mode; }
+struct JumpCacheEntry {
+  uint64_t key = ~uint64_t{0};
+  Block* block = nullptr;
+};
 
 // A 64-bit address whose bits 63..47 are all equal (48-bit linear addresses).
 inline bool IsCanonical(uint64_t a) {
@@ -239,7 +262,7 @@ struct CpuCore final : public CodeWriteObserver {
   std::unordered_map<uint64_t, std::unique_ptr<Block>> blocks;  // key: phys<<4 | mode
   std::unordered_map<uint64_t, std::vector<uint64_t>> page_blocks;  // page -> keys
   std::vector<std::unique_ptr<Block>> retired_blocks;  // freed at the next block boundary
-  Block* jump_cache[kJumpCacheSize] = {};
+  JumpCacheEntry jump_cache[kJumpCacheSize];
   Block* current_block = nullptr;
   bool host_mxcsr_default = false;  // HostMxcsrIsDefault() at the start of this Run
   uint64_t stat_blocks_decoded = 0;
@@ -279,11 +302,11 @@ struct CpuCore final : public CodeWriteObserver {
   RunResult Run(uint64_t target_icount);
   // The jump cache's hit inline (once per block run), the block map behind it.
   Block* LookupBlock(uint64_t phys) {
-    Block*& slot = jump_cache[JumpCacheIndex(phys)];
-    if (slot && slot->phys == phys && slot->mode_key == mode) [[likely]] return slot;
+    JumpCacheEntry& slot = jump_cache[JumpCacheIndex(phys)];
+    if (slot.key == BlockKey(phys, mode)) [[likely]] return slot.block;
     return LookupBlockSlow(phys, slot);
   }
-  Block* LookupBlockSlow(uint64_t phys, Block*& slot);
+  Block* LookupBlockSlow(uint64_t phys, JumpCacheEntry& slot);
   Block* DecodeBlock(uint64_t phys);
   bool DecodeOne(Op* op, const uint8_t* bytes, unsigned avail, int* status);
   bool DecodeAt(uint64_t rip, Op* op);  // fetch (may fault) + decode one
@@ -369,7 +392,7 @@ struct CpuCore final : public CodeWriteObserver {
     *lin = a;
     return &e;
   }
-  bool ReadSeg(uint8_t seg, uint64_t off, unsigned size, uint64_t* v, Access acc = kRead) {
+  [[gnu::always_inline]] bool ReadSeg(uint8_t seg, uint64_t off, unsigned size, uint64_t* v, Access acc = kRead) {
     uint64_t lin;
     if (acc == kRead) {
       if (const TlbEntry* e = FastEntry(seg, off, size, kRightR_S, kRightR_U, &lin)) [[likely]] {
@@ -379,7 +402,7 @@ struct CpuCore final : public CodeWriteObserver {
     }
     return Linear(seg, off, size, acc, &lin) && ReadLin(lin, size, v, acc);
   }
-  bool WriteSeg(uint8_t seg, uint64_t off, unsigned size, uint64_t v) {
+  [[gnu::always_inline]] bool WriteSeg(uint8_t seg, uint64_t off, unsigned size, uint64_t v) {
     uint64_t lin;
     if (const TlbEntry* e = FastEntry(seg, off, size, kRightW_S, kRightW_U, &lin)) [[likely]] {
       StoreN(e->host + (lin & 0xfff), size, v);
@@ -402,7 +425,22 @@ struct CpuCore final : public CodeWriteObserver {
 
   // ---- flags ----
   uint64_t& fl() { return s.rflags; }
-  bool Cond(uint8_t cc) const;
+  // Condition code cc (the low nibble of Jcc/SETcc/CMOVcc) on RFLAGS.
+  bool Cond(uint8_t cc) const {
+    const uint64_t f = s.rflags;
+    bool r;
+    switch (cc >> 1) {
+      case 0: r = f & kFlagOf; break;
+      case 1: r = f & kFlagCf; break;
+      case 2: r = f & kFlagZf; break;
+      case 3: r = f & (kFlagCf | kFlagZf); break;
+      case 4: r = f & kFlagSf; break;
+      case 5: r = f & kFlagPf; break;
+      case 6: r = ((f & kFlagSf) != 0) != ((f & kFlagOf) != 0); break;
+      default: r = (f & kFlagZf) || (((f & kFlagSf) != 0) != ((f & kFlagOf) != 0)); break;
+    }
+    return (cc & 1) ? !r : r;
+  }
 
   // ---- segments & system ----
   bool LoadSegment(uint8_t seg, uint16_t sel);   // MOV/POP sreg semantics

@@ -117,7 +117,7 @@ void CpuCore::FlushBlocks() {
     if (page < mem.pages()) mem.UnmarkCode(page);
   }
   page_blocks.clear();
-  std::fill(std::begin(jump_cache), std::end(jump_cache), nullptr);
+  std::fill(std::begin(jump_cache), std::end(jump_cache), JumpCacheEntry{});
   std::fill(std::begin(smc_pressure), std::end(smc_pressure), uint8_t{0});
   if (current_block) end_block = true;
   if (!current_block) retired_blocks.clear();
@@ -144,7 +144,7 @@ void CpuCore::OnCodeWrite(uint64_t gpa, uint64_t len) {
         keys[kept++] = key;
         continue;
       }
-      jump_cache[JumpCacheIndex(b->phys)] = nullptr;
+      if (JumpCacheEntry& slot = jump_cache[JumpCacheIndex(b->phys)]; slot.block == b) slot = JumpCacheEntry{};
       if (b == current_block) end_block = true;  // the next instruction is re-decoded
       retired_blocks.push_back(std::move(bit->second));
       blocks.erase(bit);
@@ -162,11 +162,12 @@ void CpuCore::OnCodeWrite(uint64_t gpa, uint64_t len) {
   if (!current_block) retired_blocks.clear();
 }
 
-Block* CpuCore::LookupBlockSlow(uint64_t phys, Block*& slot) {
-  auto it = blocks.find((phys << 4) | mode);
+Block* CpuCore::LookupBlockSlow(uint64_t phys, JumpCacheEntry& slot) {
+  const uint64_t key = BlockKey(phys, mode);
+  auto it = blocks.find(key);
   if (it == blocks.end()) return nullptr;
-  slot = it->second.get();
-  return slot;
+  slot = JumpCacheEntry{key, it->second.get()};
+  return slot.block;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -293,11 +294,11 @@ RunResult CpuCore::Run(uint64_t target_icount) {
     const Op* ops;
     uint64_t nops;
     if (b) {
-      ops = b->ops.data();
-      nops = b->ops.size();
+      ops = b->ops();
+      nops = b->nops;
     } else if (in_ram && (decode_remaining = target - icount, b = DecodeBlock(phys)) != nullptr) {
-      ops = b->ops.data();
-      nops = b->ops.size();
+      ops = b->ops();
+      nops = b->nops;
     } else {
       // Executing from MMIO or across a page boundary: decode one instruction uncached.
       if (!DecodeAt(s.rip, &single)) {

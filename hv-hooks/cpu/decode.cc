@@ -326,9 +326,6 @@ Block* CpuCore::DecodeBlock(uint64_t phys) {
   const uint64_t page = phys >> kGuestPageShift;
   const uint8_t* host = mem.Span(page << kGuestPageShift, kGuestPageSize);
   assert(host);
-  auto b = std::make_unique<Block>();
-  b->phys = phys;
-  b->mode_key = mode;
   unsigned pos = static_cast<unsigned>(phys & 0xfff);
   const unsigned start = pos;
   // See smc_pressure and decode_remaining. Every decode lowers the pressure by one, each
@@ -356,20 +353,22 @@ Block* CpuCore::DecodeBlock(uint64_t phys) {
   }
   if (ops.empty()) return nullptr;  // first instruction straddles the page boundary
   const size_t elided = DeadFlagPass(ops.data(), ops.size(), mode);
+  std::unique_ptr<Block> b = Block::Make(ops.data(), static_cast<uint32_t>(ops.size()));
+  b->phys = phys;
+  b->mode_key = mode;
   b->flags_elided = elided > 0;
   stat_flags_elided += elided;
-  b->ops.assign(ops.begin(), ops.end());
   // The bytes the block depends on: up to the end of its last op (an op of length 0, one the
   // decoder refused, depends on the 15 bytes it looked at).
   b->bytes = std::min<unsigned>(4096 - start, pos - start + (ops.back().len == 0 ? 15 : 0));
   Block* raw = b.get();
-  uint64_t key = (phys << 4) | mode;
+  const uint64_t key = BlockKey(phys, mode);
   page_blocks[page].push_back(key);
   mem.MarkCode(page);
   auto it = blocks.find(key);
   if (it != blocks.end()) retired_blocks.push_back(std::move(it->second));
   blocks[key] = std::move(b);
-  jump_cache[JumpCacheIndex(phys)] = raw;
+  jump_cache[JumpCacheIndex(phys)] = JumpCacheEntry{key, raw};
   ++stat_blocks_decoded;
   return raw;
 }

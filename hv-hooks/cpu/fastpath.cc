@@ -5,6 +5,7 @@
 #include <Zydis/Zydis.h>
 
 #include <cstring>
+#include <utility>
 
 #include "hv-hooks/cpu/core.h"
 
@@ -212,6 +213,38 @@ void FastStore64(CpuCore& c, const Op& op) {
   c.Write(op, op.o[0], v & Mask<N>());
 }
 
+// Jcc rel in 64-bit mode (the operand size is 64 bits there but with a 66H prefix): the
+// condition as a constant, the target checked for canonical form as BranchTo does.
+template <uint8_t CC>
+void FastJcc64(CpuCore& c, const Op& op) {
+  if (!c.Cond(CC)) return;
+  const uint64_t t = c.next_rip + op.o[0].disp;
+  if (!IsCanonical(t)) {
+    c.Gp(0);
+    return;
+  }
+  c.next_rip = t;
+  c.end_block = true;
+}
+
+template <size_t... I>
+Handler FastJccFor(uint8_t cc, std::index_sequence<I...>) {
+  static constexpr Handler table[] = {FastJcc64<static_cast<uint8_t>(I)>...};
+  return table[cc & 15];
+}
+
+bool IsJcc(unsigned mnemonic) {
+  switch (mnemonic) {
+    case ZYDIS_MNEMONIC_JO: case ZYDIS_MNEMONIC_JNO: case ZYDIS_MNEMONIC_JB: case ZYDIS_MNEMONIC_JNB:
+    case ZYDIS_MNEMONIC_JZ: case ZYDIS_MNEMONIC_JNZ: case ZYDIS_MNEMONIC_JBE: case ZYDIS_MNEMONIC_JNBE:
+    case ZYDIS_MNEMONIC_JS: case ZYDIS_MNEMONIC_JNS: case ZYDIS_MNEMONIC_JP: case ZYDIS_MNEMONIC_JNP:
+    case ZYDIS_MNEMONIC_JL: case ZYDIS_MNEMONIC_JNL: case ZYDIS_MNEMONIC_JLE: case ZYDIS_MNEMONIC_JNLE:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool FlatMem(const Operand& o) { return o.kind == kOpMem && o.seg != kFs && o.seg != kGs; }
 
 bool PlainReg(const Operand& o) {
@@ -300,6 +333,10 @@ FlagUse FlagUseOf(const Op& op, CpuMode mode) {
 }  // namespace
 
 Handler FastHandlerFor(const Op& op, CpuMode mode) {
+  if (mode == kModeLong64 && IsJcc(op.mnemonic) && op.osize == 8 && op.nops >= 1 &&
+      op.o[0].kind == kOpImm && op.fn == HandlerFor(op.mnemonic)) {
+    return FastJccFor(op.cond, std::make_index_sequence<16>{});
+  }
   if (mode == kModeLong64 && !op.lock && op.mnemonic == ZYDIS_MNEMONIC_MOV && op.nops == 2) {
     if (PlainReg(op.o[0]) && FlatMem(op.o[1]) && op.o[1].size == op.o[0].size) {
       return op.o[0].size == 8 ? FastLoad64<8> : FastLoad64<4>;
