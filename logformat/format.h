@@ -15,8 +15,10 @@ namespace vmrr::log {
 // kinds, new header fields at the end of the body); bump the major version for anything else.
 inline constexpr uint16_t kFormatMajor = 1;
 // 1: IdleWake records. 2: End reasons 5 (power-off) and 6 (reset); a 1.1 reader reports the
-// End record of such a log as damaged (every record before it stays readable).
-inline constexpr uint16_t kFormatMinor = 2;
+// End record of such a log as damaged (every record before it stays readable). 3: checkpoints
+// after the first may hold delta snapshots (the pages written since the checkpoint before);
+// a 1.2 reader replays such a log from its start but refuses to load those checkpoints.
+inline constexpr uint16_t kFormatMinor = 3;
 
 inline constexpr std::array<uint8_t, 8> kFileMagic = {'V', 'M', 'R', 'R', 'L', 'O', 'G', 0x1a};
 inline constexpr std::array<uint8_t, 4> kFrameMagic = {'V', 'F', 'R', 'M'};

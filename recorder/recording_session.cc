@@ -139,7 +139,16 @@ void RecordingSession::RequestStop() {
 }
 
 void RecordingSession::WriteCheckpoint(uint64_t icount) {
-  std::vector<uint8_t> snapshot = machine_->SaveSnapshot();
+  const bool full = checkpoints_ == 0 || delta_bytes_since_full_ >= 2 * full_snapshot_bytes_;
+  std::vector<uint8_t> snapshot =
+      full ? machine_->SaveSnapshot() : machine_->SaveSnapshotDelta(next_snapshot_id_ - 1);
+  machine_->memory().ClearDirty();
+  if (full) {
+    full_snapshot_bytes_ = snapshot.size();
+    delta_bytes_since_full_ = 0;
+  } else {
+    delta_bytes_since_full_ += snapshot.size();
+  }
   uint64_t digest = machine_->StateDigest(DigestScope::kFull);
   writer_->AppendSnapshot(icount, next_snapshot_id_++, snapshot, digest);
   writer_->Append(log::Record{icount, log::Digest{log::DigestScope::kMachine, digest}});

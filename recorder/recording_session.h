@@ -97,6 +97,11 @@ class RecordingSession {
   Machine* machine_ = nullptr;
   uint64_t next_snapshot_id_ = 0;
   uint64_t checkpoints_ = 0;
+  // Checkpoints after the first are delta snapshots (the pages written since the checkpoint
+  // before), until the deltas since the last full snapshot add up to twice its size: then a
+  // full one, so that loading any checkpoint reads at most about three full snapshots' bytes.
+  uint64_t full_snapshot_bytes_ = 0;
+  uint64_t delta_bytes_since_full_ = 0;
   uint64_t start_ns_ = 0;
   std::function<void(const RecordProgress&)> progress_;
   std::function<void(const MachineResult&)> on_stopped_;

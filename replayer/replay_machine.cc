@@ -6,6 +6,28 @@
 
 namespace vmrr {
 
+void LoadCheckpoint(const log::LogReader& reader, const log::CheckpointInfo& checkpoint, Machine& machine) {
+  // From the checkpoint back to the full snapshot its chain starts from: each delta names its
+  // base by snapshot id, an earlier one (so the walk ends, and reads each blob once).
+  std::vector<std::vector<uint8_t>> chain;
+  const log::CheckpointInfo* at = &checkpoint;
+  for (;;) {
+    chain.push_back(reader.ReadSnapshot(*at));
+    const std::optional<uint64_t> base = Machine::SnapshotBase(chain.back());
+    if (!base) break;
+    const log::CheckpointInfo* found = nullptr;
+    for (const log::CheckpointInfo& c : reader.checkpoints())
+      if (c.snapshot_id == *base && c.snapshot_id < at->snapshot_id && c.icount <= at->icount) found = &c;
+    if (!found)
+      throw MachineError(MachineError::Code::kSnapshot,
+                         "bad snapshot: the checkpoint at icount " + std::to_string(at->icount) +
+                             " is a delta of snapshot " + std::to_string(*base) +
+                             ", which is not an earlier checkpoint of the log");
+    at = found;
+  }
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) machine.LoadSnapshot(*it);
+}
+
 ReplayMachine::ReplayMachine(const log::LogReader& reader, const SessionConfig& config,
                              const std::optional<std::string>& disk_path,
                              const log::CheckpointInfo& start, ReplayingEnvironmentOptions env_options,
@@ -22,8 +44,7 @@ ReplayMachine::ReplayMachine(const log::LogReader& reader, const SessionConfig& 
   mc.disk_image = disk_path;
   mc.disk_write_through = false;  // a replay never writes the image
   machine_ = std::make_unique<Machine>(mc, *boot_env_);
-  std::vector<uint8_t> snapshot = reader.ReadSnapshot(start);
-  machine_->LoadSnapshot(snapshot);
+  LoadCheckpoint(reader, start, *machine_);
   machine_->SetEnvironment(env_);
   if (flip_ && flip_->icount < machine_->icount()) flip_done_ = true;
 }
@@ -73,8 +94,7 @@ ReplayMachine::Saved ReplayMachine::Save() const {
 
 void ReplayMachine::SeekToCheckpoint(const log::CheckpointInfo& checkpoint) {
   const LogPosition after = PositionAfterCheckpoint(reader_, checkpoint);
-  const std::vector<uint8_t> snapshot = reader_.ReadSnapshot(checkpoint);
-  machine_->LoadSnapshot(snapshot);
+  LoadCheckpoint(reader_, checkpoint, *machine_);
   env_.LoadState(ReplayingEnvironment::State{});  // as a replay constructed here starts
   inputs_.Seek(after);
   failure_ = nullptr;

@@ -29,6 +29,13 @@ struct BitFlip {
   unsigned bit = 0;
 };
 
+// Loads a log's checkpoint into `machine`. A checkpoint after the first may be a delta
+// snapshot (Machine::SaveSnapshotDelta): its chain of bases is loaded first, from the full
+// snapshot it starts from. Throws log::LogError (damaged chunks) and MachineError (a bad
+// snapshot, a base the log does not hold); after a throw the machine may hold the state of an
+// earlier checkpoint of the chain.
+void LoadCheckpoint(const log::LogReader& reader, const log::CheckpointInfo& checkpoint, Machine& machine);
+
 class ReplayMachine {
  public:
   // Throws MachineError (disk, snapshot) and log::LogError (damaged snapshot or log).

@@ -445,11 +445,22 @@ void CheckConfig(StateReader& r, const MachineConfig& c) {
     r.Fail("snapshot was taken on a machine with a different " + DescribeMachineDifference(theirs, c));
 }
 
-void SaveMemory(StateWriter& w, const GuestMemory& mem) {
-  w.Begin("MEM0", kMemoryVersion);
+// The memory section: "MEM0", every non-zero page (a page it does not list is zero); or, in a
+// delta snapshot, "MEMD", every page written since the last GuestMemory::ClearDirty, zero or
+// not (a page it does not list is as it was in the base snapshot). Same layout: page count,
+// listed page count, the indices in increasing order, their contents in LZ4 chunks.
+constexpr char kMemFull[] = "MEM0";
+constexpr char kMemDelta[] = "MEMD";
+// The section a delta snapshot starts with (before the machine configuration): the caller's
+// tag for its base snapshot.
+constexpr char kDeltaTag[] = "DLTA";
+
+void SaveMemory(StateWriter& w, const GuestMemory& mem, bool delta) {
+  w.Begin(delta ? kMemDelta : kMemFull, kMemoryVersion);
   std::vector<uint64_t> pages;
   for (uint64_t p = 0; p < mem.pages(); ++p) {
-    if (mem.MayBeNonZero(p) && !PageIsZero(mem.data() + p * kGuestPageSize)) pages.push_back(p);
+    if (delta ? mem.IsDirty(p) : mem.MayBeNonZero(p) && !PageIsZero(mem.data() + p * kGuestPageSize))
+      pages.push_back(p);
   }
   w.U64(mem.pages());
   w.U64(pages.size());
@@ -472,11 +483,11 @@ void SaveMemory(StateWriter& w, const GuestMemory& mem) {
 }
 
 // Decodes the memory section into (page list, page contents) without touching RAM.
-void ReadMemory(StateReader& r, const GuestMemory& mem, std::vector<uint64_t>* pages,
+void ReadMemory(StateReader& r, const GuestMemory& mem, bool delta, std::vector<uint64_t>* pages,
                 std::vector<uint8_t>* contents) {
-  r.Begin("MEM0", kMemoryVersion);
+  r.Begin(delta ? kMemDelta : kMemFull, kMemoryVersion);
   if (r.U64() != mem.pages()) r.Fail("memory page count differs from this machine's");
-  const uint64_t n = r.Bounded(r.U64(), mem.pages(), "non-zero page count");
+  const uint64_t n = r.Bounded(r.U64(), mem.pages(), "listed page count");
   pages->resize(n);
   for (uint64_t i = 0; i < n; ++i) {
     const uint64_t p = r.U64();
@@ -496,8 +507,18 @@ void ReadMemory(StateReader& r, const GuestMemory& mem, std::vector<uint64_t>* p
   }
 }
 
-void ApplyMemory(GuestMemory& mem, const std::vector<uint64_t>& pages,
+void ApplyMemory(GuestMemory& mem, bool delta, const std::vector<uint64_t>& pages,
                  const std::vector<uint8_t>& contents) {
+  if (delta) {  // the listed pages only
+    for (size_t i = 0; i < pages.size(); ++i) {
+      uint8_t* dst = mem.data() + pages[i] * kGuestPageSize;
+      const uint8_t* src = contents.data() + i * kGuestPageSize;
+      if (std::memcmp(dst, src, kGuestPageSize) == 0) continue;
+      std::memcpy(dst, src, kGuestPageSize);
+      mem.NoteWrite(pages[i] * kGuestPageSize, kGuestPageSize);
+    }
+    return;
+  }
   size_t next = 0;
   for (uint64_t p = 0; p < mem.pages(); ++p) {
     uint8_t* dst = mem.data() + p * kGuestPageSize;
@@ -525,14 +546,58 @@ void Machine::SaveCore(StateWriter& w) const {
   w.Bool(impl_->recheck);
 }
 
-std::vector<uint8_t> Machine::SaveSnapshot() const {
-  StateWriter w;
-  SaveCore(w);
-  SaveMemory(w, impl_->mem);
+namespace {
+std::vector<uint8_t> Checksummed(StateWriter& w) {
   std::vector<uint8_t> bytes = w.Take();
   const uint64_t sum = XXH3_64bits(bytes.data(), bytes.size());
   AppendLe(bytes, sum, 8);
   return bytes;
+}
+
+// The body of a snapshot (without its checksum), checked; throws MachineError otherwise.
+std::span<const uint8_t> SnapshotBody(std::span<const uint8_t> bytes) {
+  if (bytes.size() < 8) {
+    throw MachineError(MachineError::Code::kSnapshot, "bad snapshot: shorter than its checksum");
+  }
+  const std::span<const uint8_t> body = bytes.first(bytes.size() - 8);
+  const uint64_t sum = LoadLe64(bytes.data() + body.size());
+  if (sum != XXH3_64bits(body.data(), body.size())) {
+    throw MachineError(MachineError::Code::kSnapshot, "bad snapshot: checksum mismatch (damaged or truncated)");
+  }
+  return body;
+}
+
+bool StartsWithDeltaTag(std::span<const uint8_t> body) {
+  return body.size() >= 4 && std::memcmp(body.data(), kDeltaTag, 4) == 0;
+}
+}  // namespace
+
+std::vector<uint8_t> Machine::SaveSnapshot() const {
+  StateWriter w;
+  SaveCore(w);
+  SaveMemory(w, impl_->mem, false);
+  return Checksummed(w);
+}
+
+std::vector<uint8_t> Machine::SaveSnapshotDelta(uint64_t base_tag) const {
+  StateWriter w;
+  w.Begin(kDeltaTag, 1);
+  w.U64(base_tag);
+  SaveCore(w);
+  SaveMemory(w, impl_->mem, true);
+  return Checksummed(w);
+}
+
+std::optional<uint64_t> Machine::SnapshotBase(std::span<const uint8_t> bytes) {
+  const std::span<const uint8_t> body = SnapshotBody(bytes);
+  if (!StartsWithDeltaTag(body)) return std::nullopt;
+  try {
+    StateReader r(body);
+    r.Begin(kDeltaTag, 1);
+    return r.U64();
+  } catch (const StateError& e) {
+    throw MachineError(MachineError::Code::kSnapshot, std::string("bad snapshot: ") + e.what());
+  }
 }
 
 std::vector<uint8_t> Machine::SaveCoreState() const {
@@ -555,8 +620,13 @@ void Machine::LoadSections(std::span<const uint8_t> body, bool with_memory) {
   std::vector<uint8_t> contents;
   uint64_t next_stop = 0;
   bool recheck = true;
+  const bool delta = with_memory && StartsWithDeltaTag(body);
   try {
     StateReader r(body);
+    if (delta) {
+      r.Begin(kDeltaTag, 1);
+      (void)r.U64();  // the base's tag: the caller's to check (SnapshotBase)
+    }
     CheckConfig(r, config_);
     m.clock.LoadState(r);
     m.cpu->LoadState(r);
@@ -564,7 +634,7 @@ void Machine::LoadSections(std::span<const uint8_t> body, bool with_memory) {
     r.Begin("LOOP", 1);
     next_stop = r.U64();
     recheck = r.Bool();
-    if (with_memory) ReadMemory(r, m.mem, &pages, &contents);
+    if (with_memory) ReadMemory(r, m.mem, delta, &pages, &contents);
     r.ExpectEnd();
   } catch (const StateError& e) {
     StateReader undo(saved);
@@ -573,7 +643,7 @@ void Machine::LoadSections(std::span<const uint8_t> body, bool with_memory) {
     m.devices->LoadState(undo);
     throw MachineError(MachineError::Code::kSnapshot, std::string("bad snapshot: ") + e.what());
   }
-  if (with_memory) ApplyMemory(m.mem, pages, contents);
+  if (with_memory) ApplyMemory(m.mem, delta, pages, contents);
   m.next_stop = next_stop;
   m.recheck = recheck;
   m.stop_requested.store(false);
@@ -581,17 +651,7 @@ void Machine::LoadSections(std::span<const uint8_t> body, bool with_memory) {
   m.host_error.clear();
 }
 
-void Machine::LoadSnapshot(std::span<const uint8_t> bytes) {
-  if (bytes.size() < 8) {
-    throw MachineError(MachineError::Code::kSnapshot, "bad snapshot: shorter than its checksum");
-  }
-  const std::span<const uint8_t> body = bytes.first(bytes.size() - 8);
-  const uint64_t sum = LoadLe64(bytes.data() + body.size());
-  if (sum != XXH3_64bits(body.data(), body.size())) {
-    throw MachineError(MachineError::Code::kSnapshot, "bad snapshot: checksum mismatch (damaged or truncated)");
-  }
-  LoadSections(body, true);
-}
+void Machine::LoadSnapshot(std::span<const uint8_t> bytes) { LoadSections(SnapshotBody(bytes), true); }
 
 void Machine::LoadCoreState(std::span<const uint8_t> bytes) { LoadSections(bytes, false); }
 

@@ -151,6 +151,14 @@ class Machine {
   // into a machine with the same MachineConfig gives byte-identical behaviour. LoadSnapshot
   // throws MachineError(kSnapshot) on malformed bytes and leaves the machine unchanged.
   std::vector<uint8_t> SaveSnapshot() const;
+  // A delta snapshot: the whole CPU, clock and device state, and of memory only the pages
+  // written since memory().ClearDirty() (zero or not). LoadSnapshot applies it over the state
+  // of the snapshot taken at that ClearDirty, which the caller names with base_tag (a log's
+  // snapshot id) and must have loaded first: SnapshotBase returns that tag.
+  std::vector<uint8_t> SaveSnapshotDelta(uint64_t base_tag) const;
+  // The base_tag of a delta snapshot, nullopt for a full one. Throws MachineError(kSnapshot)
+  // on bytes whose checksum fails.
+  static std::optional<uint64_t> SnapshotBase(std::span<const uint8_t> bytes);
   void LoadSnapshot(std::span<const uint8_t> bytes);
   // The same without guest RAM (CPU, clock, devices, run loop; no checksum), for checkpoint
   // stores that keep memory themselves (pages shared between checkpoints). LoadCoreState

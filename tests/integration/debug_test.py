@@ -233,8 +233,23 @@ try:
     r = read_reply(s, 120)
     if "replaylog:end" not in r:
         fail(f"continue to the end: reply {r!r}")
+    # How long the whole search takes uninterrupted (it ends at the beginning), so that the
+    # interrupt lands inside it on a host of any speed: a quarter of the way in.
+    t0 = time.monotonic()
     s.sendall(packet("bc"))
-    time.sleep(0.15)
+    r = read_reply(s, 120)
+    search_s = time.monotonic() - t0
+    print(f"reverse-continue over the whole recording: {search_s * 1000:.0f} ms")
+    if "replaylog:begin" not in r:
+        fail(f"reverse-continue to the beginning: reply {r!r}")
+    if search_s < 0.02:
+        fail(f"the reverse search took {search_s * 1000:.1f} ms: too short to interrupt it")
+    s.sendall(packet("c"))
+    r = read_reply(s, 120)
+    if "replaylog:end" not in r:
+        fail(f"continue to the end again: reply {r!r}")
+    s.sendall(packet("bc"))
+    time.sleep(min(0.15, search_s / 4))
     t0 = time.monotonic()
     s.sendall(b"\x03")
     r = read_reply(s, 30)

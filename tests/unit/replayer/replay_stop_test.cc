@@ -15,6 +15,7 @@
 #include <deque>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -355,6 +356,65 @@ TEST(ReplayFailure, TamperedEntropyStopsRightAfterTheInstructionThatAsked) {
     EXPECT_EQ(ExpectResumesFromItsSnapshot(m, rc.machine, digest, end_icount, host).exit_status, (2 << 1) | 1);
     std::remove(tampered.c_str());
   }
+  std::remove(kernel.c_str());
+  std::remove(log_path.c_str());
+}
+
+// Checkpoints after the first are delta snapshots (the pages written since the one before):
+// each must load, over its chain of bases, to the whole-machine state the recording had there,
+// whether a replay starts at it or seeks to it, and replay on from there to the end.
+TEST(Checkpoints, DeltaCheckpointsLoadToTheStateTheRecordingHadThere) {
+  const std::string kernel = WriteFile("delta_timer.elf", test::TimerGuest(false));
+  const std::string log_path = TempPath("delta_timer.vmrr");
+  SessionConfig config = ConfigFor(kernel);
+  config.digest_interval = 100'000;
+  config.checkpoint_interval = 400'000;
+  config.machine_digest_interval = 400'000;
+  ScriptedHost host;
+  const uint64_t end = Record(config, host, log_path).result.icount;  // the guest ends by itself
+  ASSERT_GT(end, 3'500'000u);
+  log::LogReader reader = log::LogReader::Open(log_path);
+  ASSERT_TRUE(reader.complete());
+  const auto& cps = reader.checkpoints();
+  ASSERT_GE(cps.size(), 8u);
+  std::map<uint64_t, uint64_t> digest_of;  // snapshot id -> the recorded whole-machine digest
+  for (const log::Record& r : AllRecords(reader))
+    if (const auto* c = std::get_if<log::Checkpoint>(&r.body)) digest_of[c->snapshot_id] = c->state_digest;
+  const SessionConfig rc = DecodeSessionConfig(reader.header().machine_config);
+  size_t deltas = 0;
+  uint64_t full_bytes = 0, delta_bytes = 0;
+  for (size_t i = 0; i < cps.size(); ++i) {
+    SCOPED_TRACE("checkpoint at icount " + std::to_string(cps[i].icount));
+    const std::vector<uint8_t> blob = reader.ReadSnapshot(cps[i]);
+    const std::optional<uint64_t> base = Machine::SnapshotBase(blob);
+    if (i == 0) {
+      EXPECT_FALSE(base) << "a log's first snapshot is whole";
+    }
+    if (base) {
+      ++deltas;
+      EXPECT_EQ(*base, cps[i - 1].snapshot_id) << "a delta's base is the checkpoint before it";
+      delta_bytes += blob.size();
+    } else {
+      full_bytes = blob.size();
+    }
+    ReplayMachine rm(reader, rc, std::nullopt, cps[i], OptionsFor(reader));
+    EXPECT_EQ(rm.machine().icount(), cps[i].icount);
+    EXPECT_EQ(rm.machine().StateDigest(DigestScope::kFull), digest_of.at(cps[i].snapshot_id));
+  }
+  EXPECT_GE(deltas, cps.size() - 1);
+  EXPECT_LT(delta_bytes / deltas, full_bytes / 4) << "a delta holds what the guest wrote, not all RAM";
+
+  // Seeking from the first checkpoint to the last (a delta) and back, then replaying on.
+  ReplayMachine rm(reader, rc, std::nullopt, cps.front(), OptionsFor(reader));
+  rm.SeekToCheckpoint(cps.back());
+  EXPECT_EQ(rm.machine().StateDigest(DigestScope::kFull), digest_of.at(cps.back().snapshot_id));
+  rm.SeekToCheckpoint(cps[1]);
+  EXPECT_EQ(rm.machine().StateDigest(DigestScope::kFull), digest_of.at(cps[1].snapshot_id));
+  rm.RunTo(cps[3].icount);
+  EXPECT_EQ(rm.machine().StateDigest(DigestScope::kFull), digest_of.at(cps[3].snapshot_id));
+  VerifiedReplay from_delta(reader, rc, std::nullopt, cps[2], OptionsFor(reader));
+  EXPECT_NO_THROW(from_delta.Run(~uint64_t{0}));
+  EXPECT_EQ(from_delta.replay().machine().icount(), end);
   std::remove(kernel.c_str());
   std::remove(log_path.c_str());
 }
