@@ -245,6 +245,23 @@ bool IsJcc(unsigned mnemonic) {
   }
 }
 
+// PUSH r64 and POP r64 in 64-bit mode: datamove.cc's OpPush/OpPop for those forms (PUSH RSP
+// pushes the value before the decrement; POP RSP leaves the value loaded), through the inline
+// TLB-hit path of WriteSeg/ReadSeg.
+void FastPush64(CpuCore& c, const Op& op) {
+  const uint64_t sp = c.s.gpr[kRsp] - 8;
+  if (!c.WriteSeg(kSs, sp, 8, c.s.gpr[op.o[0].reg])) return;
+  c.s.gpr[kRsp] = sp;
+}
+
+void FastPop64(CpuCore& c, const Op& op) {
+  const uint64_t sp = c.s.gpr[kRsp];
+  uint64_t v;
+  if (!c.ReadSeg(kSs, sp, 8, &v)) return;
+  c.s.gpr[kRsp] = sp + 8;
+  c.s.gpr[op.o[0].reg] = v;
+}
+
 bool FlatMem(const Operand& o) { return o.kind == kOpMem && o.seg != kFs && o.seg != kGs; }
 
 bool PlainReg(const Operand& o) {
@@ -333,6 +350,11 @@ FlagUse FlagUseOf(const Op& op, CpuMode mode) {
 }  // namespace
 
 Handler FastHandlerFor(const Op& op, CpuMode mode) {
+  if (mode == kModeLong64 && (op.mnemonic == ZYDIS_MNEMONIC_PUSH || op.mnemonic == ZYDIS_MNEMONIC_POP) &&
+      !op.lock && op.osize == 8 && op.nops >= 1 && op.o[0].kind == kOpReg && op.o[0].size == 8 &&
+      !op.o[0].high8 && op.fn == HandlerFor(op.mnemonic)) {
+    return op.mnemonic == ZYDIS_MNEMONIC_PUSH ? FastPush64 : FastPop64;
+  }
   if (mode == kModeLong64 && IsJcc(op.mnemonic) && op.osize == 8 && op.nops >= 1 &&
       op.o[0].kind == kOpImm && op.fn == HandlerFor(op.mnemonic)) {
     return FastJccFor(op.cond, std::make_index_sequence<16>{});
