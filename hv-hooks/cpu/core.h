@@ -250,6 +250,7 @@ struct CpuCore final : public CodeWriteObserver {
   static constexpr uint32_t kMaxDeliveriesWithoutRetire = 1u << 16;
 
   CpuMode mode = kModeReal;
+  uint64_t ip_mask = 0xffff;  // of RIP in this mode (UpdateMode)
 
   TlbEntry tlb[kTlbSize];
   // The code page of the last block fetched in 64-bit mode (cleared with the TLB and on mode

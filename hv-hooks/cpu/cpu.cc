@@ -100,6 +100,9 @@ void CpuCore::UpdateMode() {
   } else {
     mode = (cs & kSegAttrDb) ? kModeProt32 : kModeProt16;
   }
+  ip_mask = mode == kModeLong64 ? ~uint64_t{0}
+            : (mode == kModeProt32 || mode == kModeCompat32) ? 0xffffffffu
+                                                              : 0xffffu;
 }
 
 void CpuCore::FlushTlb(bool include_global) {
@@ -238,25 +241,32 @@ RunResult CpuCore::Run(uint64_t target_icount) {
   bool first = true;
   Op single;  // an instruction decoded outside the block cache (MMIO, page-straddling)
   for (;;) {
-    if (s.shutdown) return {StopReason::kShutdown, icount};
-    if (icount >= target) return {StopReason::kTargetReached, icount};
-    // An asynchronous stop is taken before any pending event is delivered, so that it stops
-    // the CPU exactly where Run(target = this icount) would: never between an interrupt's
-    // delivery and its handler's first instruction.
-    if (__builtin_expect(intr | nmi_pending | async_exit.load(std::memory_order_relaxed), 0)) {
-      if (async_exit.exchange(false, std::memory_order_relaxed)) return {StopReason::kExitRequested, icount};
-      // A delivered event moves RIP to its handler: that is a new position, whose breakpoint
-      // counts even at the start of a Run (only the instruction Run started at is skipped).
-      if (CheckEvents()) first = false;
-    }
-    if (__builtin_expect(s.shutdown | s.halted | exit_requested | watch_stop, 0)) {
-      if (watch_stop) {  // an event delivery, or a faulting instruction, touched a watched range
-        watch_stop = false;
-        return {StopReason::kWatchpoint, icount};
-      }
+    // The rare cases behind one test per block.
+    if (__builtin_expect(s.shutdown | s.halted | exit_requested | watch_stop | intr | nmi_pending |
+                             async_exit.load(std::memory_order_relaxed),
+                         0)) {
       if (s.shutdown) return {StopReason::kShutdown, icount};
-      if (s.halted) return {StopReason::kHalted, icount};
-      return {StopReason::kExitRequested, icount};
+      if (icount >= target) return {StopReason::kTargetReached, icount};
+      // An asynchronous stop is taken before any pending event is delivered, so that it stops
+      // the CPU exactly where Run(target = this icount) would: never between an interrupt's
+      // delivery and its handler's first instruction.
+      if (intr | nmi_pending | async_exit.load(std::memory_order_relaxed)) {
+        if (async_exit.exchange(false, std::memory_order_relaxed)) return {StopReason::kExitRequested, icount};
+        // A delivered event moves RIP to its handler: that is a new position, whose breakpoint
+        // counts even at the start of a Run (only the instruction Run started at is skipped).
+        if (CheckEvents()) first = false;
+      }
+      if (s.shutdown | s.halted | exit_requested | watch_stop) {
+        if (watch_stop) {  // an event delivery, or a faulting instruction, touched a watched range
+          watch_stop = false;
+          return {StopReason::kWatchpoint, icount};
+        }
+        if (s.shutdown) return {StopReason::kShutdown, icount};
+        if (s.halted) return {StopReason::kHalted, icount};
+        return {StopReason::kExitRequested, icount};
+      }
+    } else if (icount >= target) {
+      return {StopReason::kTargetReached, icount};
     }
 
     if (!breakpoints.empty() && !first && BpPageMaybe(s.seg[kCs].base + s.rip) &&
@@ -313,7 +323,6 @@ RunResult CpuCore::Run(uint64_t target_icount) {
     if (icount < s.interrupt_shadow_until) n = std::min<uint64_t>(n, s.interrupt_shadow_until - icount);
     const bool tf = (s.rflags & kFlagTf) != 0;
     if (tf) n = 1;
-    const uint64_t ip_mask = long64() ? ~uint64_t{0} : (mode == kModeProt32 || mode == kModeCompat32) ? 0xffffffffu : 0xffffu;
     if (__builtin_expect(!breakpoints.empty(), 0) && n > 1) n = OpsBeforeBreakpoint(ops, n, ip_mask);
 
     current_block = b;

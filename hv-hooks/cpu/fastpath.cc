@@ -262,6 +262,35 @@ void FastPop64(CpuCore& c, const Op& op) {
   c.s.gpr[op.o[0].reg] = v;
 }
 
+// CALL rel and RET (C3) in 64-bit mode with the 64-bit operand size: control.cc's OpCall and
+// OpRet for those forms (the target's canonical check before the push; on a faulting push or
+// pop nothing changes).
+void FastCallRel64(CpuCore& c, const Op& op) {
+  const uint64_t t = c.next_rip + op.o[0].disp;
+  if (!IsCanonical(t)) {
+    c.Gp(0);
+    return;
+  }
+  const uint64_t sp = c.s.gpr[kRsp] - 8;
+  if (!c.WriteSeg(kSs, sp, 8, c.next_rip)) return;
+  c.s.gpr[kRsp] = sp;
+  c.next_rip = t;
+  c.end_block = true;
+}
+
+void FastRet64(CpuCore& c, const Op&) {
+  const uint64_t sp = c.s.gpr[kRsp];
+  uint64_t t;
+  if (!c.ReadSeg(kSs, sp, 8, &t)) return;
+  if (!IsCanonical(t)) {
+    c.Gp(0);
+    return;
+  }
+  c.s.gpr[kRsp] = sp + 8;
+  c.next_rip = t;
+  c.end_block = true;
+}
+
 bool FlatMem(const Operand& o) { return o.kind == kOpMem && o.seg != kFs && o.seg != kGs; }
 
 bool PlainReg(const Operand& o) {
@@ -354,6 +383,14 @@ Handler FastHandlerFor(const Op& op, CpuMode mode) {
       !op.lock && op.osize == 8 && op.nops >= 1 && op.o[0].kind == kOpReg && op.o[0].size == 8 &&
       !op.o[0].high8 && op.fn == HandlerFor(op.mnemonic)) {
     return op.mnemonic == ZYDIS_MNEMONIC_PUSH ? FastPush64 : FastPop64;
+  }
+  if (mode == kModeLong64 && op.mnemonic == ZYDIS_MNEMONIC_CALL && op.osize == 8 && !op.far_branch &&
+      op.nops >= 1 && op.o[0].kind == kOpImm && op.fn == HandlerFor(op.mnemonic)) {
+    return FastCallRel64;
+  }
+  if (mode == kModeLong64 && op.mnemonic == ZYDIS_MNEMONIC_RET && op.opcode == 0xc3 && op.osize == 8 &&
+      op.fn == HandlerFor(op.mnemonic)) {
+    return FastRet64;
   }
   if (mode == kModeLong64 && IsJcc(op.mnemonic) && op.osize == 8 && op.nops >= 1 &&
       op.o[0].kind == kOpImm && op.fn == HandlerFor(op.mnemonic)) {

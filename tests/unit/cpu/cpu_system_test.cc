@@ -209,6 +209,57 @@ TEST_F(CpuTest, PageFaultInsideRepKeepsTheCompletedIterations) {
   EXPECT_EQ(cpu.icount() - start, 4u + 1u);  // four iterations + the handler's HLT
 }
 
+// CALL rel, RET, PUSH r64 and POP r64 in 64-bit mode (the fast handlers' forms).
+TEST_F(CpuTest, CallRetPushPop64) {
+  Start(FlatMode::kLong64, {0xe8, 0x05, 0x00, 0x00, 0x00,  // 0: call F (10)
+                            0xf4,                          // 5: hlt
+                            0x90, 0x90, 0x90, 0x90,        // 6
+                            0x54,                          // 10: F: push rsp
+                            0x58,                          // 11: pop rax
+                            0x48, 0x8b, 0x1c, 0x24,        // 12: mov rbx, [rsp]
+                            0xc3});                        // 16: ret
+  const uint64_t sp = st().gpr[kRsp];
+  RunToHalt();
+  EXPECT_EQ(FaultVector(), -1);
+  EXPECT_EQ(st().rip, kCodeBase + 6);
+  EXPECT_EQ(reg(kRax), sp - 8) << "PUSH RSP pushes RSP as it was before the push";
+  EXPECT_EQ(reg(kRbx), kCodeBase + 5) << "CALL pushed the address after it";
+  EXPECT_EQ(reg(kRsp), sp);
+  // POP RSP leaves the value loaded, not that value plus 8.
+  Start(FlatMode::kLong64, {0x51, 0x5c, 0xf4}, [](CpuState& s) { s.gpr[kRcx] = 0x123450; });
+  RunToHalt();
+  EXPECT_EQ(reg(kRsp), 0x123450u);
+}
+
+TEST_F(CpuTest, FaultingRetAndPopChangeNothing64) {
+  // RET to a non-canonical address: #GP on the RET, RSP still at the return address.
+  Start(FlatMode::kLong64, {0x50, 0xc3, 0xf4}, [](CpuState& s) { s.gpr[kRax] = 0x0000800000000000; });
+  const uint64_t sp = st().gpr[kRsp];
+  RunToHalt();
+  ASSERT_EQ(FaultVector(), 13);
+  EXPECT_EQ(Frame64(1), kCodeBase + 1);
+  EXPECT_EQ(Frame64(4), sp - 8);
+  // RET and POP with RSP on a page that is not present: #PF, RSP and the register unchanged.
+  const uint64_t pt = 0x7000;
+  for (const uint8_t opcode : {uint8_t{0xc3}, uint8_t{0x58}}) {
+    SCOPED_TRACE(opcode == 0xc3 ? "ret" : "pop rax");
+    Start(FlatMode::kLong64, {opcode, 0xf4}, [&](CpuState& s) {
+      for (uint64_t i = 0; i < 512; ++i) Put64(mem(), pt + 8 * i, (0x200000 + (i << 12)) | 0x7);
+      Put64(mem(), pt + 8 * 1, 0);
+      Put64(mem(), kPml4Base + 0x2000 + 8, pt | 0x7);
+      s.gpr[kRsp] = 0x201000;
+      s.gpr[kRax] = 0x5555;
+    });
+    RunToHalt();
+    ASSERT_EQ(FaultVector(), 14);
+    EXPECT_EQ(st().cr2, 0x201000u);
+    EXPECT_EQ(Frame64(0), 0u);  // read, supervisor, not present
+    EXPECT_EQ(Frame64(1), kCodeBase);
+    EXPECT_EQ(Frame64(4), 0x201000u);
+    EXPECT_EQ(reg(kRax), 0x5555u);
+  }
+}
+
 // ---- interrupts ----------------------------------------------------------------------------------
 
 TEST_F(CpuTest, InterruptWaitsForIfAndTheStiShadow) {
