@@ -34,11 +34,9 @@ inline uint64_t Szp(uint64_t r) {
 
 enum FastAluKind { kAdd, kOr, kAnd, kSub, kXor, kCmp, kTest };
 
-template <FastAluKind K, unsigned N, bool kImm>
-void FastAlu(CpuCore& c, const Op& op) {
-  uint64_t& dst = c.s.gpr[op.o[0].reg];
-  const uint64_t a = dst & Mask<N>();
-  const uint64_t b = (kImm ? op.o[1].disp : c.s.gpr[op.o[1].reg]) & Mask<N>();
+// The result (in *out) and the arithmetic flags of a K b on N-byte operands (both masked).
+template <FastAluKind K, unsigned N>
+inline uint64_t AluFlags(uint64_t a, uint64_t b, uint64_t* out) {
   uint64_t r, f;
   switch (K) {
     case kAdd:
@@ -70,6 +68,17 @@ void FastAlu(CpuCore& c, const Op& op) {
       f = Szp<N>(r);
       break;
   }
+  *out = r;
+  return f;
+}
+
+template <FastAluKind K, unsigned N, bool kImm>
+void FastAlu(CpuCore& c, const Op& op) {
+  uint64_t& dst = c.s.gpr[op.o[0].reg];
+  const uint64_t a = dst & Mask<N>();
+  const uint64_t b = (kImm ? op.o[1].disp : c.s.gpr[op.o[1].reg]) & Mask<N>();
+  uint64_t r;
+  const uint64_t f = AluFlags<K, N>(a, b, &r);
   if (K != kCmp && K != kTest) dst = r;  // 32-bit results zero-extend
   c.s.rflags = (c.s.rflags & ~kArith) | f;
 }
@@ -174,6 +183,7 @@ bool FastLinear(const CpuCore& c, const Op& op, const Operand& o, uint64_t* lin)
   else if (o.base != kNoReg) a += c.s.gpr[o.base];
   if (o.index != kNoReg) a += c.s.gpr[o.index] * o.scale;
   if (op.asize == 4) a &= 0xffffffffu;
+  if (o.seg == kFs || o.seg == kGs) a += c.s.seg[o.seg].base;  // the only bases 64-bit mode uses
   *lin = a;
   return static_cast<uint64_t>(static_cast<int64_t>(a << 16) >> 16) == a &&
          (a & 0xfff) + N <= 4096;
@@ -195,6 +205,71 @@ void FastLoad64(CpuCore& c, const Op& op) {
   uint64_t v;
   if (!c.Read(op, op.o[1], &v)) return;
   c.SetReg(op.o[0].reg, N, v);
+}
+
+// Reads the N-byte memory operand o in 64-bit mode: a TLB hit on RAM inline, anything else
+// through the generic path (which may fault: false).
+template <unsigned N>
+bool FastRead64(CpuCore& c, const Op& op, const Operand& o, uint64_t* v) {
+  uint64_t lin;
+  if (FastLinear<N>(c, op, o, &lin)) {
+    const TlbEntry& e = c.tlb[TlbIndex(lin >> 12)];
+    const uint8_t need = c.s.cpl == 3 ? kRightR_U : kRightR_S;
+    if (e.vpage == (lin >> 12) && (e.rights & need) && e.host) [[likely]] {
+      *v = LoadN(e.host + (lin & 0xfff), N);
+      return true;
+    }
+  }
+  if (!c.Read(op, o, v)) return false;
+  *v &= Mask<N>();
+  return true;
+}
+
+// MOVZX/MOVSX r32/r64, m8/m16 and MOVSXD r64, m32 in 64-bit mode: datamove.cc's OpMovzx and
+// OpMovsx for those forms.
+template <unsigned S, bool kSigned, unsigned D>
+void FastLoadExt64(CpuCore& c, const Op& op) {
+  uint64_t v;
+  if (!FastRead64<S>(c, op, op.o[1], &v)) return;
+  const uint64_t x = kSigned ? static_cast<uint64_t>(SignExtend(v, S)) : v;
+  c.s.gpr[op.o[0].reg] = x & Mask<D>();  // a 32-bit destination zero-extends
+}
+
+template <unsigned S, bool kSigned>
+Handler LoadExtFor(unsigned d) {
+  return d == 8 ? FastLoadExt64<S, kSigned, 8> : FastLoadExt64<S, kSigned, 4>;
+}
+
+// ALU r, [m] (ADD/OR/AND/SUB/XOR/CMP) and CMP/TEST [m], r/imm in 64-bit mode: alu.cc's OpAlu
+// for those forms (the load first; a faulting load changes nothing).
+template <FastAluKind K, unsigned N>
+void FastAluRegMem(CpuCore& c, const Op& op) {
+  uint64_t b;
+  if (!FastRead64<N>(c, op, op.o[1], &b)) return;
+  uint64_t& dst = c.s.gpr[op.o[0].reg];
+  uint64_t r;
+  const uint64_t f = AluFlags<K, N>(dst & Mask<N>(), b, &r);
+  if (K != kCmp) dst = r;
+  c.s.rflags = (c.s.rflags & ~kArith) | f;
+}
+
+template <FastAluKind K, unsigned N, bool kImm>
+void FastCmpMem(CpuCore& c, const Op& op) {
+  uint64_t a;
+  if (!FastRead64<N>(c, op, op.o[0], &a)) return;
+  const uint64_t b = (kImm ? op.o[1].disp : c.s.gpr[op.o[1].reg]) & Mask<N>();
+  uint64_t r;
+  c.s.rflags = (c.s.rflags & ~kArith) | AluFlags<K, N>(a, b, &r);
+}
+
+template <FastAluKind K>
+Handler AluRegMemFor(unsigned n) {
+  return n == 8 ? FastAluRegMem<K, 8> : FastAluRegMem<K, 4>;
+}
+template <FastAluKind K>
+Handler CmpMemFor(unsigned n, bool imm) {
+  if (n == 8) return imm ? FastCmpMem<K, 8, true> : FastCmpMem<K, 8, false>;
+  return imm ? FastCmpMem<K, 4, true> : FastCmpMem<K, 4, false>;
 }
 
 template <unsigned N>
@@ -291,7 +366,8 @@ void FastRet64(CpuCore& c, const Op&) {
   c.end_block = true;
 }
 
-bool FlatMem(const Operand& o) { return o.kind == kOpMem && o.seg != kFs && o.seg != kGs; }
+// A memory operand the 64-bit fast paths serve (any segment: FastLinear adds FS/GS bases).
+bool FlatMem(const Operand& o) { return o.kind == kOpMem; }
 
 bool PlainReg(const Operand& o) {
   return o.kind == kOpReg && !o.high8 && (o.size == 4 || o.size == 8);
@@ -347,9 +423,10 @@ FlagUse FlagUseOf(const Op& op, CpuMode mode) {
   if (!fast || op.fn != fast || !f.ok) return u;
   const unsigned n = f.n;
   const bool imm = f.imm, reg = f.reg;
+  if (op.nops >= 2 && !imm && !reg) return u;  // a memory source (FastAluRegMem, MOV loads)
   switch (op.mnemonic) {
     case ZYDIS_MNEMONIC_MOV:
-      if (imm || reg) u.transparent = true;  // not the memory forms
+      u.transparent = true;  // register or immediate source only (above)
       return u;
     case ZYDIS_MNEMONIC_ADD: u.no_flags = AluNoFlagsFor<kAdd>(n, imm); break;
     case ZYDIS_MNEMONIC_OR: u.no_flags = AluNoFlagsFor<kOr>(n, imm); break;
@@ -374,6 +451,48 @@ FlagUse FlagUseOf(const Op& op, CpuMode mode) {
   u.transparent = true;
   u.writes = kArith;
   return u;
+}
+
+// The 64-bit mode forms with a memory source served by FastLoadExt64, FastAluRegMem and
+// FastCmpMem, or nullptr.
+Handler LoadOpHandlerFor(const Op& op, CpuMode mode) {
+  if (mode != kModeLong64 || op.lock || op.nops < 2 || op.fn != HandlerFor(op.mnemonic)) return nullptr;
+  const Operand& d = op.o[0];
+  const Operand& src = op.o[1];
+  if (PlainReg(d) && FlatMem(src)) {
+    const unsigned n = d.size;
+    switch (op.mnemonic) {
+      case ZYDIS_MNEMONIC_MOVZX:
+        if (src.size == 1) return LoadExtFor<1, false>(n);
+        if (src.size == 2) return LoadExtFor<2, false>(n);
+        return nullptr;
+      case ZYDIS_MNEMONIC_MOVSX:
+        if (src.size == 1) return LoadExtFor<1, true>(n);
+        if (src.size == 2) return LoadExtFor<2, true>(n);
+        return nullptr;
+      case ZYDIS_MNEMONIC_MOVSXD:
+        return n == 8 && src.size == 4 ? FastLoadExt64<4, true, 8> : nullptr;
+      default:
+        break;
+    }
+    if (src.size != n) return nullptr;
+    switch (op.mnemonic) {
+      case ZYDIS_MNEMONIC_ADD: return AluRegMemFor<kAdd>(n);
+      case ZYDIS_MNEMONIC_OR: return AluRegMemFor<kOr>(n);
+      case ZYDIS_MNEMONIC_AND: return AluRegMemFor<kAnd>(n);
+      case ZYDIS_MNEMONIC_SUB: return AluRegMemFor<kSub>(n);
+      case ZYDIS_MNEMONIC_XOR: return AluRegMemFor<kXor>(n);
+      case ZYDIS_MNEMONIC_CMP: return AluRegMemFor<kCmp>(n);
+      default: return nullptr;
+    }
+  }
+  if (FlatMem(d) && (d.size == 4 || d.size == 8) &&
+      (op.mnemonic == ZYDIS_MNEMONIC_CMP || op.mnemonic == ZYDIS_MNEMONIC_TEST)) {
+    const bool imm = src.kind == kOpImm;
+    if (!imm && !(PlainReg(src) && src.size == d.size)) return nullptr;
+    return op.mnemonic == ZYDIS_MNEMONIC_CMP ? CmpMemFor<kCmp>(d.size, imm) : CmpMemFor<kTest>(d.size, imm);
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -404,6 +523,7 @@ Handler FastHandlerFor(const Op& op, CpuMode mode) {
       return op.o[1].size == 8 ? FastStore64<8> : FastStore64<4>;
     }
   }
+  if (Handler h = LoadOpHandlerFor(op, mode)) return h;
   const RegForm f = RegFormOf(op);
   if (!f.ok) return nullptr;
   const unsigned n = f.n;

@@ -231,6 +231,38 @@ TEST_F(CpuTest, CallRetPushPop64) {
   EXPECT_EQ(reg(kRsp), 0x123450u);
 }
 
+// Loads through FS and GS in 64-bit mode add the segment's base, on a TLB miss and on a hit
+// (the second access to a page), also when the offset's own page is in the TLB: MOV, MOVZX,
+// MOVSX, CMP m, imm and ADD r, m.
+TEST_F(CpuTest, FsGsLoadsAddTheBase64) {
+  Start(FlatMode::kLong64,
+        {0x4c, 0x8b, 0x04, 0x25, 0x10, 0x00, 0x00, 0x00,              // mov r8, [0x10] (page 0 in the TLB)
+         0x64, 0x48, 0x8b, 0x04, 0x25, 0x10, 0x00, 0x00, 0x00,        // mov rax, fs:[0x10]
+         0x64, 0x48, 0x8b, 0x0c, 0x25, 0x10, 0x00, 0x00, 0x00,        // mov rcx, fs:[0x10]
+         0x65, 0x0f, 0xb6, 0x14, 0x25, 0x20, 0x00, 0x00, 0x00,        // movzx edx, byte gs:[0x20]
+         0x65, 0x48, 0x0f, 0xbe, 0x34, 0x25, 0x20, 0x00, 0x00, 0x00,  // movsx rsi, byte gs:[0x20]
+         0x64, 0x48, 0x03, 0x3c, 0x25, 0x10, 0x00, 0x00, 0x00,        // add rdi, fs:[0x10]
+         0x64, 0x48, 0x83, 0x3c, 0x25, 0x10, 0x00, 0x00, 0x00, 0x05,  // cmp qword fs:[0x10], 5
+         0xf4},
+        [&](CpuState& s) {
+          s.seg[kFs].base = kDataBase;
+          s.seg[kGs].base = kDataBase + 0x100;
+          s.gpr[kRdi] = 1;
+          Put64(mem(), kDataBase + 0x10, 0x1122334455667788);
+          Put64(mem(), kDataBase, 0);
+          const uint8_t b = 0xf0;
+          mem().Write(kDataBase + 0x120, &b, 1);
+        });
+  RunToHalt();
+  EXPECT_EQ(FaultVector(), -1);
+  EXPECT_EQ(reg(kRax), 0x1122334455667788u);
+  EXPECT_EQ(reg(kRcx), 0x1122334455667788u);
+  EXPECT_EQ(reg(kRdx), 0xf0u);
+  EXPECT_EQ(reg(kRsi), 0xfffffffffffffff0u);
+  EXPECT_EQ(reg(kRdi), 0x1122334455667789u);
+  EXPECT_EQ(st().rflags & (kFlagZf | kFlagCf | kFlagSf), 0u);
+}
+
 TEST_F(CpuTest, FaultingRetAndPopChangeNothing64) {
   // RET to a non-canonical address: #GP on the RET, RSP still at the return address.
   Start(FlatMode::kLong64, {0x50, 0xc3, 0xf4}, [](CpuState& s) { s.gpr[kRax] = 0x0000800000000000; });
