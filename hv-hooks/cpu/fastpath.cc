@@ -177,7 +177,7 @@ void FastMov(CpuCore& c, const Op& op) {
 // page is served here; anything else (miss, MMIO, page-crossing, non-canonical) takes the
 // generic path, which walks, faults and sets A/D bits.
 template <unsigned N>
-bool FastLinear(const CpuCore& c, const Op& op, const Operand& o, uint64_t* lin) {
+[[gnu::always_inline]] inline bool FastLinear(const CpuCore& c, const Op& op, const Operand& o, uint64_t* lin) {
   uint64_t a = o.disp;
   if (o.base == kRipReg) a += c.next_rip;
   else if (o.base != kNoReg) a += c.s.gpr[o.base];
@@ -210,7 +210,7 @@ void FastLoad64(CpuCore& c, const Op& op) {
 // Reads the N-byte memory operand o in 64-bit mode: a TLB hit on RAM inline, anything else
 // through the generic path (which may fault: false).
 template <unsigned N>
-bool FastRead64(CpuCore& c, const Op& op, const Operand& o, uint64_t* v) {
+[[gnu::always_inline]] inline bool FastRead64(CpuCore& c, const Op& op, const Operand& o, uint64_t* v) {
   uint64_t lin;
   if (FastLinear<N>(c, op, o, &lin)) {
     const TlbEntry& e = c.tlb[TlbIndex(lin >> 12)];
